@@ -1,0 +1,1 @@
+//! faultline-broker: the reference broker.

@@ -1,0 +1,1 @@
+//! faultline-sim: the deterministic world.
