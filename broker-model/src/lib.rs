@@ -1,1 +1,26 @@
-//! faultline-broker: the reference broker.
+//! faultline-broker: the reference broker, a replicated Kafka built as sans-IO state
+//! machines with I/O at the edges.
+//!
+//! - [`config`], [`bugs`]: cluster configuration and planted-bug switches.
+//! - [`log`]: a partition's log and leader-epoch cache (KIP-101).
+//! - [`storage`]: the disk seam.
+//! - [`metadata`]: the controller's metadata log and the image brokers replay.
+//! - [`controller`]: liveness, elections from the ISR, AlterPartition.
+//! - [`partition`]: one replica: leader/follower, ISR, high watermark.
+//! - [`broker`]: a broker's replicas and metadata.
+//! - [`handlers`]: Kafka API requests to responses.
+//! - [`node`]: the network edge: connections, replica fetchers, the controller channel.
+
+pub mod broker;
+pub mod bugs;
+pub mod config;
+pub mod controller;
+pub mod handlers;
+pub mod log;
+pub mod metadata;
+pub mod node;
+pub mod partition;
+pub mod storage;
+
+pub use config::{ClusterConfig, FsyncPolicy, TopicSpec};
+pub use storage::{MemoryStorage, Storage, TopicPartition};

@@ -1,0 +1,197 @@
+//! The broker's state: its metadata image and the replicas it hosts.
+//!
+//! Sans-IO: the node layer (`node.rs`) feeds it decoded requests, metadata records and
+//! ticks, and carries its answers to the network. Time is passed in as `now_ms`.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use kafka_protocol::records::{Record, TimestampType};
+
+use crate::config::{ClusterConfig, FsyncPolicy};
+use crate::log::{LogEntry, PartitionLog};
+use crate::metadata::{MetadataImage, MetadataRecord, PartitionRegistration};
+use crate::partition::{Partition, Role};
+use crate::storage::{Storage, TopicPartition};
+
+/// A leadership or ISR change this broker observed, for the run's trace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerEvent {
+    /// The partition.
+    pub partition: TopicPartition,
+    /// What happened, in words.
+    pub description: String,
+}
+
+/// One broker.
+pub struct Broker {
+    /// Its node id.
+    pub node_id: i32,
+    /// The cluster it belongs to.
+    pub config: ClusterConfig,
+    /// Replayed controller metadata.
+    pub image: MetadataImage,
+    /// The replicas it hosts.
+    pub partitions: BTreeMap<TopicPartition, Partition>,
+    /// Its disk.
+    pub storage: Box<dyn Storage>,
+    /// Logs found on disk at start, waiting for their partition's first registration.
+    recovered_logs: BTreeMap<TopicPartition, Vec<LogEntry>>,
+    /// Messages appended since the last fsync (for `FsyncPolicy::EveryMessages`).
+    unsynced_messages: u64,
+    /// Events for the trace, drained by the node layer.
+    pub events: Vec<BrokerEvent>,
+}
+
+impl Broker {
+    /// A broker starting (or restarting) on `storage`.
+    pub fn new(node_id: i32, config: ClusterConfig, storage: Box<dyn Storage>) -> Self {
+        let recovered = storage.recover();
+        Broker {
+            node_id,
+            config,
+            image: MetadataImage::default(),
+            partitions: BTreeMap::new(),
+            storage,
+            recovered_logs: recovered.logs,
+            unsynced_messages: 0,
+            events: Vec::new(),
+        }
+    }
+
+    /// Applies metadata records fetched from the controller, in order.
+    pub fn apply_metadata(&mut self, records: &[MetadataRecord], now_ms: u64) {
+        for record in records {
+            if let Some(registration) = self.image.apply(record) {
+                self.apply_registration(registration, now_ms);
+            }
+        }
+    }
+
+    fn apply_registration(&mut self, registration: PartitionRegistration, now_ms: u64) {
+        if !registration.replicas.contains(&self.node_id) {
+            return;
+        }
+        let key = registration.topic_partition();
+        let node_id = self.node_id;
+        let recovered = &mut self.recovered_logs;
+        let partition = self.partitions.entry(key.clone()).or_insert_with(|| {
+            let entries = recovered.remove(&key).unwrap_or_default();
+            Partition::new(node_id, registration.clone(), PartitionLog::from_entries(entries))
+        });
+        let was_leader = partition.is_leader();
+        let old_epoch = partition.leader_epoch();
+        partition.apply_registration(registration.clone(), now_ms);
+        if partition.is_leader() && (!was_leader || old_epoch != partition.leader_epoch()) {
+            self.events.push(BrokerEvent {
+                partition: key,
+                description: format!(
+                    "broker {} became leader at epoch {} with log end {} and isr {:?}",
+                    node_id,
+                    partition.leader_epoch(),
+                    partition.log.end_offset(),
+                    partition.isr()
+                ),
+            });
+        }
+    }
+
+    /// Writes appended entries to disk according to the fsync policy.
+    pub fn persist_append(&mut self, partition: &TopicPartition, entries: &[LogEntry]) {
+        self.storage.append(partition, entries);
+        self.unsynced_messages += entries.len() as u64;
+        let sync = match self.config.fsync {
+            FsyncPolicy::Never => false,
+            FsyncPolicy::Always => true,
+            FsyncPolicy::EveryMessages(n) => self.unsynced_messages >= n.max(1),
+        };
+        if sync {
+            self.storage.sync();
+            self.unsynced_messages = 0;
+        }
+    }
+
+    /// Truncates a follower's log on disk and in memory.
+    pub fn truncate(&mut self, partition: &TopicPartition, offset: i64) {
+        if let Some(replica) = self.partitions.get_mut(partition) {
+            let before = replica.log.end_offset();
+            replica.truncate_as_follower(offset);
+            let after = replica.log.end_offset();
+            self.storage.truncate(partition, after);
+            if after < before {
+                self.events.push(BrokerEvent {
+                    partition: partition.clone(),
+                    description: format!(
+                        "broker {} truncated from {} to {} at epoch {}",
+                        self.node_id,
+                        before,
+                        after,
+                        replica.leader_epoch()
+                    ),
+                });
+            }
+        }
+    }
+
+    /// The leader each followed partition is fetched from, grouped by leader.
+    pub fn fetch_targets(&self) -> BTreeMap<i32, Vec<TopicPartition>> {
+        let mut targets: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
+        for (key, partition) in &self.partitions {
+            if let Role::Follower { leader, .. } = partition.role {
+                targets.entry(leader).or_default().push(key.clone());
+            }
+        }
+        targets
+    }
+
+    /// ISR proposals of every partition this broker leads.
+    pub fn isr_proposals(&mut self, now_ms: u64) -> Vec<(PartitionRegistration, Vec<i32>)> {
+        let lag = self.config.replica_lag_time_max_ms;
+        let mut proposals = Vec::new();
+        for partition in self.partitions.values_mut() {
+            if let Some(isr) = partition.isr_proposal(now_ms, lag) {
+                proposals.push((partition.registration.clone(), isr));
+            }
+        }
+        proposals
+    }
+}
+
+/// Converts a stored entry to a wire record.
+pub fn entry_to_record(entry: &LogEntry) -> Record {
+    Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: entry.leader_epoch,
+        producer_id: entry.producer_id,
+        producer_epoch: entry.producer_epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: entry.offset,
+        sequence: entry.sequence,
+        timestamp: entry.timestamp,
+        key: entry.key.clone(),
+        value: entry.value.clone(),
+        headers: Default::default(),
+    }
+}
+
+/// Converts a wire record to a stored entry (offset and epoch as the record says).
+pub fn record_to_entry(record: &Record) -> LogEntry {
+    LogEntry {
+        offset: record.offset,
+        leader_epoch: record.partition_leader_epoch,
+        timestamp: record.timestamp,
+        key: record.key.clone(),
+        value: record.value.clone(),
+        producer_id: record.producer_id,
+        producer_epoch: record.producer_epoch,
+        sequence: record.sequence,
+    }
+}
+
+/// Encodes stored entries as record batches.
+pub fn encode_entries(entries: &[LogEntry]) -> Bytes {
+    let records: Vec<Record> = entries.iter().map(entry_to_record).collect();
+    faultline_wire::records::encode_records(&records)
+}

@@ -1,0 +1,47 @@
+//! Planted bugs: switchable copies of bugs real Kafka-like systems shipped.
+//!
+//! Each is a config value, never a removed assertion. With every switch off the broker
+//! must pass every check on every seed; with one on, the harness must find it.
+
+use serde::{Deserialize, Serialize};
+
+/// The switches. All default to off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlantedBugs {
+    /// Acknowledge acks=all produce requests as soon as the leader has appended, before the
+    /// ISR has the records. Breaks: durability of acknowledged writes across leader loss.
+    /// Source: the semantics acks=all exists to provide (Kafka protocol guide, Produce
+    /// `acks`; KIP-1 min.insync.replicas); the same class as Bufstream's and NATS 2.12's
+    /// acknowledged-but-lost writes in Jepsen's analyses. Revealed by: lost-write.
+    /// Needs: a leader crash or isolation while followers lag.
+    pub ack_before_replication: bool,
+}
+
+impl PlantedBugs {
+    /// Every planted bug by name, for `--bug NAME` and scenario files.
+    pub const NAMES: &'static [&'static str] = &["ack-before-replication"];
+
+    /// Switches one bug on by name.
+    pub fn enable(&mut self, name: &str) -> Result<(), String> {
+        match name {
+            "ack-before-replication" => self.ack_before_replication = true,
+            other => {
+                return Err(format!(
+                    "unknown planted bug {other:?}; known: {}",
+                    Self::NAMES.join(", ")
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    /// The names of the switched-on bugs.
+    pub fn enabled(&self) -> Vec<&'static str> {
+        let mut names = Vec::new();
+        if self.ack_before_replication {
+            names.push("ack-before-replication");
+        }
+        names
+    }
+}

@@ -1,0 +1,137 @@
+//! Broker and cluster configuration: plain data with documented defaults and `validate()`.
+//!
+//! Kafka's own defaults are in seconds (`replica.lag.time.max.ms` = 30000,
+//! `broker.session.timeout.ms` = 9000); simulations scale them down so that a 60 s run sees
+//! many failovers. The names keep Kafka's meaning, units last.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::bugs::PlantedBugs;
+
+/// When the broker fsyncs its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FsyncPolicy {
+    /// Never fsync; rely on replication (Kafka's default: `log.flush.interval.messages`
+    /// is Long.MAX_VALUE).
+    #[default]
+    Never,
+    /// fsync after every append (`log.flush.interval.messages=1`).
+    Always,
+    /// fsync after every N messages.
+    EveryMessages(u64),
+}
+
+/// A topic to create when the cluster first starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicSpec {
+    /// The topic name.
+    pub name: String,
+    /// How many partitions.
+    pub partitions: i32,
+    /// How many replicas of each partition.
+    pub replication_factor: i32,
+}
+
+/// What every node of one cluster agrees on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterConfig {
+    /// Broker node ids and the `host:port` each advertises to clients and peers.
+    pub brokers: BTreeMap<i32, String>,
+    /// The controller's `host:port`.
+    pub controller_address: String,
+    /// Topics created at bootstrap.
+    pub topics: Vec<TopicSpec>,
+    /// `min.insync.replicas`: acks=all writes need an ISR at least this large
+    /// (Kafka: NOT_ENOUGH_REPLICAS otherwise).
+    pub min_insync_replicas: i32,
+    /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: u64,
+    /// `broker.session.timeout.ms`: the controller fences a broker silent for this long.
+    pub broker_session_timeout_ms: u64,
+    /// `broker.heartbeat.interval.ms`.
+    pub broker_heartbeat_interval_ms: u64,
+    /// `replica.fetch.wait.max.ms`: how long a follower's fetch may wait at the leader.
+    pub replica_fetch_wait_max_ms: u64,
+    /// How long a broker waits for a peer or the controller before giving up on a request
+    /// (turmoil has no TCP retransmission, so a cut stream must be abandoned).
+    pub inter_broker_request_timeout_ms: u64,
+    /// The fsync policy of every broker's log.
+    pub fsync: FsyncPolicy,
+    /// Switched-on planted bugs; all off is the correct broker.
+    pub bugs: PlantedBugs,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            brokers: (1..=3).map(|id| (id, format!("broker-{id}:9092"))).collect(),
+            controller_address: "controller:9093".to_string(),
+            topics: vec![TopicSpec {
+                name: "events".to_string(),
+                partitions: 3,
+                replication_factor: 3,
+            }],
+            min_insync_replicas: 2,
+            replica_lag_time_max_ms: 1_000,
+            broker_session_timeout_ms: 1_500,
+            broker_heartbeat_interval_ms: 150,
+            replica_fetch_wait_max_ms: 200,
+            inter_broker_request_timeout_ms: 1_000,
+            fsync: FsyncPolicy::Never,
+            bugs: PlantedBugs::default(),
+        }
+    }
+}
+
+/// A configuration mistake.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl ClusterConfig {
+    /// Checks cross-field rules.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let fail = |message: String| Err(ConfigError(message));
+        if self.brokers.is_empty() {
+            return fail("a cluster needs at least one broker".into());
+        }
+        for topic in &self.topics {
+            if topic.partitions < 1 {
+                return fail(format!("topic {}: partitions must be at least 1", topic.name));
+            }
+            if topic.replication_factor < 1 || topic.replication_factor as usize > self.brokers.len() {
+                return fail(format!(
+                    "topic {}: replication_factor {} must be between 1 and the broker count {}",
+                    topic.name,
+                    topic.replication_factor,
+                    self.brokers.len()
+                ));
+            }
+            if self.min_insync_replicas > topic.replication_factor {
+                return fail(format!(
+                    "min_insync_replicas {} exceeds topic {}'s replication_factor {}: no acks=all write could ever succeed",
+                    self.min_insync_replicas, topic.name, topic.replication_factor
+                ));
+            }
+        }
+        if self.min_insync_replicas < 1 {
+            return fail("min_insync_replicas must be at least 1".into());
+        }
+        if self.broker_heartbeat_interval_ms >= self.broker_session_timeout_ms {
+            return fail("broker_heartbeat_interval_ms must be below broker_session_timeout_ms".into());
+        }
+        Ok(())
+    }
+
+    /// The replica assignment of a topic's partition: brokers in id order, rotated by the
+    /// partition index (Kafka's round-robin placement without racks).
+    pub fn replicas_of(&self, topic: &TopicSpec, partition: i32) -> Vec<i32> {
+        let ids: Vec<i32> = self.brokers.keys().copied().collect();
+        (0..topic.replication_factor as usize)
+            .map(|i| ids[(partition as usize + i) % ids.len()])
+            .collect()
+    }
+}

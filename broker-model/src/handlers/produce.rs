@@ -1,0 +1,152 @@
+//! Produce: leader appends, then, for acks=all, waiting until the ISR has the records.
+//!
+//! Kafka protocol guide, Produce `acks`: 0 = no response needed, 1 = the leader's append,
+//! -1 (all) = every in-sync replica has the records, i.e. the high watermark passed them.
+//! `min.insync.replicas` is checked before the append (NOT_ENOUGH_REPLICAS).
+
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+
+use faultline_wire::records::decode_records;
+use faultline_wire::ResponseError;
+
+use crate::broker::{record_to_entry, Broker};
+use crate::partition::Appended;
+use crate::storage::TopicPartition;
+
+/// Where one partition of a produce request stands.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// Answered: appended (and committed, as acks asked) or refused.
+    Done(Result<Appended, ResponseError>),
+    /// Appended; acks=all waits for the high watermark.
+    AwaitingIsr(Appended),
+}
+
+/// One partition of a produce request.
+#[derive(Debug, Clone)]
+pub struct PartitionProduce {
+    /// The partition.
+    pub partition: TopicPartition,
+    /// Its outcome so far.
+    pub outcome: Outcome,
+}
+
+/// Appends every partition's records; returns what still waits for replication.
+pub fn begin(broker: &mut Broker, request: &ProduceRequest) -> Vec<PartitionProduce> {
+    let mut results = Vec::new();
+    for topic in &request.topic_data {
+        for data in &topic.partition_data {
+            let key: TopicPartition = (topic.name.0.to_string(), data.index);
+            let outcome = append_one(broker, &key, data.records.as_ref(), request.acks);
+            results.push(PartitionProduce {
+                partition: key,
+                outcome,
+            });
+        }
+    }
+    results
+}
+
+fn append_one(
+    broker: &mut Broker,
+    key: &TopicPartition,
+    records: Option<&bytes::Bytes>,
+    acks: i16,
+) -> Outcome {
+    if !matches!(acks, -1..=1) {
+        return Outcome::Done(Err(ResponseError::InvalidRequiredAcks));
+    }
+    let records = match records.map(decode_records) {
+        Some(Ok(records)) if !records.is_empty() => records,
+        Some(Ok(_)) | None => return Outcome::Done(Err(ResponseError::InvalidRecord)),
+        Some(Err(_)) => return Outcome::Done(Err(ResponseError::CorruptMessage)),
+    };
+    let min_insync_replicas = broker.config.min_insync_replicas;
+    let ack_early = broker.config.bugs.ack_before_replication;
+    let Some(partition) = broker.partitions.get_mut(key) else {
+        let known = broker.image.partitions.contains_key(key);
+        return Outcome::Done(Err(if known {
+            ResponseError::NotLeaderOrFollower
+        } else {
+            ResponseError::UnknownTopicOrPartition
+        }));
+    };
+    let entries = records.iter().map(record_to_entry).collect();
+    match partition.append_as_leader(entries, acks, min_insync_replicas) {
+        Err(error) => Outcome::Done(Err(error)),
+        Ok((written, appended)) => {
+            broker.persist_append(key, &written);
+            // Planted bug `ack_before_replication`: answer acks=all as if acks=1.
+            if acks == -1 && !ack_early {
+                Outcome::AwaitingIsr(appended)
+            } else {
+                Outcome::Done(Ok(appended))
+            }
+        }
+    }
+}
+
+/// Re-examines waiting partitions: committed once the high watermark passes the last
+/// record; NOT_LEADER_OR_FOLLOWER once leadership moved (Kafka's `DelayedProduce`; the
+/// records may still survive, which is why clients treat it as indeterminate).
+pub fn poll_waiting(broker: &Broker, pending: &mut [PartitionProduce]) -> bool {
+    let mut all_done = true;
+    for item in pending.iter_mut() {
+        let Outcome::AwaitingIsr(appended) = item.outcome else {
+            continue;
+        };
+        let partition = broker.partitions.get(&item.partition);
+        match partition {
+            Some(p) if p.is_leader() && p.leader_epoch() == appended.leader_epoch => {
+                if p.high_watermark > appended.last_offset {
+                    item.outcome = Outcome::Done(Ok(appended));
+                } else {
+                    all_done = false;
+                }
+            }
+            _ => item.outcome = Outcome::Done(Err(ResponseError::NotLeaderOrFollower)),
+        }
+    }
+    all_done
+}
+
+/// Ends every still-waiting partition with REQUEST_TIMED_OUT (the records stay appended:
+/// the write is indeterminate).
+pub fn expire(pending: &mut [PartitionProduce]) {
+    for item in pending.iter_mut() {
+        if matches!(item.outcome, Outcome::AwaitingIsr(_)) {
+            item.outcome = Outcome::Done(Err(ResponseError::RequestTimedOut));
+        }
+    }
+}
+
+/// Builds the response.
+pub fn response(results: &[PartitionProduce]) -> ProduceResponse {
+    let mut topics: Vec<TopicProduceResponse> = Vec::new();
+    for item in results {
+        let (topic, index) = &item.partition;
+        let partition = match &item.outcome {
+            Outcome::Done(Ok(appended)) => PartitionProduceResponse::default()
+                .with_index(*index)
+                .with_base_offset(appended.base_offset),
+            Outcome::Done(Err(error)) => PartitionProduceResponse::default()
+                .with_index(*index)
+                .with_error_code(error.code())
+                .with_base_offset(-1),
+            Outcome::AwaitingIsr(_) => PartitionProduceResponse::default()
+                .with_index(*index)
+                .with_error_code(ResponseError::RequestTimedOut.code())
+                .with_base_offset(-1),
+        };
+        match topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
+            Some(t) => t.partition_responses.push(partition),
+            None => topics.push(
+                TopicProduceResponse::default()
+                    .with_name(kafka_protocol::messages::TopicName(topic.clone().into()))
+                    .with_partition_responses(vec![partition]),
+            ),
+        }
+    }
+    ProduceResponse::default().with_responses(topics)
+}

@@ -1,0 +1,122 @@
+//! The cluster metadata log: what the controller decides, as records brokers replay.
+//!
+//! Like KRaft's `__cluster_metadata` topic (KIP-500, KIP-631), the controller appends every
+//! decision — topic creation, partition leadership and ISR changes, broker registrations —
+//! to one log, and brokers fetch it with ordinary Fetch requests and apply it in order.
+//! Each record value is one JSON-encoded [`MetadataRecord`].
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::storage::TopicPartition;
+
+/// The topic name brokers fetch metadata from.
+pub const METADATA_TOPIC: &str = "__cluster_metadata";
+
+/// A partition's registration: who holds it, who leads it, who is in sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionRegistration {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// Assigned replicas, preferred leader first.
+    pub replicas: Vec<i32>,
+    /// In-sync replicas. Kafka keeps the last member even when it is fenced, so that
+    /// only it can become leader again (no unclean election).
+    pub isr: Vec<i32>,
+    /// The leader, or -1 when no in-sync replica is alive (the partition is offline).
+    pub leader: i32,
+    /// Bumped on every leadership change (KIP-101).
+    pub leader_epoch: i32,
+    /// Bumped on every change of any kind; AlterPartition must name the current one
+    /// (KIP-497: INVALID_UPDATE_VERSION otherwise).
+    pub partition_epoch: i32,
+}
+
+impl PartitionRegistration {
+    /// `(topic, partition)`.
+    pub fn topic_partition(&self) -> TopicPartition {
+        (self.topic.clone(), self.partition)
+    }
+}
+
+/// One record of the metadata log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MetadataRecord {
+    /// A topic exists with this many partitions.
+    Topic {
+        /// Name.
+        name: String,
+        /// Partition count.
+        partitions: i32,
+    },
+    /// A partition's full registration after a change.
+    Partition(PartitionRegistration),
+    /// A broker registered (again): a new incarnation means a restarted process.
+    BrokerRegistration {
+        /// Node id.
+        broker_id: i32,
+        /// The process incarnation that registered.
+        incarnation: u64,
+        /// The broker epoch the controller gave it.
+        broker_epoch: i64,
+    },
+}
+
+impl MetadataRecord {
+    /// The record as bytes for a record value.
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("metadata records serialize")
+    }
+
+    /// Parses a record value.
+    pub fn decode(bytes: &[u8]) -> Result<MetadataRecord, serde_json::Error> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// A broker's replayed view of the metadata log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataImage {
+    /// Topics and their partition counts.
+    pub topics: BTreeMap<String, i32>,
+    /// Every partition's latest registration.
+    pub partitions: BTreeMap<TopicPartition, PartitionRegistration>,
+    /// The next metadata offset to fetch.
+    pub next_offset: i64,
+}
+
+impl MetadataImage {
+    /// Applies one record; returns the registration if a partition changed.
+    pub fn apply(&mut self, record: &MetadataRecord) -> Option<PartitionRegistration> {
+        self.next_offset += 1;
+        match record {
+            MetadataRecord::Topic { name, partitions } => {
+                self.topics.insert(name.clone(), *partitions);
+                None
+            }
+            MetadataRecord::Partition(registration) => {
+                self.partitions
+                    .insert(registration.topic_partition(), registration.clone());
+                Some(registration.clone())
+            }
+            MetadataRecord::BrokerRegistration { .. } => None,
+        }
+    }
+}
+
+/// A topic's id: Kafka gives each topic a random UUID (KIP-516); ours are derived from the
+/// name so that every run of a seed names them the same.
+pub fn topic_id(name: &str) -> uuid::Uuid {
+    // FNV-1a over the name, twice with different offsets, fills the 128 bits.
+    let hash = |basis: u64| {
+        name.bytes()
+            .fold(basis, |h, b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    };
+    let high = hash(0xcbf2_9ce4_8422_2325);
+    let low = hash(0x6c62_272e_07bb_0142);
+    uuid::Uuid::from_u64_pair(high, low)
+}

@@ -1,0 +1,356 @@
+//! One partition replica on one broker: leader or follower, ISR, high watermark.
+//!
+//! A sans-IO state machine: the broker feeds it metadata (registrations from the
+//! controller), appends, follower fetches and ticks; it answers with offsets, records,
+//! error codes and ISR proposals. Rules follow Kafka's `Partition` and `ReplicaManager`:
+//! the high watermark is the smallest log end offset over the ISR (KIP-497's "maximal ISR"
+//! while a change is in flight), followers truncate by leader epoch (KIP-101, KIP-279), and
+//! stale epochs are fenced (KIP-320).
+
+use std::collections::BTreeMap;
+
+use faultline_wire::ResponseError;
+
+use crate::log::{LogEntry, PartitionLog};
+use crate::metadata::PartitionRegistration;
+
+/// How far a follower replica has come, as its leader sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplicaProgress {
+    /// Its log end offset, from its last fetch; -1 until it fetches.
+    pub log_end_offset: i64,
+    /// When it was last caught up with the leader (Kafka's `lastCaughtUpTimeMs`).
+    pub last_caught_up_ms: u64,
+    /// The leader's log end offset when it answered the previous fetch.
+    pub leader_end_offset_at_last_fetch: i64,
+    /// When the previous fetch was answered.
+    pub last_fetch_ms: u64,
+}
+
+/// The leader's own bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderState {
+    /// Every other assigned replica's progress.
+    pub followers: BTreeMap<i32, ReplicaProgress>,
+    /// An ISR sent to the controller and not yet answered.
+    pub pending_isr: Option<Vec<i32>>,
+}
+
+/// What this replica is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// Not assigned, or the partition has no leader.
+    Offline,
+    /// Leading in the registration's epoch.
+    Leader(LeaderState),
+    /// Following `leader`; fetching only once `truncated` (KIP-101).
+    Follower {
+        /// The leader's node id.
+        leader: i32,
+        /// Whether OffsetForLeaderEpoch truncation is done for this epoch.
+        truncated: bool,
+    },
+}
+
+/// One replica of one partition.
+#[derive(Debug, Clone)]
+pub struct Partition {
+    /// This broker's node id.
+    pub node_id: i32,
+    /// The log.
+    pub log: PartitionLog,
+    /// Offsets below it are committed: replicated to the whole ISR.
+    pub high_watermark: i64,
+    /// The latest registration applied (leader, epochs, ISR).
+    pub registration: PartitionRegistration,
+    /// Leader, follower or neither.
+    pub role: Role,
+}
+
+/// The outcome of a leader append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    /// Offset of the first record.
+    pub base_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// The leader epoch they were written in.
+    pub leader_epoch: i32,
+}
+
+impl Partition {
+    /// A replica recovered from disk, before any metadata arrives.
+    pub fn new(node_id: i32, registration: PartitionRegistration, log: PartitionLog) -> Self {
+        Partition {
+            node_id,
+            log,
+            high_watermark: 0,
+            registration,
+            role: Role::Offline,
+        }
+    }
+
+    /// The current leader epoch as this replica knows it.
+    pub fn leader_epoch(&self) -> i32 {
+        self.registration.leader_epoch
+    }
+
+    /// Whether this replica is the leader.
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role, Role::Leader(_))
+    }
+
+    /// The ISR in force: the registered one (changes apply once the controller accepts them).
+    pub fn isr(&self) -> &[i32] {
+        &self.registration.isr
+    }
+
+    /// Applies a registration from the controller, changing role on a new leader epoch.
+    /// Older registrations are ignored: metadata only moves forward.
+    pub fn apply_registration(&mut self, registration: PartitionRegistration, now_ms: u64) {
+        let current = &self.registration;
+        let newer_epoch = registration.leader_epoch > current.leader_epoch;
+        let same_epoch_update = registration.leader_epoch == current.leader_epoch
+            && registration.partition_epoch >= current.partition_epoch;
+        let first = matches!(self.role, Role::Offline);
+        if !(newer_epoch || same_epoch_update || first) {
+            return;
+        }
+        let role_changes = newer_epoch || first;
+        self.registration = registration;
+        if !self.registration.replicas.contains(&self.node_id) {
+            self.role = Role::Offline;
+            return;
+        }
+        if self.registration.leader == self.node_id {
+            if role_changes || !self.is_leader() {
+                self.become_leader(now_ms);
+            } else if let Role::Leader(state) = &mut self.role {
+                if state.pending_isr.as_deref() == Some(self.registration.isr.as_slice()) {
+                    state.pending_isr = None;
+                }
+            }
+        } else if self.registration.leader < 0 {
+            self.role = Role::Offline;
+        } else if role_changes || !matches!(self.role, Role::Follower { leader, .. } if leader == self.registration.leader) {
+            self.role = Role::Follower {
+                leader: self.registration.leader,
+                truncated: false,
+            };
+        }
+        self.advance_high_watermark();
+    }
+
+    fn become_leader(&mut self, now_ms: u64) {
+        let end = self.log.end_offset();
+        self.log.note_epoch(self.registration.leader_epoch, end);
+        let followers = self
+            .registration
+            .replicas
+            .iter()
+            .filter(|&&id| id != self.node_id)
+            .map(|&id| {
+                (
+                    id,
+                    ReplicaProgress {
+                        log_end_offset: -1,
+                        last_caught_up_ms: now_ms,
+                        leader_end_offset_at_last_fetch: end,
+                        last_fetch_ms: now_ms,
+                    },
+                )
+            })
+            .collect();
+        self.role = Role::Leader(LeaderState {
+            followers,
+            pending_isr: None,
+        });
+    }
+
+    /// Appends records as leader. `required_acks` of -1 needs `min_insync_replicas`
+    /// in the ISR before anything is written (NOT_ENOUGH_REPLICAS, KIP-1... Kafka's
+    /// `Partition.appendRecordsToLeader`).
+    pub fn append_as_leader(
+        &mut self,
+        mut entries: Vec<LogEntry>,
+        required_acks: i16,
+        min_insync_replicas: i32,
+    ) -> Result<(Vec<LogEntry>, Appended), ResponseError> {
+        if !self.is_leader() {
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
+        if required_acks == -1 && (self.isr().len() as i32) < min_insync_replicas {
+            return Err(ResponseError::NotEnoughReplicas);
+        }
+        if entries.is_empty() {
+            return Err(ResponseError::InvalidRecord);
+        }
+        let base_offset = self.log.end_offset();
+        let leader_epoch = self.leader_epoch();
+        for (i, entry) in entries.iter_mut().enumerate() {
+            entry.offset = base_offset + i as i64;
+            entry.leader_epoch = leader_epoch;
+        }
+        for entry in &entries {
+            self.log.push(entry.clone());
+        }
+        let appended = Appended {
+            base_offset,
+            last_offset: self.log.end_offset() - 1,
+            leader_epoch,
+        };
+        self.advance_high_watermark();
+        Ok((entries, appended))
+    }
+
+    /// Checks a request's `current_leader_epoch` against ours (KIP-320): an older one is
+    /// FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH; -1 skips the check.
+    pub fn check_epoch(&self, current_leader_epoch: i32) -> Result<(), ResponseError> {
+        if current_leader_epoch < 0 || current_leader_epoch == self.leader_epoch() {
+            Ok(())
+        } else if current_leader_epoch < self.leader_epoch() {
+            Err(ResponseError::FencedLeaderEpoch)
+        } else {
+            Err(ResponseError::UnknownLeaderEpoch)
+        }
+    }
+
+    /// A follower fetched at `fetch_offset`: record its progress (which may move the high
+    /// watermark). Returns the entries to send from there.
+    pub fn fetch_by_follower(
+        &mut self,
+        replica_id: i32,
+        fetch_offset: i64,
+        now_ms: u64,
+        max_records: usize,
+    ) -> Result<Vec<LogEntry>, ResponseError> {
+        let end = self.log.end_offset();
+        let Role::Leader(state) = &mut self.role else {
+            return Err(ResponseError::NotLeaderOrFollower);
+        };
+        if fetch_offset > end || fetch_offset < 0 {
+            return Err(ResponseError::OffsetOutOfRange);
+        }
+        let Some(progress) = state.followers.get_mut(&replica_id) else {
+            return Err(ResponseError::NotLeaderOrFollower);
+        };
+        // Kafka's `Replica.updateFetchState`: caught up if it reached where the leader's
+        // log ended at the previous fetch, or where it ends now.
+        if fetch_offset >= end {
+            progress.last_caught_up_ms = now_ms;
+        } else if fetch_offset >= progress.leader_end_offset_at_last_fetch {
+            progress.last_caught_up_ms = progress.last_caught_up_ms.max(progress.last_fetch_ms);
+        }
+        progress.log_end_offset = fetch_offset;
+        progress.leader_end_offset_at_last_fetch = end;
+        progress.last_fetch_ms = now_ms;
+        self.advance_high_watermark();
+        Ok(self.log.read_from(fetch_offset, max_records).to_vec())
+    }
+
+    /// The high watermark moves to the smallest log end offset over the ISR, counting a
+    /// pending expansion too (KIP-497's maximal ISR), and never backwards.
+    pub fn advance_high_watermark(&mut self) {
+        let Role::Leader(state) = &self.role else {
+            return;
+        };
+        let own_end = self.log.end_offset();
+        let mut members: Vec<i32> = self.registration.isr.clone();
+        if let Some(pending) = &state.pending_isr {
+            members.extend(pending.iter().copied());
+        }
+        let mut minimum = own_end;
+        for member in members {
+            if member == self.node_id {
+                continue;
+            }
+            let follower_end = state
+                .followers
+                .get(&member)
+                .map(|p| p.log_end_offset)
+                .unwrap_or(-1);
+            minimum = minimum.min(follower_end);
+        }
+        if minimum > self.high_watermark {
+            self.high_watermark = minimum;
+        }
+    }
+
+    /// The ISR change this leader wants now, if any and none is in flight: drop followers
+    /// not caught up within `replica_lag_time_max_ms`, add followers that reached the high
+    /// watermark and this epoch's start (Kafka's `isFollowerInSync`).
+    pub fn isr_proposal(&mut self, now_ms: u64, replica_lag_time_max_ms: u64) -> Option<Vec<i32>> {
+        let epoch_start = self.log.end_offset_for_epoch(self.leader_epoch()).1.min(self.log.end_offset());
+        let high_watermark = self.high_watermark;
+        let node_id = self.node_id;
+        let isr = self.registration.isr.clone();
+        let Role::Leader(state) = &mut self.role else {
+            return None;
+        };
+        if state.pending_isr.is_some() {
+            return None;
+        }
+        let mut proposal: Vec<i32> = Vec::new();
+        for &replica in &self.registration.replicas {
+            if replica == node_id {
+                proposal.push(replica);
+                continue;
+            }
+            let Some(progress) = state.followers.get(&replica) else {
+                continue;
+            };
+            let in_isr = isr.contains(&replica);
+            let lagging = now_ms.saturating_sub(progress.last_caught_up_ms) > replica_lag_time_max_ms;
+            let caught_up = progress.log_end_offset >= high_watermark
+                && progress.log_end_offset >= epoch_start
+                && !lagging;
+            if (in_isr && !lagging) || (!in_isr && caught_up) {
+                proposal.push(replica);
+            }
+        }
+        let mut current = isr.clone();
+        current.sort_unstable();
+        let mut proposed_sorted = proposal.clone();
+        proposed_sorted.sort_unstable();
+        if proposed_sorted == current {
+            return None;
+        }
+        state.pending_isr = Some(proposal.clone());
+        Some(proposal)
+    }
+
+    /// The controller answered our ISR proposal (or refused it).
+    pub fn isr_change_answered(&mut self, accepted: Option<PartitionRegistration>, now_ms: u64) {
+        if let Role::Leader(state) = &mut self.role {
+            state.pending_isr = None;
+        }
+        if let Some(registration) = accepted {
+            self.apply_registration(registration, now_ms);
+        }
+        self.advance_high_watermark();
+    }
+
+    /// Appends records fetched from the leader and takes its high watermark.
+    pub fn append_as_follower(&mut self, entries: Vec<LogEntry>, leader_high_watermark: i64) {
+        for entry in entries {
+            if entry.offset != self.log.end_offset() {
+                // A response to a fetch made before a truncation: ignore the rest.
+                break;
+            }
+            self.log.push(entry);
+        }
+        let high_watermark = leader_high_watermark.min(self.log.end_offset());
+        if high_watermark > self.high_watermark {
+            self.high_watermark = high_watermark;
+        }
+    }
+
+    /// Truncates as a follower after OffsetForLeaderEpoch.
+    pub fn truncate_as_follower(&mut self, offset: i64) {
+        self.log.truncate_to(offset);
+        self.high_watermark = self.high_watermark.min(self.log.end_offset());
+        if let Role::Follower { truncated, .. } = &mut self.role {
+            *truncated = true;
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! Durable state behind a trait, so the simulation can model what survives a crash.
+//!
+//! The broker writes its partition logs and small metadata blobs (producer state, group
+//! offsets, checkpoints) here and reads them back on restart. `sync` is an fsync: the
+//! simulation's disk keeps only synced data across a power loss.
+
+use std::collections::BTreeMap;
+
+use crate::log::LogEntry;
+
+/// A partition by topic name and index.
+pub type TopicPartition = (String, i32);
+
+/// What a restarted node finds on its disk.
+#[derive(Debug, Clone, Default)]
+pub struct Recovered {
+    /// Each partition's log entries, from offset 0.
+    pub logs: BTreeMap<TopicPartition, Vec<LogEntry>>,
+    /// Named blobs.
+    pub blobs: BTreeMap<String, Vec<u8>>,
+}
+
+/// A node's disk.
+pub trait Storage: Send {
+    /// Appends entries to a partition's log (buffered until `sync`).
+    fn append(&mut self, partition: &TopicPartition, entries: &[LogEntry]);
+    /// Cuts a partition's log to `end_offset` entries.
+    fn truncate(&mut self, partition: &TopicPartition, end_offset: i64);
+    /// Replaces a named blob (buffered until `sync`).
+    fn put_blob(&mut self, name: &str, bytes: Vec<u8>);
+    /// fsync: everything written so far survives a power loss.
+    fn sync(&mut self);
+    /// Everything on disk now, as a restarted process would read it.
+    fn recover(&self) -> Recovered;
+}
+
+/// A disk that never loses anything and never persists across process restarts: what
+/// `faultline serve` uses.
+#[derive(Debug, Default)]
+pub struct MemoryStorage {
+    state: Recovered,
+}
+
+impl Storage for MemoryStorage {
+    fn append(&mut self, partition: &TopicPartition, entries: &[LogEntry]) {
+        self.state
+            .logs
+            .entry(partition.clone())
+            .or_default()
+            .extend_from_slice(entries);
+    }
+
+    fn truncate(&mut self, partition: &TopicPartition, end_offset: i64) {
+        if let Some(log) = self.state.logs.get_mut(partition) {
+            log.truncate(end_offset.max(0) as usize);
+        }
+    }
+
+    fn put_blob(&mut self, name: &str, bytes: Vec<u8>) {
+        self.state.blobs.insert(name.to_string(), bytes);
+    }
+
+    fn sync(&mut self) {}
+
+    fn recover(&self) -> Recovered {
+        self.state.clone()
+    }
+}

@@ -1,0 +1,95 @@
+//! A client connection: one request in flight at a time, every request bounded by a
+//! timeout. turmoil has no TCP retransmission, so a stream cut by a partition stays stuck
+//! forever; callers drop the connection after any error, as real Kafka clients do.
+
+use std::time::Duration;
+
+use kafka_protocol::protocol::Request;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::codec::{decode_response, encode_request, DecodeError};
+use crate::frame::{read_frame, write_frame};
+use crate::transport::Transport;
+
+/// Why a request got no usable response.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    /// No response within the timeout: the request may or may not have taken effect.
+    #[error("request timed out after {0:?}")]
+    Timeout(Duration),
+    /// The connection failed or closed; the request may or may not have taken effect.
+    #[error("connection error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The response did not decode.
+    #[error("bad response: {0}")]
+    Decode(#[from] DecodeError),
+    /// The request could not be encoded (a bug on our side).
+    #[error("could not encode request: {0}")]
+    Encode(String),
+}
+
+impl RequestError {
+    /// Whether the request definitely never reached the broker.
+    pub fn definitely_not_sent(&self) -> bool {
+        matches!(self, RequestError::Encode(_))
+    }
+}
+
+/// A connection to one broker.
+pub struct Connection<S> {
+    stream: S,
+    next_correlation_id: i32,
+    client_id: String,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// Wraps an open stream.
+    pub fn new(stream: S, client_id: impl Into<String>) -> Self {
+        Connection {
+            stream,
+            next_correlation_id: 1,
+            client_id: client_id.into(),
+        }
+    }
+
+    /// Sends `request` at `version` and waits at most `timeout` for its response.
+    pub async fn send<R: Request>(
+        &mut self,
+        request: &R,
+        version: i16,
+        timeout: Duration,
+    ) -> Result<R::Response, RequestError> {
+        let correlation_id = self.next_correlation_id;
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+        let frame = encode_request(request, version, correlation_id, &self.client_id)
+            .map_err(|e| RequestError::Encode(e.to_string()))?;
+        let exchange = async {
+            write_frame(&mut self.stream, &frame).await?;
+            match read_frame(&mut self.stream).await? {
+                Some(body) => Ok(decode_response::<R>(body, version, correlation_id)?),
+                None => Err(RequestError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed before the response",
+                ))),
+            }
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(RequestError::Timeout(timeout)),
+        }
+    }
+}
+
+/// Connects within `timeout`.
+pub async fn connect<T: Transport>(
+    transport: &T,
+    address: &str,
+    client_id: &str,
+    timeout: Duration,
+) -> Result<Connection<T::Stream>, RequestError> {
+    match tokio::time::timeout(timeout, transport.connect(address)).await {
+        Ok(Ok(stream)) => Ok(Connection::new(stream, client_id)),
+        Ok(Err(e)) => Err(RequestError::Io(e)),
+        Err(_) => Err(RequestError::Timeout(timeout)),
+    }
+}

@@ -1,0 +1,22 @@
+//! faultline-wire: the Kafka wire protocol as both the broker and the client speak it.
+//!
+//! Both sides are generic over the byte stream, so the same code runs inside turmoil and
+//! on real TCP.
+//!
+//! - [`frame`]: size-prefixed frames (Kafka protocol guide, "Common Request and Response Structure").
+//! - [`codec`]: request/response headers and bodies, via the `kafka-protocol` crate.
+//! - [`transport`]: the seam between code and network (turmoil or tokio).
+//! - [`connection`]: a client connection that sends one request at a time.
+
+pub mod codec;
+pub mod connection;
+pub mod frame;
+pub mod records;
+pub mod transport;
+
+pub use codec::{DecodeError, DecodedRequest};
+pub use connection::{Connection, RequestError};
+pub use transport::Transport;
+
+/// Error codes by name, from `kafka-protocol` (Kafka protocol guide, "Error Codes").
+pub use kafka_protocol::error::ResponseError;
