@@ -27,33 +27,77 @@ pub enum Verdict {
 }
 
 /// A named anomaly kind. Names and meanings follow Jepsen's Kafka workload
-/// (jepsen-io/jepsen `jepsen/src/jepsen/tests/kafka.clj`) unless marked as ours.
+/// (jepsen-io/jepsen `jepsen/src/jepsen/tests/kafka.clj`, `analysis`) unless marked as ours.
+/// "Index" below is a record's rank among the offsets ever seen on its partition, so
+/// offset gaps (transaction markers) are not skips.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AnomalyKind {
+    /// One offset of a partition seen with two different values.
+    InconsistentOffsets,
+    /// One value at two offsets of a partition.
+    Duplicate,
     /// An acknowledged value sits below the highest offset a poll reached on its
     /// partition, yet no poll ever returned it.
     LostWrite,
+    /// A poll returned a value whose send definitely failed: an aborted read.
+    #[serde(rename = "G1a")]
+    AbortedRead,
+    /// A poll returned a value no op ever sent (ours: Jepsen throws `:no-writer-of`).
+    Phantom,
+    /// A consumer's successive polls of a partition went backwards (or repeated).
+    NonmonotonicPoll,
+    /// A consumer's next poll of a partition jumped over records known to exist.
+    PollSkip,
+    /// One producer's successive sends to a partition landed out of order.
+    NonmonotonicSend,
+    /// Within one poll, the records of a partition went backwards (or repeated).
+    IntNonmonotonicPoll,
+    /// Within one poll, the records of a partition jumped over records known to exist.
+    IntPollSkip,
+    /// Within one send op, two sends to a partition landed out of order.
+    IntNonmonotonicSend,
+    /// Within one send op, other records landed between two sends to a partition.
+    IntSendSkip,
     /// Acknowledged, but never polled by the end of the history (an error only after
     /// final reads).
     Unseen,
-    /// One value at two offsets of a partition.
-    Duplicate,
-    /// One offset of a partition seen with two different values.
-    InconsistentOffsets,
-    /// A consumer's successive polls of a partition went backwards.
-    NonmonotonicPoll,
 }
 
 impl AnomalyKind {
+    /// Every kind, in report order.
+    pub const ALL: [AnomalyKind; 13] = [
+        AnomalyKind::InconsistentOffsets,
+        AnomalyKind::Duplicate,
+        AnomalyKind::LostWrite,
+        AnomalyKind::AbortedRead,
+        AnomalyKind::Phantom,
+        AnomalyKind::NonmonotonicPoll,
+        AnomalyKind::PollSkip,
+        AnomalyKind::NonmonotonicSend,
+        AnomalyKind::IntNonmonotonicPoll,
+        AnomalyKind::IntPollSkip,
+        AnomalyKind::IntNonmonotonicSend,
+        AnomalyKind::IntSendSkip,
+        AnomalyKind::Unseen,
+    ];
+
     /// Where the definition comes from, for reports.
     pub fn definition(self) -> &'static str {
         match self {
-            AnomalyKind::LostWrite => "Jepsen kafka.clj :lost-write — an acknowledged write below the highest offset read on its partition was never read",
-            AnomalyKind::Unseen => "Jepsen kafka.clj :unseen — an acknowledged write never read by the end of the test (after final reads)",
-            AnomalyKind::Duplicate => "Jepsen kafka.clj :duplicate — a value appears at more than one offset of a partition",
-            AnomalyKind::InconsistentOffsets => "Jepsen kafka.clj :inconsistent-offsets — one offset of a partition holds more than one value",
-            AnomalyKind::NonmonotonicPoll => "Jepsen kafka.clj :nonmonotonic-poll — a consumer's next poll of a partition began at or before an offset it already read",
+            AnomalyKind::InconsistentOffsets => "Jepsen kafka.clj :inconsistent-offsets (version-orders) — one offset of a partition holds more than one value",
+            AnomalyKind::Duplicate => "Jepsen kafka.clj :duplicate (duplicate-cases) — a value appears at more than one offset of a partition",
+            AnomalyKind::LostWrite => "Jepsen kafka.clj :lost-write (lost-write-cases) — an acknowledged write below the highest offset read on its partition was never read",
+            AnomalyKind::AbortedRead => "Jepsen kafka.clj :G1a (g1a-cases) — an ok poll returned a value whose send definitely failed",
+            AnomalyKind::Phantom => "faultline — a poll returned a value that no op ever sent (Jepsen kafka.clj throws :no-writer-of)",
+            AnomalyKind::NonmonotonicPoll => "Jepsen kafka.clj :nonmonotonic-poll (poll-skip+nonmonotonic-cases) — a consumer's next poll of a partition began at or before an offset it already read",
+            AnomalyKind::PollSkip => "Jepsen kafka.clj :poll-skip (poll-skip+nonmonotonic-cases) — a consumer's next poll of a partition skipped over records known to exist",
+            AnomalyKind::NonmonotonicSend => "Jepsen kafka.clj :nonmonotonic-send (nonmonotonic-send-cases) — a process's next send to a partition landed at or before its previous one",
+            AnomalyKind::IntNonmonotonicPoll => "Jepsen kafka.clj :int-nonmonotonic-poll (int-poll-skip+nonmonotonic-cases) — within one poll, a partition's records went backwards or repeated",
+            AnomalyKind::IntPollSkip => "Jepsen kafka.clj :int-poll-skip (int-poll-skip+nonmonotonic-cases) — within one poll, a partition's records skipped over records known to exist",
+            AnomalyKind::IntNonmonotonicSend => "Jepsen kafka.clj :int-nonmonotonic-send (int-send-skip+nonmonotonic-cases) — within one op, a later send to a partition landed at or before an earlier one",
+            AnomalyKind::IntSendSkip => "Jepsen kafka.clj :int-send-skip (int-send-skip+nonmonotonic-cases) — within one op, other records landed between two sends to a partition",
+            AnomalyKind::Unseen => "Jepsen kafka.clj :unseen (unseen) — an acknowledged write never read by the end of the test (after final reads)",
         }
     }
 }

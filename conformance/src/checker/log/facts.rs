@@ -1,0 +1,237 @@
+//! The history flattened for the log checker: one record per operation, and flat arrays
+//! of every send and every read, so each check is a pass over plain slices.
+//!
+//! Flattening follows jepsen-io/jepsen `tests/kafka.clj` (`op-writes`, `op-reads`,
+//! `writer-of`, `must-have-committed?`): a send's offset comes from its completion, an op
+//! without a completion counts as `info`, and reads are taken from completions of any type.
+
+use std::collections::{HashMap, HashSet};
+use std::ops::Range;
+
+use crate::history::{Function, History, Key, MicroOp, Offset, Op, OpType, Process, Value};
+
+use super::describe;
+
+/// How an operation ended, with "never completed" folded into `Info` as Jepsen does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// It happened.
+    Ok,
+    /// It definitely did not happen.
+    Fail,
+    /// It may or may not have happened (an `info` completion, or none at all).
+    Info,
+}
+
+/// One client operation: its invoke and its completion, if any.
+#[derive(Debug, Clone)]
+pub(crate) struct OpFacts {
+    /// History index of the invoke.
+    pub invoke: u64,
+    /// History index of the completion; `None` if the run ended first.
+    pub completion: Option<u64>,
+    /// Who ran it.
+    pub process: Process,
+    /// What it did.
+    pub f: Function,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Time of the invoke, in nanoseconds.
+    pub invoke_time: u64,
+    /// Time of the completion, in nanoseconds.
+    pub completion_time: Option<u64>,
+    /// Its sends, as a range of [`LogFacts::sends`].
+    pub sends: Range<usize>,
+    /// Its reads, as a range of [`LogFacts::reads`], in returned order.
+    pub reads: Range<usize>,
+    /// The keys of an `assign` or `subscribe` op; empty otherwise.
+    pub assignment: Vec<Key>,
+}
+
+impl OpFacts {
+    /// The history index anomalies cite: the completion, or the invoke if none.
+    pub fn index(&self) -> u64 {
+        self.completion.unwrap_or(self.invoke)
+    }
+
+    /// The op in words, e.g. `op 41 (process 3, send ok at 1.204s)`.
+    pub fn reference(&self) -> String {
+        describe::op_reference(self)
+    }
+}
+
+/// One send micro-op.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SendFact {
+    /// Dense key id (see [`LogFacts::keys`]).
+    pub key: u32,
+    /// The value sent.
+    pub value: Value,
+    /// The offset the broker acknowledged, if the send completed `ok` with one.
+    pub offset: Option<Offset>,
+    /// The op that sent it, as an index into [`LogFacts::ops`].
+    pub op: u32,
+}
+
+/// One record returned by a poll.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ReadFact {
+    /// Dense key id (see [`LogFacts::keys`]).
+    pub key: u32,
+    /// The offset the record was read at.
+    pub offset: Offset,
+    /// The value read.
+    pub value: Value,
+    /// The op that read it, as an index into [`LogFacts::ops`].
+    pub op: u32,
+}
+
+/// The whole history, flattened.
+#[derive(Debug, Default)]
+pub(crate) struct LogFacts {
+    /// Client operations in invoke order.
+    pub ops: Vec<OpFacts>,
+    /// Every send micro-op, grouped by op.
+    pub sends: Vec<SendFact>,
+    /// Every record read, grouped by op.
+    pub reads: Vec<ReadFact>,
+    /// The Jepsen key of each dense key id, in first-seen order.
+    pub keys: Vec<Key>,
+    /// The dense id of each key, for lookups only.
+    key_ids: HashMap<Key, u32>,
+    /// The first send of each (key id, value): the value's writer (Jepsen `writer-of`).
+    writers: HashMap<(u32, Value), u32>,
+    /// Every (key id, value) returned by an `ok` poll (Jepsen `reads-by-type` `:ok`).
+    ok_reads: HashSet<(u32, Value)>,
+    /// Per op: it happened for certain, or it is `info` and one of its values was read by
+    /// an `ok` poll (Jepsen `must-have-committed?`).
+    committed: Vec<bool>,
+}
+
+impl LogFacts {
+    /// Flattens a history.
+    pub fn from_history(history: &History) -> LogFacts {
+        let mut facts = LogFacts::default();
+        for (invoke, completion) in history.pairs() {
+            facts.push_op(invoke, completion);
+        }
+        facts.committed = facts.ops.iter().map(|op| facts.must_commit(op)).collect();
+        facts
+    }
+
+    fn push_op(&mut self, invoke: &Op, completion: Option<&Op>) {
+        let outcome = match completion.map(|op| op.kind) {
+            Some(OpType::Ok) => Outcome::Ok,
+            Some(OpType::Fail) => Outcome::Fail,
+            _ => Outcome::Info,
+        };
+        let id = self.ops.len() as u32;
+        // A completion repeats the micro-ops with their results; a fail or info completion
+        // may carry none, and then the invoke's tell what was attempted.
+        let micro_ops = match completion.map(Op::micro_ops) {
+            Some(ops) if !ops.is_empty() => ops,
+            _ => invoke.micro_ops(),
+        };
+        let sends_start = self.sends.len();
+        let reads_start = self.reads.len();
+        for micro_op in micro_ops {
+            match micro_op {
+                MicroOp::Send { key, value, offset } => {
+                    let key = self.key_id(*key);
+                    let offset = offset.filter(|_| outcome != Outcome::Fail);
+                    let send = self.sends.len() as u32;
+                    self.writers.entry((key, *value)).or_insert(send);
+                    self.sends.push(SendFact {
+                        key,
+                        value: *value,
+                        offset,
+                        op: id,
+                    });
+                }
+                MicroOp::Poll { reads: Some(reads) } => {
+                    for (key, records) in reads {
+                        let key = self.key_id(*key);
+                        for &(offset, value) in records {
+                            if outcome == Outcome::Ok {
+                                self.ok_reads.insert((key, value));
+                            }
+                            self.reads.push(ReadFact {
+                                key,
+                                offset,
+                                value,
+                                op: id,
+                            });
+                        }
+                    }
+                }
+                MicroOp::Poll { reads: None } => {}
+            }
+        }
+        let assignment = match (&invoke.f, &invoke.value) {
+            (Function::Assign | Function::Subscribe, crate::history::OpValue::Keys(keys)) => {
+                keys.clone()
+            }
+            _ => Vec::new(),
+        };
+        self.ops.push(OpFacts {
+            invoke: invoke.index,
+            completion: completion.map(|op| op.index),
+            process: invoke.process,
+            f: invoke.f,
+            outcome,
+            invoke_time: invoke.time,
+            completion_time: completion.map(|op| op.time),
+            sends: sends_start..self.sends.len(),
+            reads: reads_start..self.reads.len(),
+            assignment,
+        });
+    }
+
+    fn key_id(&mut self, key: Key) -> u32 {
+        let next = self.keys.len() as u32;
+        let id = *self.key_ids.entry(key).or_insert(next);
+        if id == next {
+            self.keys.push(key);
+        }
+        id
+    }
+
+    fn must_commit(&self, op: &OpFacts) -> bool {
+        match op.outcome {
+            Outcome::Ok => true,
+            Outcome::Fail => false,
+            Outcome::Info => self.sends[op.sends.clone()]
+                .iter()
+                .any(|send| self.ok_reads.contains(&(send.key, send.value))),
+        }
+    }
+
+    /// The send that wrote `value` to `key`, if any op ever sent it.
+    pub fn writer(&self, key: u32, value: Value) -> Option<&SendFact> {
+        self.writers
+            .get(&(key, value))
+            .map(|&send| &self.sends[send as usize])
+    }
+
+    /// Whether an `ok` poll returned `value` from `key`.
+    pub fn read_ok(&self, key: u32, value: Value) -> bool {
+        self.ok_reads.contains(&(key, value))
+    }
+
+    /// Whether the op certainly took effect (Jepsen `must-have-committed?`).
+    pub fn committed(&self, op: u32) -> bool {
+        self.committed[op as usize]
+    }
+
+    /// The op with this dense id.
+    pub fn op(&self, op: u32) -> &OpFacts {
+        &self.ops[op as usize]
+    }
+
+    /// Dense key ids ordered by their Jepsen key, so reports list keys in order.
+    pub fn keys_in_order(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = (0..self.keys.len() as u32).collect();
+        ids.sort_unstable_by_key(|&id| self.keys[id as usize]);
+        ids
+    }
+}

@@ -1,0 +1,170 @@
+//! The version order of each partition: every (offset, value) pair any op vouched for,
+//! sorted by offset, with dense indices that skip the holes.
+//!
+//! Jepsen `tests/kafka.clj` `version-orders`: offsets come from sends that must have
+//! committed and from *all* polls (a Kafka consumer must return safe data whatever the fate
+//! of its op). Offsets may have gaps (transaction markers), so order is judged on the
+//! *index* — the rank of an offset among the offsets ever seen — never on raw offsets.
+
+use std::collections::HashMap;
+
+use crate::history::{Offset, Value};
+
+use super::facts::LogFacts;
+
+/// One (offset, value) pair as first vouched for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// Where in the partition.
+    pub offset: Offset,
+    /// What was there.
+    pub value: Value,
+    /// The first op (dense id) that reported this pair, for evidence.
+    pub op: u32,
+}
+
+/// The first and last dense index a value was seen at; they differ only for duplicates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    /// Lowest index (Jepsen `log->value->first-index`).
+    pub first: u32,
+    /// Highest index (Jepsen `log->last-index->values`).
+    pub last: u32,
+}
+
+/// One partition's version order.
+#[derive(Debug, Default)]
+pub(crate) struct VersionOrder {
+    /// Distinct pairs sorted by (offset, value).
+    pub entries: Vec<Entry>,
+    /// Distinct offsets, ascending; a position here is a dense index.
+    pub offsets: Vec<Offset>,
+    /// Where each index's entries start in `entries` (one extra at the end).
+    starts: Vec<u32>,
+    /// Each value's span of indices, for lookups only.
+    spans: HashMap<Value, Span>,
+}
+
+impl VersionOrder {
+    /// Builds one version order per dense key id.
+    pub fn build_all(facts: &LogFacts) -> Vec<VersionOrder> {
+        let mut raw: Vec<Vec<Entry>> = vec![Vec::new(); facts.keys.len()];
+        for send in &facts.sends {
+            if let Some(offset) = send.offset {
+                if facts.committed(send.op) {
+                    raw[send.key as usize].push(Entry {
+                        offset,
+                        value: send.value,
+                        op: send.op,
+                    });
+                }
+            }
+        }
+        for read in &facts.reads {
+            raw[read.key as usize].push(Entry {
+                offset: read.offset,
+                value: read.value,
+                op: read.op,
+            });
+        }
+        raw.into_iter().map(VersionOrder::from_entries).collect()
+    }
+
+    fn from_entries(mut entries: Vec<Entry>) -> VersionOrder {
+        // Sorting by op too keeps, for each pair, the earliest op that reported it.
+        entries.sort_unstable_by_key(|e| (e.offset, e.value, e.op));
+        entries.dedup_by_key(|e| (e.offset, e.value));
+        let mut offsets = Vec::new();
+        let mut starts = Vec::new();
+        let mut spans: HashMap<Value, Span> = HashMap::with_capacity(entries.len());
+        for (at, entry) in entries.iter().enumerate() {
+            if offsets.last() != Some(&entry.offset) {
+                offsets.push(entry.offset);
+                starts.push(at as u32);
+            }
+            let index = (offsets.len() - 1) as u32;
+            spans
+                .entry(entry.value)
+                .and_modify(|span| span.last = index)
+                .or_insert(Span {
+                    first: index,
+                    last: index,
+                });
+        }
+        starts.push(entries.len() as u32);
+        VersionOrder {
+            entries,
+            offsets,
+            starts,
+            spans,
+        }
+    }
+
+    /// The dense index of an offset, if any op vouched for it.
+    pub fn index_of_offset(&self, offset: Offset) -> Option<u32> {
+        self.offsets.binary_search(&offset).ok().map(|i| i as u32)
+    }
+
+    /// Where a value sits, if it is in the order.
+    pub fn span(&self, value: Value) -> Option<Span> {
+        self.spans.get(&value).copied()
+    }
+
+    /// The entries at one dense index (more than one means inconsistent offsets).
+    pub fn at_index(&self, index: u32) -> &[Entry] {
+        let index = index as usize;
+        &self.entries[self.starts[index] as usize..self.starts[index + 1] as usize]
+    }
+
+    /// Number of dense indices.
+    pub fn len(&self) -> u32 {
+        self.offsets.len() as u32
+    }
+
+    /// Values at indices strictly between two indices, for "skipped over" evidence;
+    /// at most `limit` of them.
+    pub fn values_between(&self, low: u32, high: u32, limit: usize) -> Vec<Value> {
+        ((low + 1)..high)
+            .flat_map(|index| self.at_index(index).iter().map(|e| e.value))
+            .take(limit)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(offset: Offset, value: Value, op: u32) -> Entry {
+        Entry { offset, value, op }
+    }
+
+    #[test]
+    fn holes_do_not_take_an_index() {
+        let order = VersionOrder::from_entries(vec![
+            entry(10, 3, 2),
+            entry(0, 1, 0),
+            entry(4, 2, 1),
+            entry(4, 2, 5),
+        ]);
+        assert_eq!(order.offsets, vec![0, 4, 10]);
+        assert_eq!(order.index_of_offset(10), Some(2));
+        assert_eq!(order.index_of_offset(5), None);
+        assert_eq!(order.at_index(1), &[entry(4, 2, 1)]);
+    }
+
+    #[test]
+    fn a_duplicate_spans_two_indices() {
+        let order =
+            VersionOrder::from_entries(vec![entry(0, 7, 0), entry(1, 8, 0), entry(2, 7, 1)]);
+        assert_eq!(order.span(7), Some(Span { first: 0, last: 2 }));
+        assert_eq!(order.values_between(0, 2, 8), vec![8]);
+    }
+
+    #[test]
+    fn two_values_at_one_offset_share_an_index() {
+        let order = VersionOrder::from_entries(vec![entry(3, 1, 0), entry(3, 2, 1)]);
+        assert_eq!(order.len(), 1);
+        assert_eq!(order.at_index(0).len(), 2);
+    }
+}
