@@ -284,14 +284,18 @@ impl BrokerNode {
             match connection.send(&request, 2, timeout).await {
                 Ok(response) => {
                     let answer = response.topics.first().and_then(|t| t.partitions.first()).cloned();
-                    let accepted = answer.filter(|p| p.error_code == 0).map(|p| {
-                        let mut next = registration.clone();
-                        next.leader = p.leader_id.0;
-                        next.leader_epoch = p.leader_epoch;
-                        next.isr = p.isr.iter().map(|id| id.0).collect();
-                        next.partition_epoch = p.partition_epoch;
-                        next
-                    });
+                    let accepted = match answer {
+                        Some(p) if p.error_code == 0 => {
+                            let mut next = registration.clone();
+                            next.leader = p.leader_id.0;
+                            next.leader_epoch = p.leader_epoch;
+                            next.isr = p.isr.iter().map(|id| id.0).collect();
+                            next.partition_epoch = p.partition_epoch;
+                            Ok(next)
+                        }
+                        Some(p) => Err(ResponseError::try_from_code(p.error_code).unwrap_or(ResponseError::UnknownServerError)),
+                        None => Err(ResponseError::UnknownServerError),
+                    };
                     let now = self.clock.now_ms();
                     if let Some(partition) = self.lock().partitions.get_mut(&key) {
                         partition.isr_change_answered(accepted, now);

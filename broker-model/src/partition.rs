@@ -32,8 +32,21 @@ pub struct ReplicaProgress {
 pub struct LeaderState {
     /// Every other assigned replica's progress.
     pub followers: BTreeMap<i32, ReplicaProgress>,
-    /// An ISR sent to the controller and not yet answered.
-    pub pending_isr: Option<Vec<i32>>,
+    /// An ISR change sent to the controller whose outcome is not yet known.
+    pub pending_isr: Option<PendingIsr>,
+}
+
+/// An ISR change in flight. Until the controller's answer (or newer metadata) arrives, the
+/// high watermark counts its members too (KIP-497's maximal ISR), so that a replica the
+/// controller may already have added is never left behind committed records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingIsr {
+    /// The proposed ISR.
+    pub isr: Vec<i32>,
+    /// The partition epoch it was proposed against; metadata past it settles the matter.
+    pub base_partition_epoch: i32,
+    /// The controller said our epoch was stale: wait for metadata rather than resend.
+    pub awaiting_metadata: bool,
 }
 
 /// What this replica is doing.
@@ -126,7 +139,11 @@ impl Partition {
             if role_changes || !self.is_leader() {
                 self.become_leader(now_ms);
             } else if let Role::Leader(state) = &mut self.role {
-                if state.pending_isr.as_deref() == Some(self.registration.isr.as_slice()) {
+                let settled = state
+                    .pending_isr
+                    .as_ref()
+                    .is_some_and(|p| self.registration.partition_epoch > p.base_partition_epoch);
+                if settled {
                     state.pending_isr = None;
                 }
             }
@@ -257,7 +274,7 @@ impl Partition {
         let own_end = self.log.end_offset();
         let mut members: Vec<i32> = self.registration.isr.clone();
         if let Some(pending) = &state.pending_isr {
-            members.extend(pending.iter().copied());
+            members.extend(pending.isr.iter().copied());
         }
         let mut minimum = own_end;
         for member in members {
@@ -287,8 +304,11 @@ impl Partition {
         let Role::Leader(state) = &mut self.role else {
             return None;
         };
-        if state.pending_isr.is_some() {
-            return None;
+        if let Some(pending) = &state.pending_isr {
+            // An unanswered proposal is sent again (the controller rejects a duplicate of
+            // one it applied with INVALID_UPDATE_VERSION); one refused as stale waits for
+            // the metadata that settles it.
+            return (!pending.awaiting_metadata).then(|| pending.isr.clone());
         }
         let mut proposal: Vec<i32> = Vec::new();
         for &replica in &self.registration.replicas {
@@ -315,17 +335,31 @@ impl Partition {
         if proposed_sorted == current {
             return None;
         }
-        state.pending_isr = Some(proposal.clone());
+        state.pending_isr = Some(PendingIsr {
+            isr: proposal.clone(),
+            base_partition_epoch: self.registration.partition_epoch,
+            awaiting_metadata: false,
+        });
         Some(proposal)
     }
 
-    /// The controller answered our ISR proposal (or refused it).
-    pub fn isr_change_answered(&mut self, accepted: Option<PartitionRegistration>, now_ms: u64) {
-        if let Role::Leader(state) = &mut self.role {
-            state.pending_isr = None;
-        }
-        if let Some(registration) = accepted {
-            self.apply_registration(registration, now_ms);
+    /// The controller answered our ISR proposal: accepted with the new registration, or
+    /// refused with an error code.
+    pub fn isr_change_answered(&mut self, answer: Result<PartitionRegistration, ResponseError>, now_ms: u64) {
+        match answer {
+            Ok(registration) => self.apply_registration(registration, now_ms),
+            Err(ResponseError::InvalidUpdateVersion) => {
+                if let Role::Leader(state) = &mut self.role {
+                    if let Some(pending) = &mut state.pending_isr {
+                        pending.awaiting_metadata = true;
+                    }
+                }
+            }
+            Err(_) => {
+                if let Role::Leader(state) = &mut self.role {
+                    state.pending_isr = None;
+                }
+            }
         }
         self.advance_high_watermark();
     }

@@ -1,7 +1,13 @@
 //! faultline-conformance: what a Kafka user relies on, independent of any broker.
 //!
 //! - [`history`]: the operation history (Jepsen's op shape, JSON Lines on disk).
+//! - [`recorder`]: records a history as operations happen.
+//! - [`client`]: a Kafka client that never retries behind the history's back.
+//! - [`workload`]: producers, consumers and final reads.
 //! - [`checker`]: pure checkers over histories.
 
 pub mod checker;
+pub mod client;
 pub mod history;
+pub mod recorder;
+pub mod workload;

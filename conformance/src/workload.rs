@@ -1,0 +1,209 @@
+//! The queue workload: producers send unique values to partitions, consumers poll them by
+//! assignment, and a final reader reads every partition to its end after faults heal, so
+//! that a lost write can be told from a slow one (Jepsen's final reads).
+//!
+//! Every choice comes from the rng handed in, so a seed decides the workload.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use tokio::time::Instant;
+
+use faultline_wire::Transport;
+
+use crate::client::{KafkaClient, ProduceOutcome};
+use crate::history::{Function, Key, MicroOp, OpType, OpValue, Process, Value};
+use crate::recorder::Recorder;
+
+/// What the workload does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadConfig {
+    /// The topic written and read.
+    pub topic: String,
+    /// Its partition count; partition `p` is Jepsen key `p`.
+    pub partitions: i32,
+    /// Produce `acks`: 0, 1 or -1 (all).
+    pub acks: i16,
+    /// Mean time between one producer's sends.
+    pub send_interval: Duration,
+    /// Mean time between one consumer's polls.
+    pub poll_interval: Duration,
+    /// Per-request timeout.
+    pub request_timeout: Duration,
+    /// How long final reads may take before giving up.
+    pub final_read_timeout: Duration,
+}
+
+/// Encodes a value as a record value.
+pub fn encode_value(value: Value) -> Bytes {
+    Bytes::from(value.to_string())
+}
+
+/// Decodes a record value; anything that is not one of ours decodes to `u64::MAX`, which
+/// no producer ever sends, so the checker reports it as a phantom.
+pub fn decode_value(bytes: &[u8]) -> Value {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(u64::MAX)
+}
+
+fn jitter(rng: &mut ChaCha8Rng, mean: Duration) -> Duration {
+    let ms = mean.as_millis() as u64;
+    Duration::from_millis(rng.random_range(ms / 2..=ms + ms / 2))
+}
+
+/// Sends one value at a time to random partitions until `stop_at`.
+pub async fn run_producer<T: Transport>(
+    mut client: KafkaClient<T>,
+    recorder: Recorder,
+    config: WorkloadConfig,
+    mut rng: ChaCha8Rng,
+    stop_at: Instant,
+) {
+    let mut process = recorder.fresh_process();
+    while Instant::now() < stop_at {
+        tokio::time::sleep(jitter(&mut rng, config.send_interval)).await;
+        if Instant::now() >= stop_at {
+            break;
+        }
+        let key: Key = rng.random_range(0..config.partitions) as Key;
+        let value = recorder.next_value(key);
+        let invoke = vec![MicroOp::Send { key, value, offset: None }];
+        recorder.record(Process::Client(process), OpType::Invoke, Function::Send, OpValue::MicroOps(invoke.clone()), None);
+        let timestamp = recorder.now_ns() as i64 / 1_000_000;
+        let outcome = client
+            .produce(&config.topic, key as i32, &[encode_value(value)], config.acks, timestamp)
+            .await;
+        match outcome {
+            ProduceOutcome::Ok(offset) => {
+                let done = vec![MicroOp::Send { key, value, offset: Some(offset) }];
+                recorder.record(Process::Client(process), OpType::Ok, Function::Send, OpValue::MicroOps(done), None);
+            }
+            ProduceOutcome::Fail(error) => {
+                recorder.record(Process::Client(process), OpType::Fail, Function::Send, OpValue::MicroOps(invoke), Some(error));
+            }
+            ProduceOutcome::Info(error) => {
+                recorder.record(Process::Client(process), OpType::Info, Function::Send, OpValue::MicroOps(invoke), Some(error));
+                process = recorder.fresh_process();
+            }
+        }
+    }
+}
+
+/// Polls every partition by assignment, from offset 0, until `stop_at`.
+pub async fn run_consumer<T: Transport>(
+    mut client: KafkaClient<T>,
+    recorder: Recorder,
+    config: WorkloadConfig,
+    mut rng: ChaCha8Rng,
+    stop_at: Instant,
+) {
+    let process = recorder.fresh_process();
+    let keys: Vec<Key> = (0..config.partitions as Key).collect();
+    recorder.record(Process::Client(process), OpType::Invoke, Function::Assign, OpValue::Keys(keys.clone()), None);
+    recorder.record(Process::Client(process), OpType::Ok, Function::Assign, OpValue::Keys(keys.clone()), None);
+    let mut positions: BTreeMap<Key, i64> = keys.iter().map(|&k| (k, 0)).collect();
+    while Instant::now() < stop_at {
+        tokio::time::sleep(jitter(&mut rng, config.poll_interval)).await;
+        if Instant::now() >= stop_at {
+            break;
+        }
+        poll_once(&mut client, &recorder, &config, process, &mut positions, 50).await;
+    }
+}
+
+/// One `poll` op over every assigned partition. Returns whether any partition answered.
+async fn poll_once<T: Transport>(
+    client: &mut KafkaClient<T>,
+    recorder: &Recorder,
+    config: &WorkloadConfig,
+    process: u32,
+    positions: &mut BTreeMap<Key, i64>,
+    max_wait_ms: i32,
+) -> bool {
+    recorder.record(
+        Process::Client(process),
+        OpType::Invoke,
+        Function::Poll,
+        OpValue::MicroOps(vec![MicroOp::Poll { reads: None }]),
+        None,
+    );
+    let mut reads: BTreeMap<Key, Vec<(i64, Value)>> = BTreeMap::new();
+    let mut errors = Vec::new();
+    let keys: Vec<Key> = positions.keys().copied().collect();
+    for key in keys {
+        let position = positions[&key];
+        match client.fetch(&config.topic, key as i32, position, max_wait_ms).await {
+            Ok(fetched) => {
+                let records: Vec<(i64, Value)> = fetched
+                    .records
+                    .iter()
+                    .map(|(offset, value)| (*offset, decode_value(value)))
+                    .collect();
+                if let Some(&(last, _)) = records.last() {
+                    positions.insert(key, last + 1);
+                }
+                reads.insert(key, records);
+            }
+            Err(error) => errors.push(format!("partition {key}: {error}")),
+        }
+    }
+    let answered = !reads.is_empty();
+    if answered {
+        recorder.record(
+            Process::Client(process),
+            OpType::Ok,
+            Function::Poll,
+            OpValue::MicroOps(vec![MicroOp::Poll { reads: Some(reads) }]),
+            None,
+        );
+    } else {
+        recorder.record(
+            Process::Client(process),
+            OpType::Fail,
+            Function::Poll,
+            OpValue::MicroOps(vec![MicroOp::Poll { reads: None }]),
+            Some(errors.join("; ")),
+        );
+    }
+    answered
+}
+
+/// Reads every partition from offset 0 to the end it reports after the heal.
+pub async fn run_final_reads<T: Transport>(mut client: KafkaClient<T>, recorder: Recorder, config: WorkloadConfig) {
+    let process = recorder.fresh_process();
+    let deadline = Instant::now() + config.final_read_timeout;
+    let mut ends: BTreeMap<Key, i64> = BTreeMap::new();
+    for key in 0..config.partitions as Key {
+        while Instant::now() < deadline {
+            match client.list_offset(&config.topic, key as i32, -1).await {
+                Ok(end) => {
+                    ends.insert(key, end);
+                    break;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+    let mut positions: BTreeMap<Key, i64> = ends.keys().map(|&k| (k, 0)).collect();
+    while Instant::now() < deadline {
+        let pending: BTreeMap<Key, i64> = positions
+            .iter()
+            .filter(|(k, &p)| p < ends[k])
+            .map(|(&k, &p)| (k, p))
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        let mut polled = pending;
+        let answered = poll_once(&mut client, &recorder, &config, process, &mut polled, 0).await;
+        positions.extend(polled);
+        if !answered {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
