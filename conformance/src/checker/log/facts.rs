@@ -11,6 +11,7 @@ use std::ops::Range;
 use crate::history::{Function, History, Key, MicroOp, Offset, Op, OpType, Process, Value};
 
 use super::describe;
+use super::version_order::VersionOrder;
 
 /// How an operation ended, with "never completed" folded into `Info` as Jepsen does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +47,8 @@ pub(crate) struct OpFacts {
     pub reads: Range<usize>,
     /// The keys of an `assign` or `subscribe` op; empty otherwise.
     pub assignment: Vec<Key>,
+    /// Why a `fail` or `info` completion ended so, as the client recorded it.
+    pub error: Option<String>,
 }
 
 impl OpFacts {
@@ -184,6 +187,7 @@ impl LogFacts {
             sends: sends_start..self.sends.len(),
             reads: reads_start..self.reads.len(),
             assignment,
+            error: completion.and_then(|op| op.error.clone()),
         });
     }
 
@@ -226,6 +230,17 @@ impl LogFacts {
     /// The op with this dense id.
     pub fn op(&self, op: u32) -> &OpFacts {
         &self.ops[op as usize]
+    }
+
+    /// The version-order position of a send: its acknowledged offset when it certainly
+    /// took effect, else wherever a poll saw its value (Jepsen looks values up in
+    /// `:by-value`; an acknowledged offset is the same fact, known without a reader).
+    pub fn send_index(&self, order: &VersionOrder, send: &SendFact) -> Option<u32> {
+        let acknowledged = send
+            .offset
+            .filter(|_| self.committed(send.op))
+            .and_then(|offset| order.index_of_offset(offset));
+        acknowledged.or_else(|| order.span(send.value).map(|span| span.first))
     }
 
     /// Dense key ids ordered by their Jepsen key, so reports list keys in order.

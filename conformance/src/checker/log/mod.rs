@@ -8,15 +8,21 @@
 //! sort, so the checker keeps up with million-op histories.
 //!
 //! - [`facts`], [`version_order`], [`describe`]: the shared analysis and wording.
-//! - one file per anomaly family: [`lost_write`], [`unseen`], [`duplicate`],
-//!   [`inconsistent_offsets`], [`poll_order`] (nonmonotonic-poll, poll-skip).
+//! - one file per anomaly family: [`inconsistent_offsets`], [`duplicate`], [`lost_write`],
+//!   [`aborted_read`] (G1a), [`phantom`], [`poll_order`] (nonmonotonic-poll, poll-skip),
+//!   [`send_order`] (nonmonotonic-send), [`internal_order`] (the four `int-` kinds),
+//!   [`unseen`].
 
+mod aborted_read;
 mod describe;
 mod duplicate;
 mod facts;
 mod inconsistent_offsets;
+mod internal_order;
 mod lost_write;
+mod phantom;
 mod poll_order;
+mod send_order;
 mod unseen;
 mod version_order;
 
@@ -81,7 +87,11 @@ pub fn check(history: &History, options: &LogOptions) -> CheckReport {
     found.extend(inconsistent_offsets::find(&analysis));
     found.extend(duplicate::find(&analysis));
     found.extend(lost_write::anomalies(&analysis, &lost));
+    found.extend(aborted_read::find(&analysis));
+    found.extend(phantom::find(&analysis));
     found.extend(poll_order::find(&analysis));
+    found.extend(send_order::find(&analysis));
+    found.extend(internal_order::find(&analysis));
     let unseen_anomalies = unseen::anomalies(&analysis, &unseen, &lost);
     let mut stats = statistics(&analysis);
     stats.insert(
