@@ -4,7 +4,12 @@
 //! runs, certified third-party brokers and histories brought from elsewhere.
 //!
 //! - [`log`]: Jepsen's Kafka queue taxonomy (jepsen-io/jepsen `tests/kafka.clj`).
+//! - [`linearizable`]: a Wing–Gong / Lowe linearizability engine over sequential models.
+//! - [`group`]: consumer-group semantics Jepsen leaves out: exclusive assignment, fencing
+//!   of stale generations, durable and monotonic committed offsets.
 
+pub mod group;
+pub mod linearizable;
 pub mod log;
 
 use std::collections::BTreeMap;
@@ -62,11 +67,23 @@ pub enum AnomalyKind {
     /// Acknowledged, but never polled by the end of the history (an error only after
     /// final reads).
     Unseen,
+    /// No order of the ops respects real time and the sequential model (Herlihy & Wing;
+    /// Knossos `:linearizable? false`).
+    Nonlinearizable,
+    /// Two members of one group generation were assigned the same partition (ours).
+    OverlappingAssignment,
+    /// A commit from a fenced member (stale generation, unknown member) was accepted (ours).
+    FencedCommit,
+    /// A group's committed offset moved backwards between fetches with no commit that
+    /// could explain it (ours).
+    CommittedOffsetRegression,
+    /// A fetch after an acknowledged commit returned less than it committed (ours).
+    LostCommit,
 }
 
 impl AnomalyKind {
-    /// Every kind, in report order.
-    pub const ALL: [AnomalyKind; 13] = [
+    /// The log checker's kinds, in report order.
+    pub const LOG: [AnomalyKind; 13] = [
         AnomalyKind::InconsistentOffsets,
         AnomalyKind::Duplicate,
         AnomalyKind::LostWrite,
@@ -98,6 +115,11 @@ impl AnomalyKind {
             AnomalyKind::IntNonmonotonicSend => "Jepsen kafka.clj :int-nonmonotonic-send (int-send-skip+nonmonotonic-cases) — within one op, a later send to a partition landed at or before an earlier one",
             AnomalyKind::IntSendSkip => "Jepsen kafka.clj :int-send-skip (int-send-skip+nonmonotonic-cases) — within one op, other records landed between two sends to a partition",
             AnomalyKind::Unseen => "Jepsen kafka.clj :unseen (unseen) — an acknowledged write never read by the end of the test (after final reads)",
+            AnomalyKind::Nonlinearizable => "Herlihy & Wing 1990; Knossos :linearizable? false — no total order of the ops respects real time and the sequential model",
+            AnomalyKind::OverlappingAssignment => "faultline, Kafka consumer group protocol (SyncGroup) — within one generation each partition is assigned to at most one member",
+            AnomalyKind::FencedCommit => "faultline, Kafka OffsetCommit (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID) — a commit from a stale generation or unknown member must be rejected",
+            AnomalyKind::CommittedOffsetRegression => "faultline, Kafka OffsetFetch — committed offsets never move backwards except by an explicit commit of the lower offset (a seek)",
+            AnomalyKind::LostCommit => "faultline, Kafka __consumer_offsets durability — a fetch after an acknowledged commit returns at least the committed offset, across coordinator failover",
         }
     }
 }
