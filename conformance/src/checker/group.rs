@@ -1,1 +1,0 @@
-//! Consumer-group checker (being written).
