@@ -5,7 +5,7 @@
 //! `writer-of`, `must-have-committed?`): a send's offset comes from its completion, an op
 //! without a completion counts as `info`, and reads are taken from completions of any type.
 
-use std::collections::{HashMap, HashSet};
+use super::fast_hash::{FastMap, FastSet};
 use std::ops::Range;
 
 use crate::history::{Function, History, Key, MicroOp, Offset, Op, OpType, Process, Value};
@@ -101,11 +101,11 @@ pub(crate) struct LogFacts {
     /// The Jepsen key of each dense key id, in first-seen order.
     pub keys: Vec<Key>,
     /// The dense id of each key, for lookups only.
-    key_ids: HashMap<Key, u32>,
+    key_ids: FastMap<Key, u32>,
     /// The first send of each (key id, value): the value's writer (Jepsen `writer-of`).
-    writers: HashMap<(u32, Value), u32>,
+    writers: FastMap<(u32, Value), u32>,
     /// Every (key id, value) returned by an `ok` poll (Jepsen `reads-by-type` `:ok`).
-    ok_reads: HashSet<(u32, Value)>,
+    ok_reads: FastSet<(u32, Value)>,
     /// Per op: it happened for certain, or it is `info` and one of its values was read by
     /// an `ok` poll (Jepsen `must-have-committed?`).
     committed: Vec<bool>,

@@ -6,7 +6,7 @@
 //! of its op). Offsets may have gaps (transaction markers), so order is judged on the
 //! *index* — the rank of an offset among the offsets ever seen — never on raw offsets.
 
-use std::collections::HashMap;
+use super::fast_hash::FastMap;
 
 use crate::history::{Offset, Value};
 
@@ -42,7 +42,7 @@ pub(crate) struct VersionOrder {
     /// Where each index's entries start in `entries` (one extra at the end).
     starts: Vec<u32>,
     /// Each value's span of indices, for lookups only.
-    spans: HashMap<Value, Span>,
+    spans: FastMap<Value, Span>,
 }
 
 impl VersionOrder {
@@ -76,7 +76,8 @@ impl VersionOrder {
         entries.dedup_by_key(|e| (e.offset, e.value));
         let mut offsets = Vec::new();
         let mut starts = Vec::new();
-        let mut spans: HashMap<Value, Span> = HashMap::with_capacity(entries.len());
+        let mut spans: FastMap<Value, Span> =
+            FastMap::with_capacity_and_hasher(entries.len(), Default::default());
         for (at, entry) in entries.iter().enumerate() {
             if offsets.last() != Some(&entry.offset) {
                 offsets.push(entry.offset);
