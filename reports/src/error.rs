@@ -1,0 +1,42 @@
+//! What can go wrong reading a run folder or a report back.
+
+use faultline_conformance::history::HistoryError;
+
+/// Raised when a report or run folder cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// `report.json` (or a summary) is not JSON of the documented shape.
+    #[error("{file}: {source}")]
+    Json {
+        /// Which file.
+        file: String,
+        /// What serde_json said.
+        source: serde_json::Error,
+    },
+    /// The report was written by a newer faultline whose schema this one cannot read.
+    #[error("{file}: schema_version {found} is newer than the {supported} this faultline reads")]
+    UnsupportedSchema {
+        /// Which file.
+        file: String,
+        /// The version in the file.
+        found: u32,
+        /// The newest version this crate reads.
+        supported: u32,
+    },
+    /// `history.jsonl` is malformed.
+    #[error("{file}: {source}")]
+    History {
+        /// Which file.
+        file: String,
+        /// What the history reader said.
+        source: HistoryError,
+    },
+    /// A file could not be read.
+    #[error("{file}: {source}")]
+    Io {
+        /// Which file.
+        file: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
