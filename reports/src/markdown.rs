@@ -74,18 +74,22 @@ pub fn summary_markdown(summary: &Summary) -> String {
     if failures.is_empty() {
         return out;
     }
-    out.push_str("| Scenario | Seed | Verdict | Anomalies | Rerun |\n|---|---:|---|---|---|\n");
+    out.push_str(
+        "| Scenario | Seed | Verdict | Anomalies | Report | Rerun |\n|---|---:|---|---|---|---|\n",
+    );
     for row in failures.iter().take(ROW_LIMIT) {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             cell(&row.scenario),
             row.seed,
             verdict_word(row.verdict),
             cell(&row.anomaly_kinds.join(", ")),
+            row.report_dir.as_deref().map(code).unwrap_or_default(),
             code(&row.repro)
         );
     }
+    out.push('\n');
     cut_note(&mut out, failures.len(), ROW_LIMIT, "failing runs");
     out
 }
@@ -207,6 +211,7 @@ fn write_faults(out: &mut String, evidence: &Evidence) {
             cell(&fault.detail)
         );
     }
+    out.push('\n');
     cut_note(out, evidence.faults.len(), ROW_LIMIT, "faults");
 }
 
@@ -229,6 +234,7 @@ fn write_events(out: &mut String, report: &RunReport) {
             cell(&event.description)
         );
     }
+    out.push('\n');
     cut_note(out, report.events.len(), ROW_LIMIT, "events");
 }
 
@@ -273,12 +279,13 @@ pub(crate) fn verdict_word(verdict: Verdict) -> &'static str {
 }
 
 /// Escapes Markdown punctuation (CommonMark lets any ASCII punctuation be escaped with a
-/// backslash) and folds newlines, so run data never becomes markup.
+/// backslash) and folds newlines, so run data never becomes markup. `#` and `!` are left
+/// alone: escaped text never starts a line, and `!` only matters before an escaped `[`.
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '#' | '~' | '&' | '!' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~' | '&' => {
                 out.push('\\');
                 out.push(c);
             }
