@@ -60,11 +60,17 @@ impl Broker {
     }
 
     /// Applies metadata records fetched from the controller, in order.
+    /// Only each partition's newest registration in the batch is acted on, so a restarted
+    /// broker replaying the log from the start never passes through stale roles.
     pub fn apply_metadata(&mut self, records: &[MetadataRecord], now_ms: u64) {
+        let mut latest: BTreeMap<TopicPartition, PartitionRegistration> = BTreeMap::new();
         for record in records {
             if let Some(registration) = self.image.apply(record) {
-                self.apply_registration(registration, now_ms);
+                latest.insert(registration.topic_partition(), registration);
             }
+        }
+        for registration in latest.into_values() {
+            self.apply_registration(registration, now_ms);
         }
     }
 
@@ -77,7 +83,11 @@ impl Broker {
         let recovered = &mut self.recovered_logs;
         let partition = self.partitions.entry(key.clone()).or_insert_with(|| {
             let entries = recovered.remove(&key).unwrap_or_default();
-            Partition::new(node_id, registration.clone(), PartitionLog::from_entries(entries))
+            Partition::new(
+                node_id,
+                registration.clone(),
+                PartitionLog::from_entries(entries),
+            )
         });
         let was_leader = partition.is_leader();
         let old_epoch = partition.leader_epoch();

@@ -67,7 +67,9 @@ pub struct ClusterConfig {
 impl Default for ClusterConfig {
     fn default() -> Self {
         ClusterConfig {
-            brokers: (1..=3).map(|id| (id, format!("broker-{id}:9092"))).collect(),
+            brokers: (1..=3)
+                .map(|id| (id, format!("broker-{id}:9092")))
+                .collect(),
             controller_address: "controller:9093".to_string(),
             topics: vec![TopicSpec {
                 name: "events".to_string(),
@@ -100,9 +102,14 @@ impl ClusterConfig {
         }
         for topic in &self.topics {
             if topic.partitions < 1 {
-                return fail(format!("topic {}: partitions must be at least 1", topic.name));
+                return fail(format!(
+                    "topic {}: partitions must be at least 1",
+                    topic.name
+                ));
             }
-            if topic.replication_factor < 1 || topic.replication_factor as usize > self.brokers.len() {
+            if topic.replication_factor < 1
+                || topic.replication_factor as usize > self.brokers.len()
+            {
                 return fail(format!(
                     "topic {}: replication_factor {} must be between 1 and the broker count {}",
                     topic.name,
@@ -121,7 +128,9 @@ impl ClusterConfig {
             return fail("min_insync_replicas must be at least 1".into());
         }
         if self.broker_heartbeat_interval_ms >= self.broker_session_timeout_ms {
-            return fail("broker_heartbeat_interval_ms must be below broker_session_timeout_ms".into());
+            return fail(
+                "broker_heartbeat_interval_ms must be below broker_session_timeout_ms".into(),
+            );
         }
         Ok(())
     }

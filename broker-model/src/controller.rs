@@ -58,7 +58,11 @@ impl Controller {
             next_broker_epoch: 1,
             events: Vec::new(),
         };
-        let entries = recovered.logs.get(&metadata_partition()).cloned().unwrap_or_default();
+        let entries = recovered
+            .logs
+            .get(&metadata_partition())
+            .cloned()
+            .unwrap_or_default();
         for entry in entries {
             let value = entry.value.as_deref().unwrap_or_default();
             let record = MetadataRecord::decode(value).expect("the controller's own log decodes");
@@ -146,7 +150,12 @@ impl Controller {
                 registration.isr
             ));
         }
-        let now = self.brokers.values().map(|b| b.last_heartbeat_ms).max().unwrap_or(0);
+        let now = self
+            .brokers
+            .values()
+            .map(|b| b.last_heartbeat_ms)
+            .max()
+            .unwrap_or(0);
         self.replay(&record, now);
         self.log.push(record);
     }
@@ -154,7 +163,7 @@ impl Controller {
     /// The metadata log from `offset`, at most `limit` records.
     pub fn read_log(&self, offset: i64, limit: usize) -> &[MetadataRecord] {
         let start = (offset.max(0) as usize).min(self.log.len());
-        let end = (start + limit).min(self.log.len());
+        let end = start.saturating_add(limit).min(self.log.len());
         &self.log[start..end]
     }
 
@@ -171,7 +180,12 @@ impl Controller {
     /// BrokerRegistration (KIP-631). The same incarnation again is an idempotent retry; a
     /// new incarnation is a restarted process, whose old self is fenced first — it may have
     /// lost unsynced data, so it must not stay in any ISR it cannot prove it belongs to.
-    pub fn register(&mut self, broker_id: i32, incarnation: u64, now_ms: u64) -> Result<i64, ResponseError> {
+    pub fn register(
+        &mut self,
+        broker_id: i32,
+        incarnation: u64,
+        now_ms: u64,
+    ) -> Result<i64, ResponseError> {
         if !self.config.brokers.contains_key(&broker_id) {
             return Err(ResponseError::InvalidRequest);
         }
@@ -199,7 +213,12 @@ impl Controller {
     }
 
     /// BrokerHeartbeat: keeps the broker's session alive; returns whether it is fenced.
-    pub fn heartbeat(&mut self, broker_id: i32, broker_epoch: i64, now_ms: u64) -> Result<bool, ResponseError> {
+    pub fn heartbeat(
+        &mut self,
+        broker_id: i32,
+        broker_epoch: i64,
+        now_ms: u64,
+    ) -> Result<bool, ResponseError> {
         let Some(liveness) = self.brokers.get_mut(&broker_id) else {
             return Err(ResponseError::StaleBrokerEpoch);
         };
@@ -244,7 +263,8 @@ impl Controller {
         if let Some(liveness) = self.brokers.get_mut(&broker_id) {
             liveness.fenced = true;
         }
-        self.events.push(format!("broker {broker_id} fenced: {why}"));
+        self.events
+            .push(format!("broker {broker_id} fenced: {why}"));
         let affected: Vec<PartitionRegistration> = self
             .partitions
             .values()
@@ -319,15 +339,24 @@ impl Controller {
         if partition_epoch != current.partition_epoch {
             return Err(ResponseError::InvalidUpdateVersion);
         }
-        if !new_isr.contains(&broker_id) || new_isr.iter().any(|id| !current.replicas.contains(id)) {
+        if !new_isr.contains(&broker_id) || new_isr.iter().any(|id| !current.replicas.contains(id))
+        {
             return Err(ResponseError::InvalidRequest);
         }
         let eligible = |id: &i32| self.brokers.get(id).is_some_and(|b| !b.fenced);
-        if new_isr.iter().any(|id| !current.isr.contains(id) && !eligible(id)) {
+        if new_isr
+            .iter()
+            .any(|id| !current.isr.contains(id) && !eligible(id))
+        {
             return Err(ResponseError::IneligibleReplica);
         }
         let mut next = current;
-        next.isr = next.replicas.iter().copied().filter(|id| new_isr.contains(id)).collect();
+        next.isr = next
+            .replicas
+            .iter()
+            .copied()
+            .filter(|id| new_isr.contains(id))
+            .collect();
         next.partition_epoch += 1;
         self.append(MetadataRecord::Partition(next.clone()));
         Ok(next)
@@ -340,7 +369,11 @@ mod tests {
     use crate::storage::MemoryStorage;
 
     fn controller() -> Controller {
-        let mut c = Controller::start(ClusterConfig::default(), Box::new(MemoryStorage::default()), 0);
+        let mut c = Controller::start(
+            ClusterConfig::default(),
+            Box::new(MemoryStorage::default()),
+            0,
+        );
         for id in 1..=3 {
             c.register(id, 100 + id as u64, 0).unwrap();
         }
@@ -358,11 +391,16 @@ mod tests {
         let mut c = controller();
         let reg = c.partition(&p0()).unwrap().clone();
         assert_eq!(reg.leader, 1);
-        c.alter_partition(1, 1, &p0(), 0, reg.partition_epoch, vec![1]).unwrap();
+        c.alter_partition(1, 1, &p0(), 0, reg.partition_epoch, vec![1])
+            .unwrap();
         c.tick(10_000);
         let after = c.partition(&p0()).unwrap();
         assert_eq!(after.leader, -1, "only broker 1 was in sync");
-        assert_eq!(after.isr, vec![1], "the last in-sync replica stays in the ISR");
+        assert_eq!(
+            after.isr,
+            vec![1],
+            "the last in-sync replica stays in the ISR"
+        );
     }
 
     /// KIP-101: every leadership change bumps the leader epoch.
@@ -385,11 +423,25 @@ mod tests {
         let mut c = controller();
         let reg = c.partition(&p0()).unwrap().clone();
         assert_eq!(
-            c.alter_partition(1, 1, &p0(), reg.leader_epoch - 1, reg.partition_epoch, vec![1, 2]),
+            c.alter_partition(
+                1,
+                1,
+                &p0(),
+                reg.leader_epoch - 1,
+                reg.partition_epoch,
+                vec![1, 2]
+            ),
             Err(ResponseError::FencedLeaderEpoch)
         );
         assert_eq!(
-            c.alter_partition(1, 1, &p0(), reg.leader_epoch, reg.partition_epoch + 5, vec![1, 2]),
+            c.alter_partition(
+                1,
+                1,
+                &p0(),
+                reg.leader_epoch,
+                reg.partition_epoch + 5,
+                vec![1, 2]
+            ),
             Err(ResponseError::InvalidUpdateVersion)
         );
         assert_eq!(
@@ -401,7 +453,11 @@ mod tests {
     #[test]
     fn state_survives_a_controller_restart() {
         let mut storage = MemoryStorage::default();
-        let mut c = Controller::start(ClusterConfig::default(), Box::new(MemoryStorage::default()), 0);
+        let mut c = Controller::start(
+            ClusterConfig::default(),
+            Box::new(MemoryStorage::default()),
+            0,
+        );
         c.register(1, 7, 0).unwrap();
         let log: Vec<MetadataRecord> = c.read_log(0, usize::MAX).to_vec();
         for (offset, record) in log.iter().enumerate() {

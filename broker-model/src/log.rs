@@ -57,7 +57,7 @@ impl PartitionLog {
     /// The entries from `offset` on (empty past the end).
     pub fn read_from(&self, offset: i64, limit: usize) -> &[LogEntry] {
         let start = (offset.max(0) as usize).min(self.entries.len());
-        let end = (start + limit).min(self.entries.len());
+        let end = start.saturating_add(limit).min(self.entries.len());
         &self.entries[start..end]
     }
 
@@ -68,7 +68,11 @@ impl PartitionLog {
 
     /// Appends one entry at the end; its offset must be the log end offset.
     pub fn push(&mut self, entry: LogEntry) {
-        assert_eq!(entry.offset, self.end_offset(), "log appends are contiguous");
+        assert_eq!(
+            entry.offset,
+            self.end_offset(),
+            "log appends are contiguous"
+        );
         self.note_epoch(entry.leader_epoch, entry.offset);
         self.entries.push(entry);
     }
@@ -93,14 +97,20 @@ impl PartitionLog {
 
     /// The newest leader epoch this log knows, or -1.
     pub fn latest_epoch(&self) -> i32 {
-        self.epochs.last().map(|&(epoch, _)| epoch).unwrap_or(UNDEFINED as i32)
+        self.epochs
+            .last()
+            .map(|&(epoch, _)| epoch)
+            .unwrap_or(UNDEFINED as i32)
     }
 
     /// Answers OffsetForLeaderEpoch for `requested`: the largest known epoch ≤ `requested`
     /// and the end offset of that epoch (the start of the next epoch, or the log end for
     /// the latest). `(-1, -1)` if every known epoch is newer (KIP-101, KIP-279).
     pub fn end_offset_for_epoch(&self, requested: i32) -> (i32, i64) {
-        let position = self.epochs.iter().rposition(|&(epoch, _)| epoch <= requested);
+        let position = self
+            .epochs
+            .iter()
+            .rposition(|&(epoch, _)| epoch <= requested);
         match position {
             None => (UNDEFINED as i32, UNDEFINED),
             Some(i) => {
@@ -160,14 +170,24 @@ mod tests {
     }
 
     fn log_of(epochs: &[i32]) -> PartitionLog {
-        PartitionLog::from_entries(epochs.iter().enumerate().map(|(o, &e)| entry(o as i64, e)).collect())
+        PartitionLog::from_entries(
+            epochs
+                .iter()
+                .enumerate()
+                .map(|(o, &e)| entry(o as i64, e))
+                .collect(),
+        )
     }
 
     #[test]
     fn end_offset_for_epoch_follows_kip_101() {
         let log = log_of(&[0, 0, 2, 2, 2, 5]);
         assert_eq!(log.end_offset_for_epoch(0), (0, 2));
-        assert_eq!(log.end_offset_for_epoch(1), (0, 2), "epoch 1 unknown: answer for epoch 0");
+        assert_eq!(
+            log.end_offset_for_epoch(1),
+            (0, 2),
+            "epoch 1 unknown: answer for epoch 0"
+        );
         assert_eq!(log.end_offset_for_epoch(2), (2, 5));
         assert_eq!(log.end_offset_for_epoch(7), (5, 6));
         assert_eq!(log_of(&[3]).end_offset_for_epoch(1), (-1, -1));

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::alter_partition_request::{PartitionData as AlterPartitionData, TopicData};
+use kafka_protocol::messages::alter_partition_request::{
+    PartitionData as AlterPartitionData, TopicData,
+};
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::offset_for_leader_epoch_request::{
     OffsetForLeaderPartition, OffsetForLeaderTopic,
@@ -60,7 +62,12 @@ pub struct BrokerNode {
 
 impl BrokerNode {
     /// Starts a broker process on `storage`. `incarnation` must differ on every start.
-    pub fn new(node_id: i32, config: ClusterConfig, storage: Box<dyn Storage>, incarnation: u64) -> Arc<Self> {
+    pub fn new(
+        node_id: i32,
+        config: ClusterConfig,
+        storage: Box<dyn Storage>,
+        incarnation: u64,
+    ) -> Arc<Self> {
         let (changed, _) = watch::channel(0);
         Arc::new(BrokerNode {
             state: Mutex::new(Broker::new(node_id, config, storage)),
@@ -80,7 +87,10 @@ impl BrokerNode {
 
     /// Serves one client connection until it closes. Malformed frames close the
     /// connection; they never take the process down.
-    pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(self: Arc<Self>, mut stream: S) {
+    pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+        self: Arc<Self>,
+        mut stream: S,
+    ) {
         while let Ok(Some(frame)) = read_frame(&mut stream).await {
             match self.answer(frame).await {
                 Answer::Reply(reply) => {
@@ -123,19 +133,28 @@ impl BrokerNode {
 
     async fn handle(&self, body: RequestKind) -> Option<ResponseKind> {
         Some(match body {
-            RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle(handlers::BROKER_APIS, 0)),
-            RequestKind::Metadata(request) => ResponseKind::Metadata(metadata::handle(&self.lock(), &request)),
-            RequestKind::ListOffsets(request) => ResponseKind::ListOffsets(offsets::list_offsets(&self.lock(), &request)),
-            RequestKind::OffsetForLeaderEpoch(request) => {
-                ResponseKind::OffsetForLeaderEpoch(offsets::offset_for_leader_epoch(&self.lock(), &request))
+            RequestKind::ApiVersions(_) => {
+                ResponseKind::ApiVersions(api_versions::handle(handlers::BROKER_APIS, 0))
             }
+            RequestKind::Metadata(request) => {
+                ResponseKind::Metadata(metadata::handle(&self.lock(), &request))
+            }
+            RequestKind::ListOffsets(request) => {
+                ResponseKind::ListOffsets(offsets::list_offsets(&self.lock(), &request))
+            }
+            RequestKind::OffsetForLeaderEpoch(request) => ResponseKind::OffsetForLeaderEpoch(
+                offsets::offset_for_leader_epoch(&self.lock(), &request),
+            ),
             RequestKind::Produce(request) => ResponseKind::Produce(self.produce(request).await),
             RequestKind::Fetch(request) => ResponseKind::Fetch(self.fetch(request).await),
             _ => return None,
         })
     }
 
-    async fn produce(&self, request: kafka_protocol::messages::ProduceRequest) -> kafka_protocol::messages::ProduceResponse {
+    async fn produce(
+        &self,
+        request: kafka_protocol::messages::ProduceRequest,
+    ) -> kafka_protocol::messages::ProduceResponse {
         let mut seen = self.changed.subscribe();
         let mut pending = produce::begin(&mut self.lock(), &request);
         self.notify();
@@ -145,7 +164,10 @@ impl BrokerNode {
             if produce::poll_waiting(&self.lock(), &mut pending) {
                 break;
             }
-            if tokio::time::timeout_at(deadline, seen.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, seen.changed())
+                .await
+                .is_err()
+            {
                 produce::expire(&mut pending);
                 break;
             }
@@ -157,17 +179,21 @@ impl BrokerNode {
         let mut seen = self.changed.subscribe();
         let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
         loop {
-            seen.borrow_and_update();
             let now = self.clock.now_ms();
-            let results = fetch::read(&mut self.lock(), &request, now);
-            if fetch::replica_id(&request) >= 0 {
+            let (results, advanced) = fetch::read(&mut self.lock(), &request, now);
+            if advanced {
                 self.notify();
             }
+            // Marked after our own notification, so that only others' changes wake us.
+            seen.borrow_and_update();
             if fetch::has_news(&results) || Instant::now() >= deadline {
                 return fetch::response(&results);
             }
-            if tokio::time::timeout_at(deadline, seen.changed()).await.is_err() {
-                let results = fetch::read(&mut self.lock(), &request, self.clock.now_ms());
+            if tokio::time::timeout_at(deadline, seen.changed())
+                .await
+                .is_err()
+            {
+                let (results, _) = fetch::read(&mut self.lock(), &request, self.clock.now_ms());
                 return fetch::response(&results);
             }
         }
@@ -180,7 +206,10 @@ impl BrokerNode {
         tokio::spawn(async move { node.controller_channel(t).await });
         let (me, peers) = {
             let state = self.lock();
-            (state.node_id, state.config.brokers.keys().copied().collect::<Vec<_>>())
+            (
+                state.node_id,
+                state.config.brokers.keys().copied().collect::<Vec<_>>(),
+            )
         };
         for leader in peers.into_iter().filter(|&id| id != me) {
             let node = self.clone();
@@ -199,7 +228,9 @@ impl BrokerNode {
         let interval = Duration::from_millis(config.broker_heartbeat_interval_ms);
         let client_id = format!("broker-{node_id}");
         loop {
-            let Ok(mut connection) = connect(&transport, &config.controller_address, &client_id, timeout).await else {
+            let Ok(mut connection) =
+                connect(&transport, &config.controller_address, &client_id, timeout).await
+            else {
                 tokio::time::sleep(interval).await;
                 continue;
             };
@@ -213,7 +244,10 @@ impl BrokerNode {
                     continue;
                 }
             };
-            while self.controller_round(&mut connection, node_id, broker_epoch, timeout).await {
+            while self
+                .controller_round(&mut connection, node_id, broker_epoch, timeout)
+                .await
+            {
                 tokio::time::sleep(interval).await;
             }
             tokio::time::sleep(interval).await;
@@ -247,7 +281,10 @@ impl BrokerNode {
                     .with_partition(0)
                     .with_current_leader_epoch(-1)
                     .with_fetch_offset(offset)])]);
-        let Ok(response) = connection.send(&fetch_request, INTER_BROKER_FETCH_VERSION, timeout).await else {
+        let Ok(response) = connection
+            .send(&fetch_request, INTER_BROKER_FETCH_VERSION, timeout)
+            .await
+        else {
             return false;
         };
         let records: Vec<MetadataRecord> = response
@@ -279,11 +316,17 @@ impl BrokerNode {
                         .with_partition_index(registration.partition)
                         .with_leader_epoch(registration.leader_epoch)
                         .with_partition_epoch(registration.partition_epoch)
-                        .with_new_isr(new_isr.iter().map(|&id| BrokerId(id)).collect())])]);
+                        .with_new_isr(
+                            new_isr.iter().map(|&id| BrokerId(id)).collect(),
+                        )])]);
             let key = registration.topic_partition();
             match connection.send(&request, 2, timeout).await {
                 Ok(response) => {
-                    let answer = response.topics.first().and_then(|t| t.partitions.first()).cloned();
+                    let answer = response
+                        .topics
+                        .first()
+                        .and_then(|t| t.partitions.first())
+                        .cloned();
                     let accepted = match answer {
                         Some(p) if p.error_code == 0 => {
                             let mut next = registration.clone();
@@ -293,7 +336,8 @@ impl BrokerNode {
                             next.partition_epoch = p.partition_epoch;
                             Ok(next)
                         }
-                        Some(p) => Err(ResponseError::try_from_code(p.error_code).unwrap_or(ResponseError::UnknownServerError)),
+                        Some(p) => Err(ResponseError::try_from_code(p.error_code)
+                            .unwrap_or(ResponseError::UnknownServerError)),
                         None => Err(ResponseError::UnknownServerError),
                     };
                     let now = self.clock.now_ms();
@@ -323,7 +367,11 @@ impl BrokerNode {
         let client_id = format!("replica-{node_id}");
         let mut connection = None;
         loop {
-            let followed = self.lock().fetch_targets().remove(&leader).unwrap_or_default();
+            let followed = self
+                .lock()
+                .fetch_targets()
+                .remove(&leader)
+                .unwrap_or_default();
             if followed.is_empty() {
                 tokio::time::sleep(idle).await;
                 continue;
@@ -339,7 +387,9 @@ impl BrokerNode {
             }
             let c = connection.as_mut().expect("connected above");
             let ok = self.truncate_round(c, node_id, &followed, timeout).await
-                && self.fetch_round(c, node_id, leader, &followed, wait, timeout).await;
+                && self
+                    .fetch_round(c, node_id, leader, &followed, wait, timeout)
+                    .await;
             if !ok {
                 connection = None;
                 tokio::time::sleep(idle).await;
@@ -361,9 +411,9 @@ impl BrokerNode {
                 .filter_map(|key| {
                     let p = state.partitions.get(key)?;
                     match p.role {
-                        Role::Follower { truncated: false, .. } => {
-                            Some((key.clone(), p.leader_epoch(), p.log.latest_epoch()))
-                        }
+                        Role::Follower {
+                            truncated: false, ..
+                        } => Some((key.clone(), p.leader_epoch(), p.log.latest_epoch())),
                         _ => None,
                     }
                 })
@@ -382,7 +432,12 @@ impl BrokerNode {
                 let Ok(response) = connection.send(&request, 3, timeout).await else {
                     return false;
                 };
-                let Some(answer) = response.topics.first().and_then(|t| t.partitions.first()).cloned() else {
+                let Some(answer) = response
+                    .topics
+                    .first()
+                    .and_then(|t| t.partitions.first())
+                    .cloned()
+                else {
                     return false;
                 };
                 if answer.error_code != 0 {
@@ -390,12 +445,21 @@ impl BrokerNode {
                 }
                 let mut state = self.lock();
                 let still_following = state.partitions.get(&key).is_some_and(|p| {
-                    p.leader_epoch() == current_epoch && matches!(p.role, Role::Follower { truncated: false, .. })
+                    p.leader_epoch() == current_epoch
+                        && matches!(
+                            p.role,
+                            Role::Follower {
+                                truncated: false,
+                                ..
+                            }
+                        )
                 });
                 if !still_following {
                     break;
                 }
-                let divergence = state.partitions[&key].log.divergence(answer.leader_epoch, answer.end_offset);
+                let divergence = state.partitions[&key]
+                    .log
+                    .divergence(answer.leader_epoch, answer.end_offset);
                 match divergence {
                     Divergence::TruncateTo(offset) => {
                         state.truncate(&key, offset);
@@ -424,7 +488,10 @@ impl BrokerNode {
                 .filter_map(|key| {
                     let p = state.partitions.get(key)?;
                     match p.role {
-                        Role::Follower { leader: l, truncated: true } if l == leader => {
+                        Role::Follower {
+                            leader: l,
+                            truncated: true,
+                        } if l == leader => {
                             Some((key.clone(), p.leader_epoch(), p.log.end_offset()))
                         }
                         _ => None,
@@ -455,7 +522,10 @@ impl BrokerNode {
             .with_replica_id(BrokerId(node_id))
             .with_max_wait_ms(wait.as_millis() as i32)
             .with_topics(topics);
-        let Ok(response) = connection.send(&request, INTER_BROKER_FETCH_VERSION, wait + timeout).await else {
+        let Ok(response) = connection
+            .send(&request, INTER_BROKER_FETCH_VERSION, wait + timeout)
+            .await
+        else {
             return false;
         };
         let mut fenced = false;
@@ -471,7 +541,10 @@ impl BrokerNode {
                         fenced |= data.error_code != ResponseError::OffsetOutOfRange.code();
                         continue;
                     }
-                    let current = state.partitions.get(&key).map(|p| (p.leader_epoch(), p.log.end_offset()));
+                    let current = state
+                        .partitions
+                        .get(&key)
+                        .map(|p| (p.leader_epoch(), p.log.end_offset()));
                     if current != Some((epoch, offset)) {
                         continue;
                     }
@@ -517,7 +590,12 @@ fn unsupported_api_versions(header: Option<(i16, i16, i32)>) -> Answer {
     }
     let mut response = api_versions::handle(handlers::BROKER_APIS, i16::MAX);
     response.error_code = ResponseError::UnsupportedVersion.code();
-    match encode_response(ApiKey::ApiVersions, 0, correlation_id, &ResponseKind::ApiVersions(response)) {
+    match encode_response(
+        ApiKey::ApiVersions,
+        0,
+        correlation_id,
+        &ResponseKind::ApiVersions(response),
+    ) {
         Ok(reply) => Answer::Reply(reply),
         Err(_) => Answer::Close,
     }
@@ -569,7 +647,10 @@ impl ControllerNode {
     }
 
     /// Serves one broker's connection.
-    pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(self: Arc<Self>, mut stream: S) {
+    pub async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
+        self: Arc<Self>,
+        mut stream: S,
+    ) {
         while let Ok(Some(frame)) = read_frame(&mut stream).await {
             let Some(reply) = self.answer(frame) else {
                 return;
@@ -590,23 +671,32 @@ impl ControllerNode {
         let response = {
             let mut controller = self.lock();
             match &request.body {
-                RequestKind::ApiVersions(_) => {
-                    ResponseKind::ApiVersions(api_versions::handle(handlers::CONTROLLER_APIS, version))
-                }
-                RequestKind::BrokerRegistration(r) => {
-                    ResponseKind::BrokerRegistration(handlers::controller::register(&mut controller, r, now))
-                }
-                RequestKind::BrokerHeartbeat(r) => {
-                    ResponseKind::BrokerHeartbeat(handlers::controller::heartbeat(&mut controller, r, now))
-                }
+                RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle(
+                    handlers::CONTROLLER_APIS,
+                    version,
+                )),
+                RequestKind::BrokerRegistration(r) => ResponseKind::BrokerRegistration(
+                    handlers::controller::register(&mut controller, r, now),
+                ),
+                RequestKind::BrokerHeartbeat(r) => ResponseKind::BrokerHeartbeat(
+                    handlers::controller::heartbeat(&mut controller, r, now),
+                ),
                 RequestKind::AlterPartition(r) => ResponseKind::AlterPartition(
                     handlers::controller::alter_partition(&mut controller, &self.topics, r),
                 ),
-                RequestKind::Fetch(r) => ResponseKind::Fetch(handlers::controller::fetch_metadata(&controller, r)),
+                RequestKind::Fetch(r) => {
+                    ResponseKind::Fetch(handlers::controller::fetch_metadata(&controller, r))
+                }
                 _ => return None,
             }
         };
-        encode_response(request.api_key, version, request.header.correlation_id, &response).ok()
+        encode_response(
+            request.api_key,
+            version,
+            request.header.correlation_id,
+            &response,
+        )
+        .ok()
     }
 
     /// Drains the controller's trace events.

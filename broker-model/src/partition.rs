@@ -149,7 +149,9 @@ impl Partition {
             }
         } else if self.registration.leader < 0 {
             self.role = Role::Offline;
-        } else if role_changes || !matches!(self.role, Role::Follower { leader, .. } if leader == self.registration.leader) {
+        } else if role_changes
+            || !matches!(self.role, Role::Follower { leader, .. } if leader == self.registration.leader)
+        {
             self.role = Role::Follower {
                 leader: self.registration.leader,
                 truncated: false,
@@ -297,7 +299,11 @@ impl Partition {
     /// not caught up within `replica_lag_time_max_ms`, add followers that reached the high
     /// watermark and this epoch's start (Kafka's `isFollowerInSync`).
     pub fn isr_proposal(&mut self, now_ms: u64, replica_lag_time_max_ms: u64) -> Option<Vec<i32>> {
-        let epoch_start = self.log.end_offset_for_epoch(self.leader_epoch()).1.min(self.log.end_offset());
+        let epoch_start = self
+            .log
+            .end_offset_for_epoch(self.leader_epoch())
+            .1
+            .min(self.log.end_offset());
         let high_watermark = self.high_watermark;
         let node_id = self.node_id;
         let isr = self.registration.isr.clone();
@@ -320,7 +326,8 @@ impl Partition {
                 continue;
             };
             let in_isr = isr.contains(&replica);
-            let lagging = now_ms.saturating_sub(progress.last_caught_up_ms) > replica_lag_time_max_ms;
+            let lagging =
+                now_ms.saturating_sub(progress.last_caught_up_ms) > replica_lag_time_max_ms;
             let caught_up = progress.log_end_offset >= high_watermark
                 && progress.log_end_offset >= epoch_start
                 && !lagging;
@@ -345,7 +352,11 @@ impl Partition {
 
     /// The controller answered our ISR proposal: accepted with the new registration, or
     /// refused with an error code.
-    pub fn isr_change_answered(&mut self, answer: Result<PartitionRegistration, ResponseError>, now_ms: u64) {
+    pub fn isr_change_answered(
+        &mut self,
+        answer: Result<PartitionRegistration, ResponseError>,
+        now_ms: u64,
+    ) {
         match answer {
             Ok(registration) => self.apply_registration(registration, now_ms),
             Err(ResponseError::InvalidUpdateVersion) => {

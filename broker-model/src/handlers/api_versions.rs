@@ -20,6 +20,10 @@ pub fn handle(table: &[(ApiKey, i16, i16)], request_version: i16) -> ApiVersions
         .collect();
     let supported = super::supports(table, ApiKey::ApiVersions, request_version);
     ApiVersionsResponse::default()
-        .with_error_code(if supported { 0 } else { ResponseError::UnsupportedVersion.code() })
+        .with_error_code(if supported {
+            0
+        } else {
+            ResponseError::UnsupportedVersion.code()
+        })
         .with_api_keys(api_keys)
 }

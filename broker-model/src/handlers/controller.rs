@@ -4,9 +4,8 @@
 use bytes::Bytes;
 use kafka_protocol::messages::alter_partition_response::{PartitionData, TopicData};
 use kafka_protocol::messages::{
-    AlterPartitionRequest, AlterPartitionResponse, BrokerHeartbeatRequest,
-    BrokerHeartbeatResponse, BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse,
-    FetchRequest, FetchResponse,
+    AlterPartitionRequest, AlterPartitionResponse, BrokerHeartbeatRequest, BrokerHeartbeatResponse,
+    BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse, FetchRequest, FetchResponse,
 };
 
 use crate::controller::Controller;
@@ -62,7 +61,11 @@ pub fn alter_partition(
             let new_isr: Vec<i32> = if wanted.new_isr_with_epochs.is_empty() {
                 wanted.new_isr.iter().map(|id| id.0).collect()
             } else {
-                wanted.new_isr_with_epochs.iter().map(|b| b.broker_id.0).collect()
+                wanted
+                    .new_isr_with_epochs
+                    .iter()
+                    .map(|b| b.broker_id.0)
+                    .collect()
             };
             let result = match name {
                 None => Err(faultline_wire::ResponseError::UnknownTopicId),

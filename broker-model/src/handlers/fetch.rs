@@ -38,9 +38,15 @@ pub fn replica_id(request: &FetchRequest) -> i32 {
     }
 }
 
-/// Reads every requested partition.
-pub fn read(broker: &mut Broker, request: &FetchRequest, now_ms: u64) -> Vec<PartitionFetch> {
+/// Reads every requested partition. The flag says whether a follower's progress moved
+/// any high watermark (so waiting producers should look again).
+pub fn read(
+    broker: &mut Broker,
+    request: &FetchRequest,
+    now_ms: u64,
+) -> (Vec<PartitionFetch>, bool) {
     let replica = replica_id(request);
+    let mut advanced = false;
     let mut out = Vec::new();
     for topic in &request.topics {
         let name = topic.topic.0.to_string();
@@ -49,13 +55,27 @@ pub fn read(broker: &mut Broker, request: &FetchRequest, now_ms: u64) -> Vec<Par
             let (result, high_watermark) = match broker.partitions.get_mut(&key) {
                 None => (Err(unknown_or_not_leader(broker, &key)), -1),
                 Some(partition) => {
-                    let result = partition.check_epoch(wanted.current_leader_epoch).and_then(|_| {
-                        if replica >= 0 {
-                            partition.fetch_by_follower(replica, wanted.fetch_offset, now_ms, MAX_RECORDS_PER_PARTITION)
-                        } else {
-                            read_committed(partition, wanted.fetch_offset, broker.config.bugs)
-                        }
-                    });
+                    let before = partition.high_watermark;
+                    let result =
+                        partition
+                            .check_epoch(wanted.current_leader_epoch)
+                            .and_then(|_| {
+                                if replica >= 0 {
+                                    partition.fetch_by_follower(
+                                        replica,
+                                        wanted.fetch_offset,
+                                        now_ms,
+                                        MAX_RECORDS_PER_PARTITION,
+                                    )
+                                } else {
+                                    read_committed(
+                                        partition,
+                                        wanted.fetch_offset,
+                                        broker.config.bugs,
+                                    )
+                                }
+                            });
+                    advanced |= partition.high_watermark > before;
                     (result, partition.high_watermark)
                 }
             };
@@ -67,7 +87,7 @@ pub fn read(broker: &mut Broker, request: &FetchRequest, now_ms: u64) -> Vec<Par
             });
         }
     }
-    out
+    (out, advanced)
 }
 
 fn unknown_or_not_leader(broker: &Broker, key: &(String, i32)) -> ResponseError {

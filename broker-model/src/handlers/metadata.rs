@@ -19,7 +19,9 @@ pub fn handle(broker: &Broker, request: &MetadataRequest) -> MetadataResponse {
         .brokers
         .iter()
         .map(|(&id, address)| {
-            let (host, port) = address.rsplit_once(':').unwrap_or((address.as_str(), "9092"));
+            let (host, port) = address
+                .rsplit_once(':')
+                .unwrap_or((address.as_str(), "9092"));
             MetadataResponseBroker::default()
                 .with_node_id(BrokerId(id))
                 .with_host(StrBytes::from_string(host.to_string()))
@@ -67,7 +69,13 @@ fn topic(broker: &Broker, name: &str) -> MetadataResponseTopic {
                 .with_partition_index(registration.partition)
                 .with_leader_id(BrokerId(registration.leader))
                 .with_leader_epoch(registration.leader_epoch)
-                .with_replica_nodes(registration.replicas.iter().map(|&id| BrokerId(id)).collect())
+                .with_replica_nodes(
+                    registration
+                        .replicas
+                        .iter()
+                        .map(|&id| BrokerId(id))
+                        .collect(),
+                )
                 .with_isr_nodes(registration.isr.iter().map(|&id| BrokerId(id)).collect())
         })
         .collect();

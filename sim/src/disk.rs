@@ -1,0 +1,115 @@
+//! A simulated disk per host: written data lives in the page cache until fsynced.
+//!
+//! A process crash keeps the page cache (the kernel still has it); a power loss keeps the
+//! synced prefix and, seeded, some or none of the unsynced tail (a torn tail ends at an
+//! entry boundary, as a log's CRC check would cut it on recovery).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use faultline_broker::log::LogEntry;
+use faultline_broker::storage::{Recovered, Storage, TopicPartition};
+
+#[derive(Debug, Default)]
+struct DiskState {
+    logs: BTreeMap<TopicPartition, Vec<LogEntry>>,
+    synced: BTreeMap<TopicPartition, usize>,
+    blobs: BTreeMap<String, Vec<u8>>,
+    synced_blobs: BTreeMap<String, Vec<u8>>,
+}
+
+/// A host's disk; clones share it, and it outlives the host's process.
+#[derive(Debug, Clone, Default)]
+pub struct SimDisk {
+    state: Arc<Mutex<DiskState>>,
+}
+
+impl SimDisk {
+    fn lock(&self) -> std::sync::MutexGuard<'_, DiskState> {
+        self.state.lock().expect("disk lock")
+    }
+
+    /// Power loss: unsynced data is lost, except a seeded part of each log's tail.
+    /// Returns how many log entries were lost.
+    pub fn power_loss(&self, rng: &mut ChaCha8Rng) -> usize {
+        let mut state = self.lock();
+        let DiskState {
+            logs,
+            synced,
+            blobs,
+            synced_blobs,
+        } = &mut *state;
+        let mut lost = 0;
+        for (partition, log) in logs.iter_mut() {
+            let durable = synced.get(partition).copied().unwrap_or(0).min(log.len());
+            let unsynced = log.len() - durable;
+            let kept = if unsynced == 0 {
+                0
+            } else {
+                rng.random_range(0..=unsynced)
+            };
+            lost += unsynced - kept;
+            log.truncate(durable + kept);
+            synced.insert(partition.clone(), log.len());
+        }
+        *blobs = synced_blobs.clone();
+        lost
+    }
+
+    /// Entries written but not yet synced, over all partitions.
+    pub fn unsynced_entries(&self) -> usize {
+        let state = self.lock();
+        state
+            .logs
+            .iter()
+            .map(|(p, log)| log.len() - state.synced.get(p).copied().unwrap_or(0).min(log.len()))
+            .sum()
+    }
+}
+
+impl Storage for SimDisk {
+    fn append(&mut self, partition: &TopicPartition, entries: &[LogEntry]) {
+        self.lock()
+            .logs
+            .entry(partition.clone())
+            .or_default()
+            .extend_from_slice(entries);
+    }
+
+    fn truncate(&mut self, partition: &TopicPartition, end_offset: i64) {
+        let mut state = self.lock();
+        let end = end_offset.max(0) as usize;
+        if let Some(log) = state.logs.get_mut(partition) {
+            log.truncate(end);
+        }
+        if let Some(synced) = state.synced.get_mut(partition) {
+            *synced = (*synced).min(end);
+        }
+    }
+
+    fn put_blob(&mut self, name: &str, bytes: Vec<u8>) {
+        self.lock().blobs.insert(name.to_string(), bytes);
+    }
+
+    fn sync(&mut self) {
+        let mut state = self.lock();
+        let lengths: Vec<(TopicPartition, usize)> = state
+            .logs
+            .iter()
+            .map(|(p, l)| (p.clone(), l.len()))
+            .collect();
+        state.synced.extend(lengths);
+        state.synced_blobs = state.blobs.clone();
+    }
+
+    fn recover(&self) -> Recovered {
+        let state = self.lock();
+        Recovered {
+            logs: state.logs.clone(),
+            blobs: state.blobs.clone(),
+        }
+    }
+}

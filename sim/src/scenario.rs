@@ -1,0 +1,459 @@
+//! Scenario files: what cluster, what workload, which faults, which checks, which planted
+//! bugs. TOML read with serde, unknown keys refused, errors located by file, line and
+//! column; `validate()` catches cross-field mistakes.
+//!
+//! `scenarios/README.md` documents every key.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use faultline_broker::bugs::PlantedBugs;
+use faultline_broker::config::{ClusterConfig, FsyncPolicy, TopicSpec};
+
+use crate::duration::HumanDuration;
+use crate::nemesis::{FaultKind, FaultWindow};
+
+/// A whole scenario.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, used in report folders.
+    pub name: String,
+    /// What it tests, in a sentence.
+    #[serde(default)]
+    pub description: String,
+    /// The fault phase: the workload runs and faults strike.
+    #[serde(default = "defaults::duration")]
+    pub duration: HumanDuration,
+    /// After the heal, how long the cluster gets to recover before final reads.
+    #[serde(default = "defaults::recovery")]
+    pub recovery: HumanDuration,
+    /// Simulated time per turmoil step.
+    #[serde(default = "defaults::tick")]
+    pub tick: HumanDuration,
+    /// Network latency bounds.
+    #[serde(default)]
+    pub latency: Latency,
+    /// The cluster.
+    #[serde(default)]
+    pub cluster: Cluster,
+    /// Topics created at bootstrap.
+    #[serde(default = "defaults::topics")]
+    pub topics: Vec<Topic>,
+    /// The workload.
+    #[serde(default)]
+    pub workload: Workload,
+    /// The faults.
+    #[serde(default)]
+    pub faults: Faults,
+    /// Which checks must hold.
+    #[serde(default)]
+    pub checks: Checks,
+    /// Planted bugs switched on.
+    #[serde(default)]
+    pub bugs: PlantedBugs,
+}
+
+/// Message latency bounds (turmoil draws each message's latency between them).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Latency {
+    /// Smallest latency.
+    pub min: HumanDuration,
+    /// Largest latency.
+    pub max: HumanDuration,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency {
+            min: HumanDuration::from_millis(1),
+            max: HumanDuration::from_millis(10),
+        }
+    }
+}
+
+/// The cluster's shape and settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Cluster {
+    /// Number of brokers (plus one controller node).
+    pub brokers: u32,
+    /// `min.insync.replicas`.
+    pub min_insync_replicas: i32,
+    /// `never`, `always`, or `{ every_messages = N }`.
+    pub fsync: Fsync,
+    /// `replica.lag.time.max.ms`.
+    pub replica_lag_time_max: HumanDuration,
+    /// `broker.session.timeout.ms`.
+    pub session_timeout: HumanDuration,
+    /// `broker.heartbeat.interval.ms`.
+    pub heartbeat_interval: HumanDuration,
+}
+
+impl Default for Cluster {
+    fn default() -> Self {
+        let kafka = ClusterConfig::default();
+        Cluster {
+            brokers: 3,
+            min_insync_replicas: kafka.min_insync_replicas,
+            fsync: Fsync::Policy(FsyncName::Never),
+            replica_lag_time_max: HumanDuration::from_millis(kafka.replica_lag_time_max_ms),
+            session_timeout: HumanDuration::from_millis(kafka.broker_session_timeout_ms),
+            heartbeat_interval: HumanDuration::from_millis(kafka.broker_heartbeat_interval_ms),
+        }
+    }
+}
+
+/// The fsync policy as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Fsync {
+    /// `"never"` or `"always"`.
+    Policy(FsyncName),
+    /// `{ every_messages = N }`.
+    Every {
+        /// fsync after this many messages.
+        every_messages: u64,
+    },
+}
+
+/// Named fsync policies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsyncName {
+    /// Never fsync (Kafka's default).
+    Never,
+    /// fsync every append.
+    Always,
+}
+
+/// A topic.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topic {
+    /// Name.
+    pub name: String,
+    /// Partition count.
+    pub partitions: i32,
+    /// Replicas per partition.
+    pub replication_factor: i32,
+}
+
+/// The workload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Workload {
+    /// Producer clients.
+    pub producers: u32,
+    /// Consumer clients (by assignment).
+    pub consumers: u32,
+    /// `"all"`, `"1"` or `"0"`.
+    pub acks: Acks,
+    /// Mean gap between one producer's sends.
+    pub send_interval: HumanDuration,
+    /// Mean gap between one consumer's polls.
+    pub poll_interval: HumanDuration,
+    /// Client request timeout.
+    pub request_timeout: HumanDuration,
+    /// How long final reads may take.
+    pub final_read_timeout: HumanDuration,
+}
+
+impl Default for Workload {
+    fn default() -> Self {
+        Workload {
+            producers: 2,
+            consumers: 1,
+            acks: Acks::All,
+            send_interval: HumanDuration::from_millis(50),
+            poll_interval: HumanDuration::from_millis(100),
+            request_timeout: HumanDuration::from_millis(1_000),
+            final_read_timeout: HumanDuration::from_millis(20_000),
+        }
+    }
+}
+
+/// Produce acknowledgement level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Acks {
+    /// acks=all (-1).
+    #[serde(rename = "all")]
+    All,
+    /// acks=1.
+    #[serde(rename = "1")]
+    Leader,
+    /// acks=0.
+    #[serde(rename = "0")]
+    None,
+}
+
+impl Acks {
+    /// The wire value.
+    pub fn wire(self) -> i16 {
+        match self {
+            Acks::All => -1,
+            Acks::Leader => 1,
+            Acks::None => 0,
+        }
+    }
+}
+
+/// Faults: a seeded random mix, or an explicit schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Faults {
+    /// Fault kinds the seeded schedule draws from; empty for none.
+    pub kinds: Vec<FaultKind>,
+    /// Mean gap between seeded faults.
+    pub interval: HumanDuration,
+    /// Mean length of a seeded fault.
+    pub fault_duration: HumanDuration,
+    /// An explicit schedule; when given, nothing is drawn.
+    pub schedule: Vec<FaultWindow>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            kinds: Vec::new(),
+            interval: HumanDuration::from_millis(4_000),
+            fault_duration: HumanDuration::from_millis(3_000),
+            schedule: Vec::new(),
+        }
+    }
+}
+
+/// Which checkers must pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Checks {
+    /// The log checker (Jepsen's queue anomalies).
+    pub log: bool,
+    /// Anomaly kinds the scenario expects (a negative scenario); empty means none.
+    pub expect: Vec<String>,
+}
+
+impl Default for Checks {
+    fn default() -> Self {
+        Checks {
+            log: true,
+            expect: Vec::new(),
+        }
+    }
+}
+
+mod defaults {
+    use super::*;
+
+    pub fn duration() -> HumanDuration {
+        HumanDuration::from_millis(60_000)
+    }
+    pub fn recovery() -> HumanDuration {
+        HumanDuration::from_millis(5_000)
+    }
+    pub fn tick() -> HumanDuration {
+        HumanDuration::from_millis(5)
+    }
+    pub fn topics() -> Vec<Topic> {
+        vec![Topic {
+            name: "events".into(),
+            partitions: 3,
+            replication_factor: 3,
+        }]
+    }
+}
+
+/// A scenario file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// Not readable.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, or not a scenario.
+    #[error("{path}:{line}:{column}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What was expected.
+        message: String,
+    },
+    /// Well-formed but inconsistent.
+    #[error("{path}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Which rule.
+        message: String,
+    },
+}
+
+impl Scenario {
+    /// Reads, parses and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Scenario::parse(&text, path)
+    }
+
+    /// Parses and validates scenario text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = toml::from_str(text).map_err(|e| {
+            let (line, column) = e
+                .span()
+                .map(|span| line_column(text, span.start))
+                .unwrap_or((1, 1));
+            ScenarioError::Parse {
+                path: path.to_path_buf(),
+                line,
+                column,
+                message: e.message().to_string(),
+            }
+        })?;
+        scenario
+            .validate()
+            .map_err(|message| ScenarioError::Invalid {
+                path: path.to_path_buf(),
+                message,
+            })?;
+        Ok(scenario)
+    }
+
+    /// Cross-field rules.
+    pub fn validate(&self) -> Result<(), String> {
+        self.cluster_config().validate().map_err(|e| e.0)?;
+        if self.topics.is_empty() {
+            return Err("at least one topic is needed".into());
+        }
+        if self.latency.min > self.latency.max {
+            return Err("latency.min must not exceed latency.max".into());
+        }
+        if self.tick.0.is_zero() {
+            return Err("tick must be positive".into());
+        }
+        if self.workload.producers == 0 {
+            return Err("workload.producers must be at least 1".into());
+        }
+        let nodes = self.node_names();
+        for window in &self.faults.schedule {
+            for target in &window.targets {
+                if !nodes.contains(target) {
+                    return Err(format!(
+                        "fault at {}ms targets {target:?}, which is not a node; nodes are {}",
+                        window.at.as_millis(),
+                        nodes.join(", ")
+                    ));
+                }
+            }
+            if window.at.0 + window.duration.0 > self.duration.0 {
+                return Err(format!(
+                    "fault at {}ms lasting {}ms runs past the fault phase ({}ms); faults heal before final reads",
+                    window.at.as_millis(),
+                    window.duration.as_millis(),
+                    self.duration.as_millis()
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The simulated hosts: the controller, then the brokers.
+    pub fn node_names(&self) -> Vec<String> {
+        let mut names = vec!["controller".to_string()];
+        names.extend((1..=self.cluster.brokers).map(|i| format!("broker-{i}")));
+        names
+    }
+
+    /// The broker-model configuration this scenario describes.
+    pub fn cluster_config(&self) -> ClusterConfig {
+        let base = ClusterConfig::default();
+        ClusterConfig {
+            brokers: (1..=self.cluster.brokers as i32)
+                .map(|id| (id, format!("broker-{id}:9092")))
+                .collect(),
+            controller_address: "controller:9093".into(),
+            topics: self
+                .topics
+                .iter()
+                .map(|t| TopicSpec {
+                    name: t.name.clone(),
+                    partitions: t.partitions,
+                    replication_factor: t.replication_factor,
+                })
+                .collect(),
+            min_insync_replicas: self.cluster.min_insync_replicas,
+            replica_lag_time_max_ms: self.cluster.replica_lag_time_max.as_millis(),
+            broker_session_timeout_ms: self.cluster.session_timeout.as_millis(),
+            broker_heartbeat_interval_ms: self.cluster.heartbeat_interval.as_millis(),
+            fsync: match self.cluster.fsync {
+                Fsync::Policy(FsyncName::Never) => FsyncPolicy::Never,
+                Fsync::Policy(FsyncName::Always) => FsyncPolicy::Always,
+                Fsync::Every { every_messages } => FsyncPolicy::EveryMessages(every_messages),
+            },
+            bugs: self.bugs,
+            ..base
+        }
+    }
+}
+
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Scenario::parse(text, Path::new("test.toml"))
+    }
+
+    #[test]
+    fn unknown_keys_are_located() {
+        let error = parse("name = \"x\"\n[cluster]\nbrokers = 3\nbrokerz = 4\n").unwrap_err();
+        let ScenarioError::Parse {
+            line,
+            column,
+            message,
+            ..
+        } = error
+        else {
+            panic!("expected a parse error, got {error}");
+        };
+        assert_eq!((line, column), (4, 1));
+        assert!(message.contains("brokerz"), "{message}");
+    }
+
+    #[test]
+    fn bad_durations_say_what_was_expected() {
+        let error = parse("name = \"x\"\nduration = \"60\"\n").unwrap_err();
+        assert!(error.to_string().contains("test.toml:2:"), "{error}");
+        assert!(error.to_string().contains("unit"), "{error}");
+    }
+
+    #[test]
+    fn min_insync_above_replication_factor_is_refused() {
+        let error = parse("name = \"x\"\n[cluster]\nmin_insync_replicas = 4\n").unwrap_err();
+        assert!(matches!(error, ScenarioError::Invalid { .. }), "{error}");
+    }
+}
