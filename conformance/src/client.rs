@@ -79,7 +79,12 @@ pub struct KafkaClient<T: Transport> {
 
 impl<T: Transport> KafkaClient<T> {
     /// A client that knows the cluster by its bootstrap addresses.
-    pub fn new(transport: T, bootstrap: Vec<String>, client_id: impl Into<String>, request_timeout: Duration) -> Self {
+    pub fn new(
+        transport: T,
+        bootstrap: Vec<String>,
+        client_id: impl Into<String>,
+        request_timeout: Duration,
+    ) -> Self {
         KafkaClient {
             transport,
             bootstrap,
@@ -94,9 +99,14 @@ impl<T: Transport> KafkaClient<T> {
 
     async fn connection(&mut self, address: &str) -> Result<&mut Connection<T::Stream>, String> {
         if !self.connections.contains_key(address) {
-            let connection = connect(&self.transport, address, &self.client_id, self.request_timeout)
-                .await
-                .map_err(|e| e.to_string())?;
+            let connection = connect(
+                &self.transport,
+                address,
+                &self.client_id,
+                self.request_timeout,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
             self.connections.insert(address.to_string(), connection);
         }
         Ok(self.connections.get_mut(address).expect("inserted above"))
@@ -137,9 +147,9 @@ impl<T: Transport> KafkaClient<T> {
         for _ in 0..self.bootstrap.len() {
             let address = self.bootstrap[self.next_bootstrap % self.bootstrap.len()].clone();
             self.next_bootstrap += 1;
-            let request = MetadataRequest::default().with_topics(Some(vec![
-                MetadataRequestTopic::default().with_name(Some(TopicName(topic.to_string().into()))),
-            ]));
+            let request = MetadataRequest::default()
+                .with_topics(Some(vec![MetadataRequestTopic::default()
+                    .with_name(Some(TopicName(topic.to_string().into())))]));
             let timeout = self.request_timeout;
             let result = self
                 .send_to(&address, &request, METADATA_VERSION, timeout)
@@ -180,7 +190,11 @@ impl<T: Transport> KafkaClient<T> {
             self.refresh_metadata(topic).await?;
         }
         let (leader, epoch) = *self.leaders.get(&key).ok_or("no leader known")?;
-        let address = self.brokers.get(&leader).cloned().ok_or("leader address unknown")?;
+        let address = self
+            .brokers
+            .get(&leader)
+            .cloned()
+            .ok_or("leader address unknown")?;
         Ok((address, epoch))
     }
 
@@ -189,7 +203,14 @@ impl<T: Transport> KafkaClient<T> {
     }
 
     /// One produce attempt of `values` to one partition.
-    pub async fn produce(&mut self, topic: &str, partition: i32, values: &[Bytes], acks: i16, timestamp: i64) -> ProduceOutcome {
+    pub async fn produce(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        values: &[Bytes],
+        acks: i16,
+        timestamp: i64,
+    ) -> ProduceOutcome {
         let (address, _) = match self.leader(topic, partition).await {
             Ok(found) => found,
             Err(e) => return ProduceOutcome::Fail(format!("no leader: {e}")),
@@ -227,7 +248,10 @@ impl<T: Transport> KafkaClient<T> {
             self.forget_leader(topic, partition);
             return ProduceOutcome::Fail(format!("connect: {e}"));
         }
-        match self.send_to(&address, &request, PRODUCE_VERSION, timeout).await {
+        match self
+            .send_to(&address, &request, PRODUCE_VERSION, timeout)
+            .await
+        {
             Err(e) => {
                 self.forget_leader(topic, partition);
                 ProduceOutcome::Info(e.to_string())
@@ -256,7 +280,13 @@ impl<T: Transport> KafkaClient<T> {
     }
 
     /// One fetch of one partition from `offset`, as a consumer (below the high watermark).
-    pub async fn fetch(&mut self, topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> Result<Fetched, String> {
+    pub async fn fetch(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        max_wait_ms: i32,
+    ) -> Result<Fetched, String> {
         let (address, epoch) = self.leader(topic, partition).await?;
         let request = FetchRequest::default()
             .with_replica_id(BrokerId(-1))
@@ -270,8 +300,12 @@ impl<T: Transport> KafkaClient<T> {
                     .with_current_leader_epoch(epoch)
                     .with_fetch_offset(offset)
                     .with_partition_max_bytes(1 << 20)])]);
-        let timeout = self.request_timeout + std::time::Duration::from_millis(max_wait_ms.max(0) as u64);
-        let response = match self.send_to(&address, &request, FETCH_VERSION, timeout).await {
+        let timeout =
+            self.request_timeout + std::time::Duration::from_millis(max_wait_ms.max(0) as u64);
+        let response = match self
+            .send_to(&address, &request, FETCH_VERSION, timeout)
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 self.forget_leader(topic, partition);
@@ -302,7 +336,12 @@ impl<T: Transport> KafkaClient<T> {
     }
 
     /// ListOffsets latest (-1) or earliest (-2) for one partition.
-    pub async fn list_offset(&mut self, topic: &str, partition: i32, timestamp: i64) -> Result<i64, String> {
+    pub async fn list_offset(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+    ) -> Result<i64, String> {
         let (address, epoch) = self.leader(topic, partition).await?;
         let request = ListOffsetsRequest::default()
             .with_replica_id(BrokerId(-1))
@@ -313,7 +352,10 @@ impl<T: Transport> KafkaClient<T> {
                     .with_current_leader_epoch(epoch)
                     .with_timestamp(timestamp)])]);
         let timeout = self.request_timeout;
-        let response = match self.send_to(&address, &request, LIST_OFFSETS_VERSION, timeout).await {
+        let response = match self
+            .send_to(&address, &request, LIST_OFFSETS_VERSION, timeout)
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 self.forget_leader(topic, partition);

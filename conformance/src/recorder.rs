@@ -27,7 +27,9 @@ pub struct Recorder {
 
 impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recorder").field("ops", &self.lock().ops.len()).finish()
+        f.debug_struct("Recorder")
+            .field("ops", &self.lock().ops.len())
+            .finish()
     }
 }
 
@@ -72,12 +74,27 @@ impl Recorder {
     }
 
     /// Appends one event.
-    pub fn record(&self, process: Process, kind: OpType, f: Function, value: OpValue, error: Option<String>) {
+    pub fn record(
+        &self,
+        process: Process,
+        kind: OpType,
+        f: Function,
+        value: OpValue,
+        error: Option<String>,
+    ) {
         self.record_at(self.now_ns(), process, kind, f, value, error);
     }
 
     /// Appends one event with an explicit time.
-    pub fn record_at(&self, time: u64, process: Process, kind: OpType, f: Function, value: OpValue, error: Option<String>) {
+    pub fn record_at(
+        &self,
+        time: u64,
+        process: Process,
+        kind: OpType,
+        f: Function,
+        value: OpValue,
+        error: Option<String>,
+    ) {
         let mut inner = self.lock();
         let index = inner.ops.len() as u64;
         inner.ops.push(Op {
@@ -93,8 +110,19 @@ impl Recorder {
 
     /// Records a nemesis fault starting or stopping.
     pub fn fault(&self, time: u64, start: bool, fault: Fault) {
-        let f = if start { Function::StartFault } else { Function::StopFault };
-        self.record_at(time, Process::Nemesis, OpType::Info, f, OpValue::Fault(fault), None);
+        let f = if start {
+            Function::StartFault
+        } else {
+            Function::StopFault
+        };
+        self.record_at(
+            time,
+            Process::Nemesis,
+            OpType::Info,
+            f,
+            OpValue::Fault(fault),
+            None,
+        );
     }
 
     /// The history so far.

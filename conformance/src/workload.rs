@@ -72,22 +72,60 @@ pub async fn run_producer<T: Transport>(
         }
         let key: Key = rng.random_range(0..config.partitions) as Key;
         let value = recorder.next_value(key);
-        let invoke = vec![MicroOp::Send { key, value, offset: None }];
-        recorder.record(Process::Client(process), OpType::Invoke, Function::Send, OpValue::MicroOps(invoke.clone()), None);
+        let invoke = vec![MicroOp::Send {
+            key,
+            value,
+            offset: None,
+        }];
+        recorder.record(
+            Process::Client(process),
+            OpType::Invoke,
+            Function::Send,
+            OpValue::MicroOps(invoke.clone()),
+            None,
+        );
         let timestamp = recorder.now_ns() as i64 / 1_000_000;
         let outcome = client
-            .produce(&config.topic, key as i32, &[encode_value(value)], config.acks, timestamp)
+            .produce(
+                &config.topic,
+                key as i32,
+                &[encode_value(value)],
+                config.acks,
+                timestamp,
+            )
             .await;
         match outcome {
             ProduceOutcome::Ok(offset) => {
-                let done = vec![MicroOp::Send { key, value, offset: Some(offset) }];
-                recorder.record(Process::Client(process), OpType::Ok, Function::Send, OpValue::MicroOps(done), None);
+                let done = vec![MicroOp::Send {
+                    key,
+                    value,
+                    offset: Some(offset),
+                }];
+                recorder.record(
+                    Process::Client(process),
+                    OpType::Ok,
+                    Function::Send,
+                    OpValue::MicroOps(done),
+                    None,
+                );
             }
             ProduceOutcome::Fail(error) => {
-                recorder.record(Process::Client(process), OpType::Fail, Function::Send, OpValue::MicroOps(invoke), Some(error));
+                recorder.record(
+                    Process::Client(process),
+                    OpType::Fail,
+                    Function::Send,
+                    OpValue::MicroOps(invoke),
+                    Some(error),
+                );
             }
             ProduceOutcome::Info(error) => {
-                recorder.record(Process::Client(process), OpType::Info, Function::Send, OpValue::MicroOps(invoke), Some(error));
+                recorder.record(
+                    Process::Client(process),
+                    OpType::Info,
+                    Function::Send,
+                    OpValue::MicroOps(invoke),
+                    Some(error),
+                );
                 process = recorder.fresh_process();
             }
         }
@@ -104,8 +142,20 @@ pub async fn run_consumer<T: Transport>(
 ) {
     let process = recorder.fresh_process();
     let keys: Vec<Key> = (0..config.partitions as Key).collect();
-    recorder.record(Process::Client(process), OpType::Invoke, Function::Assign, OpValue::Keys(keys.clone()), None);
-    recorder.record(Process::Client(process), OpType::Ok, Function::Assign, OpValue::Keys(keys.clone()), None);
+    recorder.record(
+        Process::Client(process),
+        OpType::Invoke,
+        Function::Assign,
+        OpValue::Keys(keys.clone()),
+        None,
+    );
+    recorder.record(
+        Process::Client(process),
+        OpType::Ok,
+        Function::Assign,
+        OpValue::Keys(keys.clone()),
+        None,
+    );
     let mut positions: BTreeMap<Key, i64> = keys.iter().map(|&k| (k, 0)).collect();
     while Instant::now() < stop_at {
         tokio::time::sleep(jitter(&mut rng, config.poll_interval)).await;
@@ -137,7 +187,10 @@ async fn poll_once<T: Transport>(
     let keys: Vec<Key> = positions.keys().copied().collect();
     for key in keys {
         let position = positions[&key];
-        match client.fetch(&config.topic, key as i32, position, max_wait_ms).await {
+        match client
+            .fetch(&config.topic, key as i32, position, max_wait_ms)
+            .await
+        {
             Ok(fetched) => {
                 let records: Vec<(i64, Value)> = fetched
                     .records
@@ -174,7 +227,11 @@ async fn poll_once<T: Transport>(
 }
 
 /// Reads every partition from offset 0 to the end it reports after the heal.
-pub async fn run_final_reads<T: Transport>(mut client: KafkaClient<T>, recorder: Recorder, config: WorkloadConfig) {
+pub async fn run_final_reads<T: Transport>(
+    mut client: KafkaClient<T>,
+    recorder: Recorder,
+    config: WorkloadConfig,
+) {
     let process = recorder.fresh_process();
     let deadline = Instant::now() + config.final_read_timeout;
     let mut ends: BTreeMap<Key, i64> = BTreeMap::new();

@@ -59,8 +59,10 @@ pub fn peek_header(frame: &[u8]) -> Option<(i16, i16, i32)> {
 
 /// Decodes a request frame (without its length prefix).
 pub fn decode_request(frame: Bytes) -> Result<DecodedRequest, DecodeError> {
-    let (api_key_raw, version, _) = peek_header(&frame).ok_or(DecodeError::TooShort(frame.len()))?;
-    let api_key = ApiKey::try_from(api_key_raw).map_err(|_| DecodeError::UnknownApiKey(api_key_raw))?;
+    let (api_key_raw, version, _) =
+        peek_header(&frame).ok_or(DecodeError::TooShort(frame.len()))?;
+    let api_key =
+        ApiKey::try_from(api_key_raw).map_err(|_| DecodeError::UnknownApiKey(api_key_raw))?;
     let range = api_key.valid_versions();
     if version < range.min || version > range.max {
         return Err(DecodeError::UnsupportedVersion {
@@ -69,16 +71,18 @@ pub fn decode_request(frame: Bytes) -> Result<DecodedRequest, DecodeError> {
         });
     }
     let mut buf = frame;
-    let header = RequestHeader::decode(&mut buf, api_key.request_header_version(version)).map_err(
-        |e| DecodeError::Malformed {
-            what: "request header",
+    let header =
+        RequestHeader::decode(&mut buf, api_key.request_header_version(version)).map_err(|e| {
+            DecodeError::Malformed {
+                what: "request header",
+                message: e.to_string(),
+            }
+        })?;
+    let body =
+        RequestKind::decode(api_key, &mut buf, version).map_err(|e| DecodeError::Malformed {
+            what: "request body",
             message: e.to_string(),
-        },
-    )?;
-    let body = RequestKind::decode(api_key, &mut buf, version).map_err(|e| DecodeError::Malformed {
-        what: "request body",
-        message: e.to_string(),
-    })?;
+        })?;
     Ok(DecodedRequest {
         header,
         api_key,
@@ -138,10 +142,11 @@ pub fn decode_response<R: Request>(
         api_key.response_header_version(version)
     };
     let mut buf = frame;
-    let header = ResponseHeader::decode(&mut buf, header_version).map_err(|e| DecodeError::Malformed {
-        what: "response header",
-        message: e.to_string(),
-    })?;
+    let header =
+        ResponseHeader::decode(&mut buf, header_version).map_err(|e| DecodeError::Malformed {
+            what: "response header",
+            message: e.to_string(),
+        })?;
     if header.correlation_id != expected_correlation_id {
         return Err(DecodeError::Malformed {
             what: "response header",

@@ -29,7 +29,10 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> std::io::Result
 }
 
 /// Writes one frame and flushes it.
-pub async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, body: &[u8]) -> std::io::Result<()> {
+pub async fn write_frame<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    body: &[u8],
+) -> std::io::Result<()> {
     let mut out = Vec::with_capacity(body.len() + 4);
     out.extend_from_slice(&(body.len() as i32).to_be_bytes());
     out.extend_from_slice(body);

@@ -40,7 +40,8 @@ pub fn encode_records(records: &[Record]) -> Bytes {
 pub fn decode_records(bytes: &Bytes) -> Result<Vec<Record>, CorruptRecords> {
     check_batches(bytes)?;
     let mut buf = bytes.clone();
-    let sets = RecordBatchDecoder::decode_all(&mut buf).map_err(|e| CorruptRecords(e.to_string()))?;
+    let sets =
+        RecordBatchDecoder::decode_all(&mut buf).map_err(|e| CorruptRecords(e.to_string()))?;
     Ok(sets.into_iter().flat_map(|set| set.records).collect())
 }
 
@@ -57,7 +58,10 @@ fn check_batches(bytes: &[u8]) -> Result<(), CorruptRecords> {
         }
         let batch_length = (&rest[8..12]).get_i32();
         let total = 12usize
-            .checked_add(usize::try_from(batch_length).map_err(|_| CorruptRecords(format!("negative batch length {batch_length}")))?)
+            .checked_add(
+                usize::try_from(batch_length)
+                    .map_err(|_| CorruptRecords(format!("negative batch length {batch_length}")))?,
+            )
             .ok_or_else(|| CorruptRecords("batch length overflows".into()))?;
         if total > rest.len() || total < RECORD_COUNT_OFFSET + 4 {
             return Err(CorruptRecords(format!(
@@ -66,7 +70,10 @@ fn check_batches(bytes: &[u8]) -> Result<(), CorruptRecords> {
             )));
         }
         if rest[MAGIC_OFFSET] != 2 {
-            return Err(CorruptRecords(format!("unsupported magic byte {}", rest[MAGIC_OFFSET])));
+            return Err(CorruptRecords(format!(
+                "unsupported magic byte {}",
+                rest[MAGIC_OFFSET]
+            )));
         }
         let count = (&rest[RECORD_COUNT_OFFSET..RECORD_COUNT_OFFSET + 4]).get_i32();
         let room = (total - RECORD_COUNT_OFFSET - 4) / MIN_RECORD_BYTES;
@@ -123,7 +130,8 @@ mod tests {
     #[test]
     fn a_hostile_record_count_is_refused_before_allocation() {
         let mut bytes = encode_records(&[record(0, 0, "a")]).to_vec();
-        bytes[RECORD_COUNT_OFFSET..RECORD_COUNT_OFFSET + 4].copy_from_slice(&i32::MAX.to_be_bytes());
+        bytes[RECORD_COUNT_OFFSET..RECORD_COUNT_OFFSET + 4]
+            .copy_from_slice(&i32::MAX.to_be_bytes());
         assert!(decode_records(&Bytes::from(bytes)).is_err());
     }
 
