@@ -19,6 +19,9 @@ use crate::evidence::{AnomalyEvidence, Evidence};
 use crate::run::RunReport;
 use crate::summary::{RunSummaryRow, Summary};
 
+/// At most this many anomalies are spelled out in one failure's text.
+const ANOMALY_LIMIT: usize = 50;
+
 const HEADER: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
 /// How a test case ended.
@@ -140,8 +143,12 @@ fn verdict_outcome(verdict: Verdict, anomalies: &[&AnomalyEvidence], repro: &str
                 None => "invalid".to_string(),
             };
             let mut text = String::new();
-            for anomaly in anomalies {
+            for anomaly in anomalies.iter().take(ANOMALY_LIMIT) {
                 write_anomaly_text(&mut text, anomaly);
+            }
+            if anomalies.len() > ANOMALY_LIMIT {
+                let more = anomalies.len() - ANOMALY_LIMIT;
+                let _ = writeln!(text, "... and {more} more anomalies; see report.html.\n");
             }
             let _ = writeln!(text, "Rerun: {repro}");
             Outcome::Failed {

@@ -21,7 +21,8 @@ const TOP: f64 = 22.0;
 const BOTTOM: f64 = HEIGHT - 8.0;
 
 /// One line of a chart: a CSS class (the page's legend names it) and a value per bucket
-/// (`None` where there is no data, which breaks the line).
+/// (`None` where there is no data: the line joins the buckets either side, and each
+/// bucket with data is also marked with a dot, so sparse data stays visible).
 struct Series {
     class: &'static str,
     values: Vec<Option<f64>>,
@@ -149,18 +150,26 @@ fn chart(
     let bucket_width = PLOT_WIDTH / BUCKETS as f64;
     for line in series {
         let mut path = String::new();
-        let mut pen_down = false;
+        let mut dots = String::new();
         for (i, value) in line.values.iter().enumerate() {
             let Some(value) = value else {
-                pen_down = false;
                 continue;
             };
-            let x = LEFT + bucket_width * (i as f64 + 0.5);
-            let command = if pen_down { 'L' } else { 'M' };
-            let _ = write!(path, "{command}{} {}", number(x), number(y(*value)));
-            pen_down = true;
+            let (x, y) = (
+                number(LEFT + bucket_width * (i as f64 + 0.5)),
+                number(y(*value)),
+            );
+            let command = if path.is_empty() { 'M' } else { 'L' };
+            let _ = write!(path, "{command}{x} {y}");
+            if *value > 0.0 {
+                let _ = write!(dots, "M{x} {y}h0");
+            }
         }
-        let _ = write!(svg, "<path class=\"line {}\" d=\"{path}\"/>", line.class);
+        let _ = write!(
+            svg,
+            "<path class=\"line {c}\" d=\"{path}\"/><path class=\"dots {c}\" d=\"{dots}\"/>",
+            c = line.class
+        );
     }
     svg.push_str("</svg>");
     svg

@@ -92,12 +92,12 @@ pub fn timeline(report: &RunReport, evidence: &Evidence) -> Timeline {
         let _ = write!(
             svg,
             "<g class=\"lane\" transform=\"translate(0,{})\">\
-             <rect class=\"stripe\" x=\"{}\" width=\"{}\" height=\"{LANE}\"/>\
+             <rect class=\"stripe\" x=\"{}\" y=\"-2\" width=\"{}\" height=\"{LANE}\"/>\
              <text class=\"label\" x=\"4\" y=\"{}\">{}</text>",
-            number(top),
+            number(top + 2.0),
             number(LEFT),
             number(PLOT_WIDTH),
-            number(BAR),
+            number(BAR - 1.0),
             markup(&text::process_short(*process))
         );
         for &position in spans.iter().filter(|&&p| drawn.contains(&p)) {
@@ -296,7 +296,7 @@ fn write_bar(svg: &mut String, span: &OpSpan, scale: &TimeScale, end_ns: u64) {
     };
     let _ = write!(
         svg,
-        "<rect id=\"{}\" class=\"{class}\" x=\"{}\" y=\"2\" width=\"{}\" height=\"{BAR}\">\
+        "<rect id=\"{}\" class=\"{class}\" x=\"{}\" width=\"{}\" height=\"{BAR}\">\
          <title>#{} {class} {}→{until}: {}</title></rect>",
         bar_id(span),
         number(scale.x(from)),
