@@ -10,7 +10,8 @@
 //! - [`junit`]: `junit.xml`, one test case per check per seed.
 //! - [`markdown`]: `summary.md`, also a CI step summary.
 //! - [`html`]: `report.html`, one self-contained page with the timeline.
-//! - [`format`]: [`Format`], the renderings by name (`faultline report --format`).
+//! - [`terminal`]: plain text the CLI prints at the end of a run.
+//! - [`format`](mod@format): [`Format`], the renderings by name (`faultline report --format`).
 //! - [`folder`]: writes and reads a run folder, every file atomically.
 //! - [`text`], [`escape`]: shared wording and escaping.
 //!
@@ -27,6 +28,7 @@ pub mod junit;
 pub mod markdown;
 pub mod run;
 pub mod summary;
+pub mod terminal;
 pub mod text;
 
 pub use error::ReportError;

@@ -164,7 +164,7 @@ fn micro_op_text(micro_op: &MicroOp) -> String {
     }
 }
 
-/// Items joined by `, `, at most [`LIST_LIMIT`] shown, then `and N more`.
+/// Items joined by `, `, at most four shown, then `and N more`.
 pub fn list<T: std::fmt::Display>(items: &[T]) -> String {
     let mut text = String::new();
     for (i, item) in items.iter().take(LIST_LIMIT).enumerate() {

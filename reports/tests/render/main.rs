@@ -16,6 +16,7 @@ use faultline_reports::html::run_html;
 use faultline_reports::json::{parse_report, parse_summary, report_json, summary_json};
 use faultline_reports::junit::{run_junit, summary_junit};
 use faultline_reports::markdown::{run_markdown, summary_markdown};
+use faultline_reports::terminal::{run_text, summary_text};
 use faultline_reports::{read_run_folder, write_run_folder, Format, RunSummaryRow, Summary};
 
 #[test]
@@ -47,6 +48,14 @@ fn html_snapshot() {
     );
 }
 
+#[test]
+fn terminal_snapshot() {
+    insta::assert_snapshot!(
+        "terminal.txt",
+        run_text(&fixture::report(), &fixture::history())
+    );
+}
+
 fn summary() -> Summary {
     let failing = fixture::report();
     let mut passing = fixture::report();
@@ -74,6 +83,7 @@ fn summary_snapshots() {
     insta::assert_snapshot!("summary.json", summary_json(&summary));
     insta::assert_snapshot!("summary-junit.xml", summary_junit(&summary));
     insta::assert_snapshot!("summary-summary.md", summary_markdown(&summary));
+    insta::assert_snapshot!("summary-terminal.txt", summary_text(&summary));
     assert_eq!(
         parse_summary(&summary_json(&summary), "summary.json").unwrap(),
         summary

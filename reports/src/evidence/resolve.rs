@@ -1,147 +1,18 @@
-//! Anomalies joined with the history and the fault schedule, so a report can say not only
-//! what a checker found but when it happened and under which fault.
-//!
-//! A checker cites ops by history index; [`Evidence`] resolves each index to the whole
-//! operation (invoke to completion), the faults active while it ran, and a one-line
-//! headline. For a lost write the headline names the lost record, its acknowledgement
-//! (offset, time, op) and the fault active then — the four things a reader needs first.
+//! Resolving one anomaly: each cited history index to its whole operation and the faults
+//! active while it ran, and a one-line headline — for a lost write, the lost record, its
+//! acknowledgement and the fault active then.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use faultline_conformance::checker::{Anomaly, AnomalyKind};
-use faultline_conformance::history::{Function, History, Key, MicroOp, Op, OpType, Value};
+use faultline_conformance::history::{Function, History, Key, MicroOp, OpType, Value};
 
-use crate::run::{FaultWindow, RunReport};
+use super::{AnomalyEvidence, CitedOp, Evidence, OpSpan};
+use crate::run::FaultWindow;
 use crate::text;
 
-/// One client operation: its invoke and, if the run saw one, its completion.
-#[derive(Debug, Clone, Copy)]
-pub struct OpSpan<'h> {
-    /// The invoke event.
-    pub invoke: &'h Op,
-    /// The `ok`, `fail` or `info` event; `None` if the run ended first.
-    pub completion: Option<&'h Op>,
-}
-
-impl OpSpan<'_> {
-    /// The history index the op is known by: its completion's, as checkers cite it.
-    pub fn id(&self) -> u64 {
-        self.completion.unwrap_or(self.invoke).index
-    }
-
-    /// How it ended; an op that never completed is indeterminate (`info`).
-    pub fn outcome(&self) -> OpType {
-        self.completion.map_or(OpType::Info, |op| op.kind)
-    }
-
-    /// When it completed, or `end_ns` if it never did.
-    pub fn end_ns(&self, end_ns: u64) -> u64 {
-        self.completion.map_or(end_ns, |op| op.time)
-    }
-}
-
-/// One op an anomaly cites.
-#[derive(Debug, Clone)]
-pub struct CitedOp {
-    /// The history index the checker cited.
-    pub index: u64,
-    /// The operation it belongs to (position in [`Evidence::spans`]), if it is a client op.
-    pub span: Option<usize>,
-    /// The op in one line (see [`text::op_line`]).
-    pub line: String,
-    /// Labels of the faults active at any moment while the op ran.
-    pub faults: Vec<String>,
-}
-
-/// One anomaly, resolved against the history.
-#[derive(Debug, Clone)]
-pub struct AnomalyEvidence<'r> {
-    /// 1-based position among all anomalies of the run (anchors link to it).
-    pub number: usize,
-    /// Position of the check that found it in [`RunReport::checks`].
-    pub check: usize,
-    /// The checker that found it.
-    pub checker: &'r str,
-    /// The anomaly as the checker reported it.
-    pub anomaly: &'r Anomaly,
-    /// The anomaly in one line, with its time and the fault active then.
-    pub headline: String,
-    /// When it happened: the completion of the first cited op.
-    pub time_ns: Option<u64>,
-    /// The ops it cites, in the checker's order.
-    pub ops: Vec<CitedOp>,
-}
-
-/// A run's operations, faults and anomalies, cross-referenced.
-#[derive(Debug, Clone)]
-pub struct Evidence<'a> {
-    /// Every client operation, in invoke order.
-    pub spans: Vec<OpSpan<'a>>,
-    /// The fault windows: the report's, or the history's nemesis ops if it has none.
-    pub faults: Vec<FaultWindow>,
-    /// Every anomaly of every check, in report order.
-    pub anomalies: Vec<AnomalyEvidence<'a>>,
-    /// The end of the run in nanoseconds (see [`RunReport::end_ns`]).
-    pub end_ns: u64,
-}
-
-impl<'a> Evidence<'a> {
-    /// Cross-references a report with its history.
-    pub fn gather(report: &'a RunReport, history: &'a History) -> Evidence<'a> {
-        let spans: Vec<OpSpan<'a>> = history
-            .pairs()
-            .into_iter()
-            .map(|(invoke, completion)| OpSpan { invoke, completion })
-            .collect();
-        let mut span_by_index = BTreeMap::new();
-        for (position, span) in spans.iter().enumerate() {
-            span_by_index.insert(span.invoke.index, position);
-            if let Some(done) = span.completion {
-                span_by_index.insert(done.index, position);
-            }
-        }
-        let faults = if report.faults.is_empty() {
-            FaultWindow::from_history(history)
-        } else {
-            report.faults.clone()
-        };
-        let mut evidence = Evidence {
-            spans,
-            faults,
-            anomalies: Vec::new(),
-            end_ns: report.end_ns(history),
-        };
-        let resolver = Resolver {
-            evidence: &evidence,
-            span_by_index: &span_by_index,
-            read_ok: read_ok(history),
-        };
-        let anomalies = report
-            .checks
-            .iter()
-            .enumerate()
-            .flat_map(|(check, report)| report.anomalies.iter().map(move |a| (check, report, a)))
-            .enumerate()
-            .map(|(i, (check, report, anomaly))| {
-                resolver.resolve(i + 1, (check, &report.checker), anomaly)
-            })
-            .collect();
-        evidence.anomalies = anomalies;
-        evidence
-    }
-
-    /// Labels of the faults active at `time_ns`.
-    pub fn faults_at(&self, time_ns: u64) -> Vec<String> {
-        self.faults
-            .iter()
-            .filter(|fault| fault.active_at(time_ns))
-            .map(FaultWindow::label)
-            .collect()
-    }
-}
-
 /// Every (key, value) some `ok` poll returned.
-fn read_ok(history: &History) -> BTreeSet<(Key, Value)> {
+pub(super) fn read_ok(history: &History) -> BTreeSet<(Key, Value)> {
     let mut read = BTreeSet::new();
     for op in history.ops.iter().filter(|op| op.kind == OpType::Ok) {
         for micro_op in op.micro_ops() {
@@ -156,14 +27,14 @@ fn read_ok(history: &History) -> BTreeSet<(Key, Value)> {
 }
 
 /// Resolves anomalies against a finished [`Evidence`] (spans and faults).
-struct Resolver<'e, 'a> {
-    evidence: &'e Evidence<'a>,
-    span_by_index: &'e BTreeMap<u64, usize>,
-    read_ok: BTreeSet<(Key, Value)>,
+pub(super) struct Resolver<'e, 'a> {
+    pub(super) evidence: &'e Evidence<'a>,
+    pub(super) span_by_index: &'e BTreeMap<u64, usize>,
+    pub(super) read_ok: BTreeSet<(Key, Value)>,
 }
 
 impl<'a> Resolver<'_, 'a> {
-    fn resolve(
+    pub(super) fn resolve(
         &self,
         number: usize,
         (check, checker): (usize, &'a str),
@@ -304,5 +175,133 @@ impl<'a> Resolver<'_, 'a> {
             ),
             None => now,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::RunReport;
+    use faultline_conformance::checker::{CheckReport, Verdict};
+    use faultline_conformance::history::{Op, OpValue, Process};
+    use std::collections::BTreeMap;
+
+    const S: u64 = 1_000_000_000;
+
+    fn op(index: u64, time: u64, kind: OpType, f: Function, micro_op: MicroOp) -> Op {
+        Op {
+            index,
+            time,
+            process: Process::Client(index as u32 / 2),
+            kind,
+            f,
+            value: OpValue::MicroOps(vec![micro_op]),
+            error: None,
+        }
+    }
+
+    fn send(key: Key, value: Value, offset: Option<i64>) -> MicroOp {
+        MicroOp::Send { key, value, offset }
+    }
+
+    /// Two values sent in calm, one of them later read; a crash follows.
+    fn run(kind: AnomalyKind, ops: Vec<u64>, description: &str) -> (RunReport, History) {
+        let reads = BTreeMap::from([(0, vec![(1, 8)])]);
+        let history = History {
+            ops: vec![
+                op(0, S, OpType::Invoke, Function::Send, send(0, 7, None)),
+                op(1, 2 * S, OpType::Ok, Function::Send, send(0, 7, Some(0))),
+                op(2, 3 * S, OpType::Invoke, Function::Send, send(0, 8, None)),
+                op(3, 4 * S, OpType::Ok, Function::Send, send(0, 8, Some(1))),
+                op(
+                    4,
+                    6 * S,
+                    OpType::Invoke,
+                    Function::Poll,
+                    MicroOp::Poll { reads: None },
+                ),
+                op(
+                    5,
+                    7 * S,
+                    OpType::Ok,
+                    Function::Poll,
+                    MicroOp::Poll { reads: Some(reads) },
+                ),
+            ],
+        };
+        let anomaly = Anomaly {
+            kind,
+            key: Some(0),
+            ops,
+            description: description.into(),
+        };
+        let report = RunReport {
+            schema_version: 1,
+            faultline_version: "0.1.0".into(),
+            scenario: crate::run::ScenarioInfo {
+                name: "t".into(),
+                path: "t.toml".into(),
+                hash: "00".into(),
+            },
+            seed: 1,
+            trace_hash: "00".into(),
+            cargo_lock_hash: "00".into(),
+            verdict: Verdict::Invalid,
+            checks: vec![CheckReport::from_anomalies(
+                "log",
+                vec![anomaly],
+                BTreeMap::new(),
+            )],
+            simulated_ms: 8_000,
+            wall_ms: 1,
+            stats: BTreeMap::new(),
+            faults: vec![FaultWindow {
+                kind: "crash".into(),
+                targets: vec!["broker-1".into()],
+                start_ns: 5 * S,
+                end_ns: None,
+                detail: String::new(),
+            }],
+            events: vec![],
+            repro: "faultline run t.toml --seed 1".into(),
+        };
+        (report, history)
+    }
+
+    #[test]
+    fn a_write_lost_in_calm_names_the_next_fault() {
+        let (report, history) = run(AnomalyKind::LostWrite, vec![1, 5], "value 7 lost");
+        let evidence = Evidence::gather(&report, &history);
+        assert_eq!(
+            evidence.anomalies[0].headline,
+            "value 7 on key 0, acknowledged at offset 0 at t=2.000s by op #1 (process 0) \
+             with no fault active; next fault: crash(broker-1) at t=5.000s"
+        );
+        let cited = &evidence.anomalies[0].ops;
+        assert_eq!(cited[0].span, Some(0));
+        assert!(cited[0].faults.is_empty());
+        assert_eq!(cited[1].faults, ["crash(broker-1)"]);
+    }
+
+    #[test]
+    fn other_kinds_get_time_op_and_fault() {
+        let (report, history) = run(AnomalyKind::Duplicate, vec![5, 99], "twice");
+        let evidence = Evidence::gather(&report, &history);
+        let anomaly = &evidence.anomalies[0];
+        assert_eq!(
+            anomaly.headline,
+            "duplicate on key 0 at t=7.000s (op #5) during crash(broker-1)"
+        );
+        assert_eq!(anomaly.time_ns, Some(7 * S));
+        assert_eq!(anomaly.ops[1].span, None, "index 99 is not in the history");
+    }
+
+    #[test]
+    fn a_lost_write_whose_value_was_read_falls_back_to_the_generic_headline() {
+        let (report, history) = run(AnomalyKind::LostWrite, vec![3], "value 8");
+        let evidence = Evidence::gather(&report, &history);
+        assert!(evidence.anomalies[0]
+            .headline
+            .starts_with("lost-write on key 0 at t=4.000s"));
     }
 }
