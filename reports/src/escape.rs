@@ -33,17 +33,6 @@ fn allowed_in_xml(c: char) -> bool {
         | '\u{10000}'..='\u{10FFFF}')
 }
 
-/// Makes `text` safe inside an inline `<script>` block holding JSON: `</script>` and
-/// `<!--` cannot end or confuse the block, and U+2028/U+2029 are escaped for older
-/// JavaScript parsers. `text` must already be valid JSON.
-pub fn script_json(text: &str) -> String {
-    text.replace('<', "\\u003c")
-        .replace('>', "\\u003e")
-        .replace('&', "\\u0026")
-        .replace('\u{2028}', "\\u2028")
-        .replace('\u{2029}', "\\u2029")
-}
-
 /// A string usable as (part of) an HTML `id` or CSS class: ASCII letters, digits and `-`
 /// kept, anything else turned into `-`.
 pub fn identifier(text: &str) -> String {
@@ -67,16 +56,6 @@ mod tests {
             "ok\tline\nnext\u{FFFD}\u{FFFD}"
         );
         assert_eq!(markup("ключ 🔑"), "ключ 🔑");
-    }
-
-    #[test]
-    fn script_json_cannot_close_its_block() {
-        let json = serde_json::to_string("</script><!-- \u{2028}").unwrap();
-        let safe = script_json(&json);
-        assert!(!safe.contains("</"));
-        assert!(!safe.contains("<!--"));
-        let back: String = serde_json::from_str(&safe).unwrap();
-        assert_eq!(back, "</script><!-- \u{2028}");
     }
 
     #[test]
