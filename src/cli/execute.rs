@@ -1,0 +1,181 @@
+//! One run, composed: scenario + seed → simulation → checkers → report. Shared by `run`
+//! and `replay` (and, later, `explore` and `hunt`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use faultline_conformance::checker::{check_log, log::LogOptions, CheckReport, Verdict};
+use faultline_conformance::history::{History, OpType, Process};
+use faultline_reports::{ClusterEvent, FaultWindow, RunReport, ScenarioInfo, SCHEMA_VERSION};
+use faultline_sim::seed::fnv1a;
+use faultline_sim::{Scenario, ScenarioError};
+
+use super::UsageError;
+
+/// The scenario `faultline run` uses when none is given.
+pub const BUILTIN_SMOKE: &str = include_str!("../../scenarios/smoke.toml");
+/// Its conventional path.
+pub const BUILTIN_SMOKE_PATH: &str = "scenarios/smoke.toml";
+/// The lockfile this binary was built with: a dependency upgrade may change what a seed does.
+const CARGO_LOCK: &[u8] = include_bytes!("../../Cargo.lock");
+
+/// A scenario with where it came from.
+pub struct LoadedScenario {
+    /// The parsed scenario (with any `--bug` switches applied).
+    pub scenario: Scenario,
+    /// The path given (or the built-in one).
+    pub path: String,
+    /// Hash of the file's bytes.
+    pub hash: u64,
+}
+
+/// Loads a scenario file, or the built-in smoke scenario when `path` is `None` and no
+/// `scenarios/smoke.toml` is at hand.
+pub fn load_scenario(path: Option<&Path>) -> anyhow::Result<LoadedScenario> {
+    let (text, shown) = match path {
+        Some(p) => (
+            std::fs::read_to_string(p).map_err(|e| UsageError(format!("{}: {e}", p.display())))?,
+            p.display().to_string(),
+        ),
+        None => match std::fs::read_to_string(BUILTIN_SMOKE_PATH) {
+            Ok(text) => (text, BUILTIN_SMOKE_PATH.to_string()),
+            Err(_) => (BUILTIN_SMOKE.to_string(), BUILTIN_SMOKE_PATH.to_string()),
+        },
+    };
+    let scenario = Scenario::parse(&text, Path::new(&shown))
+        .map_err(|e: ScenarioError| UsageError(e.to_string()))?;
+    Ok(LoadedScenario {
+        scenario,
+        path: shown,
+        hash: fnv1a(text.as_bytes()),
+    })
+}
+
+/// What one executed run gives back.
+pub struct Executed {
+    /// The report.
+    pub report: RunReport,
+    /// The history.
+    pub history: History,
+}
+
+/// Runs and checks one seed.
+pub fn execute(loaded: &LoadedScenario, seed: u64, repro: String) -> anyhow::Result<Executed> {
+    let started = Instant::now();
+    let outcome = faultline_sim::run(&loaded.scenario, seed)?;
+    let wall_ms = started.elapsed().as_millis() as u64;
+    let mut checks: Vec<CheckReport> = Vec::new();
+    if loaded.scenario.checks.log {
+        checks.push(check_log(
+            &outcome.history,
+            &LogOptions {
+                final_reads: true,
+                ..Default::default()
+            },
+        ));
+    }
+    let verdict = RunReport::combined_verdict(&checks);
+    let report = RunReport {
+        schema_version: SCHEMA_VERSION,
+        faultline_version: env!("CARGO_PKG_VERSION").to_string(),
+        scenario: ScenarioInfo {
+            name: loaded.scenario.name.clone(),
+            path: loaded.path.clone(),
+            hash: format!("{:016x}", loaded.hash),
+        },
+        seed,
+        trace_hash: format!("{:016x}", outcome.trace_hash),
+        cargo_lock_hash: format!("{:016x}", fnv1a(CARGO_LOCK)),
+        verdict,
+        checks,
+        simulated_ms: outcome.simulated_ms,
+        wall_ms,
+        stats: stats(&outcome.history),
+        faults: outcome
+            .faults
+            .iter()
+            .map(|f| FaultWindow {
+                kind: serde_json::to_value(f.window.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                targets: f.window.targets.clone(),
+                start_ns: f.start_ns,
+                end_ns: f.end_ns,
+                detail: format!("{} ms", f.window.duration.as_millis()),
+            })
+            .collect(),
+        events: outcome
+            .events
+            .iter()
+            .map(|e| ClusterEvent {
+                time_ns: e.time_ns,
+                node: e.node.clone(),
+                kind: event_kind(&e.description).to_string(),
+                description: e.description.clone(),
+            })
+            .collect(),
+        repro,
+    };
+    Ok(Executed {
+        report,
+        history: outcome.history,
+    })
+}
+
+fn event_kind(description: &str) -> &'static str {
+    if description.contains("became leader") || description.contains(": leader ") {
+        "leader-change"
+    } else if description.contains("fenced") {
+        "fence"
+    } else if description.contains("truncated") {
+        "truncation"
+    } else {
+        "event"
+    }
+}
+
+fn stats(history: &History) -> BTreeMap<String, u64> {
+    let mut stats = BTreeMap::new();
+    for op in &history.ops {
+        if op.process == Process::Nemesis {
+            *stats.entry("faults".to_string()).or_insert(0) +=
+                u64::from(op.f == faultline_conformance::history::Function::StartFault);
+            continue;
+        }
+        let kind = match op.kind {
+            OpType::Invoke => "invoked",
+            OpType::Ok => "ok",
+            OpType::Fail => "fail",
+            OpType::Info => "info",
+        };
+        *stats.entry(format!("ops {kind}")).or_insert(0) += 1;
+    }
+    stats
+}
+
+/// The default report folder of a run.
+pub fn default_folder(out: &Path, scenario: &str, seed: u64) -> PathBuf {
+    out.join(scenario).join(seed.to_string())
+}
+
+/// Writes the run folder plus the effective scenario, so `replay` needs nothing else.
+pub fn write_folder(dir: &Path, executed: &Executed, scenario: &Scenario) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    faultline_reports::write_run_folder(dir, &executed.report, &executed.history)?;
+    let effective = toml::to_string(scenario)?;
+    faultline_reports::folder::write_atomically(&dir.join("scenario.toml"), |w| {
+        w.write_all(effective.as_bytes())
+    })?;
+    Ok(())
+}
+
+/// The verdict's name, for people.
+pub fn verdict_word(verdict: Verdict) -> &'static str {
+    match verdict {
+        Verdict::Valid => "VALID",
+        Verdict::Invalid => "INVALID",
+        Verdict::Unknown => "UNKNOWN",
+    }
+}

@@ -1,0 +1,65 @@
+//! Subcommands, one file each, and the dispatch between them.
+
+mod check;
+mod execute;
+mod replay;
+mod run;
+
+use clap::{Parser, Subcommand};
+
+/// Deterministic simulation and conformance harness for Kafka-protocol brokers.
+#[derive(Debug, Parser)]
+#[command(name = "faultline", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one scenario with one seed, check it, and write a report folder.
+    Run(run::RunArgs),
+    /// Rerun a recorded run and confirm it reproduces the same trace hash.
+    Replay(replay::ReplayArgs),
+    /// Check a history from any source.
+    Check(check::CheckArgs),
+}
+
+/// Exit code: every check held.
+pub const EXIT_OK: i32 = 0;
+/// Exit code: an anomaly was found.
+pub const EXIT_ANOMALY: i32 = 1;
+/// Exit code: bad usage or input.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code: inconclusive.
+pub const EXIT_INCONCLUSIVE: i32 = 3;
+
+/// Parses the command line and runs the subcommand; returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let result = match cli.command {
+        Command::Run(args) => run::run(args),
+        Command::Replay(args) => replay::run(args),
+        Command::Check(args) => check::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            e.downcast_ref::<UsageError>()
+                .map_or(EXIT_INCONCLUSIVE, |_| EXIT_USAGE)
+        }
+    }
+}
+
+/// An error in what the user gave us: exit 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);

@@ -1,0 +1,138 @@
+//! The CLI end to end: exit codes, the run folder, replay, bad input.
+
+use std::path::Path;
+use std::process::Command;
+
+fn faultline(args: &[&str], dir: &Path) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("faultline runs");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn run_prints_seed_verdict_hash_and_repro_then_replay_confirms() {
+    let out = tempfile::tempdir().unwrap();
+    let out_arg = out.path().to_str().unwrap();
+    let (code, stdout, stderr) = faultline(
+        &[
+            "run",
+            "scenarios/smoke.toml",
+            "--seed",
+            "3",
+            "--out",
+            out_arg,
+        ],
+        repo(),
+    );
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    for needle in [
+        "seed 3",
+        "verdict: VALID",
+        "trace hash: ",
+        "repro: faultline run scenarios/smoke.toml --seed 3",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in\n{stdout}");
+    }
+    let folder = out.path().join("smoke").join("3");
+    for file in [
+        "report.json",
+        "summary.md",
+        "history.jsonl",
+        "junit.xml",
+        "report.html",
+        "scenario.toml",
+    ] {
+        assert!(folder.join(file).is_file(), "{file} missing");
+    }
+    let (code, stdout, _) = faultline(&["replay", folder.to_str().unwrap()], repo());
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("identical"), "{stdout}");
+}
+
+#[test]
+fn a_planted_bug_exits_1_with_lost_write() {
+    let out = tempfile::tempdir().unwrap();
+    let (code, stdout, _) = faultline(
+        &[
+            "run",
+            "scenarios/smoke.toml",
+            "--seed",
+            "3",
+            "--bug",
+            "ack-before-replication",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stdout.contains("lost-write"), "{stdout}");
+    assert!(
+        stdout.contains("--bug ack-before-replication"),
+        "the repro names the bug: {stdout}"
+    );
+}
+
+#[test]
+fn a_bad_scenario_exits_2_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "name = \"bad\"\n[cluster]\nbrokers = 3\nbrokerz = 4\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) =
+        faultline(&["run", path.to_str().unwrap(), "--seed", "1"], dir.path());
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("bad.toml:4:1"), "{stderr}");
+    assert!(stderr.contains("brokerz"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn unknown_bug_and_missing_file_exit_2() {
+    let (code, _, stderr) = faultline(
+        &["run", "scenarios/smoke.toml", "--bug", "no-such-bug"],
+        repo(),
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("unknown planted bug"), "{stderr}");
+    let (code, _, _) = faultline(&["run", "does/not/exist.toml"], repo());
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn check_reads_a_written_history() {
+    let out = tempfile::tempdir().unwrap();
+    let (code, _, _) = faultline(
+        &[
+            "run",
+            "scenarios/smoke.toml",
+            "--seed",
+            "5",
+            "--out",
+            out.path().to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert_eq!(code, 0);
+    let history = out.path().join("smoke/5/history.jsonl");
+    let (code, stdout, stderr) = faultline(
+        &["check", history.to_str().unwrap(), "--final-reads"],
+        repo(),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("log: valid"), "{stdout}");
+}
