@@ -3,6 +3,7 @@
 mod check;
 mod execute;
 mod replay;
+mod report;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Check a history from any source.
     Check(check::CheckArgs),
+    /// Re-render a run folder's report.
+    Report(report::ReportArgs),
 }
 
 /// Exit code: every check held.
@@ -48,6 +51,7 @@ pub fn main() -> i32 {
         Command::Run(args) => run::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Check(args) => check::run(args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(code) => code,
