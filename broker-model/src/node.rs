@@ -203,7 +203,7 @@ impl BrokerNode {
     pub fn spawn_background<T: Transport>(self: &Arc<Self>, transport: T) {
         let node = self.clone();
         let t = transport.clone();
-        tokio::spawn(async move { node.controller_channel(t).await });
+        tokio::task::spawn_local(async move { node.controller_channel(t).await });
         let (me, peers) = {
             let state = self.lock();
             (
@@ -214,7 +214,7 @@ impl BrokerNode {
         for leader in peers.into_iter().filter(|&id| id != me) {
             let node = self.clone();
             let t = transport.clone();
-            tokio::spawn(async move { node.replica_fetcher(t, leader).await });
+            tokio::task::spawn_local(async move { node.replica_fetcher(t, leader).await });
         }
     }
 

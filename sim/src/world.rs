@@ -124,11 +124,11 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
                     .lock()
                     .unwrap()
                     .insert("controller".into(), Node::Controller(node.clone()));
-                tokio::spawn(node.clone().run_ticks());
+                tokio::task::spawn_local(node.clone().run_ticks());
                 let listener = turmoil::net::TcpListener::bind("0.0.0.0:9093").await?;
                 loop {
                     let (stream, _) = listener.accept().await?;
-                    tokio::spawn(node.clone().serve_connection(stream));
+                    tokio::task::spawn_local(node.clone().serve_connection(stream));
                 }
             }
         });
@@ -155,7 +155,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
                 let listener = turmoil::net::TcpListener::bind("0.0.0.0:9092").await?;
                 loop {
                     let (stream, _) = listener.accept().await?;
-                    tokio::spawn(node.clone().serve_connection(stream));
+                    tokio::task::spawn_local(node.clone().serve_connection(stream));
                 }
             }
         });

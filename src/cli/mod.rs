@@ -2,6 +2,8 @@
 
 mod check;
 mod execute;
+mod explore;
+mod merge;
 mod replay;
 mod report;
 mod run;
@@ -26,6 +28,10 @@ enum Command {
     Check(check::CheckArgs),
     /// Re-render a run folder's report.
     Report(report::ReportArgs),
+    /// Run many seeds of many scenarios on all cores, in a seed range or a time budget.
+    Explore(explore::ExploreArgs),
+    /// Join shard summaries into one.
+    Merge(merge::MergeArgs),
 }
 
 /// Exit code: every check held.
@@ -52,6 +58,8 @@ pub fn main() -> i32 {
         Command::Replay(args) => replay::run(args),
         Command::Check(args) => check::run(args),
         Command::Report(args) => report::run(args),
+        Command::Explore(args) => explore::run(args),
+        Command::Merge(args) => merge::run(args),
     };
     match result {
         Ok(code) => code,
