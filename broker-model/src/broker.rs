@@ -41,6 +41,10 @@ pub struct Broker {
     unsynced_messages: u64,
     /// Events for the trace, drained by the node layer.
     pub events: Vec<BrokerEvent>,
+    /// ISR changes waiting to be sent to the controller, newest per partition. Leaders
+    /// decide them on their own clock (Kafka's `isr-expiration` task), whether or not the
+    /// controller is reachable.
+    pub isr_outbox: BTreeMap<TopicPartition, (PartitionRegistration, Vec<i32>)>,
 }
 
 impl Broker {
@@ -56,6 +60,7 @@ impl Broker {
             recovered_logs: recovered.logs,
             unsynced_messages: 0,
             events: Vec::new(),
+            isr_outbox: BTreeMap::new(),
         }
     }
 
@@ -115,7 +120,8 @@ impl Broker {
             FsyncPolicy::Always => true,
             FsyncPolicy::EveryMessages(n) => self.unsynced_messages >= n.max(1),
         };
-        if sync {
+        // Planted bug `fsync_lies`: claim the sync happened.
+        if sync && !self.config.bugs.fsync_lies {
             self.storage.sync();
             self.unsynced_messages = 0;
         }
@@ -154,13 +160,27 @@ impl Broker {
         targets
     }
 
+    /// Queues the ISR changes this broker's partitions want now.
+    pub fn tick_isr(&mut self, now_ms: u64) {
+        for (registration, isr) in self.isr_proposals(now_ms) {
+            self.isr_outbox
+                .insert(registration.topic_partition(), (registration, isr));
+        }
+    }
+
     /// ISR proposals of every partition this broker leads.
     pub fn isr_proposals(&mut self, now_ms: u64) -> Vec<(PartitionRegistration, Vec<i32>)> {
         let lag = self.config.replica_lag_time_max_ms;
+        let act_early = self.config.bugs.isr_change_not_persisted;
         let mut proposals = Vec::new();
         for partition in self.partitions.values_mut() {
             if let Some(isr) = partition.isr_proposal(now_ms, lag) {
-                proposals.push((partition.registration.clone(), isr));
+                proposals.push((partition.registration.clone(), isr.clone()));
+                // Planted bug `isr_change_not_persisted`: use the proposed ISR at once.
+                if act_early {
+                    partition.registration.isr = isr;
+                    partition.advance_high_watermark();
+                }
             }
         }
         proposals

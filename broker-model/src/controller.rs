@@ -241,14 +241,21 @@ impl Controller {
         liveness.fenced = false;
         self.events.push(format!("broker {broker_id} unfenced"));
         // Offline partitions whose last in-sync replica is back get a leader again.
+        let unclean = self.config.bugs.unclean_leader_election;
         let offline: Vec<PartitionRegistration> = self
             .partitions
             .values()
-            .filter(|p| p.leader < 0 && p.isr.contains(&broker_id))
+            .filter(|p| {
+                p.leader < 0
+                    && (p.isr.contains(&broker_id) || (unclean && p.replicas.contains(&broker_id)))
+            })
             .cloned()
             .collect();
         for mut registration in offline {
             if let Some(leader) = self.elect(&registration, None) {
+                if !registration.isr.contains(&leader) {
+                    registration.isr = vec![leader];
+                }
                 registration.leader = leader;
                 registration.leader_epoch += 1;
                 registration.partition_epoch += 1;
@@ -280,6 +287,9 @@ impl Controller {
             if registration.leader == broker_id {
                 registration.leader = self.elect(&registration, Some(broker_id)).unwrap_or(-1);
                 registration.leader_epoch += 1;
+                if registration.leader >= 0 && !registration.isr.contains(&registration.leader) {
+                    registration.isr = vec![registration.leader];
+                }
                 changed = true;
             }
             if changed {
@@ -292,11 +302,18 @@ impl Controller {
     /// Picks a leader: the first in-sync replica, in assignment order, that is registered
     /// and not fenced. Never a replica outside the ISR.
     fn elect(&self, registration: &PartitionRegistration, excluding: Option<i32>) -> Option<i32> {
-        registration.replicas.iter().copied().find(|id| {
-            Some(*id) != excluding
-                && registration.isr.contains(id)
-                && self.brokers.get(id).is_some_and(|b| !b.fenced)
-        })
+        let alive =
+            |id: &i32| Some(*id) != excluding && self.brokers.get(id).is_some_and(|b| !b.fenced);
+        let clean = registration
+            .replicas
+            .iter()
+            .copied()
+            .find(|id| registration.isr.contains(id) && alive(id));
+        // Planted bug `unclean_leader_election`: fall back to any live replica.
+        if clean.is_none() && self.config.bugs.unclean_leader_election {
+            return registration.replicas.iter().copied().find(|id| alive(id));
+        }
+        clean
     }
 
     /// Fences brokers whose session expired.

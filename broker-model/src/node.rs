@@ -204,6 +204,8 @@ impl BrokerNode {
         let node = self.clone();
         let t = transport.clone();
         tokio::task::spawn_local(async move { node.controller_channel(t).await });
+        let node = self.clone();
+        tokio::task::spawn_local(async move { node.isr_ticker().await });
         let (me, peers) = {
             let state = self.lock();
             (
@@ -215,6 +217,18 @@ impl BrokerNode {
             let node = self.clone();
             let t = transport.clone();
             tokio::task::spawn_local(async move { node.replica_fetcher(t, leader).await });
+        }
+    }
+
+    /// Decides ISR changes on this broker's clock, forever.
+    async fn isr_ticker(self: Arc<Self>) {
+        let interval =
+            Duration::from_millis((self.lock().config.replica_lag_time_max_ms / 4).max(10));
+        loop {
+            tokio::time::sleep(interval).await;
+            let now = self.clock.now_ms();
+            self.lock().tick_isr(now);
+            self.notify();
         }
     }
 
@@ -302,11 +316,8 @@ impl BrokerNode {
             self.lock().apply_metadata(&records, now);
             self.notify();
         }
-        let proposals = {
-            let now = self.clock.now_ms();
-            self.lock().isr_proposals(now)
-        };
-        for (registration, new_isr) in proposals {
+        let proposals = std::mem::take(&mut self.lock().isr_outbox);
+        for (_, (registration, new_isr)) in proposals {
             let request = AlterPartitionRequest::default()
                 .with_broker_id(BrokerId(node_id))
                 .with_broker_epoch(broker_epoch)
@@ -419,7 +430,15 @@ impl BrokerNode {
                 })
                 .collect()
         };
+        let hw_truncation = self.lock().config.bugs.truncate_to_high_watermark;
         for (key, current_epoch, mut asked_epoch) in needing {
+            if hw_truncation {
+                // Planted bug `truncate_to_high_watermark`: Kafka before KIP-101.
+                let mut state = self.lock();
+                let high_watermark = state.partitions[&key].high_watermark;
+                state.truncate(&key, high_watermark);
+                continue;
+            }
             loop {
                 let request = OffsetForLeaderEpochRequest::default()
                     .with_replica_id(BrokerId(node_id))

@@ -231,8 +231,11 @@ impl Default for Faults {
 pub struct Checks {
     /// The log checker (Jepsen's queue anomalies).
     pub log: bool,
-    /// Anomaly kinds the scenario expects (a negative scenario); empty means none.
+    /// Anomaly kinds the scenario expects (a negative scenario or a regression); empty
+    /// means every check must hold.
     pub expect: Vec<String>,
+    /// The seed this scenario is recorded to fail on (negative scenarios, regressions).
+    pub seed: Option<u64>,
 }
 
 impl Default for Checks {
@@ -240,6 +243,7 @@ impl Default for Checks {
         Checks {
             log: true,
             expect: Vec::new(),
+            seed: None,
         }
     }
 }

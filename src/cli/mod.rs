@@ -3,6 +3,7 @@
 mod check;
 mod execute;
 mod explore;
+mod hunt;
 mod merge;
 mod replay;
 mod report;
@@ -32,6 +33,8 @@ enum Command {
     Explore(explore::ExploreArgs),
     /// Join shard summaries into one.
     Merge(merge::MergeArgs),
+    /// Measure how fast each planted bug is found, and check the clean broker stays clean.
+    Hunt(hunt::HuntArgs),
 }
 
 /// Exit code: every check held.
@@ -60,6 +63,7 @@ pub fn main() -> i32 {
         Command::Report(args) => report::run(args),
         Command::Explore(args) => explore::run(args),
         Command::Merge(args) => merge::run(args),
+        Command::Hunt(args) => hunt::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,76 @@
+//! Every planted bug's negative scenario fails on its recorded seed with the expected
+//! anomaly, and passes on the same seed with the bug switched off.
+
+use std::path::{Path, PathBuf};
+
+use faultline_broker::bugs::PlantedBugs;
+use faultline_conformance::checker::{check_log, log::LogOptions};
+use faultline_sim::{run, Scenario};
+
+fn negative_scenarios() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/negative");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn anomaly_kinds(scenario: &Scenario, seed: u64) -> Vec<String> {
+    let outcome = run(scenario, seed).unwrap();
+    let report = check_log(
+        &outcome.history,
+        &LogOptions {
+            final_reads: true,
+            ..Default::default()
+        },
+    );
+    report
+        .anomalies
+        .iter()
+        .map(|a| a.kind.to_string())
+        .collect()
+}
+
+#[test]
+fn each_planted_bug_is_caught_on_its_recorded_seed_and_absent_without_it() {
+    let files = negative_scenarios();
+    assert!(
+        files.len() >= 5,
+        "expected a negative scenario per planted bug, found {}",
+        files.len()
+    );
+    for file in files {
+        let scenario = Scenario::load(&file).unwrap();
+        let name = file.file_stem().unwrap().to_str().unwrap().to_string();
+        assert_eq!(
+            scenario.bugs.enabled(),
+            vec![name.as_str()],
+            "{name}: the file switches on exactly its bug"
+        );
+        let seed = scenario
+            .checks
+            .seed
+            .unwrap_or_else(|| panic!("{name}: no recorded seed"));
+        assert!(
+            !scenario.checks.expect.is_empty(),
+            "{name}: no expected anomaly"
+        );
+        let found = anomaly_kinds(&scenario, seed);
+        for expected in &scenario.checks.expect {
+            assert!(
+                found.contains(expected),
+                "{name} seed {seed}: expected {expected}, found {found:?}"
+            );
+        }
+        let mut clean = scenario.clone();
+        clean.bugs = PlantedBugs::default();
+        let found = anomaly_kinds(&clean, seed);
+        assert!(
+            found.is_empty(),
+            "{name} seed {seed} with the bug off: {found:?}"
+        );
+    }
+}
