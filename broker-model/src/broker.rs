@@ -12,7 +12,7 @@ use crate::config::{ClusterConfig, FsyncPolicy};
 use crate::log::{LogEntry, PartitionLog};
 use crate::metadata::{MetadataImage, MetadataRecord, PartitionRegistration};
 use crate::partition::{Partition, Role};
-use crate::storage::{Storage, TopicPartition};
+use crate::storage::{Storage, StorageError, TopicPartition};
 
 /// A leadership or ISR change this broker observed, for the run's trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,9 +111,14 @@ impl Broker {
         }
     }
 
-    /// Writes appended entries to disk according to the fsync policy.
-    pub fn persist_append(&mut self, partition: &TopicPartition, entries: &[LogEntry]) {
-        self.storage.append(partition, entries);
+    /// Writes appended entries to disk according to the fsync policy. On an I/O error
+    /// nothing was written and the caller must undo its in-memory append.
+    pub fn persist_append(
+        &mut self,
+        partition: &TopicPartition,
+        entries: &[LogEntry],
+    ) -> Result<(), StorageError> {
+        self.storage.append(partition, entries)?;
         self.unsynced_messages += entries.len() as u64;
         let sync = match self.config.fsync {
             FsyncPolicy::Never => false,
@@ -125,6 +130,7 @@ impl Broker {
             self.storage.sync();
             self.unsynced_messages = 0;
         }
+        Ok(())
     }
 
     /// Truncates a follower's log on disk and in memory.

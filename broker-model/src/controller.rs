@@ -125,6 +125,11 @@ impl Controller {
         }
     }
 
+    /// Whether a broker is registered and unfenced, i.e. eligible to lead.
+    pub fn broker_alive(&self, broker_id: i32) -> bool {
+        self.brokers.get(&broker_id).is_some_and(|b| !b.fenced)
+    }
+
     /// Appends a record durably (the controller always fsyncs), then applies it.
     fn append(&mut self, record: MetadataRecord) {
         let offset = self.log.len() as i64;
@@ -138,7 +143,11 @@ impl Controller {
             producer_epoch: -1,
             sequence: -1,
         };
-        self.storage.append(&metadata_partition(), &[entry]);
+        // The simulation injects I/O errors into brokers only: a KRaft controller that
+        // cannot write its metadata log stops (its fatal fault handler), it never carries on.
+        self.storage
+            .append(&metadata_partition(), &[entry])
+            .expect("the controller's metadata log is never given I/O errors");
         self.storage.sync();
         if let MetadataRecord::Partition(registration) = &record {
             self.events.push(format!(
@@ -478,19 +487,21 @@ mod tests {
         c.register(1, 7, 0).unwrap();
         let log: Vec<MetadataRecord> = c.read_log(0, usize::MAX).to_vec();
         for (offset, record) in log.iter().enumerate() {
-            storage.append(
-                &metadata_partition(),
-                &[LogEntry {
-                    offset: offset as i64,
-                    leader_epoch: 0,
-                    timestamp: 0,
-                    key: None,
-                    value: Some(Bytes::from(record.encode())),
-                    producer_id: -1,
-                    producer_epoch: -1,
-                    sequence: -1,
-                }],
-            );
+            storage
+                .append(
+                    &metadata_partition(),
+                    &[LogEntry {
+                        offset: offset as i64,
+                        leader_epoch: 0,
+                        timestamp: 0,
+                        key: None,
+                        value: Some(Bytes::from(record.encode())),
+                        producer_id: -1,
+                        producer_epoch: -1,
+                        sequence: -1,
+                    }],
+                )
+                .unwrap();
         }
         let restarted = Controller::start(ClusterConfig::default(), Box::new(storage), 0);
         assert_eq!(restarted.log_end_offset(), c.log_end_offset());

@@ -12,7 +12,7 @@ use faultline_broker::bugs::PlantedBugs;
 use faultline_broker::config::{ClusterConfig, FsyncPolicy, TopicSpec};
 
 use crate::duration::HumanDuration;
-use crate::nemesis::{FaultKind, FaultWindow};
+use crate::nemesis::{leader_target, FaultKind, FaultWindow};
 
 /// A whole scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +53,9 @@ pub struct Scenario {
     /// Planted bugs switched on.
     #[serde(default)]
     pub bugs: PlantedBugs,
+    /// BUGGIFY points in the broker (seeded extra delays and rare paths) on or off.
+    #[serde(default)]
+    pub buggify: bool,
 }
 
 /// Message latency bounds (turmoil draws each message's latency between them).
@@ -159,6 +162,8 @@ pub struct Workload {
     pub request_timeout: HumanDuration,
     /// How long final reads may take.
     pub final_read_timeout: HumanDuration,
+    /// When set, consumers seek back to the earliest offset this often and re-read.
+    pub replay_interval: Option<HumanDuration>,
 }
 
 impl Default for Workload {
@@ -171,6 +176,7 @@ impl Default for Workload {
             poll_interval: HumanDuration::from_millis(100),
             request_timeout: HumanDuration::from_millis(1_000),
             final_read_timeout: HumanDuration::from_millis(20_000),
+            replay_interval: None,
         }
     }
 }
@@ -231,6 +237,8 @@ impl Default for Faults {
 pub struct Checks {
     /// The log checker (Jepsen's queue anomalies).
     pub log: bool,
+    /// The liveness check: leaders and final reads within `recovery` after the heal.
+    pub liveness: bool,
     /// Anomaly kinds the scenario expects (a negative scenario or a regression); empty
     /// means every check must hold.
     pub expect: Vec<String>,
@@ -242,6 +250,7 @@ impl Default for Checks {
     fn default() -> Self {
         Checks {
             log: true,
+            liveness: true,
             expect: Vec::new(),
             seed: None,
         }
@@ -353,11 +362,32 @@ impl Scenario {
         let nodes = self.node_names();
         for window in &self.faults.schedule {
             for target in &window.targets {
+                if let Some(partition) = leader_target(target) {
+                    let known = partition.is_none_or(|(topic, p)| {
+                        self.topics
+                            .iter()
+                            .any(|t| t.name == topic && (0..t.partitions).contains(&p))
+                    });
+                    if !known {
+                        return Err(format!(
+                            "fault at {}ms targets {target:?}, a partition no topic has",
+                            window.at.as_millis()
+                        ));
+                    }
+                    continue;
+                }
                 if !nodes.contains(target) {
                     return Err(format!(
-                        "fault at {}ms targets {target:?}, which is not a node; nodes are {}",
+                        "fault at {}ms targets {target:?}, which is not a node; nodes are {}, or leader / leader:TOPIC-P",
                         window.at.as_millis(),
                         nodes.join(", ")
+                    ));
+                }
+                if window.kind.brokers_only() && !target.starts_with("broker-") {
+                    return Err(format!(
+                        "fault at {}ms: {} strikes brokers only, not {target:?}",
+                        window.at.as_millis(),
+                        window.kind.name()
                     ));
                 }
             }

@@ -64,7 +64,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         config.min_insync_replicas,
         config.fsync,
         if scenario.faults.schedule.is_empty() {
-            scenario.faults.kinds.iter().map(|k| format!("{k:?}").to_lowercase()).collect::<Vec<_>>().join(", ")
+            scenario.faults.kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
         } else {
             format!("{} scheduled", scenario.faults.schedule.len())
         },

@@ -73,10 +73,18 @@ fn append_one(
         }));
     };
     let entries = records.iter().map(record_to_entry).collect();
+    let previous_high_watermark = partition.high_watermark;
     match partition.append_as_leader(entries, acks, min_insync_replicas) {
         Err(error) => Outcome::Done(Err(error)),
         Ok((written, appended)) => {
-            broker.persist_append(key, &written);
+            if broker.persist_append(key, &written).is_err() {
+                // Kafka fails the append with KAFKA_STORAGE_ERROR and acknowledges nothing
+                // (`ReplicaManager.appendToLocalLog` on a `KafkaStorageException`).
+                if let Some(partition) = broker.partitions.get_mut(key) {
+                    partition.undo_leader_append(&appended, previous_high_watermark);
+                }
+                return Outcome::Done(Err(ResponseError::KafkaStorageError));
+            }
             // Planted bug `ack_before_replication`: answer acks=all as if acks=1.
             if acks == -1 && !ack_early {
                 Outcome::AwaitingIsr(appended)

@@ -79,6 +79,9 @@ pub enum AnomalyKind {
     CommittedOffsetRegression,
     /// A fetch after an acknowledged commit returned less than it committed (ours).
     LostCommit,
+    /// After the faults healed, the cluster did not elect leaders for every partition or
+    /// serve every acknowledged write within the scenario's bound (ours: a liveness check).
+    NotRecovered,
 }
 
 impl AnomalyKind {
@@ -120,6 +123,7 @@ impl AnomalyKind {
             AnomalyKind::FencedCommit => "faultline, Kafka OffsetCommit (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID) — a commit from a stale generation or unknown member must be rejected",
             AnomalyKind::CommittedOffsetRegression => "faultline, Kafka OffsetFetch — committed offsets never move backwards except by an explicit commit of the lower offset (a seek)",
             AnomalyKind::LostCommit => "faultline, Kafka __consumer_offsets durability — a fetch after an acknowledged commit returns at least the committed offset, across coordinator failover",
+            AnomalyKind::NotRecovered => "faultline liveness — after the heal, every partition has a live leader within the recovery bound and final reads reach every partition's end (Jepsen kafka.clj final polls)",
         }
     }
 }
