@@ -48,6 +48,13 @@ pub struct PlantedBugs {
     /// Revealed by: lost-write. Needs: the leader cut off from the controller and its
     /// followers but not from clients, with min.insync.replicas=1.
     pub isr_change_not_persisted: bool,
+    /// The produce response's base offset is computed from the log end when the
+    /// acknowledgement is sent, not from the append itself, so a batch appended by another
+    /// producer meanwhile shifts it. Breaks: the offset a producer is told. Source: the
+    /// spurious offsets Jepsen found returned to sends in Bufstream 0.1 (jepsen.io,
+    /// "Bufstream 0.1.0", 2024). Revealed by: inconsistent-offsets. Needs: no fault at all,
+    /// only concurrent producers on one partition.
+    pub racy_produce_offset: bool,
 }
 
 impl PlantedBugs {
@@ -59,6 +66,7 @@ impl PlantedBugs {
         "reads-above-high-watermark",
         "fsync-lies",
         "isr-change-not-persisted",
+        "racy-produce-offset",
     ];
 
     fn switch(&mut self, name: &str) -> Option<&mut bool> {
@@ -69,6 +77,7 @@ impl PlantedBugs {
             "reads-above-high-watermark" => &mut self.reads_above_high_watermark,
             "fsync-lies" => &mut self.fsync_lies,
             "isr-change-not-persisted" => &mut self.isr_change_not_persisted,
+            "racy-produce-offset" => &mut self.racy_produce_offset,
             _ => return None,
         })
     }

@@ -108,7 +108,15 @@ pub fn poll_waiting(broker: &Broker, pending: &mut [PartitionProduce]) -> bool {
         match partition {
             Some(p) if p.is_leader() && p.leader_epoch() == appended.leader_epoch => {
                 if p.high_watermark > appended.last_offset {
-                    item.outcome = Outcome::Done(Ok(appended));
+                    let mut answered = appended;
+                    // Planted bug `racy_produce_offset`: read the offset back from the log
+                    // end now, after other producers may have appended.
+                    if broker.config.bugs.racy_produce_offset {
+                        let count = appended.last_offset - appended.base_offset + 1;
+                        answered.base_offset = p.log.end_offset() - count;
+                        answered.last_offset = p.log.end_offset() - 1;
+                    }
+                    item.outcome = Outcome::Done(Ok(answered));
                 } else {
                     all_done = false;
                 }
