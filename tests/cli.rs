@@ -227,3 +227,53 @@ fn explore_within_a_time_budget_reports_failures() {
         assert!(stdout.contains("repro: faultline run"), "{stdout}");
     }
 }
+
+/// `shrink` turns a failing run into a smaller regression scenario that still fails.
+#[test]
+fn shrink_writes_a_smaller_regression_that_still_fails() {
+    let out = tempfile::tempdir().unwrap();
+    let runs = out.path().join("runs");
+    let (code, stdout, _) = faultline(
+        &[
+            "run",
+            "scenarios/negative/racy-produce-offset.toml",
+            "--seed",
+            "1",
+            "--out",
+            runs.to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert_eq!(code, 1, "{stdout}");
+    let folder = runs.join("negative-racy-produce-offset/1");
+    let regressions = out.path().join("regressions");
+    let (code, stdout, stderr) = faultline(
+        &[
+            "shrink",
+            folder.to_str().unwrap(),
+            "--out",
+            regressions.to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("| before |") && stdout.contains("| after |"),
+        "{stdout}"
+    );
+    let file = regressions.join("regression-racy-produce-offset-seed1.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("expect = ["), "{text}");
+    let (code, stdout, _) = faultline(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--seed",
+            "1",
+            "--out",
+            runs.to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert_eq!(code, 1, "the regression must still fail: {stdout}");
+}

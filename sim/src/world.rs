@@ -166,18 +166,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         client_names.push("final-reader".into());
     }
 
-    let schedule = if scenario.faults.schedule.is_empty() {
-        draw_schedule(
-            &mut stream(seed, "nemesis"),
-            &scenario.faults.kinds,
-            &scenario.node_names(),
-            duration.as_millis() as u64,
-            scenario.faults.interval.as_millis(),
-            scenario.faults.fault_duration.as_millis(),
-        )
-    } else {
-        scenario.faults.schedule.clone()
-    };
+    let schedule = fault_schedule(scenario, seed);
     let partitions: Vec<TopicPartition> = scenario
         .topics
         .iter()
@@ -239,4 +228,20 @@ fn trace_hash(history: &History, events: &[ClusterEvent]) -> u64 {
         );
     }
     fnv1a(&bytes)
+}
+
+/// The fault windows a run of `scenario` under `seed` applies: the explicit schedule, or
+/// the one drawn from the seed's `nemesis` stream. `shrink` starts from it.
+pub fn fault_schedule(scenario: &Scenario, seed: u64) -> Vec<crate::nemesis::FaultWindow> {
+    if !scenario.faults.schedule.is_empty() {
+        return scenario.faults.schedule.clone();
+    }
+    draw_schedule(
+        &mut stream(seed, "nemesis"),
+        &scenario.faults.kinds,
+        &scenario.node_names(),
+        scenario.duration.0.as_millis() as u64,
+        scenario.faults.interval.as_millis(),
+        scenario.faults.fault_duration.as_millis(),
+    )
 }

@@ -8,6 +8,7 @@ mod merge;
 mod replay;
 mod report;
 mod run;
+mod shrink;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +36,8 @@ enum Command {
     Merge(merge::MergeArgs),
     /// Measure how fast each planted bug is found, and check the clean broker stays clean.
     Hunt(hunt::HuntArgs),
+    /// Minimize a failing run into a regression scenario.
+    Shrink(shrink::ShrinkArgs),
 }
 
 /// Exit code: every check held.
@@ -64,6 +67,7 @@ pub fn main() -> i32 {
         Command::Explore(args) => explore::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Hunt(args) => hunt::run(args),
+        Command::Shrink(args) => shrink::run(args),
     };
     match result {
         Ok(code) => code,
