@@ -79,6 +79,11 @@ pub enum AnomalyKind {
     CommittedOffsetRegression,
     /// A fetch after an acknowledged commit returned less than it committed (ours).
     LostCommit,
+    /// The stable group's final generation left a subscribed partition with no owner (ours).
+    UnownedPartition,
+    /// A record below a group's acknowledged committed offset was never returned to any
+    /// member of the group: at-least-once broken (ours).
+    UnprocessedRecord,
 }
 
 impl AnomalyKind {
@@ -120,6 +125,8 @@ impl AnomalyKind {
             AnomalyKind::FencedCommit => "faultline, Kafka OffsetCommit (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID) — a commit from a stale generation or unknown member must be rejected",
             AnomalyKind::CommittedOffsetRegression => "faultline, Kafka OffsetFetch — committed offsets never move backwards except by an explicit commit of the lower offset (a seek)",
             AnomalyKind::LostCommit => "faultline, Kafka __consumer_offsets durability — a fetch after an acknowledged commit returns at least the committed offset, across coordinator failover",
+            AnomalyKind::UnownedPartition => "faultline, Kafka consumer protocol assignors (KIP-429) — once a group is stable, its generation's assignments cover every partition of the subscription",
+            AnomalyKind::UnprocessedRecord => "faultline, Kafka OffsetCommit semantics (at-least-once) — every record below a group's committed offset was returned to some member of the group",
         }
     }
 }
