@@ -44,7 +44,7 @@ enum Micro {
 }
 
 fn read_steps(analysis: &Analysis, op: &OpFacts) -> Vec<Step> {
-    let reads = &analysis.facts.reads[op.reads.clone()];
+    let reads = &analysis.facts.reads[op.reads()];
     let placed = reads.iter().filter_map(|read| {
         let order = &analysis.orders[read.key as usize];
         let index = order.index_of_offset(read.offset)?;
@@ -55,7 +55,7 @@ fn read_steps(analysis: &Analysis, op: &OpFacts) -> Vec<Step> {
 
 fn send_steps(analysis: &Analysis, op: &OpFacts) -> Vec<Step> {
     let facts = &analysis.facts;
-    let sends = &facts.sends[op.sends.clone()];
+    let sends = &facts.sends[op.sends()];
     let placed = sends.iter().filter_map(|send| {
         let order = &analysis.orders[send.key as usize];
         let index = facts.send_index(order, send)?;

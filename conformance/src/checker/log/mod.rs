@@ -25,6 +25,7 @@ mod phantom;
 mod poll_order;
 mod send_order;
 mod unseen;
+mod value_ids;
 mod version_order;
 
 use std::collections::{BTreeMap, BTreeSet};
