@@ -93,7 +93,7 @@ impl VersionOrder {
     /// Builds one order from its entries; `values` is the number of dense value ids.
     fn from_entries(mut entries: Vec<Entry>, values: usize) -> VersionOrder {
         // Sorting by op too keeps, for each pair, the earliest op that reported it.
-        entries.sort_unstable_by_key(|e| (e.offset, e.value, e.op));
+        sort_entries(&mut entries);
         entries.dedup_by_key(|e| (e.offset, e.value));
         let mut offsets = Vec::new();
         let mut starts = Vec::new();
@@ -168,6 +168,47 @@ impl VersionOrder {
     }
 }
 
+/// Sorts by (offset, value, op). Offsets of a partition are nearly always a dense range
+/// seen several times over (the acknowledged send, then every consumer's read), so a
+/// counting sort on the offset — one pass to count, one to place — replaces a comparison
+/// sort of millions of entries; each offset's handful of entries is then ordered by
+/// (value, op). Sparse offsets fall back to the comparison sort.
+fn sort_entries(entries: &mut Vec<Entry>) {
+    let (Some(low), Some(high)) = (
+        entries.iter().map(|e| e.offset).min(),
+        entries.iter().map(|e| e.offset).max(),
+    ) else {
+        return;
+    };
+    let span = usize::try_from(high.abs_diff(low)).unwrap_or(usize::MAX);
+    if span >= 2 * entries.len() + 1_024 {
+        entries.sort_unstable_by_key(|e| (e.offset, e.value, e.op));
+        return;
+    }
+    let slot = |e: &Entry| (e.offset - low) as usize;
+    let mut starts = vec![0u32; span + 2];
+    for entry in entries.iter() {
+        starts[slot(entry) + 1] += 1;
+    }
+    for at in 1..starts.len() {
+        starts[at] += starts[at - 1];
+    }
+    let mut sorted = vec![entries[0]; entries.len()];
+    let mut next = starts.clone();
+    for entry in entries.iter() {
+        let at = &mut next[slot(entry)];
+        sorted[*at as usize] = *entry;
+        *at += 1;
+    }
+    for window in starts.windows(2) {
+        let bucket = &mut sorted[window[0] as usize..window[1] as usize];
+        if bucket.len() > 1 {
+            bucket.sort_unstable_by_key(|e| (e.value, e.op));
+        }
+    }
+    *entries = sorted;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +246,23 @@ mod tests {
             VersionOrder::from_entries(vec![entry(0, 7, 0), entry(1, 8, 0), entry(2, 7, 1)], 9);
         assert_eq!(order.span(7), Some(Span { first: 0, last: 2 }));
         assert_eq!(order.values_between(0, 2, 8), vec![8]);
+    }
+
+    #[test]
+    fn the_counting_sort_agrees_with_a_comparison_sort() {
+        let mut entries: Vec<Entry> = (0..500u32)
+            .map(|i| entry(i64::from((i * 7919) % 97), u64::from(i % 5), i % 13))
+            .collect();
+        let mut expected = entries.clone();
+        expected.sort_unstable_by_key(|e| (e.offset, e.value, e.op));
+        sort_entries(&mut entries);
+        let keys =
+            |v: &[Entry]| -> Vec<_> { v.iter().map(|e| (e.offset, e.value, e.op)).collect() };
+        assert_eq!(keys(&entries), keys(&expected));
+        let mut sparse = vec![entry(1 << 40, 1, 0), entry(-5, 2, 1), entry(3, 3, 2)];
+        sort_entries(&mut sparse);
+        assert_eq!(sparse[0].offset, -5);
+        assert_eq!(sparse[2].offset, 1 << 40);
     }
 
     #[test]
