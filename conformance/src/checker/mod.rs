@@ -8,6 +8,7 @@
 //! - [`group`]: consumer-group semantics Jepsen leaves out: exclusive assignment, fencing
 //!   of stale generations, durable and monotonic committed offsets.
 
+mod fast_hash;
 pub mod group;
 pub mod linearizable;
 pub mod log;

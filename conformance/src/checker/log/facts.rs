@@ -5,8 +5,8 @@
 //! `writer-of`, `must-have-committed?`): a send's offset comes from its completion, an op
 //! without a completion counts as `info`, and reads are taken from completions of any type.
 
-use super::fast_hash::FastMap;
 use super::value_ids::ValueIds;
+use crate::checker::fast_hash::FastMap;
 use std::ops::Range;
 
 use crate::history::{Function, History, Key, MicroOp, Offset, Op, OpType, Process, Value};

@@ -17,7 +17,6 @@ mod aborted_read;
 mod describe;
 mod duplicate;
 mod facts;
-mod fast_hash;
 mod inconsistent_offsets;
 mod internal_order;
 mod lost_write;

@@ -8,7 +8,7 @@
 //! twice the number of distinct values, so a hostile value cannot blow up memory. Ids are
 //! handed out in first-seen order, so they depend only on the history.
 
-use super::fast_hash::FastMap;
+use crate::checker::fast_hash::FastMap;
 use crate::history::Value;
 
 /// No id in a direct slot.
