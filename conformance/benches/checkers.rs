@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use faultline_conformance::checker::linearizable::register::{
     Register, RegisterInput, RegisterOutput,
 };
-use faultline_conformance::checker::linearizable::{check, LinearizableOptions, Operation};
+use faultline_conformance::checker::linearizable::{
+    check, queue_history, LinearizableOptions, Operation,
+};
 use faultline_conformance::checker::log::LogOptions;
 use faultline_conformance::checker::{check_log, Verdict};
 use faultline_conformance::history::{
@@ -230,6 +232,34 @@ fn main() {
         }
         println!(
             "| log | generated queue, {KEYS} keys, final reads | {operations} | {} | {:.1} ms | {:.1} ms | {:.0} |",
+            history.ops.len(),
+            wall.as_secs_f64() * 1e3,
+            cpu.as_secs_f64() * 1e3,
+            operations as f64 / cpu.as_secs_f64()
+        );
+    }
+    for operations in [100_000usize, 1_000_000] {
+        // The same generated queue, as partition-log ops per key: decided by the offset
+        // fast path (a sort and a pass), so it should scale like the log checker.
+        let history = queue_history(operations, 7);
+        let (mut wall, mut cpu) = (Duration::MAX, Duration::MAX);
+        let single = LinearizableOptions {
+            threads: 1,
+            ..LinearizableOptions::default()
+        };
+        for _ in 0..3 {
+            let (report, elapsed, on_cpu) = timed(|| queue_history::check(&history, &single));
+            assert_eq!(
+                report.verdict,
+                Verdict::Valid,
+                "{:?}",
+                report.anomalies.first()
+            );
+            wall = wall.min(elapsed);
+            cpu = cpu.min(on_cpu.unwrap_or(elapsed));
+        }
+        println!(
+            "| linearizable (partition log) | generated queue, {KEYS} keys, converted per key | {operations} | {} | {:.1} ms | {:.1} ms | {:.0} |",
             history.ops.len(),
             wall.as_secs_f64() * 1e3,
             cpu.as_secs_f64() * 1e3,
