@@ -140,9 +140,10 @@ impl BrokerNode {
         }
         let api_key = request.api_key;
         let acks_zero = matches!(&request.body, RequestKind::Produce(p) if p.acks == 0);
-        let Some(response) = self.handle(request.body).await else {
+        let Some(mut response) = self.handle(request.body).await else {
             return Answer::Close;
         };
+        handlers::fit::fit_response(&mut response, version);
         if acks_zero {
             return Answer::Silent;
         }

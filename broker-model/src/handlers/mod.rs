@@ -7,6 +7,7 @@
 pub mod api_versions;
 pub mod controller;
 pub mod fetch;
+pub mod fit;
 pub mod metadata;
 pub mod offsets;
 pub mod produce;
