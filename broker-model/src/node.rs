@@ -222,9 +222,25 @@ impl BrokerNode {
 
     /// Starts the controller channel and one replica fetcher per peer broker.
     pub fn spawn_background<T: Transport>(self: &Arc<Self>, transport: T) {
+        for task in self.background_tasks(transport) {
+            tokio::spawn(task);
+        }
+    }
+
+    /// The controller channel and one replica fetcher per peer broker, for the caller to
+    /// spawn. A simulation spawns them on its host's `LocalSet`, whose tasks are dropped in
+    /// spawn order on a crash; `tokio::spawn` drops them in an order that depends on
+    /// process-wide task ids, which would make a crash's effects differ between runs in
+    /// one process.
+    pub fn background_tasks<T: Transport>(
+        self: &Arc<Self>,
+        transport: T,
+    ) -> Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> {
+        let mut tasks: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> =
+            Vec::new();
         let node = self.clone();
         let t = transport.clone();
-        tokio::spawn(async move { node.controller_channel(t).await });
+        tasks.push(Box::pin(async move { node.controller_channel(t).await }));
         let (me, peers) = {
             let state = self.lock();
             (
@@ -235,8 +251,11 @@ impl BrokerNode {
         for leader in peers.into_iter().filter(|&id| id != me) {
             let node = self.clone();
             let t = transport.clone();
-            tokio::spawn(async move { node.replica_fetcher(t, leader).await });
+            tasks.push(Box::pin(
+                async move { node.replica_fetcher(t, leader).await },
+            ));
         }
+        tasks
     }
 
     /// Registers, heartbeats, fetches metadata and sends ISR changes, forever.
