@@ -78,14 +78,14 @@ pub fn execute(loaded: &LoadedScenario, seed: u64, repro: String) -> anyhow::Res
     if loaded.scenario.checks.liveness {
         checks.push(faultline_sim::liveness::check(&outcome.liveness));
     }
-    let verdict = if loaded.scenario.checks.expect.is_empty() {
-        RunReport::combined_verdict(&checks)
-    } else {
+    // The verdict is the checks' own: a scenario that expects anomalies (a negative
+    // scenario, a regression) still fails when it finds them, so hunts, shrinks and CI see
+    // the failure; the `expected` check says whether the failure was the one expected.
+    let verdict = RunReport::combined_verdict(&checks);
+    if !loaded.scenario.checks.expect.is_empty() {
         let expectation = expectation(&checks, &loaded.scenario.checks.expect);
-        let verdict = expectation.verdict;
         checks.push(expectation);
-        verdict
-    };
+    }
     let report = RunReport {
         schema_version: SCHEMA_VERSION,
         faultline_version: env!("CARGO_PKG_VERSION").to_string(),
