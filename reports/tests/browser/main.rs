@@ -48,7 +48,10 @@ fn headless(browser: &Path, profile: &Path, args: &[&str]) -> String {
 fn the_report_page_loads_cleanly_and_highlights_the_anomaly() {
     let Some(browser) = chromium() else {
         // CI installs Chromium (.ci/run), so there a missing browser is a failure.
-        assert!(std::env::var_os("CI").is_none(), "CI=true but no chromium on PATH");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true but no chromium on PATH"
+        );
         eprintln!("skipped: no chromium on PATH (apt-get install chromium)");
         return;
     };
@@ -112,7 +115,10 @@ fn the_report_page_loads_cleanly_and_highlights_the_anomaly() {
 fn a_busy_run_loads_cleanly() {
     let Some(browser) = chromium() else {
         // CI installs Chromium (.ci/run), so there a missing browser is a failure.
-        assert!(std::env::var_os("CI").is_none(), "CI=true but no chromium on PATH");
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true but no chromium on PATH"
+        );
         eprintln!("skipped: no chromium on PATH (apt-get install chromium)");
         return;
     };
