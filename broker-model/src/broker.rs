@@ -12,6 +12,7 @@ use crate::config::{ClusterConfig, FsyncPolicy};
 use crate::log::{LogEntry, PartitionLog};
 use crate::metadata::{MetadataImage, MetadataRecord, PartitionRegistration};
 use crate::partition::{Partition, Role};
+use crate::producer_ids::{ProducerIdAllocator, PRODUCER_ID_BLOB};
 use crate::storage::{Storage, TopicPartition};
 
 /// A leadership or ISR change this broker observed, for the run's trace.
@@ -41,12 +42,18 @@ pub struct Broker {
     unsynced_messages: u64,
     /// Events for the trace, drained by the node layer.
     pub events: Vec<BrokerEvent>,
+    /// Hands out producer ids for InitProducerId (KIP-98).
+    pub producer_ids: ProducerIdAllocator,
 }
 
 impl Broker {
     /// A broker starting (or restarting) on `storage`.
     pub fn new(node_id: i32, config: ClusterConfig, storage: Box<dyn Storage>) -> Self {
         let recovered = storage.recover();
+        let producer_ids = ProducerIdAllocator::recover(
+            node_id,
+            recovered.blobs.get(PRODUCER_ID_BLOB).map(Vec::as_slice),
+        );
         Broker {
             node_id,
             config,
@@ -56,6 +63,7 @@ impl Broker {
             recovered_logs: recovered.logs,
             unsynced_messages: 0,
             events: Vec::new(),
+            producer_ids,
         }
     }
 
@@ -119,6 +127,11 @@ impl Broker {
             self.storage.sync();
             self.unsynced_messages = 0;
         }
+    }
+
+    /// A fresh producer id, synced to disk before it is returned.
+    pub fn allocate_producer_id(&mut self) -> i64 {
+        self.producer_ids.allocate(self.storage.as_mut())
     }
 
     /// Truncates a follower's log on disk and in memory.

@@ -16,16 +16,27 @@ pub struct PlantedBugs {
     /// acknowledged-but-lost writes in Jepsen's analyses. Revealed by: lost-write.
     /// Needs: a leader crash or isolation while followers lag.
     pub ack_before_replication: bool,
+    /// The leader appends idempotent producers' batches without checking or remembering
+    /// their sequence numbers, so a retried send whose first attempt was written (its
+    /// answer lost to a timeout or a leader change) is written twice. Breaks: KIP-98's
+    /// exactly-once-per-partition guarantee for idempotent producers. Source: the class of
+    /// bugs KIP-98/KIP-360 and KAFKA-5793/KAFKA-6361 fixed (lost producer state after
+    /// failover let retries in as duplicates). Revealed by: duplicate (log checker).
+    /// Needs: `idempotent = true` producers and faults that lose produce answers after the
+    /// append (leader isolation or crash, a slow follower that times acks=all out).
+    pub idempotence_without_dedup: bool,
 }
 
 impl PlantedBugs {
     /// Every planted bug by name, for `--bug NAME` and scenario files.
-    pub const NAMES: &'static [&'static str] = &["ack-before-replication"];
+    pub const NAMES: &'static [&'static str] =
+        &["ack-before-replication", "idempotence-without-dedup"];
 
     /// Switches one bug on by name.
     pub fn enable(&mut self, name: &str) -> Result<(), String> {
         match name {
             "ack-before-replication" => self.ack_before_replication = true,
+            "idempotence-without-dedup" => self.idempotence_without_dedup = true,
             other => {
                 return Err(format!(
                     "unknown planted bug {other:?}; known: {}",
@@ -41,6 +52,9 @@ impl PlantedBugs {
         let mut names = Vec::new();
         if self.ack_before_replication {
             names.push("ack-before-replication");
+        }
+        if self.idempotence_without_dedup {
+            names.push("idempotence-without-dedup");
         }
         names
     }

@@ -7,6 +7,9 @@
 //! - [`metadata`]: the controller's metadata log and the image brokers replay.
 //! - [`controller`]: liveness, elections from the ISR, AlterPartition.
 //! - [`partition`]: one replica: leader/follower, ISR, high watermark.
+//! - [`producer_state`], [`idempotence`], [`producer_ids`]: the idempotent producer
+//!   (KIP-98, KIP-360): recent batches per producer, the deduplicating append, and
+//!   cluster-unique producer ids.
 //! - [`broker`]: a broker's replicas and metadata.
 //! - [`handlers`]: Kafka API requests to responses.
 //! - [`node`]: the network edge: connections, replica fetchers, the controller channel.
@@ -16,10 +19,13 @@ pub mod bugs;
 pub mod config;
 pub mod controller;
 pub mod handlers;
+pub mod idempotence;
 pub mod log;
 pub mod metadata;
 pub mod node;
 pub mod partition;
+pub mod producer_ids;
+pub mod producer_state;
 pub mod storage;
 
 pub use config::{ClusterConfig, FsyncPolicy, TopicSpec};

@@ -147,6 +147,9 @@ impl BrokerNode {
             ),
             RequestKind::Produce(request) => ResponseKind::Produce(self.produce(request).await),
             RequestKind::Fetch(request) => ResponseKind::Fetch(self.fetch(request).await),
+            RequestKind::InitProducerId(request) => ResponseKind::InitProducerId(
+                handlers::init_producer_id::handle(&mut self.lock(), &request),
+            ),
             _ => return None,
         })
     }

@@ -3,11 +3,13 @@
 //! - [`history`]: the operation history (Jepsen's op shape, JSON Lines on disk).
 //! - [`recorder`]: records a history as operations happen.
 //! - [`client`]: a Kafka client that never retries behind the history's back.
+//! - [`idempotent`]: the idempotent producer's retried send (KIP-98).
 //! - [`workload`]: producers, consumers and final reads.
 //! - [`checker`]: pure checkers over histories.
 
 pub mod checker;
 pub mod client;
 pub mod history;
+pub mod idempotent;
 pub mod recorder;
 pub mod workload;

@@ -16,6 +16,7 @@ use faultline_wire::Transport;
 
 use crate::client::{KafkaClient, ProduceOutcome};
 use crate::history::{Function, Key, MicroOp, OpType, OpValue, Process, Value};
+use crate::idempotent::IdempotentProducer;
 use crate::recorder::Recorder;
 
 /// What the workload does.
@@ -35,6 +36,9 @@ pub struct WorkloadConfig {
     pub request_timeout: Duration,
     /// How long final reads may take before giving up.
     pub final_read_timeout: Duration,
+    /// Producers are idempotent (KIP-98): InitProducerId, sequences, and retries of
+    /// indeterminate sends under the same sequence.
+    pub idempotent: bool,
 }
 
 /// Encodes a value as a record value.
@@ -65,6 +69,7 @@ pub async fn run_producer<T: Transport>(
     stop_at: Instant,
 ) {
     let mut process = recorder.fresh_process();
+    let mut idempotent = config.idempotent.then(IdempotentProducer::default);
     while Instant::now() < stop_at {
         tokio::time::sleep(jitter(&mut rng, config.send_interval)).await;
         if Instant::now() >= stop_at {
@@ -85,15 +90,27 @@ pub async fn run_producer<T: Transport>(
             None,
         );
         let timestamp = recorder.now_ns() as i64 / 1_000_000;
-        let outcome = client
-            .produce(
-                &config.topic,
-                key as i32,
-                &[encode_value(value)],
-                config.acks,
-                timestamp,
-            )
-            .await;
+        let values = [encode_value(value)];
+        let outcome = match idempotent.as_mut() {
+            Some(producer) => {
+                producer
+                    .send(
+                        &mut client,
+                        &config.topic,
+                        key as i32,
+                        &values,
+                        config.acks,
+                        timestamp,
+                        stop_at,
+                    )
+                    .await
+            }
+            None => {
+                client
+                    .produce(&config.topic, key as i32, &values, config.acks, timestamp)
+                    .await
+            }
+        };
         match outcome {
             ProduceOutcome::Ok(offset) => {
                 let done = vec![MicroOp::Send {

@@ -159,6 +159,9 @@ pub struct Workload {
     pub request_timeout: HumanDuration,
     /// How long final reads may take.
     pub final_read_timeout: HumanDuration,
+    /// Idempotent producers (KIP-98): InitProducerId, sequence numbers, and retries of
+    /// indeterminate sends under the same sequence, recorded as one op.
+    pub idempotent: bool,
 }
 
 impl Default for Workload {
@@ -171,6 +174,7 @@ impl Default for Workload {
             poll_interval: HumanDuration::from_millis(100),
             request_timeout: HumanDuration::from_millis(1_000),
             final_read_timeout: HumanDuration::from_millis(20_000),
+            idempotent: false,
         }
     }
 }

@@ -175,6 +175,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         poll_interval: scenario.workload.poll_interval.0,
         request_timeout: scenario.workload.request_timeout.0,
         final_read_timeout: final_timeout,
+        idempotent: scenario.workload.idempotent,
     };
     let bootstrap: Vec<String> = config.brokers.values().cloned().collect();
     let client = |name: &str| {

@@ -7,6 +7,7 @@
 pub mod api_versions;
 pub mod controller;
 pub mod fetch;
+pub mod init_producer_id;
 pub mod metadata;
 pub mod offsets;
 pub mod produce;
@@ -21,6 +22,7 @@ pub const BROKER_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Metadata, 1, 12),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::InitProducerId, 0, 4),
 ];
 
 /// `(api, min version, max version)` the controller serves.

@@ -11,6 +11,7 @@ use faultline_wire::records::decode_records;
 use faultline_wire::ResponseError;
 
 use crate::broker::{record_to_entry, Broker};
+use crate::idempotence::ProduceAppend;
 use crate::partition::Appended;
 use crate::storage::TopicPartition;
 
@@ -64,6 +65,7 @@ fn append_one(
     };
     let min_insync_replicas = broker.config.min_insync_replicas;
     let ack_early = broker.config.bugs.ack_before_replication;
+    let dedup = !broker.config.bugs.idempotence_without_dedup;
     let Some(partition) = broker.partitions.get_mut(key) else {
         let known = broker.image.partitions.contains_key(key);
         return Outcome::Done(Err(if known {
@@ -73,10 +75,18 @@ fn append_one(
         }));
     };
     let entries = records.iter().map(record_to_entry).collect();
-    match partition.append_as_leader(entries, acks, min_insync_replicas) {
-        Err(error) => Outcome::Done(Err(error)),
-        Ok((written, appended)) => {
+    let appended = match partition.append_produce(entries, acks, min_insync_replicas, dedup) {
+        Err(error) => return Outcome::Done(Err(error)),
+        // A duplicate waits for the same high watermark its original does (KIP-98).
+        Ok(ProduceAppend::Duplicate(appended)) => Ok(appended),
+        Ok(ProduceAppend::Appended(written, appended)) => {
             broker.persist_append(key, &written);
+            Ok(appended)
+        }
+    };
+    match appended {
+        Err(error) => Outcome::Done(Err(error)),
+        Ok(appended) => {
             // Planted bug `ack_before_replication`: answer acks=all as if acks=1.
             if acks == -1 && !ack_early {
                 Outcome::AwaitingIsr(appended)
