@@ -9,6 +9,7 @@ use bytes::Bytes;
 use kafka_protocol::records::{Record, TimestampType};
 
 use crate::config::{ClusterConfig, FsyncPolicy};
+use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::{LogEntry, PartitionLog};
 use crate::metadata::{MetadataImage, MetadataRecord, PartitionRegistration};
 use crate::partition::{Partition, Role};
@@ -44,12 +45,15 @@ pub struct Broker {
     pub events: Vec<BrokerEvent>,
     /// Hands out producer ids for InitProducerId (KIP-98).
     pub producer_ids: ProducerIdAllocator,
+    /// The consumer groups of the `__consumer_offsets` partitions this broker leads.
+    pub groups: GroupCoordinator,
 }
 
 impl Broker {
     /// A broker starting (or restarting) on `storage`.
     pub fn new(node_id: i32, config: ClusterConfig, storage: Box<dyn Storage>) -> Self {
         let recovered = storage.recover();
+        let config_offsets_partitions = config.offsets_topic_partitions;
         let producer_ids = ProducerIdAllocator::recover(
             node_id,
             recovered.blobs.get(PRODUCER_ID_BLOB).map(Vec::as_slice),
@@ -64,6 +68,7 @@ impl Broker {
             unsynced_messages: 0,
             events: Vec::new(),
             producer_ids,
+            groups: GroupCoordinator::new(config_offsets_partitions),
         }
     }
 
@@ -100,7 +105,18 @@ impl Broker {
         let was_leader = partition.is_leader();
         let old_epoch = partition.leader_epoch();
         partition.apply_registration(registration.clone(), now_ms);
-        if partition.is_leader() && (!was_leader || old_epoch != partition.leader_epoch()) {
+        let became_leader =
+            partition.is_leader() && (!was_leader || old_epoch != partition.leader_epoch());
+        if key.0 == OFFSETS_TOPIC {
+            // The group coordinator follows the offsets partition's leadership.
+            if became_leader {
+                self.groups
+                    .load(key.1, partition.leader_epoch(), partition.log.entries());
+            } else if !partition.is_leader() {
+                self.groups.unload(key.1);
+            }
+        }
+        if became_leader {
             self.events.push(BrokerEvent {
                 partition: key,
                 description: format!(

@@ -25,18 +25,42 @@ pub struct PlantedBugs {
     /// Needs: `idempotent = true` producers and faults that lose produce answers after the
     /// append (leader isolation or crash, a slow follower that times acks=all out).
     pub idempotence_without_dedup: bool,
+    /// The group coordinator accepts OffsetCommit from any member id and generation, so a
+    /// zombie member (expired, or of an older generation) moves offsets of partitions it
+    /// no longer owns. Breaks: the classic protocol's generation fencing
+    /// (ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID on OffsetCommit; KIP-62, protocol guide
+    /// "The Consumer Group Protocol"). Source: the zombie-consumer problem that generation
+    /// ids exist to solve, and coordinators that skipped the check for simple consumers
+    /// (KAFKA-4162 class). Revealed by: fenced-commit (group checker). Needs: group
+    /// consumers and a rebalance that overtakes a member's commit (joins, crashes,
+    /// isolations longer than the session timeout).
+    pub no_generation_fencing: bool,
+    /// Offset commits are acknowledged from the coordinator's memory without being written
+    /// to `__consumer_offsets`, so a new coordinator after failover has none of them.
+    /// Breaks: durability of committed offsets across coordinator failover. Source: early
+    /// ZooKeeper-less offset managers and Kafka's own pre-0.8.2 in-memory offset cache
+    /// before the offsets topic (0.8.2); the reason `offsets.commit.required.acks` is -1.
+    /// Revealed by: lost-commit (group checker). Needs: group consumers and a crash or
+    /// isolation of the coordinator (the leader of the group's offsets partition).
+    pub offsets_not_replicated: bool,
 }
 
 impl PlantedBugs {
     /// Every planted bug by name, for `--bug NAME` and scenario files.
-    pub const NAMES: &'static [&'static str] =
-        &["ack-before-replication", "idempotence-without-dedup"];
+    pub const NAMES: &'static [&'static str] = &[
+        "ack-before-replication",
+        "idempotence-without-dedup",
+        "no-generation-fencing",
+        "offsets-not-replicated",
+    ];
 
     /// Switches one bug on by name.
     pub fn enable(&mut self, name: &str) -> Result<(), String> {
         match name {
             "ack-before-replication" => self.ack_before_replication = true,
             "idempotence-without-dedup" => self.idempotence_without_dedup = true,
+            "no-generation-fencing" => self.no_generation_fencing = true,
+            "offsets-not-replicated" => self.offsets_not_replicated = true,
             other => {
                 return Err(format!(
                     "unknown planted bug {other:?}; known: {}",
@@ -55,6 +79,12 @@ impl PlantedBugs {
         }
         if self.idempotence_without_dedup {
             names.push("idempotence-without-dedup");
+        }
+        if self.no_generation_fencing {
+            names.push("no-generation-fencing");
+        }
+        if self.offsets_not_replicated {
+            names.push("offsets-not-replicated");
         }
         names
     }

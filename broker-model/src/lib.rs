@@ -11,6 +11,7 @@
 //!   (KIP-98, KIP-360): recent batches per producer, the deduplicating append, and
 //!   cluster-unique producer ids.
 //! - [`broker`]: a broker's replicas and metadata.
+//! - [`group`]: the group coordinator (classic consumer groups, committed offsets).
 //! - [`handlers`]: Kafka API requests to responses.
 //! - [`node`]: the network edge: connections, replica fetchers, the controller channel.
 
@@ -18,6 +19,9 @@ pub mod broker;
 pub mod bugs;
 pub mod config;
 pub mod controller;
+#[cfg(test)]
+mod fencing_tests;
+pub mod group;
 pub mod handlers;
 pub mod idempotence;
 pub mod log;
