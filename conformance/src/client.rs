@@ -20,6 +20,10 @@ use faultline_wire::connection::{connect, Connection};
 use faultline_wire::records::{decode_records, encode_records};
 use faultline_wire::{ResponseError, Transport};
 
+mod group;
+
+pub use group::{GroupError, Joined};
+
 /// Versions this client speaks (all within what Kafka 2.x+ and our broker serve).
 const METADATA_VERSION: i16 = 9;
 const PRODUCE_VERSION: i16 = 8;

@@ -184,7 +184,7 @@ pub async fn run_consumer<T: Transport>(
 }
 
 /// One `poll` op over every assigned partition. Returns whether any partition answered.
-async fn poll_once<T: Transport>(
+pub(crate) async fn poll_once<T: Transport>(
     client: &mut KafkaClient<T>,
     recorder: &Recorder,
     config: &WorkloadConfig,

@@ -159,6 +159,10 @@ pub struct Workload {
     pub request_timeout: HumanDuration,
     /// How long final reads may take.
     pub final_read_timeout: HumanDuration,
+    /// Consumer-group members (classic protocol): join, sync, heartbeat, commit.
+    pub group_consumers: u32,
+    /// The consumer group they join.
+    pub group: String,
     /// Idempotent producers (KIP-98): InitProducerId, sequence numbers, and retries of
     /// indeterminate sends under the same sequence, recorded as one op.
     pub idempotent: bool,
@@ -175,6 +179,8 @@ impl Default for Workload {
             request_timeout: HumanDuration::from_millis(1_000),
             final_read_timeout: HumanDuration::from_millis(20_000),
             idempotent: false,
+            group_consumers: 0,
+            group: "faultline".to_string(),
         }
     }
 }

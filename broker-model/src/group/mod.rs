@@ -121,10 +121,14 @@ impl GroupCoordinator {
         Ok(self.group_entry(group_id, partition))
     }
 
-    /// A member id never handed out by this coordinator: the client id plus a counter.
-    pub fn new_member_id(&mut self, client_id: &str, node_id: i32) -> String {
+    /// A member id never handed out before by any coordinator of the group: the client
+    /// id, this broker, the coordinator's leader epoch (a restarted broker's counter starts
+    /// over, its epoch does not) and a counter.
+    pub fn new_member_id(&mut self, client_id: &str, group_id: &str, node_id: i32) -> String {
         self.next_member += 1;
-        format!("{client_id}-{node_id}-{}", self.next_member)
+        let partition = partition_for(group_id, self.partitions);
+        let epoch = self.loaded.get(&partition).copied().unwrap_or(-1);
+        format!("{client_id}-{node_id}-{epoch}-{}", self.next_member)
     }
 
     /// Commits acknowledged by the offsets partition: into the cache.

@@ -29,7 +29,9 @@ pub fn join_begin(
     }
     let delay = broker.config.group_initial_rebalance_delay_ms;
     let node_id = broker.node_id;
-    let new_member_id = broker.groups.new_member_id("consumer", node_id);
+    let new_member_id = broker
+        .groups
+        .new_member_id("consumer", &request.group_id.0, node_id);
     let group = broker.groups.group(&request.group_id.0)?;
     // KIP-62: v0 has no rebalance timeout; the session timeout stands in for it.
     let rebalance_timeout_ms = if request.rebalance_timeout_ms > 0 {
