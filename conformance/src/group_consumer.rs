@@ -7,7 +7,9 @@
 //! - `subscribe` (the topic's keys) once per process, so the log checker lets a rebalance
 //!   move the consumer's position (Jepsen's `allowed-error-types` under subscribe);
 //! - `join` with a [`Membership`] once JoinGroup and SyncGroup both succeed;
-//! - `fetch-committed` and `commit` with [`GroupOffsets`];
+//! - `fetch-committed` and `commit` with [`GroupOffsets`]; a fetch records -1 for a
+//!   partition the coordinator has no committed offset for, exactly as OffsetFetch
+//!   answers, so an offset that vanished (a lost commit) is visible to the checker;
 //! - `poll` as the assignment consumer does.
 //!
 //! Errors map to completions honestly: fencing and coordinator-availability errors are
@@ -106,6 +108,8 @@ pub async fn run_group_consumer<T: Transport>(
         process,
         member_id: String::new(),
     };
+    // Members join at seeded times, so that generations grow one member at a time.
+    tokio::time::sleep(Duration::from_millis(rng.random_range(0..3_000))).await;
     member.subscribe();
     let mut last = None;
     while Instant::now() < stop_at {
@@ -113,8 +117,28 @@ pub async fn run_group_consumer<T: Transport>(
             tokio::time::sleep(Duration::from_millis(rng.random_range(100..300))).await;
             continue;
         };
-        member.consume(&generation, &mut rng, stop_at).await;
-        last = Some(generation);
+        let crash_at = if member.config.member_crashes {
+            (Instant::now() + Duration::from_millis(rng.random_range(3_000..10_000))).min(stop_at)
+        } else {
+            stop_at
+        };
+        member.consume(&generation, &mut rng, crash_at).await;
+        if Instant::now() >= crash_at && crash_at < stop_at {
+            if rng.random_bool(0.5) {
+                member.crash(&mut rng).await;
+                last = None;
+            } else {
+                // A stall (a long GC pause, Kafka's exceeded max.poll.interval.ms): the
+                // member wakes up a zombie of its old generation and tries to go on; the
+                // coordinator must fence its commit.
+                let silence = SESSION_TIMEOUT_MS as u64 + rng.random_range(200..1_500);
+                tokio::time::sleep(Duration::from_millis(silence)).await;
+                member.consume(&generation, &mut rng, stop_at).await;
+                last = Some(generation);
+            }
+        } else {
+            last = Some(generation);
+        }
     }
     if let Some(generation) = last {
         let (coordinator, group, member_id) = (
@@ -151,6 +175,15 @@ impl<T: Transport> MemberState<T> {
     fn new_process(&mut self) {
         self.process = self.recorder.fresh_process();
         self.subscribe();
+    }
+
+    /// A crash: no LeaveGroup, silence past the session timeout, then a new process that
+    /// joins as a new member (its old member id expired with its session).
+    async fn crash(&mut self, rng: &mut ChaCha8Rng) {
+        let silence = SESSION_TIMEOUT_MS as u64 + rng.random_range(200..1_500);
+        tokio::time::sleep(Duration::from_millis(silence)).await;
+        self.member_id.clear();
+        self.new_process();
     }
 
     fn offsets(&self, generation: &Generation, offsets: BTreeMap<Key, i64>) -> GroupOffsets {
@@ -300,7 +333,7 @@ impl<T: Transport> MemberState<T> {
         let mut positions: BTreeMap<Key, i64> = generation
             .assignment
             .iter()
-            .map(|&k| (k, committed.get(&k).copied().unwrap_or(0)))
+            .map(|&k| (k, committed.get(&k).copied().unwrap_or(-1).max(0)))
             .collect();
         let mut last_heartbeat = Instant::now();
         while Instant::now() < stop_at {

@@ -39,6 +39,9 @@ pub struct WorkloadConfig {
     /// Producers are idempotent (KIP-98): InitProducerId, sequences, and retries of
     /// indeterminate sends under the same sequence.
     pub idempotent: bool,
+    /// Group members crash now and then: they stop without LeaveGroup, stay silent past
+    /// their session timeout, and come back as new members.
+    pub member_crashes: bool,
 }
 
 /// Encodes a value as a record value.

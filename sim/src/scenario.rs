@@ -163,6 +163,9 @@ pub struct Workload {
     pub group_consumers: u32,
     /// The consumer group they join.
     pub group: String,
+    /// Group members crash (stop heartbeating past the session timeout) and come back as
+    /// new members, at seeded times.
+    pub member_crashes: bool,
     /// Idempotent producers (KIP-98): InitProducerId, sequence numbers, and retries of
     /// indeterminate sends under the same sequence, recorded as one op.
     pub idempotent: bool,
@@ -181,6 +184,7 @@ impl Default for Workload {
             idempotent: false,
             group_consumers: 0,
             group: "faultline".to_string(),
+            member_crashes: false,
         }
     }
 }

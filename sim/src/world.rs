@@ -177,6 +177,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         request_timeout: scenario.workload.request_timeout.0,
         final_read_timeout: final_timeout,
         idempotent: scenario.workload.idempotent,
+        member_crashes: scenario.workload.member_crashes,
     };
     let bootstrap: Vec<String> = config.brokers.values().cloned().collect();
     let client = |name: &str| {

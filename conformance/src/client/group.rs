@@ -243,8 +243,8 @@ impl<T: Transport> KafkaClient<T> {
         Ok(())
     }
 
-    /// OffsetFetch of some partitions of one topic: partition → committed offset, for
-    /// those that have one.
+    /// OffsetFetch of some partitions of one topic: partition → committed offset, -1 for
+    /// a partition with none (as the broker answers).
     pub async fn offset_fetch(
         &mut self,
         coordinator: &str,
@@ -266,9 +266,7 @@ impl<T: Transport> KafkaClient<T> {
         for t in &response.topics {
             for p in &t.partitions {
                 code(p.error_code)?;
-                if p.committed_offset >= 0 {
-                    offsets.insert(p.partition_index, p.committed_offset);
-                }
+                offsets.insert(p.partition_index, p.committed_offset.max(-1));
             }
         }
         Ok(offsets)
