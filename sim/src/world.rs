@@ -402,11 +402,41 @@ impl Nemesis {
                 }
             }
             FaultKind::Crash => {
+                // A crash drops the host's tasks in tokio's shutdown order, which follows
+                // process-global task ids; each dropped stream sends a FIN or RST whose
+                // latency turmoil draws from the seeded rng. Cutting the host's links for
+                // the instant of the crash drops those segments without a draw, so the run
+                // stays a function of the seed alone (a power-lost host sends nothing).
+                let already_cut = self.partitioned_pairs();
+                let mut cut = Vec::new();
+                for target in &window.targets {
+                    for other in self.servers.iter().chain(self.clients.iter()) {
+                        let pair = ordered(target, other);
+                        if other != target && !already_cut.contains(&pair) && !cut.contains(&pair) {
+                            sim.partition(pair.0.as_str(), pair.1.as_str());
+                            cut.push(pair);
+                        }
+                    }
+                }
                 for target in &window.targets {
                     sim.crash(target.as_str());
                 }
+                for (a, b) in cut {
+                    sim.repair(a.as_str(), b.as_str());
+                }
             }
         }
+    }
+
+    /// Host pairs that active partition windows hold apart, each ordered.
+    fn partitioned_pairs(&self) -> Vec<(String, String)> {
+        self.active
+            .iter()
+            .map(|&(index, _)| &self.schedule[index])
+            .filter(|w| matches!(w.kind, FaultKind::Isolate | FaultKind::Halves))
+            .flat_map(|w| self.pairs(w))
+            .map(|(a, b)| ordered(&a, &b))
+            .collect()
     }
 
     fn heal(&mut self, sim: &mut turmoil::Sim<'_>, window: &FaultWindow) {
@@ -422,6 +452,15 @@ impl Nemesis {
                 }
             }
         }
+    }
+}
+
+/// A host pair in name order, so that (a, b) and (b, a) compare equal.
+fn ordered(a: &str, b: &str) -> (String, String) {
+    if a <= b {
+        (a.to_string(), b.to_string())
+    } else {
+        (b.to_string(), a.to_string())
     }
 }
 

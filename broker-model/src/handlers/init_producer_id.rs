@@ -23,7 +23,7 @@ pub fn handle(broker: &mut Broker, request: &InitProducerIdRequest) -> InitProdu
     }
     let (producer_id, producer_epoch) = match (request.producer_id.0, request.producer_epoch) {
         // KIP-360: bump the epoch of a known id; at the top of the range take a new id.
-        (id, epoch) if id >= 0 && epoch >= 0 && epoch < i16::MAX - 1 => (id, epoch + 1),
+        (id, epoch) if id >= 0 && (0..i16::MAX - 1).contains(&epoch) => (id, epoch + 1),
         _ => (broker.allocate_producer_id(), 0),
     };
     InitProducerIdResponse::default()
