@@ -1,5 +1,6 @@
-//! Unit tests of leader-epoch fencing at a replica (KIP-320) and of leadership checks on
-//! the produce path (protocol guide, Produce and Fetch error codes).
+//! Unit tests of leader fencing at a replica: leader epochs (KIP-320), leadership checks
+//! on the produce and fetch paths (protocol guide, Produce and Fetch error codes), and a
+//! stale ISR proposal (KIP-497).
 
 use faultline_wire::ResponseError;
 
@@ -62,4 +63,22 @@ fn a_follower_or_deposed_leader_is_not_leader_or_follower() {
         p.fetch_by_follower(3, 0, 10, 10),
         Err(ResponseError::NotLeaderOrFollower)
     );
+}
+
+/// KIP-497: AlterPartition naming a stale partition_epoch is refused with
+/// INVALID_UPDATE_VERSION; the leader then waits for the metadata that settles its ISR
+/// instead of resending the stale proposal.
+#[test]
+fn kip_497_invalid_update_version_makes_the_leader_wait_for_metadata() {
+    let mut p = Partition::new(1, registration(1, 0), PartitionLog::default());
+    p.apply_registration(registration(1, 0), 0);
+    let proposal = p.isr_proposal(10_000, 1_000);
+    assert_eq!(proposal, Some(vec![1]), "silent followers leave the ISR");
+    p.isr_change_answered(Err(ResponseError::InvalidUpdateVersion), 10_000);
+    assert_eq!(p.isr_proposal(10_001, 1_000), None, "no resend while stale");
+    let mut settled = registration(1, 0);
+    settled.isr = vec![1];
+    settled.partition_epoch = 1;
+    p.apply_registration(settled, 10_002);
+    assert_eq!(p.isr(), &[1]);
 }
