@@ -68,7 +68,7 @@ fn a_planted_bug_exits_1_with_lost_write() {
             "run",
             "scenarios/smoke.toml",
             "--seed",
-            "3",
+            "2",
             "--bug",
             "ack-before-replication",
             "--out",
@@ -135,4 +135,145 @@ fn check_reads_a_written_history() {
     );
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("log: valid"), "{stdout}");
+}
+
+/// `explore --shard` then `merge` gives exactly the unsharded summary, and `--jobs` does
+/// not change it (issue: CI fault-injection at scale).
+#[test]
+fn sharded_explore_merges_to_the_unsharded_summary() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = |name: &str| out.path().join(name).to_str().unwrap().to_string();
+    let (code, stdout, stderr) = faultline(
+        &[
+            "explore",
+            "scenarios/smoke.toml",
+            "--seeds",
+            "1..=6",
+            "--jobs",
+            "2",
+            "--out",
+            &dir("all"),
+        ],
+        repo(),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for k in 1..=3 {
+        let shard = format!("{k}/3");
+        let (code, _, _) = faultline(
+            &[
+                "explore",
+                "scenarios/smoke.toml",
+                "--seeds",
+                "1..=6",
+                "--jobs",
+                "1",
+                "--shard",
+                &shard,
+                "--out",
+                &dir(&format!("shard{k}")),
+            ],
+            repo(),
+        );
+        assert_eq!(code, 0);
+    }
+    let (code, _, _) = faultline(
+        &[
+            "merge",
+            &dir("shard1"),
+            &dir("shard2"),
+            &dir("shard3"),
+            "--out",
+            &dir("merged"),
+        ],
+        repo(),
+    );
+    assert_eq!(code, 0);
+    let all = std::fs::read_to_string(out.path().join("all/summary.json")).unwrap();
+    let merged = std::fs::read_to_string(out.path().join("merged/summary.json")).unwrap();
+    assert_eq!(all, merged);
+    assert!(out.path().join("merged/junit.xml").is_file());
+}
+
+/// A time budget stops claiming seeds once spent; failures get a folder and exit 1.
+#[test]
+fn explore_within_a_time_budget_reports_failures() {
+    let out = tempfile::tempdir().unwrap();
+    let scenario = out.path().join("buggy.toml");
+    let text = std::fs::read_to_string(repo().join("scenarios/smoke.toml")).unwrap();
+    std::fs::write(
+        &scenario,
+        format!("{text}\n[bugs]\nack_before_replication = true\n"),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = faultline(
+        &[
+            "explore",
+            scenario.to_str().unwrap(),
+            "--time-budget",
+            "3s",
+            "--jobs",
+            "2",
+            "--keep-going",
+            "--out",
+            out.path().join("x").to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert!(code == 0 || code == 1, "{stdout}{stderr}");
+    let summary = std::fs::read_to_string(out.path().join("x/summary.json")).unwrap();
+    assert!(summary.contains("\"runs\""), "{summary}");
+    if code == 1 {
+        assert!(stdout.contains("FAIL smoke seed"), "{stdout}");
+        assert!(stdout.contains("repro: faultline run"), "{stdout}");
+    }
+}
+
+/// `shrink` turns a failing run into a smaller regression scenario that still fails.
+#[test]
+fn shrink_writes_a_smaller_regression_that_still_fails() {
+    let out = tempfile::tempdir().unwrap();
+    let runs = out.path().join("runs");
+    let (code, stdout, _) = faultline(
+        &[
+            "run",
+            "scenarios/negative/racy-produce-offset.toml",
+            "--seed",
+            "1",
+            "--out",
+            runs.to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert_eq!(code, 1, "{stdout}");
+    let folder = runs.join("negative-racy-produce-offset/1");
+    let regressions = out.path().join("regressions");
+    let (code, stdout, stderr) = faultline(
+        &[
+            "shrink",
+            folder.to_str().unwrap(),
+            "--out",
+            regressions.to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("| before |") && stdout.contains("| after |"),
+        "{stdout}"
+    );
+    let file = regressions.join("regression-racy-produce-offset-seed1.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("expect = ["), "{text}");
+    let (code, stdout, _) = faultline(
+        &[
+            "run",
+            file.to_str().unwrap(),
+            "--seed",
+            "1",
+            "--out",
+            runs.to_str().unwrap(),
+        ],
+        repo(),
+    );
+    assert_eq!(code, 1, "the regression must still fail: {stdout}");
 }

@@ -14,7 +14,7 @@ use crate::log::{LogEntry, PartitionLog};
 use crate::metadata::{MetadataImage, MetadataRecord, PartitionRegistration};
 use crate::partition::{Partition, Role};
 use crate::producer_ids::{ProducerIdAllocator, PRODUCER_ID_BLOB};
-use crate::storage::{Storage, TopicPartition};
+use crate::storage::{Storage, StorageError, TopicPartition};
 
 /// A leadership or ISR change this broker observed, for the run's trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +47,10 @@ pub struct Broker {
     pub producer_ids: ProducerIdAllocator,
     /// The consumer groups of the `__consumer_offsets` partitions this broker leads.
     pub groups: GroupCoordinator,
+    /// ISR changes waiting to be sent to the controller, newest per partition. Leaders
+    /// decide them on their own clock (Kafka's `isr-expiration` task), whether or not the
+    /// controller is reachable.
+    pub isr_outbox: BTreeMap<TopicPartition, (PartitionRegistration, Vec<i32>)>,
 }
 
 impl Broker {
@@ -69,6 +73,7 @@ impl Broker {
             events: Vec::new(),
             producer_ids,
             groups: GroupCoordinator::new(config_offsets_partitions),
+            isr_outbox: BTreeMap::new(),
         }
     }
 
@@ -130,19 +135,26 @@ impl Broker {
         }
     }
 
-    /// Writes appended entries to disk according to the fsync policy.
-    pub fn persist_append(&mut self, partition: &TopicPartition, entries: &[LogEntry]) {
-        self.storage.append(partition, entries);
+    /// Writes appended entries to disk according to the fsync policy. On an I/O error
+    /// nothing was written and the caller must undo its in-memory append.
+    pub fn persist_append(
+        &mut self,
+        partition: &TopicPartition,
+        entries: &[LogEntry],
+    ) -> Result<(), StorageError> {
+        self.storage.append(partition, entries)?;
         self.unsynced_messages += entries.len() as u64;
         let sync = match self.config.fsync {
             FsyncPolicy::Never => false,
             FsyncPolicy::Always => true,
             FsyncPolicy::EveryMessages(n) => self.unsynced_messages >= n.max(1),
         };
-        if sync {
+        // Planted bug `fsync_lies`: claim the sync happened.
+        if sync && !self.config.bugs.fsync_lies {
             self.storage.sync();
             self.unsynced_messages = 0;
         }
+        Ok(())
     }
 
     /// A fresh producer id, synced to disk before it is returned.
@@ -183,13 +195,27 @@ impl Broker {
         targets
     }
 
+    /// Queues the ISR changes this broker's partitions want now.
+    pub fn tick_isr(&mut self, now_ms: u64) {
+        for (registration, isr) in self.isr_proposals(now_ms) {
+            self.isr_outbox
+                .insert(registration.topic_partition(), (registration, isr));
+        }
+    }
+
     /// ISR proposals of every partition this broker leads.
     pub fn isr_proposals(&mut self, now_ms: u64) -> Vec<(PartitionRegistration, Vec<i32>)> {
         let lag = self.config.replica_lag_time_max_ms;
+        let act_early = self.config.bugs.isr_change_not_persisted;
         let mut proposals = Vec::new();
         for partition in self.partitions.values_mut() {
             if let Some(isr) = partition.isr_proposal(now_ms, lag) {
-                proposals.push((partition.registration.clone(), isr));
+                proposals.push((partition.registration.clone(), isr.clone()));
+                // Planted bug `isr_change_not_persisted`: use the proposed ISR at once.
+                if act_early {
+                    partition.registration.isr = isr;
+                    partition.advance_high_watermark();
+                }
             }
         }
         proposals

@@ -1,7 +1,9 @@
 //! Planted bugs: switchable copies of bugs real Kafka-like systems shipped.
 //!
 //! Each is a config value, never a removed assertion. With every switch off the broker
-//! must pass every check on every seed; with one on, the harness must find it.
+//! must pass every check on every seed; with one on, the harness must find it. Every switch
+//! says what it breaks, where it comes from, which anomaly reveals it and which faults it
+//! needs; `scenarios/negative/` holds one scenario per bug that must fail.
 
 use serde::{Deserialize, Serialize};
 
@@ -11,11 +13,48 @@ use serde::{Deserialize, Serialize};
 pub struct PlantedBugs {
     /// Acknowledge acks=all produce requests as soon as the leader has appended, before the
     /// ISR has the records. Breaks: durability of acknowledged writes across leader loss.
-    /// Source: the semantics acks=all exists to provide (Kafka protocol guide, Produce
-    /// `acks`; KIP-1 min.insync.replicas); the same class as Bufstream's and NATS 2.12's
-    /// acknowledged-but-lost writes in Jepsen's analyses. Revealed by: lost-write.
-    /// Needs: a leader crash or isolation while followers lag.
+    /// Source: the guarantee acks=all exists for (Kafka protocol guide, Produce `acks`);
+    /// the class of Bufstream's and NATS 2.12's acknowledged-but-lost writes found by
+    /// Jepsen. Revealed by: lost-write. Needs: a leader crash or isolation.
     pub ack_before_replication: bool,
+    /// When no in-sync replica is alive, elect any live replica (Kafka's
+    /// `unclean.leader.election.enable=true`). Breaks: acknowledged writes the new leader
+    /// never had. Source: Jepsen's 2013 Kafka analysis (aphyr, "Call me maybe: Kafka").
+    /// Revealed by: lost-write, inconsistent-offsets. Needs: the ISR shrinking to the
+    /// leader (min.insync.replicas=1), then the leader failing.
+    pub unclean_leader_election: bool,
+    /// A follower truncates to its high watermark when it starts following, instead of
+    /// asking the leader by leader epoch. Breaks: a restarted follower that loses its
+    /// uncommitted-to-it tail and is then elected loses committed records. Source: Kafka
+    /// before KIP-101 ("Alter replication protocol to use leader epoch rather than high
+    /// watermark for truncation"). Revealed by: lost-write, inconsistent-offsets. Needs:
+    /// a follower restart, then a leader failure soon after.
+    pub truncate_to_high_watermark: bool,
+    /// Consumer fetches return records up to the log end, above the high watermark.
+    /// Breaks: consumers see records that a failover later truncates, and the offset is
+    /// reused by another value. Source: the high watermark's contract (Kafka protocol
+    /// guide, Fetch; KIP-392 keeps it for follower fetching). Revealed by:
+    /// inconsistent-offsets. Needs: a leader failure with an uncommitted tail.
+    pub reads_above_high_watermark: bool,
+    /// fsync returns without making anything durable. Breaks: `fsync = "always"` under
+    /// power loss. Source: the NATS 2.12.1 class of bugs Jepsen found (acknowledge before
+    /// fsync), and "fsyncgate" (PostgreSQL, 2018). Revealed by: lost-write. Needs: power
+    /// loss of a majority with fsync=always.
+    pub fsync_lies: bool,
+    /// A leader acts on an ISR shrink (and advances the high watermark) before the
+    /// controller has accepted it. Breaks: a leader cut off from the controller shrinks the
+    /// ISR to itself and acknowledges writes the newly elected leader never had. Source:
+    /// KIP-497 (AlterIsr) exists so that ISR changes are committed by the controller first.
+    /// Revealed by: lost-write. Needs: the leader cut off from the controller and its
+    /// followers but not from clients, with min.insync.replicas=1.
+    pub isr_change_not_persisted: bool,
+    /// The produce response's base offset is computed from the log end when the
+    /// acknowledgement is sent, not from the append itself, so a batch appended by another
+    /// producer meanwhile shifts it. Breaks: the offset a producer is told. Source: the
+    /// spurious offsets Jepsen found returned to sends in Bufstream 0.1 (jepsen.io,
+    /// "Bufstream 0.1.0", 2024). Revealed by: inconsistent-offsets. Needs: no fault at all,
+    /// only concurrent producers on one partition.
+    pub racy_produce_offset: bool,
     /// The leader appends idempotent producers' batches without checking or remembering
     /// their sequence numbers, so a retried send whose first attempt was written (its
     /// answer lost to a timeout or a leader change) is written twice. Breaks: KIP-98's
@@ -46,46 +85,72 @@ pub struct PlantedBugs {
 }
 
 impl PlantedBugs {
-    /// Every planted bug by name, for `--bug NAME` and scenario files.
+    /// Every planted bug by name, for `--bug NAME` and `faultline hunt`.
     pub const NAMES: &'static [&'static str] = &[
         "ack-before-replication",
+        "unclean-leader-election",
+        "truncate-to-high-watermark",
+        "reads-above-high-watermark",
+        "fsync-lies",
+        "isr-change-not-persisted",
+        "racy-produce-offset",
         "idempotence-without-dedup",
         "no-generation-fencing",
         "offsets-not-replicated",
     ];
 
+    fn switch(&mut self, name: &str) -> Option<&mut bool> {
+        Some(match name {
+            "ack-before-replication" => &mut self.ack_before_replication,
+            "unclean-leader-election" => &mut self.unclean_leader_election,
+            "truncate-to-high-watermark" => &mut self.truncate_to_high_watermark,
+            "reads-above-high-watermark" => &mut self.reads_above_high_watermark,
+            "fsync-lies" => &mut self.fsync_lies,
+            "isr-change-not-persisted" => &mut self.isr_change_not_persisted,
+            "racy-produce-offset" => &mut self.racy_produce_offset,
+            "idempotence-without-dedup" => &mut self.idempotence_without_dedup,
+            "no-generation-fencing" => &mut self.no_generation_fencing,
+            "offsets-not-replicated" => &mut self.offsets_not_replicated,
+            _ => return None,
+        })
+    }
+
     /// Switches one bug on by name.
     pub fn enable(&mut self, name: &str) -> Result<(), String> {
-        match name {
-            "ack-before-replication" => self.ack_before_replication = true,
-            "idempotence-without-dedup" => self.idempotence_without_dedup = true,
-            "no-generation-fencing" => self.no_generation_fencing = true,
-            "offsets-not-replicated" => self.offsets_not_replicated = true,
-            other => {
-                return Err(format!(
-                    "unknown planted bug {other:?}; known: {}",
-                    Self::NAMES.join(", ")
-                ))
+        match self.switch(name) {
+            Some(flag) => {
+                *flag = true;
+                Ok(())
             }
+            None => Err(format!(
+                "unknown planted bug {name:?}; known: {}",
+                Self::NAMES.join(", ")
+            )),
         }
-        Ok(())
     }
 
     /// The names of the switched-on bugs.
     pub fn enabled(&self) -> Vec<&'static str> {
-        let mut names = Vec::new();
-        if self.ack_before_replication {
-            names.push("ack-before-replication");
+        let mut copy = *self;
+        Self::NAMES
+            .iter()
+            .copied()
+            .filter(|name| copy.switch(name).is_some_and(|flag| *flag))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_switches_exactly_its_bug() {
+        for name in PlantedBugs::NAMES {
+            let mut bugs = PlantedBugs::default();
+            bugs.enable(name).unwrap();
+            assert_eq!(bugs.enabled(), vec![*name]);
         }
-        if self.idempotence_without_dedup {
-            names.push("idempotence-without-dedup");
-        }
-        if self.no_generation_fencing {
-            names.push("no-generation-fencing");
-        }
-        if self.offsets_not_replicated {
-            names.push("offsets-not-replicated");
-        }
-        names
+        assert!(PlantedBugs::default().enable("nope").is_err());
     }
 }

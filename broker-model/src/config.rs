@@ -61,6 +61,8 @@ pub struct ClusterConfig {
     /// The fsync policy of every broker's log.
     pub fsync: FsyncPolicy,
     /// `offsets.topic.num.partitions` of the internal `__consumer_offsets` topic (Kafka: 50).
+    /// 0 creates no offsets topic: a cluster without consumer groups (the simulation's
+    /// default, so that runs without groups replicate nothing they do not use).
     pub offsets_topic_partitions: i32,
     /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group
     /// waits for more members (Kafka: 3000).
@@ -147,9 +149,12 @@ impl ClusterConfig {
     /// `offsets.topic.replication.factor` = 3, capped at the broker count).
     pub fn bootstrap_topics(&self) -> Vec<TopicSpec> {
         let mut topics = self.topics.clone();
+        if self.offsets_topic_partitions < 1 {
+            return topics;
+        }
         topics.push(TopicSpec {
             name: crate::group::OFFSETS_TOPIC.to_string(),
-            partitions: self.offsets_topic_partitions.max(1),
+            partitions: self.offsets_topic_partitions,
             replication_factor: (self.brokers.len() as i32).min(3),
         });
         topics

@@ -125,6 +125,11 @@ impl Controller {
         }
     }
 
+    /// Whether a broker is registered and unfenced, i.e. eligible to lead.
+    pub fn broker_alive(&self, broker_id: i32) -> bool {
+        self.brokers.get(&broker_id).is_some_and(|b| !b.fenced)
+    }
+
     /// Appends a record durably (the controller always fsyncs), then applies it.
     fn append(&mut self, record: MetadataRecord) {
         let offset = self.log.len() as i64;
@@ -138,7 +143,11 @@ impl Controller {
             producer_epoch: -1,
             sequence: -1,
         };
-        self.storage.append(&metadata_partition(), &[entry]);
+        // The simulation injects I/O errors into brokers only: a KRaft controller that
+        // cannot write its metadata log stops (its fatal fault handler), it never carries on.
+        self.storage
+            .append(&metadata_partition(), &[entry])
+            .expect("the controller's metadata log is never given I/O errors");
         self.storage.sync();
         if let MetadataRecord::Partition(registration) = &record {
             self.events.push(format!(
@@ -241,14 +250,21 @@ impl Controller {
         liveness.fenced = false;
         self.events.push(format!("broker {broker_id} unfenced"));
         // Offline partitions whose last in-sync replica is back get a leader again.
+        let unclean = self.config.bugs.unclean_leader_election;
         let offline: Vec<PartitionRegistration> = self
             .partitions
             .values()
-            .filter(|p| p.leader < 0 && p.isr.contains(&broker_id))
+            .filter(|p| {
+                p.leader < 0
+                    && (p.isr.contains(&broker_id) || (unclean && p.replicas.contains(&broker_id)))
+            })
             .cloned()
             .collect();
         for mut registration in offline {
             if let Some(leader) = self.elect(&registration, None) {
+                if !registration.isr.contains(&leader) {
+                    registration.isr = vec![leader];
+                }
                 registration.leader = leader;
                 registration.leader_epoch += 1;
                 registration.partition_epoch += 1;
@@ -280,6 +296,9 @@ impl Controller {
             if registration.leader == broker_id {
                 registration.leader = self.elect(&registration, Some(broker_id)).unwrap_or(-1);
                 registration.leader_epoch += 1;
+                if registration.leader >= 0 && !registration.isr.contains(&registration.leader) {
+                    registration.isr = vec![registration.leader];
+                }
                 changed = true;
             }
             if changed {
@@ -292,11 +311,18 @@ impl Controller {
     /// Picks a leader: the first in-sync replica, in assignment order, that is registered
     /// and not fenced. Never a replica outside the ISR.
     fn elect(&self, registration: &PartitionRegistration, excluding: Option<i32>) -> Option<i32> {
-        registration.replicas.iter().copied().find(|id| {
-            Some(*id) != excluding
-                && registration.isr.contains(id)
-                && self.brokers.get(id).is_some_and(|b| !b.fenced)
-        })
+        let alive =
+            |id: &i32| Some(*id) != excluding && self.brokers.get(id).is_some_and(|b| !b.fenced);
+        let clean = registration
+            .replicas
+            .iter()
+            .copied()
+            .find(|id| registration.isr.contains(id) && alive(id));
+        // Planted bug `unclean_leader_election`: fall back to any live replica.
+        if clean.is_none() && self.config.bugs.unclean_leader_election {
+            return registration.replicas.iter().copied().find(|id| alive(id));
+        }
+        clean
     }
 
     /// Fences brokers whose session expired.
@@ -461,19 +487,21 @@ mod tests {
         c.register(1, 7, 0).unwrap();
         let log: Vec<MetadataRecord> = c.read_log(0, usize::MAX).to_vec();
         for (offset, record) in log.iter().enumerate() {
-            storage.append(
-                &metadata_partition(),
-                &[LogEntry {
-                    offset: offset as i64,
-                    leader_epoch: 0,
-                    timestamp: 0,
-                    key: None,
-                    value: Some(Bytes::from(record.encode())),
-                    producer_id: -1,
-                    producer_epoch: -1,
-                    sequence: -1,
-                }],
-            );
+            storage
+                .append(
+                    &metadata_partition(),
+                    &[LogEntry {
+                        offset: offset as i64,
+                        leader_epoch: 0,
+                        timestamp: 0,
+                        key: None,
+                        value: Some(Bytes::from(record.encode())),
+                        producer_id: -1,
+                        producer_epoch: -1,
+                        sequence: -1,
+                    }],
+                )
+                .unwrap();
         }
         let restarted = Controller::start(ClusterConfig::default(), Box::new(storage), 0);
         assert_eq!(restarted.log_end_offset(), c.log_end_offset());

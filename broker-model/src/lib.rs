@@ -14,9 +14,13 @@
 //! - [`group`]: the group coordinator (classic consumer groups, committed offsets).
 //! - [`handlers`]: Kafka API requests to responses.
 //! - [`node`]: the network edge: connections, replica fetchers, the controller channel.
+//! - [`pause`], [`clock`], [`buggify`]: what a simulation reaches into a node through —
+//!   a pause gate, a skewable clock, seeded BUGGIFY points.
 
 pub mod broker;
+pub mod buggify;
 pub mod bugs;
+pub mod clock;
 pub mod config;
 pub mod controller;
 #[cfg(test)]
@@ -28,9 +32,10 @@ pub mod log;
 pub mod metadata;
 pub mod node;
 pub mod partition;
+pub mod pause;
 pub mod producer_ids;
 pub mod producer_state;
 pub mod storage;
 
 pub use config::{ClusterConfig, FsyncPolicy, TopicSpec};
-pub use storage::{MemoryStorage, Storage, TopicPartition};
+pub use storage::{MemoryStorage, Storage, StorageError, TopicPartition};

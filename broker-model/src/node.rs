@@ -30,6 +30,8 @@ use faultline_wire::records::decode_records;
 use faultline_wire::{ResponseError, Transport};
 
 use crate::broker::{record_to_entry, Broker};
+use crate::buggify::NodeFaults;
+use crate::clock::Clock;
 use crate::config::ClusterConfig;
 use crate::controller::Controller;
 use crate::handlers::{self, api_versions, fetch, metadata, offsets, produce};
@@ -43,16 +45,6 @@ mod groups;
 /// Version of Fetch that brokers use among themselves (topic names, leader epochs).
 const INTER_BROKER_FETCH_VERSION: i16 = 12;
 
-/// Milliseconds since this process started, on the (simulated) tokio clock.
-#[derive(Debug, Clone, Copy)]
-struct Clock(Instant);
-
-impl Clock {
-    fn now_ms(&self) -> u64 {
-        self.0.elapsed().as_millis() as u64
-    }
-}
-
 /// A running broker process.
 pub struct BrokerNode {
     /// The broker's state.
@@ -60,6 +52,8 @@ pub struct BrokerNode {
     changed: watch::Sender<u64>,
     clock: Clock,
     incarnation: u64,
+    /// Pause gate, clock rate and BUGGIFY draw the simulation controls.
+    faults: NodeFaults,
 }
 
 impl BrokerNode {
@@ -70,12 +64,25 @@ impl BrokerNode {
         storage: Box<dyn Storage>,
         incarnation: u64,
     ) -> Arc<Self> {
+        Self::with_faults(node_id, config, storage, incarnation, NodeFaults::default())
+    }
+
+    /// Starts a broker process whose pause gate, clock rate and BUGGIFY points are
+    /// controlled through `faults`.
+    pub fn with_faults(
+        node_id: i32,
+        config: ClusterConfig,
+        storage: Box<dyn Storage>,
+        incarnation: u64,
+        faults: NodeFaults,
+    ) -> Arc<Self> {
         let (changed, _) = watch::channel(0);
         Arc::new(BrokerNode {
             state: Mutex::new(Broker::new(node_id, config, storage)),
             changed,
-            clock: Clock(Instant::now()),
+            clock: Clock::new(faults.clock_rate.clone()),
             incarnation,
+            faults,
         })
     }
 
@@ -94,7 +101,21 @@ impl BrokerNode {
         mut stream: S,
     ) {
         while let Ok(Some(frame)) = read_frame(&mut stream).await {
-            match self.answer(frame).await {
+            self.faults.pause.wait_running().await;
+            // BUGGIFY: a slow request handler (a long GC, a busy request thread).
+            self.faults
+                .buggify
+                .maybe_sleep(50, Duration::from_millis(300))
+                .await;
+            let answer = self.answer(frame).await;
+            // A process paused while the request waited answers only once it resumes.
+            self.faults.pause.wait_running().await;
+            // BUGGIFY: the request was handled but the connection dies before the answer
+            // leaves: the client cannot tell whether it happened.
+            if self.faults.buggify.fires(200) {
+                return;
+            }
+            match answer {
                 Answer::Reply(reply) => {
                     if write_frame(&mut stream, &reply).await.is_err() {
                         return;
@@ -231,7 +252,9 @@ impl BrokerNode {
     pub fn spawn_background<T: Transport>(self: &Arc<Self>, transport: T) {
         let node = self.clone();
         let t = transport.clone();
-        tokio::spawn(async move { node.controller_channel(t).await });
+        tokio::task::spawn_local(async move { node.controller_channel(t).await });
+        let node = self.clone();
+        tokio::task::spawn_local(async move { node.isr_ticker().await });
         let (me, peers) = {
             let state = self.lock();
             (
@@ -242,7 +265,19 @@ impl BrokerNode {
         for leader in peers.into_iter().filter(|&id| id != me) {
             let node = self.clone();
             let t = transport.clone();
-            tokio::spawn(async move { node.replica_fetcher(t, leader).await });
+            tokio::task::spawn_local(async move { node.replica_fetcher(t, leader).await });
+        }
+    }
+
+    /// Decides ISR changes on this broker's clock, forever.
+    async fn isr_ticker(self: Arc<Self>) {
+        let interval =
+            Duration::from_millis((self.lock().config.replica_lag_time_max_ms / 4).max(10));
+        loop {
+            tokio::time::sleep(interval).await;
+            let now = self.clock.now_ms();
+            self.lock().tick_isr(now);
+            self.notify();
         }
     }
 
@@ -277,6 +312,8 @@ impl BrokerNode {
                 .await
             {
                 tokio::time::sleep(interval).await;
+                // BUGGIFY: a late heartbeat, as from a broker under load.
+                self.faults.buggify.maybe_sleep(50, interval * 4).await;
             }
             tokio::time::sleep(interval).await;
         }
@@ -291,6 +328,7 @@ impl BrokerNode {
         broker_epoch: i64,
         timeout: Duration,
     ) -> bool {
+        self.faults.pause.wait_running().await;
         let heartbeat = BrokerHeartbeatRequest::default()
             .with_broker_id(BrokerId(node_id))
             .with_broker_epoch(broker_epoch)
@@ -325,16 +363,14 @@ impl BrokerNode {
             .flatten()
             .filter_map(|r| r.value.and_then(|v| MetadataRecord::decode(&v).ok()))
             .collect();
+        self.faults.pause.wait_running().await;
         if !records.is_empty() {
             let now = self.clock.now_ms();
             self.lock().apply_metadata(&records, now);
             self.notify();
         }
-        let proposals = {
-            let now = self.clock.now_ms();
-            self.lock().isr_proposals(now)
-        };
-        for (registration, new_isr) in proposals {
+        let proposals = std::mem::take(&mut self.lock().isr_outbox);
+        for (_, (registration, new_isr)) in proposals {
             let request = AlterPartitionRequest::default()
                 .with_broker_id(BrokerId(node_id))
                 .with_broker_epoch(broker_epoch)
@@ -395,6 +431,12 @@ impl BrokerNode {
         let client_id = format!("replica-{node_id}");
         let mut connection = None;
         loop {
+            self.faults.pause.wait_running().await;
+            // BUGGIFY: a slow follower, which the leader's ISR logic must tolerate.
+            self.faults
+                .buggify
+                .maybe_sleep(30, Duration::from_millis(300))
+                .await;
             let followed = self
                 .lock()
                 .fetch_targets()
@@ -447,7 +489,15 @@ impl BrokerNode {
                 })
                 .collect()
         };
+        let hw_truncation = self.lock().config.bugs.truncate_to_high_watermark;
         for (key, current_epoch, mut asked_epoch) in needing {
+            if hw_truncation {
+                // Planted bug `truncate_to_high_watermark`: Kafka before KIP-101.
+                let mut state = self.lock();
+                let high_watermark = state.partitions[&key].high_watermark;
+                state.truncate(&key, high_watermark);
+                continue;
+            }
             loop {
                 let request = OffsetForLeaderEpochRequest::default()
                     .with_replica_id(BrokerId(node_id))
@@ -556,6 +606,7 @@ impl BrokerNode {
         else {
             return false;
         };
+        self.faults.pause.wait_running().await;
         let mut fenced = false;
         {
             let mut state = self.lock();
@@ -588,8 +639,11 @@ impl BrokerNode {
                     let before = partition.log.end_offset();
                     partition.append_as_follower(entries, data.high_watermark);
                     let written: Vec<_> = partition.log.read_from(before, usize::MAX).to_vec();
-                    if !written.is_empty() {
-                        state.persist_append(&key, &written);
+                    if !written.is_empty() && state.persist_append(&key, &written).is_err() {
+                        // An I/O error: forget the records and fetch them again later.
+                        if let Some(partition) = state.partitions.get_mut(&key) {
+                            partition.undo_follower_append(before);
+                        }
                     }
                 }
             }
@@ -644,6 +698,8 @@ pub struct ControllerNode {
     /// The controller's state.
     pub state: Mutex<Controller>,
     clock: Clock,
+    /// Pause gate, clock rate and BUGGIFY draw the simulation controls.
+    faults: NodeFaults,
     topics: Vec<String>,
     tick_interval: Duration,
 }
@@ -651,6 +707,16 @@ pub struct ControllerNode {
 impl ControllerNode {
     /// Starts (or restarts) the controller on `storage`.
     pub fn new(config: ClusterConfig, storage: Box<dyn Storage>) -> Arc<Self> {
+        Self::with_faults(config, storage, NodeFaults::default())
+    }
+
+    /// Starts the controller with its pause gate, clock rate and BUGGIFY points
+    /// controlled through `faults`.
+    pub fn with_faults(
+        config: ClusterConfig,
+        storage: Box<dyn Storage>,
+        faults: NodeFaults,
+    ) -> Arc<Self> {
         let topics = config
             .bootstrap_topics()
             .iter()
@@ -659,7 +725,8 @@ impl ControllerNode {
         let tick_interval = Duration::from_millis(config.broker_heartbeat_interval_ms.max(10));
         Arc::new(ControllerNode {
             state: Mutex::new(Controller::start(config, storage, 0)),
-            clock: Clock(Instant::now()),
+            clock: Clock::new(faults.clock_rate.clone()),
+            faults,
             topics,
             tick_interval,
         })
@@ -673,6 +740,7 @@ impl ControllerNode {
     pub async fn run_ticks(self: Arc<Self>) {
         loop {
             tokio::time::sleep(self.tick_interval).await;
+            self.faults.pause.wait_running().await;
             let now = self.clock.now_ms();
             self.lock().tick(now);
         }
@@ -684,6 +752,7 @@ impl ControllerNode {
         mut stream: S,
     ) {
         while let Ok(Some(frame)) = read_frame(&mut stream).await {
+            self.faults.pause.wait_running().await;
             let Some(reply) = self.answer(frame) else {
                 return;
             };
@@ -729,6 +798,19 @@ impl ControllerNode {
             &response,
         )
         .ok()
+    }
+
+    /// The current registration of a partition, as the controller's metadata says.
+    pub fn registration(
+        &self,
+        partition: &TopicPartition,
+    ) -> Option<crate::metadata::PartitionRegistration> {
+        self.lock().partition(partition).cloned()
+    }
+
+    /// Whether a broker is registered and unfenced (able to lead).
+    pub fn broker_alive(&self, broker_id: i32) -> bool {
+        self.lock().broker_alive(broker_id)
     }
 
     /// Drains the controller's trace events.

@@ -230,6 +230,22 @@ impl Partition {
         Ok((entries, appended))
     }
 
+    /// Undoes a leader append whose write to disk failed, before anyone could read it
+    /// (same critical section): the log ends at `base_offset` again, the high watermark
+    /// returns to `previous_high_watermark`, and the epoch cache keeps this epoch's start.
+    pub fn undo_leader_append(&mut self, appended: &Appended, previous_high_watermark: i64) {
+        self.log.truncate_to(appended.base_offset);
+        self.log
+            .note_epoch(appended.leader_epoch, appended.base_offset);
+        self.high_watermark = previous_high_watermark.min(self.log.end_offset());
+    }
+
+    /// Undoes a follower append whose write to disk failed: the next fetch asks again.
+    pub fn undo_follower_append(&mut self, end_offset: i64) {
+        self.log.truncate_to(end_offset);
+        self.high_watermark = self.high_watermark.min(self.log.end_offset());
+    }
+
     /// Checks a request's `current_leader_epoch` against ours (KIP-320): an older one is
     /// FENCED_LEADER_EPOCH, a newer one UNKNOWN_LEADER_EPOCH; -1 skips the check.
     pub fn check_epoch(&self, current_leader_epoch: i32) -> Result<(), ResponseError> {

@@ -20,10 +20,24 @@ pub struct Recovered {
     pub blobs: BTreeMap<String, Vec<u8>>,
 }
 
+/// A write the disk refused (EIO). Kafka's answer to one is KAFKA_STORAGE_ERROR for the
+/// request that hit it; nothing it wrote may be acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("I/O error writing {partition:?}")]
+pub struct StorageError {
+    /// The partition whose write failed.
+    pub partition: TopicPartition,
+}
+
 /// A node's disk.
 pub trait Storage: Send {
-    /// Appends entries to a partition's log (buffered until `sync`).
-    fn append(&mut self, partition: &TopicPartition, entries: &[LogEntry]);
+    /// Appends entries to a partition's log (buffered until `sync`). On error nothing of
+    /// `entries` was written.
+    fn append(
+        &mut self,
+        partition: &TopicPartition,
+        entries: &[LogEntry],
+    ) -> Result<(), StorageError>;
     /// Cuts a partition's log to `end_offset` entries.
     fn truncate(&mut self, partition: &TopicPartition, end_offset: i64);
     /// Replaces a named blob (buffered until `sync`).
@@ -42,12 +56,17 @@ pub struct MemoryStorage {
 }
 
 impl Storage for MemoryStorage {
-    fn append(&mut self, partition: &TopicPartition, entries: &[LogEntry]) {
+    fn append(
+        &mut self,
+        partition: &TopicPartition,
+        entries: &[LogEntry],
+    ) -> Result<(), StorageError> {
         self.state
             .logs
             .entry(partition.clone())
             .or_default()
             .extend_from_slice(entries);
+        Ok(())
     }
 
     fn truncate(&mut self, partition: &TopicPartition, end_offset: i64) {

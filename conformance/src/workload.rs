@@ -42,6 +42,11 @@ pub struct WorkloadConfig {
     /// Group members crash now and then: they stop without LeaveGroup, stay silent past
     /// their session timeout, and come back as new members.
     pub member_crashes: bool,
+    /// When set, each consumer seeks back to the earliest offset this often and reads the
+    /// partitions again (a replay). The checker sees the replay as a new process that
+    /// assigns itself every partition, as a restarted Jepsen client would be: the re-read
+    /// records must match what was read before (inconsistent-offsets, duplicate).
+    pub replay_interval: Option<Duration>,
 }
 
 /// Encodes a value as a record value.
@@ -160,30 +165,37 @@ pub async fn run_consumer<T: Transport>(
     mut rng: ChaCha8Rng,
     stop_at: Instant,
 ) {
-    let process = recorder.fresh_process();
     let keys: Vec<Key> = (0..config.partitions as Key).collect();
-    recorder.record(
-        Process::Client(process),
-        OpType::Invoke,
-        Function::Assign,
-        OpValue::Keys(keys.clone()),
-        None,
-    );
-    recorder.record(
-        Process::Client(process),
-        OpType::Ok,
-        Function::Assign,
-        OpValue::Keys(keys.clone()),
-        None,
-    );
-    let mut positions: BTreeMap<Key, i64> = keys.iter().map(|&k| (k, 0)).collect();
+    let (mut process, mut positions) = assign_from_earliest(&recorder, &keys);
+    let mut replay_at = config.replay_interval.map(|i| Instant::now() + i);
     while Instant::now() < stop_at {
         tokio::time::sleep(jitter(&mut rng, config.poll_interval)).await;
         if Instant::now() >= stop_at {
             break;
         }
+        if let (Some(at), Some(interval)) = (replay_at, config.replay_interval) {
+            if Instant::now() >= at {
+                (process, positions) = assign_from_earliest(&recorder, &keys);
+                replay_at = Some(Instant::now() + interval);
+            }
+        }
         poll_once(&mut client, &recorder, &config, process, &mut positions, 50).await;
     }
+}
+
+/// A fresh process that assigns itself `keys` and seeks every one to offset 0.
+fn assign_from_earliest(recorder: &Recorder, keys: &[Key]) -> (u32, BTreeMap<Key, i64>) {
+    let process = recorder.fresh_process();
+    for kind in [OpType::Invoke, OpType::Ok] {
+        recorder.record(
+            Process::Client(process),
+            kind,
+            Function::Assign,
+            OpValue::Keys(keys.to_vec()),
+            None,
+        );
+    }
+    (process, keys.iter().map(|&k| (k, 0)).collect())
 }
 
 /// One `poll` op over every assigned partition. Returns whether any partition answered.
@@ -246,12 +258,13 @@ pub(crate) async fn poll_once<T: Transport>(
     answered
 }
 
-/// Reads every partition from offset 0 to the end it reports after the heal.
+/// Reads every partition from offset 0 to the end it reports after the heal. Returns
+/// whether it got there (every partition listed and read to its end) before the timeout.
 pub async fn run_final_reads<T: Transport>(
     mut client: KafkaClient<T>,
     recorder: Recorder,
     config: WorkloadConfig,
-) {
+) -> bool {
     let process = recorder.fresh_process();
     let deadline = Instant::now() + config.final_read_timeout;
     let mut ends: BTreeMap<Key, i64> = BTreeMap::new();
@@ -274,7 +287,7 @@ pub async fn run_final_reads<T: Transport>(
             .map(|(&k, &p)| (k, p))
             .collect();
         if pending.is_empty() {
-            break;
+            return ends.len() == config.partitions as usize;
         }
         let mut polled = pending;
         let answered = poll_once(&mut client, &recorder, &config, process, &mut polled, 0).await;
@@ -283,4 +296,5 @@ pub async fn run_final_reads<T: Transport>(
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
+    false
 }

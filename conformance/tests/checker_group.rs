@@ -18,6 +18,8 @@ const CASES: &[(&str, AnomalyKind)] = &[
         "committed-offset-regression",
         AnomalyKind::CommittedOffsetRegression,
     ),
+    ("unowned-partition", AnomalyKind::UnownedPartition),
+    ("unprocessed-record", AnomalyKind::UnprocessedRecord),
 ];
 
 fn load(stem: &str) -> History {

@@ -11,7 +11,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use faultline_broker::log::LogEntry;
-use faultline_broker::storage::{Recovered, Storage, TopicPartition};
+use faultline_broker::storage::{Recovered, Storage, StorageError, TopicPartition};
 
 #[derive(Debug, Default)]
 struct DiskState {
@@ -19,6 +19,8 @@ struct DiskState {
     synced: BTreeMap<TopicPartition, usize>,
     blobs: BTreeMap<String, Vec<u8>>,
     synced_blobs: BTreeMap<String, Vec<u8>>,
+    /// While set, every log write fails with EIO (a `disk-error` fault).
+    failing: bool,
 }
 
 /// A host's disk; clones share it, and it outlives the host's process.
@@ -41,6 +43,7 @@ impl SimDisk {
             synced,
             blobs,
             synced_blobs,
+            ..
         } = &mut *state;
         let mut lost = 0;
         for (partition, log) in logs.iter_mut() {
@@ -59,6 +62,11 @@ impl SimDisk {
         lost
     }
 
+    /// Makes every log write fail (EIO) until called with `false`.
+    pub fn set_failing(&self, failing: bool) {
+        self.lock().failing = failing;
+    }
+
     /// Entries written but not yet synced, over all partitions.
     pub fn unsynced_entries(&self) -> usize {
         let state = self.lock();
@@ -71,12 +79,23 @@ impl SimDisk {
 }
 
 impl Storage for SimDisk {
-    fn append(&mut self, partition: &TopicPartition, entries: &[LogEntry]) {
-        self.lock()
+    fn append(
+        &mut self,
+        partition: &TopicPartition,
+        entries: &[LogEntry],
+    ) -> Result<(), StorageError> {
+        let mut state = self.lock();
+        if state.failing {
+            return Err(StorageError {
+                partition: partition.clone(),
+            });
+        }
+        state
             .logs
             .entry(partition.clone())
             .or_default()
             .extend_from_slice(entries);
+        Ok(())
     }
 
     fn truncate(&mut self, partition: &TopicPartition, end_offset: i64) {

@@ -3,12 +3,16 @@
 //! - [`seed`]: one seed, named random streams.
 //! - [`duration`]: `"250ms"` durations.
 //! - [`scenario`]: scenario files.
-//! - [`nemesis`]: fault windows, seeded or explicit.
-//! - [`disk`]: the simulated disk (page cache, fsync, power loss).
+//! - [`nemesis`]: fault windows, seeded or explicit, and how they strike the world.
+//! - [`disk`]: the simulated disk (page cache, fsync, power loss, I/O errors).
+//! - [`hosts`]: the controller and broker hosts, their disks and fault handles.
+//! - [`liveness`]: recovery after the heal, within a bound.
 //! - [`world`]: builds and drives a run.
 
 pub mod disk;
 pub mod duration;
+pub mod hosts;
+pub mod liveness;
 pub mod nemesis;
 pub mod scenario;
 pub mod seed;

@@ -12,7 +12,7 @@ use faultline_broker::bugs::PlantedBugs;
 use faultline_broker::config::{ClusterConfig, FsyncPolicy, TopicSpec};
 
 use crate::duration::HumanDuration;
-use crate::nemesis::{FaultKind, FaultWindow};
+use crate::nemesis::{leader_target, FaultKind, FaultWindow};
 
 /// A whole scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -53,6 +53,9 @@ pub struct Scenario {
     /// Planted bugs switched on.
     #[serde(default)]
     pub bugs: PlantedBugs,
+    /// BUGGIFY points in the broker (seeded extra delays and rare paths) on or off.
+    #[serde(default)]
+    pub buggify: bool,
 }
 
 /// Message latency bounds (turmoil draws each message's latency between them).
@@ -169,6 +172,8 @@ pub struct Workload {
     /// Idempotent producers (KIP-98): InitProducerId, sequence numbers, and retries of
     /// indeterminate sends under the same sequence, recorded as one op.
     pub idempotent: bool,
+    /// When set, consumers seek back to the earliest offset this often and re-read.
+    pub replay_interval: Option<HumanDuration>,
 }
 
 impl Default for Workload {
@@ -185,6 +190,7 @@ impl Default for Workload {
             group_consumers: 0,
             group: "faultline".to_string(),
             member_crashes: false,
+            replay_interval: None,
         }
     }
 }
@@ -245,15 +251,22 @@ impl Default for Faults {
 pub struct Checks {
     /// The log checker (Jepsen's queue anomalies).
     pub log: bool,
-    /// Anomaly kinds the scenario expects (a negative scenario); empty means none.
+    /// The liveness check: leaders and final reads within `recovery` after the heal.
+    pub liveness: bool,
+    /// Anomaly kinds the scenario expects (a negative scenario or a regression); empty
+    /// means every check must hold.
     pub expect: Vec<String>,
+    /// The seed this scenario is recorded to fail on (negative scenarios, regressions).
+    pub seed: Option<u64>,
 }
 
 impl Default for Checks {
     fn default() -> Self {
         Checks {
             log: true,
+            liveness: true,
             expect: Vec::new(),
+            seed: None,
         }
     }
 }
@@ -363,11 +376,32 @@ impl Scenario {
         let nodes = self.node_names();
         for window in &self.faults.schedule {
             for target in &window.targets {
+                if let Some(partition) = leader_target(target) {
+                    let known = partition.is_none_or(|(topic, p)| {
+                        self.topics
+                            .iter()
+                            .any(|t| t.name == topic && (0..t.partitions).contains(&p))
+                    });
+                    if !known {
+                        return Err(format!(
+                            "fault at {}ms targets {target:?}, a partition no topic has",
+                            window.at.as_millis()
+                        ));
+                    }
+                    continue;
+                }
                 if !nodes.contains(target) {
                     return Err(format!(
-                        "fault at {}ms targets {target:?}, which is not a node; nodes are {}",
+                        "fault at {}ms targets {target:?}, which is not a node; nodes are {}, or leader / leader:TOPIC-P",
                         window.at.as_millis(),
                         nodes.join(", ")
+                    ));
+                }
+                if window.kind.brokers_only() && !target.starts_with("broker-") {
+                    return Err(format!(
+                        "fault at {}ms: {} strikes brokers only, not {target:?}",
+                        window.at.as_millis(),
+                        window.kind.name()
                     ));
                 }
             }
@@ -415,6 +449,13 @@ impl Scenario {
                 Fsync::Policy(FsyncName::Never) => FsyncPolicy::Never,
                 Fsync::Policy(FsyncName::Always) => FsyncPolicy::Always,
                 Fsync::Every { every_messages } => FsyncPolicy::EveryMessages(every_messages),
+            },
+            // __consumer_offsets only when groups run: its replication would change the
+            // schedule of every run without them.
+            offsets_topic_partitions: if self.workload.group_consumers > 0 {
+                base.offsets_topic_partitions
+            } else {
+                0
             },
             bugs: self.bugs,
             ..base

@@ -2,24 +2,24 @@
 //! producers, consumers and a final reader; the nemesis applies fault windows between
 //! steps; the history and the cluster's own events make up the trace.
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
 use rand::Rng;
 
-use faultline_broker::node::{BrokerNode, ControllerNode};
+use faultline_broker::storage::TopicPartition;
 use faultline_conformance::client::KafkaClient;
 use faultline_conformance::group_consumer;
-use faultline_conformance::history::{Fault, History};
+use faultline_conformance::history::History;
 use faultline_conformance::recorder::Recorder;
 use faultline_conformance::workload::{self, WorkloadConfig};
 use faultline_wire::transport::ConnectFuture;
 use faultline_wire::Transport;
 
-use crate::disk::SimDisk;
-use crate::nemesis::{draw_schedule, FaultKind, FaultWindow};
+use crate::hosts::Hosts;
+use crate::liveness::Liveness;
+use crate::nemesis::apply::{AppliedFault, Nemesis};
+use crate::nemesis::draw_schedule;
 use crate::scenario::Scenario;
 use crate::seed::{fnv1a, stream};
 
@@ -34,17 +34,6 @@ impl Transport for TurmoilTransport {
         let address = address.to_string();
         Box::pin(async move { turmoil::net::TcpStream::connect(address).await })
     }
-}
-
-/// A fault as it was applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AppliedFault {
-    /// The window.
-    pub window: FaultWindow,
-    /// Simulated ns when it began.
-    pub start_ns: u64,
-    /// Simulated ns when it healed.
-    pub end_ns: Option<u64>,
 }
 
 /// Something the cluster did, for the trace and the report's timeline.
@@ -71,6 +60,8 @@ pub struct RunOutcome {
     pub faults: Vec<AppliedFault>,
     /// Cluster events.
     pub events: Vec<ClusterEvent>,
+    /// How the cluster recovered after the heal.
+    pub liveness: Liveness,
 }
 
 /// A run that could not complete.
@@ -80,13 +71,6 @@ pub enum SimError {
     #[error("simulation failed: {0}")]
     Turmoil(String),
 }
-
-enum Node {
-    Broker(Arc<BrokerNode>),
-    Controller(Arc<ControllerNode>),
-}
-
-type Registry = Arc<Mutex<BTreeMap<String, Node>>>;
 
 /// Runs `scenario` under `seed`.
 pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
@@ -104,62 +88,10 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         .simulation_duration(duration + recovery + final_timeout + Duration::from_secs(30))
         .build();
 
-    let registry: Registry = Arc::new(Mutex::new(BTreeMap::new()));
-    let disks: BTreeMap<String, SimDisk> = scenario
-        .node_names()
-        .into_iter()
-        .map(|name| (name, SimDisk::default()))
-        .collect();
-
-    {
-        let disk = disks["controller"].clone();
-        let config = config.clone();
-        let registry = registry.clone();
-        sim.host("controller", move || {
-            let disk = disk.clone();
-            let config = config.clone();
-            let registry = registry.clone();
-            async move {
-                let node = ControllerNode::new(config, Box::new(disk));
-                registry
-                    .lock()
-                    .unwrap()
-                    .insert("controller".into(), Node::Controller(node.clone()));
-                tokio::spawn(node.clone().run_ticks());
-                let listener = turmoil::net::TcpListener::bind("0.0.0.0:9093").await?;
-                loop {
-                    let (stream, _) = listener.accept().await?;
-                    tokio::spawn(node.clone().serve_connection(stream));
-                }
-            }
-        });
-    }
+    let hosts = Hosts::new(&scenario.node_names(), seed, scenario.buggify);
+    hosts.add_controller(&mut sim, &config);
     for &id in config.brokers.keys() {
-        let name = format!("broker-{id}");
-        let disk = disks[&name].clone();
-        let config = config.clone();
-        let registry = registry.clone();
-        let incarnations = Arc::new(AtomicU64::new(1));
-        sim.host(name.clone(), move || {
-            let disk = disk.clone();
-            let config = config.clone();
-            let registry = registry.clone();
-            let incarnation = incarnations.fetch_add(1, Ordering::SeqCst);
-            let name = name.clone();
-            async move {
-                let node = BrokerNode::new(id, config, Box::new(disk), incarnation);
-                registry
-                    .lock()
-                    .unwrap()
-                    .insert(name, Node::Broker(node.clone()));
-                node.spawn_background(TurmoilTransport);
-                let listener = turmoil::net::TcpListener::bind("0.0.0.0:9092").await?;
-                loop {
-                    let (stream, _) = listener.accept().await?;
-                    tokio::spawn(node.clone().serve_connection(stream));
-                }
-            }
-        });
+        hosts.add_broker(&mut sim, &config, id);
     }
 
     let recorder = Recorder::with_clock(Arc::new(|| {
@@ -178,6 +110,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         final_read_timeout: final_timeout,
         idempotent: scenario.workload.idempotent,
         member_crashes: scenario.workload.member_crashes,
+        replay_interval: scenario.workload.replay_interval.map(|i| i.0),
     };
     let bootstrap: Vec<String> = config.brokers.values().cloned().collect();
     let client = |name: &str| {
@@ -235,72 +168,72 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         });
         client_names.push(name);
     }
+    let final_reads: Arc<Mutex<Option<(bool, Duration)>>> = Arc::new(Mutex::new(None));
     {
         let (c, r, w) = (
             client("final-reader"),
             recorder.clone(),
             workload_config.clone(),
         );
+        let done = final_reads.clone();
         sim.client("final-reader", async move {
             tokio::time::sleep(duration + recovery).await;
-            workload::run_final_reads(c, r, w).await;
+            let complete = workload::run_final_reads(c, r, w).await;
+            *done.lock().unwrap() = Some((complete, turmoil::sim_elapsed().unwrap_or_default()));
             Ok(())
         });
         client_names.push("final-reader".into());
     }
 
-    let schedule = if scenario.faults.schedule.is_empty() {
-        draw_schedule(
-            &mut stream(seed, "nemesis"),
-            &scenario.faults.kinds,
-            &scenario.node_names(),
-            duration.as_millis() as u64,
-            scenario.faults.interval.as_millis(),
-            scenario.faults.fault_duration.as_millis(),
-        )
-    } else {
-        scenario.faults.schedule.clone()
-    };
-    let nodes = scenario.node_names();
-    let mut nemesis = Nemesis::new(schedule, nodes, client_names);
+    let schedule = fault_schedule(scenario, seed);
+    let partitions: Vec<TopicPartition> = scenario
+        .topics
+        .iter()
+        .flat_map(|t| (0..t.partitions).map(move |p| (t.name.clone(), p)))
+        .collect();
+    let mut nemesis = Nemesis::new(
+        schedule,
+        scenario.node_names(),
+        client_names,
+        partitions[0].clone(),
+        seed,
+        scenario.latency.max.0,
+    );
     let mut events = Vec::new();
+    let mut leaders_elected: Option<Duration> = None;
     loop {
         let now = sim.elapsed();
-        nemesis.apply_due(&mut sim, now, &recorder);
+        nemesis.apply_due(&mut sim, now, &recorder, &hosts);
+        events.append(&mut nemesis.events);
         let finished = sim.step().map_err(|e| SimError::Turmoil(e.to_string()))?;
-        drain_events(&registry, sim.elapsed(), &mut events);
+        let now = sim.elapsed();
+        hosts.drain_events(now.as_nanos() as u64, &mut events);
+        if leaders_elected.is_none() && now >= duration && hosts.all_led(&partitions) {
+            leaders_elected = Some(now);
+        }
         if finished {
             break;
         }
     }
     let history = recorder.history();
     let trace_hash = trace_hash(&history, &events);
+    let final_reads = *final_reads.lock().unwrap();
+    let liveness = Liveness {
+        heal_ns: duration.as_nanos() as u64,
+        bound_ns: recovery.as_nanos() as u64,
+        final_read_timeout_ns: final_timeout.as_nanos() as u64,
+        leaders_elected_ns: leaders_elected.map(|d| d.as_nanos() as u64),
+        final_reads_complete: final_reads.is_some_and(|(complete, _)| complete),
+        final_reads_done_ns: final_reads.map(|(_, at)| at.as_nanos() as u64),
+    };
     Ok(RunOutcome {
         history,
         trace_hash,
         simulated_ms: sim.elapsed().as_millis() as u64,
         faults: nemesis.applied,
         events,
+        liveness,
     })
-}
-
-fn drain_events(registry: &Registry, now: Duration, out: &mut Vec<ClusterEvent>) {
-    let registry = registry.lock().unwrap();
-    for (name, node) in registry.iter() {
-        let descriptions: Vec<String> = match node {
-            Node::Broker(b) => b
-                .drain_events()
-                .into_iter()
-                .map(|e| format!("{}-{}: {}", e.partition.0, e.partition.1, e.description))
-                .collect(),
-            Node::Controller(c) => c.drain_events(),
-        };
-        out.extend(descriptions.into_iter().map(|description| ClusterEvent {
-            time_ns: now.as_nanos() as u64,
-            node: name.clone(),
-            description,
-        }));
-    }
 }
 
 fn trace_hash(history: &History, events: &[ClusterEvent]) -> u64 {
@@ -316,167 +249,18 @@ fn trace_hash(history: &History, events: &[ClusterEvent]) -> u64 {
     fnv1a(&bytes)
 }
 
-/// Applies fault windows as simulated time reaches them.
-struct Nemesis {
-    schedule: Vec<FaultWindow>,
-    servers: Vec<String>,
-    clients: Vec<String>,
-    next: usize,
-    active: Vec<(usize, Duration)>,
-    applied: Vec<AppliedFault>,
-}
-
-impl Nemesis {
-    fn new(mut schedule: Vec<FaultWindow>, servers: Vec<String>, clients: Vec<String>) -> Self {
-        schedule.sort_by_key(|w| w.at);
-        Nemesis {
-            schedule,
-            servers,
-            clients,
-            next: 0,
-            active: Vec::new(),
-            applied: Vec::new(),
-        }
+/// The fault windows a run of `scenario` under `seed` applies: the explicit schedule, or
+/// the one drawn from the seed's `nemesis` stream. `shrink` starts from it.
+pub fn fault_schedule(scenario: &Scenario, seed: u64) -> Vec<crate::nemesis::FaultWindow> {
+    if !scenario.faults.schedule.is_empty() {
+        return scenario.faults.schedule.clone();
     }
-
-    fn apply_due(&mut self, sim: &mut turmoil::Sim<'_>, now: Duration, recorder: &Recorder) {
-        let now_ns = now.as_nanos() as u64;
-        let mut still_active = Vec::new();
-        for (index, ends) in std::mem::take(&mut self.active) {
-            if now >= ends {
-                let window = self.schedule[index].clone();
-                self.heal(sim, &window);
-                recorder.fault(now_ns, false, fault_record(&window));
-                if let Some(applied) = self.applied.iter_mut().rev().find(|a| a.window == window) {
-                    applied.end_ns = Some(now_ns);
-                }
-            } else {
-                still_active.push((index, ends));
-            }
-        }
-        self.active = still_active;
-        while self.next < self.schedule.len() && self.schedule[self.next].at.0 <= now {
-            let window = self.schedule[self.next].clone();
-            self.strike(sim, &window);
-            recorder.fault(now_ns, true, fault_record(&window));
-            self.applied.push(AppliedFault {
-                window: window.clone(),
-                start_ns: now_ns,
-                end_ns: None,
-            });
-            self.active
-                .push((self.next, window.at.0 + window.duration.0));
-            self.next += 1;
-        }
-    }
-
-    fn pairs(&self, window: &FaultWindow) -> Vec<(String, String)> {
-        let mut pairs = Vec::new();
-        match window.kind {
-            FaultKind::Isolate => {
-                for target in &window.targets {
-                    for other in self.servers.iter().chain(self.clients.iter()) {
-                        if other != target {
-                            pairs.push((target.clone(), other.clone()));
-                        }
-                    }
-                }
-            }
-            FaultKind::Halves => {
-                for minority in &window.targets {
-                    for other in self.servers.iter().filter(|s| !window.targets.contains(s)) {
-                        pairs.push((minority.clone(), other.clone()));
-                    }
-                }
-            }
-            FaultKind::Crash => {}
-        }
-        pairs
-    }
-
-    fn strike(&mut self, sim: &mut turmoil::Sim<'_>, window: &FaultWindow) {
-        match window.kind {
-            FaultKind::Isolate | FaultKind::Halves => {
-                for (a, b) in self.pairs(window) {
-                    sim.partition(a.as_str(), b.as_str());
-                }
-            }
-            FaultKind::Crash => {
-                // A crash drops the host's tasks in tokio's shutdown order, which follows
-                // process-global task ids; each dropped stream sends a FIN or RST whose
-                // latency turmoil draws from the seeded rng. Cutting the host's links for
-                // the instant of the crash drops those segments without a draw, so the run
-                // stays a function of the seed alone (a power-lost host sends nothing).
-                let already_cut = self.partitioned_pairs();
-                let mut cut = Vec::new();
-                for target in &window.targets {
-                    for other in self.servers.iter().chain(self.clients.iter()) {
-                        let pair = ordered(target, other);
-                        if other != target && !already_cut.contains(&pair) && !cut.contains(&pair) {
-                            sim.partition(pair.0.as_str(), pair.1.as_str());
-                            cut.push(pair);
-                        }
-                    }
-                }
-                for target in &window.targets {
-                    sim.crash(target.as_str());
-                }
-                for (a, b) in cut {
-                    sim.repair(a.as_str(), b.as_str());
-                }
-            }
-        }
-    }
-
-    /// Host pairs that active partition windows hold apart, each ordered.
-    fn partitioned_pairs(&self) -> Vec<(String, String)> {
-        self.active
-            .iter()
-            .map(|&(index, _)| &self.schedule[index])
-            .filter(|w| matches!(w.kind, FaultKind::Isolate | FaultKind::Halves))
-            .flat_map(|w| self.pairs(w))
-            .map(|(a, b)| ordered(&a, &b))
-            .collect()
-    }
-
-    fn heal(&mut self, sim: &mut turmoil::Sim<'_>, window: &FaultWindow) {
-        match window.kind {
-            FaultKind::Isolate | FaultKind::Halves => {
-                for (a, b) in self.pairs(window) {
-                    sim.repair(a.as_str(), b.as_str());
-                }
-            }
-            FaultKind::Crash => {
-                for target in &window.targets {
-                    sim.bounce(target.as_str());
-                }
-            }
-        }
-    }
-}
-
-/// A host pair in name order, so that (a, b) and (b, a) compare equal.
-fn ordered(a: &str, b: &str) -> (String, String) {
-    if a <= b {
-        (a.to_string(), b.to_string())
-    } else {
-        (b.to_string(), a.to_string())
-    }
-}
-
-fn fault_record(window: &FaultWindow) -> Fault {
-    let kind = serde_json::to_value(window.kind)
-        .ok()
-        .and_then(|v| v.as_str().map(str::to_string))
-        .unwrap_or_default();
-    Fault {
-        detail: format!(
-            "{} {} for {}ms",
-            kind,
-            window.targets.join(","),
-            window.duration.as_millis()
-        ),
-        kind,
-        targets: window.targets.clone(),
-    }
+    draw_schedule(
+        &mut stream(seed, "nemesis"),
+        &scenario.faults.kinds,
+        &scenario.node_names(),
+        scenario.duration.0.as_millis() as u64,
+        scenario.faults.interval.as_millis(),
+        scenario.faults.fault_duration.as_millis(),
+    )
 }

@@ -1,4 +1,11 @@
 //! `faultline check HISTORY.jsonl`: check a history from any source.
+//!
+//! Two input formats (docs/history-format.md, docs/checkers.md): a Jepsen-shaped queue
+//! history, which `faultline run` writes and the log, group and `--model log`
+//! linearizability checkers read; and the plain register history, which
+//! `--model register|kv` reads so published histories (Jepsen's etcd, Porcupine's
+//! corpus) can be converted and checked. Exit codes: 0 valid, 1 anomaly, 2 bad usage or
+//! input (a malformed line is named by number), 3 inconclusive.
 
 use std::fs::File;
 use std::io::BufReader;
@@ -7,7 +14,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use faultline_conformance::checker::linearizable::{
-    self, register::Register, register_history, LinearizableOptions,
+    self, kv::KeyValue, queue_history, register::Register, register_history, LinearizableOptions,
 };
 use faultline_conformance::checker::{check_log, group, log::LogOptions, CheckReport, Verdict};
 use faultline_conformance::history::History;
@@ -22,8 +29,28 @@ pub enum Checker {
     Log,
     /// Consumer-group semantics.
     Group,
-    /// Linearizability of a plain register history (docs/checkers.md).
+    /// Linearizability against the model `--model` names.
     Linearizable,
+}
+
+/// The sequential model of `--checker linearizable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Model {
+    /// Each partition of a queue history is a log (append → offset; read from an offset).
+    Log,
+    /// A plain register history with one key (read / write / cas).
+    Register,
+    /// A plain register history with several keys: a register per key.
+    Kv,
+}
+
+/// How to print the reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Verdicts, anomalies and statistics for a person.
+    Text,
+    /// The check reports as a JSON array, for tools.
+    Json,
 }
 
 /// Arguments of `check`.
@@ -34,60 +61,102 @@ pub struct CheckArgs {
     /// Checkers to run, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "log")]
     pub checker: Vec<Checker>,
+    /// The linearizability model: `log` reads a queue history; `register` and `kv` read a
+    /// plain register history. Default: `register` if it has one key, else `kv`.
+    #[arg(long)]
+    pub model: Option<Model>,
     /// The history ends with final reads, so an acknowledged write never read is an error.
     #[arg(long)]
     pub final_reads: bool,
     /// Consumers used a group (subscribe): positions may move between polls.
     #[arg(long)]
     pub subscribe: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+impl CheckArgs {
+    /// Whether any checker reads the queue (Jepsen-shaped) format.
+    fn reads_queue_history(&self) -> bool {
+        self.checker
+            .iter()
+            .any(|c| *c != Checker::Linearizable || self.model == Some(Model::Log))
+    }
+
+    fn usage(&self, error: impl std::fmt::Display) -> UsageError {
+        UsageError(format!("{}: {error}", self.history.display()))
+    }
+
+    fn open(&self) -> Result<BufReader<File>, UsageError> {
+        File::open(&self.history)
+            .map(BufReader::new)
+            .map_err(|e| self.usage(e))
+    }
 }
 
 /// Runs it.
 pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
-    let open = || {
-        File::open(&args.history)
-            .map_err(|e| UsageError(format!("{}: {e}", args.history.display())))
-    };
-    let mut reports: Vec<CheckReport> = Vec::new();
-    let needs_history = args.checker.iter().any(|c| *c != Checker::Linearizable);
-    let history = if needs_history {
-        Some(
-            History::read_jsonl(BufReader::new(open()?))
-                .map_err(|e| UsageError(format!("{}: {e}", args.history.display())))?,
-        )
+    let history = if args.reads_queue_history() {
+        Some(History::read_jsonl(args.open()?).map_err(|e| args.usage(e))?)
     } else {
         None
     };
+    let mut reports: Vec<CheckReport> = Vec::new();
     for checker in &args.checker {
-        let report = match checker {
-            Checker::Log => check_log(
-                history.as_ref().expect("read above"),
+        let report = match (checker, history.as_ref()) {
+            (Checker::Log, Some(history)) => check_log(
+                history,
                 &LogOptions {
                     final_reads: args.final_reads,
                     subscribe: args.subscribe,
                     ..Default::default()
                 },
             ),
-            Checker::Group => group::check(history.as_ref().expect("read above")),
-            Checker::Linearizable => {
-                let ops = register_history::read_jsonl(BufReader::new(open()?))
-                    .map_err(|e| UsageError(format!("{}: {e}", args.history.display())))?;
-                match register_history::single_register(&ops) {
-                    Some(single) => {
-                        linearizable::check(&Register, &single, &LinearizableOptions::default())
-                    }
-                    None => linearizable::check(
-                        &linearizable::kv::KeyValue,
-                        &ops,
-                        &LinearizableOptions::default(),
-                    ),
-                }
-            }
+            (Checker::Group, Some(history)) => group::check(history),
+            (Checker::Linearizable, history) => linearizability(&args, history)?,
+            (_, None) => unreachable!("queue checkers read the history above"),
         };
         reports.push(report);
     }
-    let mut worst = Verdict::Valid;
-    for report in &reports {
+    match args.format {
+        Format::Text => print_text(&reports),
+        Format::Json => println!("{}", serde_json::to_string_pretty(&reports)?),
+    }
+    let worst = reports
+        .iter()
+        .map(|r| r.verdict)
+        .max()
+        .unwrap_or(Verdict::Valid);
+    Ok(match worst {
+        Verdict::Valid => EXIT_OK,
+        Verdict::Invalid => EXIT_ANOMALY,
+        Verdict::Unknown => EXIT_INCONCLUSIVE,
+    })
+}
+
+fn linearizability(args: &CheckArgs, history: Option<&History>) -> anyhow::Result<CheckReport> {
+    let options = LinearizableOptions::default();
+    if args.model == Some(Model::Log) {
+        let history = history.expect("--model log reads the queue history");
+        return Ok(queue_history::check(history, &options));
+    }
+    let ops = register_history::read_jsonl(args.open()?).map_err(|e| args.usage(e))?;
+    let single = register_history::single_register(&ops);
+    Ok(match (args.model, single) {
+        (Some(Model::Kv), _) | (None, None) => linearizable::check(&KeyValue, &ops, &options),
+        (_, Some(single)) => linearizable::check(&Register, &single, &options),
+        (Some(Model::Register), None) => {
+            return Err(args
+                .usage("the history has several keys; use --model kv")
+                .into())
+        }
+        (Some(Model::Log), _) => unreachable!("handled above"),
+    })
+}
+
+fn print_text(reports: &[CheckReport]) {
+    for report in reports {
         println!(
             "{}: {}",
             report.checker,
@@ -100,11 +169,5 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
         for (name, value) in &report.stats {
             println!("  {name}: {value}");
         }
-        worst = worst.max(report.verdict);
     }
-    Ok(match worst {
-        Verdict::Valid => EXIT_OK,
-        Verdict::Invalid => EXIT_ANOMALY,
-        Verdict::Unknown => EXIT_INCONCLUSIVE,
-    })
 }

@@ -80,6 +80,9 @@ pub fn execute(loaded: &LoadedScenario, seed: u64, repro: String) -> anyhow::Res
             &outcome.history,
         ));
     }
+    if loaded.scenario.checks.liveness {
+        checks.push(faultline_sim::liveness::check(&outcome.liveness));
+    }
     let verdict = RunReport::combined_verdict(&checks);
     let report = RunReport {
         schema_version: SCHEMA_VERSION,
@@ -101,14 +104,15 @@ pub fn execute(loaded: &LoadedScenario, seed: u64, repro: String) -> anyhow::Res
             .faults
             .iter()
             .map(|f| FaultWindow {
-                kind: serde_json::to_value(f.window.kind)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-                targets: f.window.targets.clone(),
+                kind: f.window.kind.name(),
+                targets: f.targets.clone(),
                 start_ns: f.start_ns,
                 end_ns: f.end_ns,
-                detail: format!("{} ms", f.window.duration.as_millis()),
+                detail: if f.detail.is_empty() {
+                    format!("{} ms", f.window.duration.as_millis())
+                } else {
+                    format!("{} ms; {}", f.window.duration.as_millis(), f.detail)
+                },
             })
             .collect(),
         events: outcome

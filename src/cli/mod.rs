@@ -2,8 +2,13 @@
 
 mod check;
 mod execute;
+mod explore;
+mod hunt;
+mod merge;
 mod replay;
+mod report;
 mod run;
+mod shrink;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +28,16 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Check a history from any source.
     Check(check::CheckArgs),
+    /// Re-render a run folder's report.
+    Report(report::ReportArgs),
+    /// Run many seeds of many scenarios on all cores, in a seed range or a time budget.
+    Explore(explore::ExploreArgs),
+    /// Join shard summaries into one.
+    Merge(merge::MergeArgs),
+    /// Measure how fast each planted bug is found, and check the clean broker stays clean.
+    Hunt(hunt::HuntArgs),
+    /// Minimize a failing run into a regression scenario.
+    Shrink(shrink::ShrinkArgs),
 }
 
 /// Exit code: every check held.
@@ -48,6 +63,11 @@ pub fn main() -> i32 {
         Command::Run(args) => run::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Check(args) => check::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Explore(args) => explore::run(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Hunt(args) => hunt::run(args),
+        Command::Shrink(args) => shrink::run(args),
     };
     match result {
         Ok(code) => code,

@@ -22,6 +22,18 @@ pub struct RunArgs {
     /// Where run folders go.
     #[arg(long, default_value = "faultline-out")]
     pub out: PathBuf,
+    /// How to print the result: text for people, json (the report.json) for programs.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: OutputFormat,
+}
+
+/// How a command prints its result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    /// Lines for people.
+    Text,
+    /// JSON for programs.
+    Json,
 }
 
 /// Runs it.
@@ -37,20 +49,22 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     }
     let scenario = &loaded.scenario;
     let config = scenario.cluster_config();
-    println!(
-        "faultline {} · scenario {} ({}, hash {:016x}) · seed {seed}",
-        env!("CARGO_PKG_VERSION"),
-        scenario.name,
-        loaded.path,
-        loaded.hash
-    );
-    println!(
+    let text = args.format == OutputFormat::Text;
+    if text {
+        println!(
+            "faultline {} · scenario {} ({}, hash {:016x}) · seed {seed}",
+            env!("CARGO_PKG_VERSION"),
+            scenario.name,
+            loaded.path,
+            loaded.hash
+        );
+        println!(
         "  cluster: {} brokers, min.insync.replicas {}, fsync {:?} · faults: {} · tick {} ms · fault phase {} s · bugs: {}",
         config.brokers.len(),
         config.min_insync_replicas,
         config.fsync,
         if scenario.faults.schedule.is_empty() {
-            scenario.faults.kinds.iter().map(|k| format!("{k:?}").to_lowercase()).collect::<Vec<_>>().join(", ")
+            scenario.faults.kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
         } else {
             format!("{} scheduled", scenario.faults.schedule.len())
         },
@@ -58,10 +72,20 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
         scenario.duration.0.as_secs_f64(),
         if config.bugs.enabled().is_empty() { "none".to_string() } else { config.bugs.enabled().join(", ") },
     );
+    }
     let executed = execute(&loaded, seed, repro.clone())?;
     let report = &executed.report;
     let folder = default_folder(&args.out, &scenario.name, seed);
     write_folder(&folder, &executed, scenario)?;
+    let exit = match report.verdict {
+        Verdict::Valid => EXIT_OK,
+        Verdict::Invalid => EXIT_ANOMALY,
+        Verdict::Unknown => EXIT_INCONCLUSIVE,
+    };
+    if !text {
+        println!("{}", faultline_reports::json::report_json(report));
+        return Ok(exit);
+    }
     let speed = report.simulated_ms as f64 / report.wall_ms.max(1) as f64;
     println!(
         "verdict: {} · {} ops · simulated {:.1} s in {:.2} s wall ({:.0}× real time)",
@@ -90,9 +114,5 @@ pub fn run(args: RunArgs) -> anyhow::Result<i32> {
     println!("trace hash: {}", report.trace_hash);
     println!("report: {}/", folder.display());
     println!("repro: {repro}");
-    Ok(match report.verdict {
-        Verdict::Valid => EXIT_OK,
-        Verdict::Invalid => EXIT_ANOMALY,
-        Verdict::Unknown => EXIT_INCONCLUSIVE,
-    })
+    Ok(exit)
 }

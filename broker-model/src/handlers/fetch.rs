@@ -101,7 +101,7 @@ fn unknown_or_not_leader(broker: &Broker, key: &(String, i32)) -> ResponseError 
 fn read_committed(
     partition: &crate::partition::Partition,
     fetch_offset: i64,
-    _bugs: crate::bugs::PlantedBugs,
+    bugs: crate::bugs::PlantedBugs,
 ) -> Result<Vec<LogEntry>, ResponseError> {
     if !partition.is_leader() {
         return Err(ResponseError::NotLeaderOrFollower);
@@ -109,7 +109,13 @@ fn read_committed(
     if fetch_offset < 0 || fetch_offset > partition.log.end_offset() {
         return Err(ResponseError::OffsetOutOfRange);
     }
-    let visible = (partition.high_watermark - fetch_offset).max(0) as usize;
+    // Planted bug `reads_above_high_watermark`: serve the uncommitted tail too.
+    let limit = if bugs.reads_above_high_watermark {
+        partition.log.end_offset()
+    } else {
+        partition.high_watermark
+    };
+    let visible = (limit - fetch_offset).max(0) as usize;
     Ok(partition
         .log
         .read_from(fetch_offset, visible.min(MAX_RECORDS_PER_PARTITION))

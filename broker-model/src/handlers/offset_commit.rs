@@ -96,6 +96,7 @@ fn append_commit(
         .get_mut(&key)
         .ok_or(ResponseError::NotCoordinator)?;
     let entries = records.iter().map(OffsetRecord::to_entry).collect();
+    let previous_high_watermark = partition.high_watermark;
     // Kafka maps the append's errors for the client: a lost leadership is
     // NOT_COORDINATOR, too small an ISR COORDINATOR_NOT_AVAILABLE.
     let (written, appended) = partition
@@ -105,7 +106,14 @@ fn append_commit(
             ResponseError::NotEnoughReplicas => ResponseError::CoordinatorNotAvailable,
             other => other,
         })?;
-    broker.persist_append(&key, &written);
+    if broker.persist_append(&key, &written).is_err() {
+        // Kafka's coordinator answers a failed offsets append (KAFKA_STORAGE_ERROR) with
+        // NOT_COORDINATOR (`GroupMetadataManager.storeOffsets`); nothing stays appended.
+        if let Some(partition) = broker.partitions.get_mut(&key) {
+            partition.undo_leader_append(&appended, previous_high_watermark);
+        }
+        return Err(ResponseError::NotCoordinator);
+    }
     Ok(Some(CommitState::Awaiting(index, appended)))
 }
 

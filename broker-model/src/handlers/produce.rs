@@ -13,6 +13,7 @@ use faultline_wire::ResponseError;
 use crate::broker::{record_to_entry, Broker};
 use crate::idempotence::ProduceAppend;
 use crate::partition::Appended;
+use crate::producer_state::ProducerStateTable;
 use crate::storage::TopicPartition;
 
 /// Where one partition of a produce request stands.
@@ -75,25 +76,30 @@ fn append_one(
         }));
     };
     let entries = records.iter().map(record_to_entry).collect();
+    let previous_high_watermark = partition.high_watermark;
     let appended = match partition.append_produce(entries, acks, min_insync_replicas, dedup) {
         Err(error) => return Outcome::Done(Err(error)),
         // A duplicate waits for the same high watermark its original does (KIP-98).
-        Ok(ProduceAppend::Duplicate(appended)) => Ok(appended),
+        Ok(ProduceAppend::Duplicate(appended)) => appended,
         Ok(ProduceAppend::Appended(written, appended)) => {
-            broker.persist_append(key, &written);
-            Ok(appended)
+            if broker.persist_append(key, &written).is_err() {
+                // Kafka fails the append with KAFKA_STORAGE_ERROR and acknowledges nothing
+                // (`ReplicaManager.appendToLocalLog` on a `KafkaStorageException`).
+                if let Some(partition) = broker.partitions.get_mut(key) {
+                    partition.undo_leader_append(&appended, previous_high_watermark);
+                    // The undone batch must not be remembered as written (KIP-98).
+                    partition.producers = ProducerStateTable::rebuild(partition.log.entries());
+                }
+                return Outcome::Done(Err(ResponseError::KafkaStorageError));
+            }
+            appended
         }
     };
-    match appended {
-        Err(error) => Outcome::Done(Err(error)),
-        Ok(appended) => {
-            // Planted bug `ack_before_replication`: answer acks=all as if acks=1.
-            if acks == -1 && !ack_early {
-                Outcome::AwaitingIsr(appended)
-            } else {
-                Outcome::Done(Ok(appended))
-            }
-        }
+    // Planted bug `ack_before_replication`: answer acks=all as if acks=1.
+    if acks == -1 && !ack_early {
+        Outcome::AwaitingIsr(appended)
+    } else {
+        Outcome::Done(Ok(appended))
     }
 }
 
@@ -110,7 +116,15 @@ pub fn poll_waiting(broker: &Broker, pending: &mut [PartitionProduce]) -> bool {
         match partition {
             Some(p) if p.is_leader() && p.leader_epoch() == appended.leader_epoch => {
                 if p.high_watermark > appended.last_offset {
-                    item.outcome = Outcome::Done(Ok(appended));
+                    let mut answered = appended;
+                    // Planted bug `racy_produce_offset`: read the offset back from the log
+                    // end now, after other producers may have appended.
+                    if broker.config.bugs.racy_produce_offset {
+                        let count = appended.last_offset - appended.base_offset + 1;
+                        answered.base_offset = p.log.end_offset() - count;
+                        answered.last_offset = p.log.end_offset() - 1;
+                    }
+                    item.outcome = Outcome::Done(Ok(answered));
                 } else {
                     all_done = false;
                 }

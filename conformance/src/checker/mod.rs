@@ -8,6 +8,7 @@
 //! - [`group`]: consumer-group semantics Jepsen leaves out: exclusive assignment, fencing
 //!   of stale generations, durable and monotonic committed offsets.
 
+mod fast_hash;
 pub mod group;
 pub mod linearizable;
 pub mod log;
@@ -79,6 +80,14 @@ pub enum AnomalyKind {
     CommittedOffsetRegression,
     /// A fetch after an acknowledged commit returned less than it committed (ours).
     LostCommit,
+    /// After the faults healed, the cluster did not elect leaders for every partition or
+    /// serve every acknowledged write within the scenario's bound (ours: a liveness check).
+    NotRecovered,
+    /// The stable group's final generation left a subscribed partition with no owner (ours).
+    UnownedPartition,
+    /// A record below a group's acknowledged committed offset was never returned to any
+    /// member of the group: at-least-once broken (ours).
+    UnprocessedRecord,
 }
 
 impl AnomalyKind {
@@ -120,6 +129,9 @@ impl AnomalyKind {
             AnomalyKind::FencedCommit => "faultline, Kafka OffsetCommit (ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID) — a commit from a stale generation or unknown member must be rejected",
             AnomalyKind::CommittedOffsetRegression => "faultline, Kafka OffsetFetch — committed offsets never move backwards except by an explicit commit of the lower offset (a seek)",
             AnomalyKind::LostCommit => "faultline, Kafka __consumer_offsets durability — a fetch after an acknowledged commit returns at least the committed offset, across coordinator failover",
+            AnomalyKind::NotRecovered => "faultline liveness — after the heal, every partition has a live leader within the recovery bound and final reads reach every partition's end (Jepsen kafka.clj final polls)",
+            AnomalyKind::UnownedPartition => "faultline, Kafka consumer protocol assignors (KIP-429) — once a group is stable, its generation's assignments cover every partition of the subscription",
+            AnomalyKind::UnprocessedRecord => "faultline, Kafka OffsetCommit semantics (at-least-once) — every record below a group's committed offset was returned to some member of the group",
         }
     }
 }

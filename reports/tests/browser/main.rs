@@ -47,6 +47,11 @@ fn headless(browser: &Path, profile: &Path, args: &[&str]) -> String {
 #[test]
 fn the_report_page_loads_cleanly_and_highlights_the_anomaly() {
     let Some(browser) = chromium() else {
+        // CI installs Chromium (.ci/run), so there a missing browser is a failure.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true but no chromium on PATH"
+        );
         eprintln!("skipped: no chromium on PATH (apt-get install chromium)");
         return;
     };
@@ -109,6 +114,11 @@ fn the_report_page_loads_cleanly_and_highlights_the_anomaly() {
 #[test]
 fn a_busy_run_loads_cleanly() {
     let Some(browser) = chromium() else {
+        // CI installs Chromium (.ci/run), so there a missing browser is a failure.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true but no chromium on PATH"
+        );
         eprintln!("skipped: no chromium on PATH (apt-get install chromium)");
         return;
     };

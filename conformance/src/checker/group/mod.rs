@@ -14,9 +14,15 @@
 //!   `__consumer_offsets`), unless another commit may have overwritten it since.
 //! - CommittedOffsetRegression: successive fetches never move backwards unless a commit of
 //!   the lower offset (an explicit seek) may have happened in between.
+//! - UnownedPartition ([`coverage`]): once the group is stable, its final generation's
+//!   assignments cover every partition of the subscription.
+//! - UnprocessedRecord ([`at_least_once`]): every record below a group's acknowledged
+//!   committed offset was returned to some member of the group.
 
 use std::collections::BTreeMap;
 
+mod at_least_once;
+mod coverage;
 mod offsets;
 
 use offsets::Event;
@@ -31,7 +37,8 @@ pub fn check(history: &History) -> CheckReport {
     let mut joins: Vec<(&Op, &Op, &Membership)> = Vec::new();
     let mut commits: Vec<(&Op, Option<&Op>, &GroupOffsets)> = Vec::new();
     let mut fetches: Vec<(&Op, &Op, &GroupOffsets)> = Vec::new();
-    for (invoke, completion) in history.pairs() {
+    let pairs = history.pairs();
+    for &(invoke, completion) in &pairs {
         match (&invoke.value, completion) {
             (OpValue::Membership(_), Some(done)) if done.kind == OpType::Ok => {
                 if let OpValue::Membership(Some(membership)) = &done.value {
@@ -54,6 +61,9 @@ pub fn check(history: &History) -> CheckReport {
     let mut anomalies = overlapping_assignments(&joins);
     anomalies.extend(fenced_commits(&joins, &commits));
     anomalies.extend(offset_histories(&commits, &fetches));
+    let all_joins = coverage::joins(&pairs);
+    anomalies.extend(coverage::find(&pairs, &all_joins));
+    anomalies.extend(at_least_once::find(&pairs, &all_joins, &commits));
     let stats = BTreeMap::from([
         ("joins".to_string(), joins.len() as u64),
         ("commits".to_string(), commits.len() as u64),

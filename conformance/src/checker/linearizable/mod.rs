@@ -12,9 +12,11 @@
 //! - Models: [`register`] (read / write / cas), [`kv`] (a map, split by key),
 //!   [`partition_log`] (append → offset, read; offsets as witnesses: a sort and a pass).
 //! - [`register_history`]: the plain register history format of `docs/checkers.md`.
+//! - [`queue_history`]: a Jepsen-shaped Kafka history as partition-log ops, per key.
 
 pub mod kv;
 pub mod partition_log;
+pub mod queue_history;
 pub mod register;
 pub mod register_history;
 mod search;

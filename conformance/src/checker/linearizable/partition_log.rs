@@ -10,9 +10,10 @@
 //! offsets leave the order open — an acknowledged append without an offset, or a hole
 //! that a crashed append might fill — do we fall back to the general search.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::{check as search_check, LinearizableOptions, Operation, SequentialModel};
+use crate::checker::fast_hash::FastMap;
 use crate::checker::{Anomaly, AnomalyKind, CheckReport};
 
 /// A record's value; unique per partition, as in the queue workload.
@@ -106,17 +107,69 @@ fn violation(ops: Vec<u64>, description: String) -> Anomaly {
     }
 }
 
+/// Which append holds each offset. The fast path needs offsets `0..n` with no hole, and
+/// `n` cannot exceed the number of appends, so offsets below that are a plain array (one
+/// probe, no tree); any offset beyond it goes to `beyond`, which means a hole and the search.
+struct Holders {
+    /// The append (position in `ops`) at each offset below the number of appends.
+    dense: Vec<usize>,
+    /// Holders of larger offsets, kept so a duplicate among them is still seen.
+    beyond: BTreeMap<u64, usize>,
+}
+
+const FREE: usize = usize::MAX;
+
+impl Holders {
+    fn get(&self, offset: u64) -> Option<usize> {
+        match usize::try_from(offset)
+            .ok()
+            .and_then(|at| self.dense.get(at))
+        {
+            Some(&FREE) => None,
+            Some(&holder) => Some(holder),
+            None => self.beyond.get(&offset).copied(),
+        }
+    }
+
+    fn insert(&mut self, offset: u64, holder: usize) {
+        match usize::try_from(offset)
+            .ok()
+            .and_then(|at| self.dense.get_mut(at))
+        {
+            Some(slot) => *slot = holder,
+            None => {
+                self.beyond.insert(offset, holder);
+            }
+        }
+    }
+
+    /// The holders of offsets `0..n`, if they are exactly the offsets held.
+    fn gapless(&self) -> Option<&[usize]> {
+        let held = self.dense.iter().take_while(|&&h| h != FREE).count();
+        (self.beyond.is_empty() && self.dense[held..].iter().all(|&h| h == FREE))
+            .then(|| &self.dense[..held])
+    }
+}
+
 /// The fast path: `None` if offsets do not pin the order, else the verdict.
 fn witnessed(ops: &[Operation<LogInput, LogOutput>]) -> Option<Result<(), Anomaly>> {
+    let appends = ops
+        .iter()
+        .filter(|op| matches!(op.input, LogInput::Append(_)))
+        .count();
     // Offset → the append (position in `ops`) that holds it.
-    let mut at_offset: BTreeMap<u64, usize> = BTreeMap::new();
-    let mut append_of: HashMap<Record, usize> = HashMap::new();
+    let mut at_offset = Holders {
+        dense: vec![FREE; appends],
+        beyond: BTreeMap::new(),
+    };
+    let mut append_of: FastMap<Record, usize> =
+        FastMap::with_capacity_and_hasher(appends, Default::default());
     for (at, op) in ops.iter().enumerate() {
         if let LogInput::Append(record) = op.input {
             append_of.insert(record, at);
             match &op.output {
                 Some(LogOutput::Appended(offset)) => {
-                    if let Some(&other) = at_offset.get(offset) {
+                    if let Some(other) = at_offset.get(*offset) {
                         let text = format!(
                             "ops {} and {} were both acknowledged at offset {offset}",
                             ops[other].index, op.index
@@ -126,6 +179,8 @@ fn witnessed(ops: &[Operation<LogInput, LogOutput>]) -> Option<Result<(), Anomal
                     at_offset.insert(*offset, at);
                 }
                 Some(LogOutput::Records(_)) => return None,
+                // Acknowledged without an offset: it holds one, but which is open.
+                None if op.complete.is_some() => return None,
                 None => {}
             }
         }
@@ -145,8 +200,8 @@ fn witnessed(ops: &[Operation<LogInput, LogOutput>]) -> Option<Result<(), Anomal
                 );
                 return Some(Err(violation(vec![op.index], text)));
             };
-            match at_offset.get(&offset) {
-                Some(&holder) if holder != writer => {
+            match at_offset.get(offset) {
+                Some(holder) if holder != writer => {
                     let text = format!("op {} read record {record} at offset {offset}, but op {} holds that offset", op.index, ops[holder].index);
                     return Some(Err(violation(vec![ops[holder].index, op.index], text)));
                 }
@@ -159,23 +214,14 @@ fn witnessed(ops: &[Operation<LogInput, LogOutput>]) -> Option<Result<(), Anomal
         }
     }
     // A hole might be a crashed append no one read: the order is open, search instead.
-    if at_offset
-        .keys()
-        .enumerate()
-        .any(|(i, &offset)| offset != i as u64)
-    {
-        return None;
-    }
-    Some(schedule(ops, &at_offset))
+    let holders = at_offset.gapless()?;
+    Some(schedule(ops, holders))
 }
 
 /// The greedy schedule: append `i` takes effect at the latest invoke among offsets `≤ i`.
-fn schedule(
-    ops: &[Operation<LogInput, LogOutput>],
-    at_offset: &BTreeMap<u64, usize>,
-) -> Result<(), Anomaly> {
+fn schedule(ops: &[Operation<LogInput, LogOutput>], at_offset: &[usize]) -> Result<(), Anomaly> {
     let mut points: Vec<(u64, usize)> = Vec::with_capacity(at_offset.len());
-    for (&offset, &at) in at_offset {
+    for (offset, &at) in at_offset.iter().enumerate() {
         let latest = points
             .last()
             .copied()

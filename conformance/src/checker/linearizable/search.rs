@@ -12,8 +12,9 @@
 //! they may be linearized at any point after their call, or never (Knossos treats `info`
 //! the same way). The search therefore succeeds as soon as every *completed* op is lifted.
 
-use std::collections::HashSet;
 use std::time::Instant;
+
+use crate::checker::fast_hash::FastSet;
 
 use super::{Operation, SequentialModel};
 
@@ -74,7 +75,7 @@ pub(crate) fn search<M: SequentialModel>(
     let words = ops.len().div_ceil(64);
     let mut linearized = vec![0u64; words];
     let mut linearized_completed = 0;
-    let mut cache: HashSet<(Vec<u64>, M::State)> = HashSet::new();
+    let mut cache: FastSet<(Vec<u64>, M::State)> = FastSet::default();
     let mut stack: Vec<(usize, M::State)> = Vec::new();
     let mut state = model.init();
     let mut deepest = Deepest::default();

@@ -19,7 +19,7 @@ pub(crate) fn find(analysis: &Analysis) -> Vec<Anomaly> {
         if reader.outcome != Outcome::Ok {
             continue;
         }
-        let Some(send) = facts.writer(read.key, read.value) else {
+        let Some(send) = facts.writer(read.key, read.local) else {
             continue;
         };
         let writer = facts.op(send.op);

@@ -21,7 +21,7 @@ pub(crate) fn find(analysis: &Analysis) -> Vec<Anomaly> {
         // A value seen at one index only has first == last; only duplicates differ.
         let mut copies: BTreeMap<Value, Vec<(Offset, u32)>> = BTreeMap::new();
         for entry in &order.entries {
-            let span = order.span(entry.value).expect("every entry has a span");
+            let span = order.span(entry.local).expect("every entry has a span");
             if span.first != span.last {
                 copies
                     .entry(entry.value)

@@ -37,7 +37,7 @@ pub(crate) fn lost(analysis: &Analysis) -> Vec<Lost> {
             continue;
         }
         let order = &analysis.orders[read.key as usize];
-        let Some(span) = order.span(read.value) else {
+        let Some(span) = order.span(read.local) else {
             continue;
         };
         let bound = &mut bounds[read.key as usize];
@@ -53,11 +53,11 @@ pub(crate) fn lost(analysis: &Analysis) -> Vec<Lost> {
         let order = &analysis.orders[key as usize];
         for index in 0..=bound_index {
             for entry in order.at_index(index) {
-                let span = order.span(entry.value).expect("every entry has a span");
-                if span.last != index || facts.read_ok(key, entry.value) {
+                let span = order.span(entry.local).expect("every entry has a span");
+                if span.last != index || facts.read_ok(key, entry.local) {
                     continue;
                 }
-                let Some(writer) = facts.writer(key, entry.value) else {
+                let Some(writer) = facts.writer(key, entry.local) else {
                     continue;
                 };
                 if !facts.committed(writer.op) {

@@ -17,7 +17,6 @@ mod aborted_read;
 mod describe;
 mod duplicate;
 mod facts;
-mod fast_hash;
 mod inconsistent_offsets;
 mod internal_order;
 mod lost_write;
@@ -25,6 +24,7 @@ mod phantom;
 mod poll_order;
 mod send_order;
 mod unseen;
+mod value_ids;
 mod version_order;
 
 use std::collections::{BTreeMap, BTreeSet};

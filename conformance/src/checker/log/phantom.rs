@@ -16,7 +16,7 @@ pub(crate) fn find(analysis: &Analysis) -> Vec<Anomaly> {
     facts
         .reads
         .iter()
-        .filter(|read| facts.writer(read.key, read.value).is_none())
+        .filter(|read| facts.writer(read.key, read.local).is_none())
         .map(|read| {
             let key = facts.keys[read.key as usize];
             let reader = facts.op(read.op);

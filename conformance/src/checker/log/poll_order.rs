@@ -46,10 +46,10 @@ pub(crate) fn find(analysis: &Analysis) -> Vec<Anomaly> {
             }
             _ => {}
         }
-        if op.outcome != Outcome::Ok || op.reads.is_empty() {
+        if op.outcome != Outcome::Ok || op.reads().is_empty() {
             continue;
         }
-        let reads = &facts.reads[op.reads.clone()];
+        let reads = &facts.reads[op.reads()];
         for (first, last) in first_and_last_by_key(reads) {
             if let Some(previous) = consumer.last_reads.get(&first.key) {
                 if !(analysis.options.subscribe || consumer.subscribed) {

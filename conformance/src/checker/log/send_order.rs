@@ -23,10 +23,10 @@ pub(crate) fn find(analysis: &Analysis) -> Vec<Anomaly> {
     let mut last_sends: HashMap<Process, BTreeMap<u32, SendFact>> = HashMap::new();
     let mut anomalies = Vec::new();
     for op in &facts.ops {
-        if op.outcome == Outcome::Fail || op.sends.is_empty() {
+        if op.outcome == Outcome::Fail || op.sends().is_empty() {
             continue;
         }
-        let sends = &facts.sends[op.sends.clone()];
+        let sends = &facts.sends[op.sends()];
         let last = last_sends.entry(op.process).or_default();
         let mut seen_keys: Vec<u32> = Vec::new();
         for send in sends {

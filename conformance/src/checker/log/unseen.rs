@@ -24,7 +24,7 @@ pub(crate) fn unseen(analysis: &Analysis) -> BTreeMap<u32, Vec<UnseenValue>> {
     let facts = &analysis.facts;
     let mut unseen: BTreeMap<u32, Vec<UnseenValue>> = BTreeMap::new();
     for send in &facts.sends {
-        if facts.op(send.op).outcome == Outcome::Ok && !facts.read_ok(send.key, send.value) {
+        if facts.op(send.op).outcome == Outcome::Ok && !facts.read_ok(send.key, send.local) {
             unseen
                 .entry(send.key)
                 .or_default()

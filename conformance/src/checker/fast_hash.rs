@@ -1,9 +1,10 @@
-//! A small multiplicative hasher for the checker's lookup tables (keys are integers).
+//! A small multiplicative hasher for the checkers' lookup tables (integer keys, bitsets).
 //!
 //! The standard SipHash resists hash flooding, which a checker reading its own history
-//! does not need, and costs a third of the log checker's time at a million ops. This is
-//! the Fx hash rustc uses (rustc-hash). Tables built with it are only looked up, never
-//! iterated into output, so report order stays deterministic.
+//! does not need, and cost a third of the log checker's time at a million ops and much of
+//! the linearizability search's cache lookups. This is the Fx hash rustc uses
+//! (rustc-hash). Tables built with it are only looked up, never iterated into output, so
+//! report order stays deterministic.
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
@@ -44,7 +45,9 @@ impl Hasher for FxHasher {
     }
 
     fn finish(&self) -> u64 {
-        self.hash
+        // The multiply mixes upward; hashbrown picks buckets from the low bits, so bring
+        // the well-mixed high bits down (rustc-hash 2 does the same).
+        self.hash.rotate_left(26)
     }
 }
 

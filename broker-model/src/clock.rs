@@ -1,0 +1,78 @@
+//! The clock a node reads for timeouts that compare timestamps: broker session expiry on
+//! the controller, replica lag (`replica.lag.time.max.ms`) on a leader.
+//!
+//! It runs at an adjustable rate so a simulation can skew one node's clock against the
+//! others (a clock running fast expires sessions early; one running slow keeps dead
+//! brokers alive). The rate never goes negative, so the clock is monotonic, as Kafka's
+//! `Time.milliseconds` users assume of a sane host. Timers (`tokio::time::sleep`) are not
+//! skewed: they measure intervals, which clock drift barely affects.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::time::Instant;
+
+/// Rate of a node's clock in thousandths of real (simulated) time: 1000 is accurate.
+/// Clones share; it outlives process restarts (drift is a property of the host).
+#[derive(Debug, Clone)]
+pub struct ClockRate {
+    /// Rate in permille.
+    permille: Arc<AtomicU64>,
+}
+
+impl Default for ClockRate {
+    fn default() -> Self {
+        ClockRate {
+            permille: Arc::new(AtomicU64::new(1000)),
+        }
+    }
+}
+
+impl ClockRate {
+    /// Sets the rate: 2000 runs twice as fast, 500 at half speed.
+    pub fn set_permille(&self, permille: u64) {
+        self.permille.store(permille, Ordering::SeqCst);
+    }
+
+    /// The current rate.
+    pub fn permille(&self) -> u64 {
+        self.permille.load(Ordering::SeqCst)
+    }
+}
+
+/// Milliseconds since this process started, on the (simulated) tokio clock, at the rate
+/// of the node's [`ClockRate`].
+#[derive(Debug)]
+pub struct Clock {
+    /// When the process started.
+    start: Instant,
+    /// The node's drift.
+    rate: ClockRate,
+    /// (real ns, skewed ns) at the last reading: a rate change applies from the last
+    /// reading on, so time never jumps backwards.
+    last: Mutex<(u64, u64)>,
+}
+
+impl Clock {
+    /// A clock starting now.
+    pub fn new(rate: ClockRate) -> Self {
+        Clock {
+            start: Instant::now(),
+            rate,
+            last: Mutex::new((0, 0)),
+        }
+    }
+
+    /// Milliseconds on this node's clock.
+    pub fn now_ms(&self) -> u64 {
+        let real = self.start.elapsed().as_nanos() as u64;
+        let mut last = self.last.lock().expect("clock lock");
+        let (last_real, last_skewed) = *last;
+        let elapsed = real.saturating_sub(last_real);
+        let skewed = last_skewed
+            + elapsed / 1000 * self.rate.permille()
+            + elapsed % 1000 * self.rate.permille() / 1000;
+        *last = (real.max(last_real), skewed);
+        skewed / 1_000_000
+    }
+}

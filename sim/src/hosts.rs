@@ -1,0 +1,173 @@
+//! The simulated hosts: the controller and the brokers, each with a disk and fault handles
+//! (pause gate, clock rate, BUGGIFY draw) that outlive its process, and a registry of the
+//! running processes through which the nemesis finds leaders and the trace collects events.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use rand::Rng;
+
+use faultline_broker::buggify::{Buggify, NodeFaults};
+use faultline_broker::config::ClusterConfig;
+use faultline_broker::node::{BrokerNode, ControllerNode};
+use faultline_broker::storage::TopicPartition;
+
+use crate::disk::SimDisk;
+use crate::seed::stream;
+use crate::world::{ClusterEvent, TurmoilTransport};
+
+/// A running process.
+enum Node {
+    Broker(Arc<BrokerNode>),
+    Controller(Arc<ControllerNode>),
+}
+
+/// Every host's lasting parts, and its current process.
+#[derive(Clone)]
+pub struct Hosts {
+    /// Each host's disk.
+    pub disks: BTreeMap<String, SimDisk>,
+    /// Each host's fault handles.
+    pub faults: BTreeMap<String, NodeFaults>,
+    /// The latest process started on each host.
+    registry: Arc<Mutex<BTreeMap<String, Node>>>,
+}
+
+impl Hosts {
+    /// Disks and fault handles for `names`; BUGGIFY draws from each host's own
+    /// `buggify/NAME` stream when `buggify` is on.
+    pub fn new(names: &[String], seed: u64, buggify: bool) -> Self {
+        let disks = names
+            .iter()
+            .map(|n| (n.clone(), SimDisk::default()))
+            .collect();
+        let faults = names
+            .iter()
+            .map(|n| {
+                let mut faults = NodeFaults::default();
+                if buggify {
+                    let rng = Arc::new(Mutex::new(stream(seed, &format!("buggify/{n}"))));
+                    faults.buggify = Buggify::enabled(Arc::new(move |n| {
+                        rng.lock().expect("buggify rng").random_range(0..n)
+                    }));
+                }
+                (n.clone(), faults)
+            })
+            .collect();
+        Hosts {
+            disks,
+            faults,
+            registry: Arc::new(Mutex::new(BTreeMap::new())),
+        }
+    }
+
+    /// Adds the controller host.
+    pub fn add_controller(&self, sim: &mut turmoil::Sim<'_>, config: &ClusterConfig) {
+        let disk = self.disks["controller"].clone();
+        let faults = self.faults["controller"].clone();
+        let config = config.clone();
+        let registry = self.registry.clone();
+        sim.host("controller", move || {
+            let (disk, faults, config, registry) = (
+                disk.clone(),
+                faults.clone(),
+                config.clone(),
+                registry.clone(),
+            );
+            async move {
+                let node = ControllerNode::with_faults(config, Box::new(disk), faults);
+                registry
+                    .lock()
+                    .unwrap()
+                    .insert("controller".into(), Node::Controller(node.clone()));
+                tokio::task::spawn_local(node.clone().run_ticks());
+                let listener = turmoil::net::TcpListener::bind("0.0.0.0:9093").await?;
+                loop {
+                    let (stream, _) = listener.accept().await?;
+                    tokio::task::spawn_local(node.clone().serve_connection(stream));
+                }
+            }
+        });
+    }
+
+    /// Adds broker `id`'s host.
+    pub fn add_broker(&self, sim: &mut turmoil::Sim<'_>, config: &ClusterConfig, id: i32) {
+        let name = format!("broker-{id}");
+        let disk = self.disks[&name].clone();
+        let faults = self.faults[&name].clone();
+        let config = config.clone();
+        let registry = self.registry.clone();
+        let incarnations = Arc::new(AtomicU64::new(1));
+        sim.host(name.clone(), move || {
+            let (disk, faults, config, registry) = (
+                disk.clone(),
+                faults.clone(),
+                config.clone(),
+                registry.clone(),
+            );
+            let incarnation = incarnations.fetch_add(1, Ordering::SeqCst);
+            let name = name.clone();
+            async move {
+                let node = BrokerNode::with_faults(id, config, Box::new(disk), incarnation, faults);
+                registry
+                    .lock()
+                    .unwrap()
+                    .insert(name, Node::Broker(node.clone()));
+                node.spawn_background(TurmoilTransport);
+                let listener = turmoil::net::TcpListener::bind("0.0.0.0:9092").await?;
+                loop {
+                    let (stream, _) = listener.accept().await?;
+                    tokio::task::spawn_local(node.clone().serve_connection(stream));
+                }
+            }
+        });
+    }
+
+    fn with_controller<R>(&self, f: impl FnOnce(&ControllerNode) -> R) -> Option<R> {
+        let registry = self.registry.lock().unwrap();
+        match registry.get("controller") {
+            Some(Node::Controller(c)) => Some(f(c)),
+            _ => None,
+        }
+    }
+
+    /// The host name of a partition's leader as the controller last recorded it.
+    pub fn leader_of(&self, partition: &TopicPartition) -> Option<String> {
+        self.with_controller(|c| c.registration(partition))
+            .flatten()
+            .filter(|r| r.leader >= 0)
+            .map(|r| format!("broker-{}", r.leader))
+    }
+
+    /// Whether every partition has a leader that is registered and unfenced.
+    pub fn all_led(&self, partitions: &[TopicPartition]) -> bool {
+        self.with_controller(|c| {
+            partitions.iter().all(|p| {
+                c.registration(p)
+                    .is_some_and(|r| r.leader >= 0 && c.broker_alive(r.leader))
+            })
+        })
+        .unwrap_or(false)
+    }
+
+    /// Moves every process's new events into `out`, stamped `time_ns`.
+    pub fn drain_events(&self, time_ns: u64, out: &mut Vec<ClusterEvent>) {
+        let registry = self.registry.lock().unwrap();
+        for (name, node) in registry.iter() {
+            let descriptions: Vec<String> = match node {
+                Node::Broker(b) => b
+                    .drain_events()
+                    .into_iter()
+                    .map(|e| format!("{}-{}: {}", e.partition.0, e.partition.1, e.description))
+                    .collect(),
+                Node::Controller(c) => c.drain_events(),
+            };
+            out.extend(descriptions.into_iter().map(|description| ClusterEvent {
+                time_ns,
+                node: name.clone(),
+                description,
+            }));
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Liveness after the heal: within a bound, the cluster must have a live leader for every
+//! partition and the final reads must reach the end of every partition (every acknowledged
+//! write readable). Safety checkers cannot see a cluster that simply stops; this does.
+//!
+//! Jepsen checks the same by requiring final reads to complete after `:final-generator`
+//! (jepsen-io/jepsen `tests/kafka.clj`, `final-polls`); a bound makes it a test.
+
+use std::collections::BTreeMap;
+
+use faultline_conformance::checker::{Anomaly, AnomalyKind, CheckReport};
+
+/// What the driver observed after the heal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Liveness {
+    /// Simulated ns when the fault phase ended (every window is healed by then).
+    pub heal_ns: u64,
+    /// The scenario's `recovery`: how long leaders may take to be elected.
+    pub bound_ns: u64,
+    /// The scenario's `workload.final_read_timeout`.
+    pub final_read_timeout_ns: u64,
+    /// When every partition first had a registered, unfenced leader after the heal.
+    pub leaders_elected_ns: Option<u64>,
+    /// Whether the final reader read every partition to the end it listed.
+    pub final_reads_complete: bool,
+    /// When the final reader finished.
+    pub final_reads_done_ns: Option<u64>,
+}
+
+/// The `liveness` check report.
+pub fn check(liveness: &Liveness) -> CheckReport {
+    let mut anomalies = Vec::new();
+    let deadline = liveness.heal_ns + liveness.bound_ns;
+    match liveness.leaders_elected_ns {
+        Some(at) if at <= deadline => {}
+        Some(at) => anomalies.push(not_recovered(format!(
+            "every partition had a live leader only {} ms after the heal; the bound (recovery) is {} ms",
+            (at - liveness.heal_ns) / 1_000_000,
+            liveness.bound_ns / 1_000_000
+        ))),
+        None => anomalies.push(not_recovered(format!(
+            "some partition never had a live leader after the heal (bound {} ms)",
+            liveness.bound_ns / 1_000_000
+        ))),
+    }
+    if !liveness.final_reads_complete {
+        anomalies.push(not_recovered(format!(
+            "final reads did not reach the end of every partition within {} ms",
+            liveness.final_read_timeout_ns / 1_000_000
+        )));
+    }
+    let mut stats = BTreeMap::new();
+    if let Some(at) = liveness.leaders_elected_ns {
+        stats.insert(
+            "leaders elected ms after heal".into(),
+            at.saturating_sub(liveness.heal_ns) / 1_000_000,
+        );
+    }
+    if let Some(at) = liveness.final_reads_done_ns {
+        stats.insert(
+            "final reads done ms after heal".into(),
+            at.saturating_sub(liveness.heal_ns) / 1_000_000,
+        );
+    }
+    CheckReport::from_anomalies("liveness", anomalies, stats)
+}
+
+fn not_recovered(description: String) -> Anomaly {
+    Anomaly {
+        kind: AnomalyKind::NotRecovered,
+        key: None,
+        ops: Vec::new(),
+        description,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_conformance::checker::Verdict;
+
+    fn recovered() -> Liveness {
+        Liveness {
+            heal_ns: 10_000_000_000,
+            bound_ns: 5_000_000_000,
+            final_read_timeout_ns: 20_000_000_000,
+            leaders_elected_ns: Some(11_000_000_000),
+            final_reads_complete: true,
+            final_reads_done_ns: Some(16_000_000_000),
+        }
+    }
+
+    #[test]
+    fn a_recovered_cluster_passes_and_a_late_or_stuck_one_does_not() {
+        assert_eq!(check(&recovered()).verdict, Verdict::Valid);
+        let late = Liveness {
+            leaders_elected_ns: Some(15_000_000_001),
+            ..recovered()
+        };
+        assert_eq!(check(&late).anomalies[0].kind, AnomalyKind::NotRecovered);
+        let stuck = Liveness {
+            final_reads_complete: false,
+            ..recovered()
+        };
+        assert_eq!(check(&stuck).verdict, Verdict::Invalid);
+    }
+}

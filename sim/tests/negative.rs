@@ -1,0 +1,102 @@
+//! Every planted bug's negative scenario, and every shrunk regression scenario, fails on
+//! its recorded seed with the expected anomalies, and passes on the same seed with its
+//! bugs switched off.
+
+use std::path::{Path, PathBuf};
+
+use faultline_broker::bugs::PlantedBugs;
+use faultline_conformance::checker::{check_log, group, log::LogOptions};
+use faultline_sim::{run, Scenario};
+
+fn scenarios_in(folder: &str) -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios")
+        .join(folder);
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn anomaly_kinds(scenario: &Scenario, seed: u64) -> Vec<String> {
+    let outcome = run(scenario, seed).unwrap();
+    let report = check_log(
+        &outcome.history,
+        &LogOptions {
+            final_reads: true,
+            ..Default::default()
+        },
+    );
+    let mut anomalies = report.anomalies;
+    if scenario.workload.group_consumers > 0 {
+        anomalies.extend(group::check(&outcome.history).anomalies);
+    }
+    anomalies.iter().map(|a| a.kind.to_string()).collect()
+}
+
+fn reproduces_and_passes_without_bugs(files: &[PathBuf]) {
+    for file in files {
+        let name = file.display();
+        let scenario = Scenario::load(file).unwrap();
+        assert!(
+            !scenario.bugs.enabled().is_empty(),
+            "{name}: switches on no bug"
+        );
+        let seed = scenario
+            .checks
+            .seed
+            .unwrap_or_else(|| panic!("{name}: no recorded seed"));
+        assert!(
+            !scenario.checks.expect.is_empty(),
+            "{name}: no expected anomaly"
+        );
+        let found = anomaly_kinds(&scenario, seed);
+        for expected in &scenario.checks.expect {
+            assert!(
+                found.contains(expected),
+                "{name} seed {seed}: expected {expected}, found {found:?}"
+            );
+        }
+        let mut clean = scenario.clone();
+        clean.bugs = PlantedBugs::default();
+        let found = anomaly_kinds(&clean, seed);
+        assert!(
+            found.is_empty(),
+            "{name} seed {seed} with its bugs off: {found:?}"
+        );
+    }
+}
+
+#[test]
+fn each_planted_bug_is_caught_on_its_recorded_seed_and_absent_without_it() {
+    let files = scenarios_in("negative");
+    for file in &files {
+        let name = file.file_stem().unwrap().to_str().unwrap().to_string();
+        let scenario = Scenario::load(file).unwrap();
+        assert_eq!(
+            scenario.bugs.enabled(),
+            vec![name.as_str()],
+            "{name}: the file switches on exactly its bug"
+        );
+    }
+    for bug in PlantedBugs::NAMES {
+        assert!(
+            files
+                .iter()
+                .any(|f| f.file_stem().is_some_and(|s| s == *bug)),
+            "planted bug {bug} has no scenarios/negative/{bug}.toml"
+        );
+    }
+    reproduces_and_passes_without_bugs(&files);
+}
+
+/// `faultline shrink` writes scenarios/regressions/; each must keep failing as recorded.
+#[test]
+fn every_regression_scenario_reproduces_its_anomalies() {
+    let files = scenarios_in("regressions");
+    assert!(!files.is_empty());
+    reproduces_and_passes_without_bugs(&files);
+}
