@@ -9,9 +9,11 @@ use bytes::Bytes;
 use kafka_protocol::records::{Record, TimestampType};
 
 use crate::config::{ClusterConfig, FsyncPolicy};
+use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::{LogEntry, PartitionLog};
 use crate::metadata::{MetadataImage, MetadataRecord, PartitionRegistration};
 use crate::partition::{Partition, Role};
+use crate::producer_ids::{ProducerIdAllocator, PRODUCER_ID_BLOB};
 use crate::storage::{Storage, StorageError, TopicPartition};
 
 /// A leadership or ISR change this broker observed, for the run's trace.
@@ -41,6 +43,10 @@ pub struct Broker {
     unsynced_messages: u64,
     /// Events for the trace, drained by the node layer.
     pub events: Vec<BrokerEvent>,
+    /// Hands out producer ids for InitProducerId (KIP-98).
+    pub producer_ids: ProducerIdAllocator,
+    /// The consumer groups of the `__consumer_offsets` partitions this broker leads.
+    pub groups: GroupCoordinator,
     /// ISR changes waiting to be sent to the controller, newest per partition. Leaders
     /// decide them on their own clock (Kafka's `isr-expiration` task), whether or not the
     /// controller is reachable.
@@ -51,6 +57,11 @@ impl Broker {
     /// A broker starting (or restarting) on `storage`.
     pub fn new(node_id: i32, config: ClusterConfig, storage: Box<dyn Storage>) -> Self {
         let recovered = storage.recover();
+        let config_offsets_partitions = config.offsets_topic_partitions;
+        let producer_ids = ProducerIdAllocator::recover(
+            node_id,
+            recovered.blobs.get(PRODUCER_ID_BLOB).map(Vec::as_slice),
+        );
         Broker {
             node_id,
             config,
@@ -60,6 +71,8 @@ impl Broker {
             recovered_logs: recovered.logs,
             unsynced_messages: 0,
             events: Vec::new(),
+            producer_ids,
+            groups: GroupCoordinator::new(config_offsets_partitions),
             isr_outbox: BTreeMap::new(),
         }
     }
@@ -97,7 +110,18 @@ impl Broker {
         let was_leader = partition.is_leader();
         let old_epoch = partition.leader_epoch();
         partition.apply_registration(registration.clone(), now_ms);
-        if partition.is_leader() && (!was_leader || old_epoch != partition.leader_epoch()) {
+        let became_leader =
+            partition.is_leader() && (!was_leader || old_epoch != partition.leader_epoch());
+        if key.0 == OFFSETS_TOPIC {
+            // The group coordinator follows the offsets partition's leadership.
+            if became_leader {
+                self.groups
+                    .load(key.1, partition.leader_epoch(), partition.log.entries());
+            } else if !partition.is_leader() {
+                self.groups.unload(key.1);
+            }
+        }
+        if became_leader {
             self.events.push(BrokerEvent {
                 partition: key,
                 description: format!(
@@ -131,6 +155,11 @@ impl Broker {
             self.unsynced_messages = 0;
         }
         Ok(())
+    }
+
+    /// A fresh producer id, synced to disk before it is returned.
+    pub fn allocate_producer_id(&mut self) -> i64 {
+        self.producer_ids.allocate(self.storage.as_mut())
     }
 
     /// Truncates a follower's log on disk and in memory.

@@ -55,6 +55,33 @@ pub struct PlantedBugs {
     /// "Bufstream 0.1.0", 2024). Revealed by: inconsistent-offsets. Needs: no fault at all,
     /// only concurrent producers on one partition.
     pub racy_produce_offset: bool,
+    /// The leader appends idempotent producers' batches without checking or remembering
+    /// their sequence numbers, so a retried send whose first attempt was written (its
+    /// answer lost to a timeout or a leader change) is written twice. Breaks: KIP-98's
+    /// exactly-once-per-partition guarantee for idempotent producers. Source: the class of
+    /// bugs KIP-98/KIP-360 and KAFKA-5793/KAFKA-6361 fixed (lost producer state after
+    /// failover let retries in as duplicates). Revealed by: duplicate (log checker).
+    /// Needs: `idempotent = true` producers and faults that lose produce answers after the
+    /// append (leader isolation or crash, a slow follower that times acks=all out).
+    pub idempotence_without_dedup: bool,
+    /// The group coordinator accepts OffsetCommit from any member id and generation, so a
+    /// zombie member (expired, or of an older generation) moves offsets of partitions it
+    /// no longer owns. Breaks: the classic protocol's generation fencing
+    /// (ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID on OffsetCommit; KIP-62, protocol guide
+    /// "The Consumer Group Protocol"). Source: the zombie-consumer problem that generation
+    /// ids exist to solve, and coordinators that skipped the check for simple consumers
+    /// (KAFKA-4162 class). Revealed by: fenced-commit (group checker). Needs: group
+    /// consumers and a rebalance that overtakes a member's commit (joins, crashes,
+    /// isolations longer than the session timeout).
+    pub no_generation_fencing: bool,
+    /// Offset commits are acknowledged from the coordinator's memory without being written
+    /// to `__consumer_offsets`, so a new coordinator after failover has none of them.
+    /// Breaks: durability of committed offsets across coordinator failover. Source: early
+    /// ZooKeeper-less offset managers and Kafka's own pre-0.8.2 in-memory offset cache
+    /// before the offsets topic (0.8.2); the reason `offsets.commit.required.acks` is -1.
+    /// Revealed by: lost-commit (group checker). Needs: group consumers and a crash or
+    /// isolation of the coordinator (the leader of the group's offsets partition).
+    pub offsets_not_replicated: bool,
 }
 
 impl PlantedBugs {
@@ -67,6 +94,9 @@ impl PlantedBugs {
         "fsync-lies",
         "isr-change-not-persisted",
         "racy-produce-offset",
+        "idempotence-without-dedup",
+        "no-generation-fencing",
+        "offsets-not-replicated",
     ];
 
     fn switch(&mut self, name: &str) -> Option<&mut bool> {
@@ -78,6 +108,9 @@ impl PlantedBugs {
             "fsync-lies" => &mut self.fsync_lies,
             "isr-change-not-persisted" => &mut self.isr_change_not_persisted,
             "racy-produce-offset" => &mut self.racy_produce_offset,
+            "idempotence-without-dedup" => &mut self.idempotence_without_dedup,
+            "no-generation-fencing" => &mut self.no_generation_fencing,
+            "offsets-not-replicated" => &mut self.offsets_not_replicated,
             _ => return None,
         })
     }

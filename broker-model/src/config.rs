@@ -60,6 +60,13 @@ pub struct ClusterConfig {
     pub inter_broker_request_timeout_ms: u64,
     /// The fsync policy of every broker's log.
     pub fsync: FsyncPolicy,
+    /// `offsets.topic.num.partitions` of the internal `__consumer_offsets` topic (Kafka: 50).
+    /// 0 creates no offsets topic: a cluster without consumer groups (the simulation's
+    /// default, so that runs without groups replicate nothing they do not use).
+    pub offsets_topic_partitions: i32,
+    /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group
+    /// waits for more members (Kafka: 3000).
+    pub group_initial_rebalance_delay_ms: u64,
     /// Switched-on planted bugs; all off is the correct broker.
     pub bugs: PlantedBugs,
 }
@@ -83,6 +90,8 @@ impl Default for ClusterConfig {
             replica_fetch_wait_max_ms: 200,
             inter_broker_request_timeout_ms: 1_000,
             fsync: FsyncPolicy::Never,
+            offsets_topic_partitions: 3,
+            group_initial_rebalance_delay_ms: 300,
             bugs: PlantedBugs::default(),
         }
     }
@@ -133,6 +142,22 @@ impl ClusterConfig {
             );
         }
         Ok(())
+    }
+
+    /// The topics the controller creates at bootstrap: the configured ones plus the
+    /// internal `__consumer_offsets` (replicated like Kafka's
+    /// `offsets.topic.replication.factor` = 3, capped at the broker count).
+    pub fn bootstrap_topics(&self) -> Vec<TopicSpec> {
+        let mut topics = self.topics.clone();
+        if self.offsets_topic_partitions < 1 {
+            return topics;
+        }
+        topics.push(TopicSpec {
+            name: crate::group::OFFSETS_TOPIC.to_string(),
+            partitions: self.offsets_topic_partitions,
+            replication_factor: (self.brokers.len() as i32).min(3),
+        });
+        topics
     }
 
     /// The replica assignment of a topic's partition: brokers in id order, rotated by the

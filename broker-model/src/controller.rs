@@ -76,7 +76,7 @@ impl Controller {
     }
 
     fn bootstrap(&mut self) {
-        for topic in self.config.topics.clone() {
+        for topic in self.config.bootstrap_topics() {
             self.append(MetadataRecord::Topic {
                 name: topic.name.clone(),
                 partitions: topic.partitions,

@@ -7,7 +7,11 @@
 //! - [`metadata`]: the controller's metadata log and the image brokers replay.
 //! - [`controller`]: liveness, elections from the ISR, AlterPartition.
 //! - [`partition`]: one replica: leader/follower, ISR, high watermark.
+//! - [`producer_state`], [`idempotence`], [`producer_ids`]: the idempotent producer
+//!   (KIP-98, KIP-360): recent batches per producer, the deduplicating append, and
+//!   cluster-unique producer ids.
 //! - [`broker`]: a broker's replicas and metadata.
+//! - [`group`]: the group coordinator (classic consumer groups, committed offsets).
 //! - [`handlers`]: Kafka API requests to responses.
 //! - [`node`]: the network edge: connections, replica fetchers, the controller channel.
 //! - [`pause`], [`clock`], [`buggify`]: what a simulation reaches into a node through —
@@ -19,12 +23,18 @@ pub mod bugs;
 pub mod clock;
 pub mod config;
 pub mod controller;
+#[cfg(test)]
+mod fencing_tests;
+pub mod group;
 pub mod handlers;
+pub mod idempotence;
 pub mod log;
 pub mod metadata;
 pub mod node;
 pub mod partition;
 pub mod pause;
+pub mod producer_ids;
+pub mod producer_state;
 pub mod storage;
 
 pub use config::{ClusterConfig, FsyncPolicy, TopicSpec};

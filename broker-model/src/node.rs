@@ -40,6 +40,8 @@ use crate::metadata::{topic_id, MetadataRecord, METADATA_TOPIC};
 use crate::partition::Role;
 use crate::storage::{Storage, TopicPartition};
 
+mod groups;
+
 /// Version of Fetch that brokers use among themselves (topic names, leader epochs).
 const INTER_BROKER_FETCH_VERSION: i16 = 12;
 
@@ -169,6 +171,32 @@ impl BrokerNode {
             ),
             RequestKind::Produce(request) => ResponseKind::Produce(self.produce(request).await),
             RequestKind::Fetch(request) => ResponseKind::Fetch(self.fetch(request).await),
+            RequestKind::InitProducerId(request) => ResponseKind::InitProducerId(
+                handlers::init_producer_id::handle(&mut self.lock(), &request),
+            ),
+            RequestKind::FindCoordinator(request) => ResponseKind::FindCoordinator(
+                handlers::find_coordinator::handle(&self.lock(), &request),
+            ),
+            RequestKind::JoinGroup(request) => {
+                ResponseKind::JoinGroup(self.join_group(request).await)
+            }
+            RequestKind::SyncGroup(request) => {
+                ResponseKind::SyncGroup(self.sync_group(request).await)
+            }
+            RequestKind::Heartbeat(request) => ResponseKind::Heartbeat(
+                handlers::groups::heartbeat(&mut self.lock(), &request, self.clock.now_ms()),
+            ),
+            RequestKind::LeaveGroup(request) => ResponseKind::LeaveGroup(handlers::groups::leave(
+                &mut self.lock(),
+                &request,
+                self.clock.now_ms(),
+            )),
+            RequestKind::OffsetCommit(request) => {
+                ResponseKind::OffsetCommit(self.offset_commit(request).await)
+            }
+            RequestKind::OffsetFetch(request) => ResponseKind::OffsetFetch(
+                handlers::offset_commit::offset_fetch(&mut self.lock(), &request),
+            ),
             _ => return None,
         })
     }
@@ -710,7 +738,11 @@ impl ControllerNode {
         storage: Box<dyn Storage>,
         faults: NodeFaults,
     ) -> Arc<Self> {
-        let topics = config.topics.iter().map(|t| t.name.clone()).collect();
+        let topics = config
+            .bootstrap_topics()
+            .iter()
+            .map(|t| t.name.clone())
+            .collect();
         let tick_interval = Duration::from_millis(config.broker_heartbeat_interval_ms.max(10));
         Arc::new(ControllerNode {
             state: Mutex::new(Controller::start(config, storage, 0)),

@@ -13,6 +13,7 @@ use faultline_wire::ResponseError;
 
 use crate::log::{LogEntry, PartitionLog};
 use crate::metadata::PartitionRegistration;
+use crate::producer_state::ProducerStateTable;
 
 /// How far a follower replica has come, as its leader sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +79,9 @@ pub struct Partition {
     pub registration: PartitionRegistration,
     /// Leader, follower or neither.
     pub role: Role,
+    /// Idempotent producers' recent batches; kept by the leader, rebuilt from the log
+    /// whenever this replica becomes leader (KIP-98, KIP-360).
+    pub producers: ProducerStateTable,
 }
 
 /// The outcome of a leader append.
@@ -100,6 +104,7 @@ impl Partition {
             high_watermark: 0,
             registration,
             role: Role::Offline,
+            producers: ProducerStateTable::default(),
         }
     }
 
@@ -163,6 +168,9 @@ impl Partition {
     fn become_leader(&mut self, now_ms: u64) {
         let end = self.log.end_offset();
         self.log.note_epoch(self.registration.leader_epoch, end);
+        // Followers replicate producer ids, epochs and sequences with the records, so the
+        // new leader's own log tells it every producer's recent batches.
+        self.producers = ProducerStateTable::rebuild(self.log.entries());
         let followers = self
             .registration
             .replicas

@@ -11,7 +11,8 @@ use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListO
 use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    BrokerId, FetchRequest, ListOffsetsRequest, MetadataRequest, ProduceRequest, TopicName,
+    BrokerId, FetchRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
+    ProduceRequest, ProducerId, TopicName,
 };
 use kafka_protocol::records::{Record, TimestampType};
 
@@ -19,11 +20,16 @@ use faultline_wire::connection::{connect, Connection};
 use faultline_wire::records::{decode_records, encode_records};
 use faultline_wire::{ResponseError, Transport};
 
+mod group;
+
+pub use group::{GroupError, Joined};
+
 /// Versions this client speaks (all within what Kafka 2.x+ and our broker serve).
 const METADATA_VERSION: i16 = 9;
 const PRODUCE_VERSION: i16 = 8;
 const FETCH_VERSION: i16 = 11;
 const LIST_OFFSETS_VERSION: i16 = 5;
+const INIT_PRODUCER_ID_VERSION: i16 = 2;
 
 /// How a produce attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,6 +67,10 @@ fn definitely_not_written(error: ResponseError) -> bool {
             | ResponseError::MessageTooLarge
             | ResponseError::RecordListTooLarge
             | ResponseError::InvalidTopicException
+            // KIP-98: sequence and epoch checks run before the append.
+            | ResponseError::OutOfOrderSequenceNumber
+            | ResponseError::InvalidProducerEpoch
+            | ResponseError::UnknownProducerId
     )
 }
 
@@ -211,6 +221,22 @@ impl<T: Transport> KafkaClient<T> {
         acks: i16,
         timestamp: i64,
     ) -> ProduceOutcome {
+        self.produce_as(topic, partition, values, acks, timestamp, None)
+            .await
+    }
+
+    /// One produce attempt, as an idempotent producer when `producer` is given: its
+    /// `(producer_id, producer_epoch, first sequence)` go in the batch header (KIP-98).
+    pub async fn produce_as(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        values: &[Bytes],
+        acks: i16,
+        timestamp: i64,
+        producer: Option<(i64, i16, i32)>,
+    ) -> ProduceOutcome {
+        let (producer_id, producer_epoch, first_sequence) = producer.unwrap_or((-1, -1, -1));
         let (address, _) = match self.leader(topic, partition).await {
             Ok(found) => found,
             Err(e) => return ProduceOutcome::Fail(format!("no leader: {e}")),
@@ -223,11 +249,15 @@ impl<T: Transport> KafkaClient<T> {
                 control: false,
                 delete_horizon: false,
                 partition_leader_epoch: -1,
-                producer_id: -1,
-                producer_epoch: -1,
+                producer_id,
+                producer_epoch,
                 timestamp_type: TimestampType::Creation,
                 offset: i as i64,
-                sequence: -1,
+                sequence: if first_sequence < 0 {
+                    -1
+                } else {
+                    first_sequence.wrapping_add(i as i32)
+                },
                 timestamp,
                 key: None,
                 value: Some(value.clone()),
@@ -276,6 +306,34 @@ impl<T: Transport> KafkaClient<T> {
                     }
                 }
             }
+        }
+    }
+
+    /// InitProducerId on the next bootstrap broker (any broker may answer for an
+    /// idempotent producer). `current` asks for an epoch bump of that id (KIP-360).
+    pub async fn init_producer_id(
+        &mut self,
+        current: Option<(i64, i16)>,
+    ) -> Result<(i64, i16), String> {
+        let (producer_id, producer_epoch) = current.unwrap_or((-1, -1));
+        let request = InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_transaction_timeout_ms(60_000)
+            .with_producer_id(ProducerId(producer_id))
+            .with_producer_epoch(producer_epoch);
+        let address = self.bootstrap[self.next_bootstrap % self.bootstrap.len()].clone();
+        self.next_bootstrap += 1;
+        let timeout = self.request_timeout;
+        let response = self
+            .send_to(&address, &request, INIT_PRODUCER_ID_VERSION, timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        match ResponseError::try_from_code(response.error_code) {
+            None if response.producer_id.0 >= 0 => {
+                Ok((response.producer_id.0, response.producer_epoch))
+            }
+            None => Err("InitProducerId returned no producer id".into()),
+            Some(error) => Err(error.to_string()),
         }
     }
 

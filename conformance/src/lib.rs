@@ -3,11 +3,17 @@
 //! - [`history`]: the operation history (Jepsen's op shape, JSON Lines on disk).
 //! - [`recorder`]: records a history as operations happen.
 //! - [`client`]: a Kafka client that never retries behind the history's back.
+//! - [`idempotent`]: the idempotent producer's retried send (KIP-98).
+//! - [`assignor`]: the range assignor group leaders run.
+//! - [`group_consumer`]: consumer-group members (join, sync, heartbeat, commit).
 //! - [`workload`]: producers, consumers and final reads.
 //! - [`checker`]: pure checkers over histories.
 
+pub mod assignor;
 pub mod checker;
 pub mod client;
+pub mod group_consumer;
 pub mod history;
+pub mod idempotent;
 pub mod recorder;
 pub mod workload;

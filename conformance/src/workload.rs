@@ -16,6 +16,7 @@ use faultline_wire::Transport;
 
 use crate::client::{KafkaClient, ProduceOutcome};
 use crate::history::{Function, Key, MicroOp, OpType, OpValue, Process, Value};
+use crate::idempotent::IdempotentProducer;
 use crate::recorder::Recorder;
 
 /// What the workload does.
@@ -35,6 +36,12 @@ pub struct WorkloadConfig {
     pub request_timeout: Duration,
     /// How long final reads may take before giving up.
     pub final_read_timeout: Duration,
+    /// Producers are idempotent (KIP-98): InitProducerId, sequences, and retries of
+    /// indeterminate sends under the same sequence.
+    pub idempotent: bool,
+    /// Group members crash now and then: they stop without LeaveGroup, stay silent past
+    /// their session timeout, and come back as new members.
+    pub member_crashes: bool,
     /// When set, each consumer seeks back to the earliest offset this often and reads the
     /// partitions again (a replay). The checker sees the replay as a new process that
     /// assigns itself every partition, as a restarted Jepsen client would be: the re-read
@@ -70,6 +77,7 @@ pub async fn run_producer<T: Transport>(
     stop_at: Instant,
 ) {
     let mut process = recorder.fresh_process();
+    let mut idempotent = config.idempotent.then(IdempotentProducer::default);
     while Instant::now() < stop_at {
         tokio::time::sleep(jitter(&mut rng, config.send_interval)).await;
         if Instant::now() >= stop_at {
@@ -90,15 +98,27 @@ pub async fn run_producer<T: Transport>(
             None,
         );
         let timestamp = recorder.now_ns() as i64 / 1_000_000;
-        let outcome = client
-            .produce(
-                &config.topic,
-                key as i32,
-                &[encode_value(value)],
-                config.acks,
-                timestamp,
-            )
-            .await;
+        let values = [encode_value(value)];
+        let outcome = match idempotent.as_mut() {
+            Some(producer) => {
+                producer
+                    .send(
+                        &mut client,
+                        &config.topic,
+                        key as i32,
+                        &values,
+                        config.acks,
+                        timestamp,
+                        stop_at,
+                    )
+                    .await
+            }
+            None => {
+                client
+                    .produce(&config.topic, key as i32, &values, config.acks, timestamp)
+                    .await
+            }
+        };
         match outcome {
             ProduceOutcome::Ok(offset) => {
                 let done = vec![MicroOp::Send {
@@ -179,7 +199,7 @@ fn assign_from_earliest(recorder: &Recorder, keys: &[Key]) -> (u32, BTreeMap<Key
 }
 
 /// One `poll` op over every assigned partition. Returns whether any partition answered.
-async fn poll_once<T: Transport>(
+pub(crate) async fn poll_once<T: Transport>(
     client: &mut KafkaClient<T>,
     recorder: &Recorder,
     config: &WorkloadConfig,

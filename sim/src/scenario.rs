@@ -163,6 +163,16 @@ pub struct Workload {
     pub request_timeout: HumanDuration,
     /// How long final reads may take.
     pub final_read_timeout: HumanDuration,
+    /// Consumer-group members (classic protocol): join, sync, heartbeat, commit.
+    pub group_consumers: u32,
+    /// The consumer group they join.
+    pub group: String,
+    /// Group members crash (stop heartbeating past the session timeout) and come back as
+    /// new members, at seeded times.
+    pub member_crashes: bool,
+    /// Idempotent producers (KIP-98): InitProducerId, sequence numbers, and retries of
+    /// indeterminate sends under the same sequence, recorded as one op.
+    pub idempotent: bool,
     /// When set, consumers seek back to the earliest offset this often and re-read.
     pub replay_interval: Option<HumanDuration>,
 }
@@ -177,6 +187,10 @@ impl Default for Workload {
             poll_interval: HumanDuration::from_millis(100),
             request_timeout: HumanDuration::from_millis(1_000),
             final_read_timeout: HumanDuration::from_millis(20_000),
+            idempotent: false,
+            group_consumers: 0,
+            group: "faultline".to_string(),
+            member_crashes: false,
             replay_interval: None,
         }
     }
@@ -444,6 +458,13 @@ impl Scenario {
                 Fsync::Policy(FsyncName::Never) => FsyncPolicy::Never,
                 Fsync::Policy(FsyncName::Always) => FsyncPolicy::Always,
                 Fsync::Every { every_messages } => FsyncPolicy::EveryMessages(every_messages),
+            },
+            // __consumer_offsets only when groups run: its replication would change the
+            // schedule of every run without them.
+            offsets_topic_partitions: if self.workload.group_consumers > 0 {
+                base.offsets_topic_partitions
+            } else {
+                0
             },
             bugs: self.bugs,
             ..base

@@ -9,6 +9,7 @@ use rand::Rng;
 
 use faultline_broker::storage::TopicPartition;
 use faultline_conformance::client::KafkaClient;
+use faultline_conformance::group_consumer;
 use faultline_conformance::history::History;
 use faultline_conformance::recorder::Recorder;
 use faultline_conformance::workload::{self, WorkloadConfig};
@@ -107,6 +108,8 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         poll_interval: scenario.workload.poll_interval.0,
         request_timeout: scenario.workload.request_timeout.0,
         final_read_timeout: final_timeout,
+        idempotent: scenario.workload.idempotent,
+        member_crashes: scenario.workload.member_crashes,
         replay_interval: scenario.workload.replay_interval.map(|i| i.0),
     };
     let bootstrap: Vec<String> = config.brokers.values().cloned().collect();
@@ -145,6 +148,22 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         sim.client(name.clone(), async move {
             let stop_at = tokio::time::Instant::now() + duration;
             workload::run_consumer(c, r, w, rng, stop_at).await;
+            Ok(())
+        });
+        client_names.push(name);
+    }
+    for i in 0..scenario.workload.group_consumers {
+        let name = format!("group-consumer-{i}");
+        let (c, r, w, rng) = (
+            client(&name),
+            recorder.clone(),
+            workload_config.clone(),
+            stream(seed, &name),
+        );
+        let group = scenario.workload.group.clone();
+        sim.client(name.clone(), async move {
+            let stop_at = tokio::time::Instant::now() + duration;
+            group_consumer::run_group_consumer(c, r, w, group, rng, stop_at).await;
             Ok(())
         });
         client_names.push(name);

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use faultline_broker::bugs::PlantedBugs;
-use faultline_conformance::checker::{check_log, log::LogOptions};
+use faultline_conformance::checker::{check_log, group, log::LogOptions};
 use faultline_sim::{run, Scenario};
 
 fn scenarios_in(folder: &str) -> Vec<PathBuf> {
@@ -30,11 +30,11 @@ fn anomaly_kinds(scenario: &Scenario, seed: u64) -> Vec<String> {
             ..Default::default()
         },
     );
-    report
-        .anomalies
-        .iter()
-        .map(|a| a.kind.to_string())
-        .collect()
+    let mut anomalies = report.anomalies;
+    if scenario.workload.group_consumers > 0 {
+        anomalies.extend(group::check(&outcome.history).anomalies);
+    }
+    anomalies.iter().map(|a| a.kind.to_string()).collect()
 }
 
 fn reproduces_and_passes_without_bugs(files: &[PathBuf]) {

@@ -75,6 +75,11 @@ pub fn execute(loaded: &LoadedScenario, seed: u64, repro: String) -> anyhow::Res
             },
         ));
     }
+    if loaded.scenario.workload.group_consumers > 0 {
+        checks.push(faultline_conformance::checker::group::check(
+            &outcome.history,
+        ));
+    }
     if loaded.scenario.checks.liveness {
         checks.push(faultline_sim::liveness::check(&outcome.liveness));
     }

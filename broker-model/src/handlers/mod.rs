@@ -7,8 +7,12 @@
 pub mod api_versions;
 pub mod controller;
 pub mod fetch;
+pub mod find_coordinator;
 pub mod fit;
+pub mod groups;
+pub mod init_producer_id;
 pub mod metadata;
+pub mod offset_commit;
 pub mod offsets;
 pub mod produce;
 
@@ -22,6 +26,14 @@ pub const BROKER_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::Metadata, 1, 12),
     (ApiKey::ApiVersions, 0, 3),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    (ApiKey::InitProducerId, 0, 4),
+    (ApiKey::FindCoordinator, 0, 3),
+    (ApiKey::JoinGroup, 0, 5),
+    (ApiKey::SyncGroup, 0, 4),
+    (ApiKey::Heartbeat, 0, 4),
+    (ApiKey::LeaveGroup, 0, 4),
+    (ApiKey::OffsetCommit, 2, 7),
+    (ApiKey::OffsetFetch, 1, 7),
 ];
 
 /// `(api, min version, max version)` the controller serves.

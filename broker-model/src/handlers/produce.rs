@@ -11,7 +11,9 @@ use faultline_wire::records::decode_records;
 use faultline_wire::ResponseError;
 
 use crate::broker::{record_to_entry, Broker};
+use crate::idempotence::ProduceAppend;
 use crate::partition::Appended;
+use crate::producer_state::ProducerStateTable;
 use crate::storage::TopicPartition;
 
 /// Where one partition of a produce request stands.
@@ -64,6 +66,7 @@ fn append_one(
     };
     let min_insync_replicas = broker.config.min_insync_replicas;
     let ack_early = broker.config.bugs.ack_before_replication;
+    let dedup = !broker.config.bugs.idempotence_without_dedup;
     let Some(partition) = broker.partitions.get_mut(key) else {
         let known = broker.image.partitions.contains_key(key);
         return Outcome::Done(Err(if known {
@@ -74,24 +77,29 @@ fn append_one(
     };
     let entries = records.iter().map(record_to_entry).collect();
     let previous_high_watermark = partition.high_watermark;
-    match partition.append_as_leader(entries, acks, min_insync_replicas) {
-        Err(error) => Outcome::Done(Err(error)),
-        Ok((written, appended)) => {
+    let appended = match partition.append_produce(entries, acks, min_insync_replicas, dedup) {
+        Err(error) => return Outcome::Done(Err(error)),
+        // A duplicate waits for the same high watermark its original does (KIP-98).
+        Ok(ProduceAppend::Duplicate(appended)) => appended,
+        Ok(ProduceAppend::Appended(written, appended)) => {
             if broker.persist_append(key, &written).is_err() {
                 // Kafka fails the append with KAFKA_STORAGE_ERROR and acknowledges nothing
                 // (`ReplicaManager.appendToLocalLog` on a `KafkaStorageException`).
                 if let Some(partition) = broker.partitions.get_mut(key) {
                     partition.undo_leader_append(&appended, previous_high_watermark);
+                    // The undone batch must not be remembered as written (KIP-98).
+                    partition.producers = ProducerStateTable::rebuild(partition.log.entries());
                 }
                 return Outcome::Done(Err(ResponseError::KafkaStorageError));
             }
-            // Planted bug `ack_before_replication`: answer acks=all as if acks=1.
-            if acks == -1 && !ack_early {
-                Outcome::AwaitingIsr(appended)
-            } else {
-                Outcome::Done(Ok(appended))
-            }
+            appended
         }
+    };
+    // Planted bug `ack_before_replication`: answer acks=all as if acks=1.
+    if acks == -1 && !ack_early {
+        Outcome::AwaitingIsr(appended)
+    } else {
+        Outcome::Done(Ok(appended))
     }
 }
 

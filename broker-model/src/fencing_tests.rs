@@ -1,0 +1,84 @@
+//! Unit tests of leader fencing at a replica: leader epochs (KIP-320), leadership checks
+//! on the produce and fetch paths (protocol guide, Produce and Fetch error codes), and a
+//! stale ISR proposal (KIP-497).
+
+use faultline_wire::ResponseError;
+
+use crate::log::{LogEntry, PartitionLog};
+use crate::metadata::PartitionRegistration;
+use crate::partition::Partition;
+
+fn registration(leader: i32, leader_epoch: i32) -> PartitionRegistration {
+    PartitionRegistration {
+        topic: "events".into(),
+        partition: 0,
+        replicas: vec![1, 2, 3],
+        isr: vec![1, 2, 3],
+        leader,
+        leader_epoch,
+        partition_epoch: leader_epoch,
+    }
+}
+
+fn entry() -> LogEntry {
+    LogEntry {
+        offset: 0,
+        leader_epoch: -1,
+        timestamp: 0,
+        key: None,
+        value: None,
+        producer_id: -1,
+        producer_epoch: -1,
+        sequence: -1,
+    }
+}
+
+/// KIP-320: a request carrying an older current_leader_epoch than the replica's is
+/// FENCED_LEADER_EPOCH (a client or follower acting on stale metadata); a newer one is
+/// UNKNOWN_LEADER_EPOCH (this replica is the stale one).
+#[test]
+fn kip_320_an_older_leader_epoch_is_fenced_leader_epoch() {
+    let mut p = Partition::new(1, registration(1, 3), PartitionLog::default());
+    p.apply_registration(registration(1, 3), 0);
+    assert_eq!(p.check_epoch(2), Err(ResponseError::FencedLeaderEpoch));
+    assert_eq!(p.check_epoch(4), Err(ResponseError::UnknownLeaderEpoch));
+    assert_eq!(p.check_epoch(3), Ok(()));
+    assert_eq!(p.check_epoch(-1), Ok(()));
+}
+
+/// Protocol guide, Produce: a replica that is not the leader refuses appends with
+/// NOT_LEADER_OR_FOLLOWER (KIP-392 merged NOT_LEADER_FOR_PARTITION into it), and a leader
+/// that learns of a newer epoch where it is a follower stops accepting them.
+#[test]
+fn a_follower_or_deposed_leader_is_not_leader_or_follower() {
+    let mut p = Partition::new(1, registration(1, 0), PartitionLog::default());
+    p.apply_registration(registration(1, 0), 0);
+    assert!(p.append_produce(vec![entry()], -1, 2, true).is_ok());
+    p.apply_registration(registration(2, 1), 10);
+    assert_eq!(
+        p.append_produce(vec![entry()], -1, 2, true),
+        Err(ResponseError::NotLeaderOrFollower)
+    );
+    assert_eq!(
+        p.fetch_by_follower(3, 0, 10, 10),
+        Err(ResponseError::NotLeaderOrFollower)
+    );
+}
+
+/// KIP-497: AlterPartition naming a stale partition_epoch is refused with
+/// INVALID_UPDATE_VERSION; the leader then waits for the metadata that settles its ISR
+/// instead of resending the stale proposal.
+#[test]
+fn kip_497_invalid_update_version_makes_the_leader_wait_for_metadata() {
+    let mut p = Partition::new(1, registration(1, 0), PartitionLog::default());
+    p.apply_registration(registration(1, 0), 0);
+    let proposal = p.isr_proposal(10_000, 1_000);
+    assert_eq!(proposal, Some(vec![1]), "silent followers leave the ISR");
+    p.isr_change_answered(Err(ResponseError::InvalidUpdateVersion), 10_000);
+    assert_eq!(p.isr_proposal(10_001, 1_000), None, "no resend while stale");
+    let mut settled = registration(1, 0);
+    settled.isr = vec![1];
+    settled.partition_epoch = 1;
+    p.apply_registration(settled, 10_002);
+    assert_eq!(p.isr(), &[1]);
+}

@@ -1,0 +1,147 @@
+//! The group coordinator: consumer groups of the classic protocol, hosted by the leader of
+//! each group's partition of `__consumer_offsets`.
+//!
+//! - [`membership`]: one group's rebalance state machine (join, sync, heartbeat, leave,
+//!   session expiry) and its fencing errors.
+//! - [`offsets`]: OffsetCommit validation and the records that make commits durable.
+//!
+//! Kafka's routing (protocol guide, FindCoordinator): a group lives in partition
+//! `abs(group_id.hashCode()) % offsets.topic.num.partitions`; the leader of that partition
+//! is the group's coordinator. Becoming leader loads the partition's committed offsets
+//! from the log; losing leadership unloads its groups (members then get NOT_COORDINATOR,
+//! find the new coordinator, and rejoin).
+//!
+//! Generations must never repeat across coordinators, or two different memberships would
+//! share a generation_id. Kafka persists a GroupMetadata record per generation; we derive
+//! a floor from the partition's leader epoch instead (`leader_epoch × 100_000`), which is
+//! above every generation any earlier coordinator of the partition could hand out, with
+//! no write on the rebalance path.
+
+pub mod membership;
+pub mod offsets;
+
+use std::collections::BTreeMap;
+
+use faultline_wire::ResponseError;
+
+use crate::log::LogEntry;
+use membership::Group;
+use offsets::OffsetRecord;
+
+/// The internal topic holding committed offsets.
+pub const OFFSETS_TOPIC: &str = "__consumer_offsets";
+
+/// Generations one coordinator epoch may hand out before reaching the next epoch's floor.
+const GENERATIONS_PER_EPOCH: i32 = 100_000;
+
+/// Java's `String.hashCode`, which Kafka's partitioning of groups uses.
+pub fn java_string_hash(text: &str) -> i32 {
+    text.encode_utf16()
+        .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(c as i32))
+}
+
+/// The `__consumer_offsets` partition of a group (Kafka's `partitionFor`, with
+/// `Utils.abs`, which maps i32::MIN to 0).
+pub fn partition_for(group_id: &str, partitions: i32) -> i32 {
+    let hash = java_string_hash(group_id);
+    let positive = if hash == i32::MIN { 0 } else { hash.abs() };
+    positive % partitions.max(1)
+}
+
+/// Every group this broker coordinates.
+#[derive(Debug, Clone, Default)]
+pub struct GroupCoordinator {
+    /// `__consumer_offsets` partition count.
+    pub partitions: i32,
+    /// Offsets partitions this broker leads, with the leader epoch it loaded them in.
+    loaded: BTreeMap<i32, i32>,
+    /// Groups by id, for loaded partitions only.
+    groups: BTreeMap<String, Group>,
+    /// Counter for new member ids.
+    next_member: u64,
+}
+
+impl GroupCoordinator {
+    /// A coordinator of nothing yet.
+    pub fn new(partitions: i32) -> Self {
+        GroupCoordinator {
+            partitions,
+            ..Default::default()
+        }
+    }
+
+    /// Became leader of an offsets partition: load its committed offsets (all of its log,
+    /// as Kafka does) and open its groups with a generation floor above every earlier
+    /// coordinator's.
+    pub fn load(&mut self, partition: i32, leader_epoch: i32, log: &[LogEntry]) {
+        self.unload(partition);
+        self.loaded.insert(partition, leader_epoch);
+        for record in log.iter().filter_map(OffsetRecord::from_entry) {
+            if partition_for(&record.group, self.partitions) != partition {
+                continue;
+            }
+            let group = self.group_entry(&record.group, partition);
+            group
+                .committed
+                .insert((record.topic, record.partition), record.offset);
+        }
+    }
+
+    /// Lost leadership of an offsets partition: forget its groups.
+    pub fn unload(&mut self, partition: i32) {
+        if self.loaded.remove(&partition).is_some() {
+            let partitions = self.partitions;
+            self.groups
+                .retain(|id, _| partition_for(id, partitions) != partition);
+        }
+    }
+
+    /// Whether this broker coordinates offsets partition `partition`.
+    pub fn is_loaded(&self, partition: i32) -> bool {
+        self.loaded.contains_key(&partition)
+    }
+
+    fn group_entry(&mut self, group_id: &str, partition: i32) -> &mut Group {
+        let floor = self.loaded[&partition].saturating_mul(GENERATIONS_PER_EPOCH);
+        self.groups
+            .entry(group_id.to_string())
+            .or_insert_with(|| Group::new(group_id, floor.max(0)))
+    }
+
+    /// The group, if this broker coordinates it (NOT_COORDINATOR otherwise, so that the
+    /// client looks the coordinator up again).
+    pub fn group(&mut self, group_id: &str) -> Result<&mut Group, ResponseError> {
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        let partition = partition_for(group_id, self.partitions);
+        if !self.is_loaded(partition) {
+            return Err(ResponseError::NotCoordinator);
+        }
+        Ok(self.group_entry(group_id, partition))
+    }
+
+    /// A member id never handed out before by any coordinator of the group: the client
+    /// id, this broker, the coordinator's leader epoch (a restarted broker's counter starts
+    /// over, its epoch does not) and a counter.
+    pub fn new_member_id(&mut self, client_id: &str, group_id: &str, node_id: i32) -> String {
+        self.next_member += 1;
+        let partition = partition_for(group_id, self.partitions);
+        let epoch = self.loaded.get(&partition).copied().unwrap_or(-1);
+        format!("{client_id}-{node_id}-{epoch}-{}", self.next_member)
+    }
+
+    /// Commits acknowledged by the offsets partition: into the cache.
+    pub fn apply_commits(&mut self, records: &[OffsetRecord]) {
+        for record in records {
+            if let Ok(group) = self.group(&record.group) {
+                group
+                    .committed
+                    .insert((record.topic.clone(), record.partition), record.offset);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

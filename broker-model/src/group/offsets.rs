@@ -1,0 +1,89 @@
+//! Committed offsets: validation of OffsetCommit, the records written to
+//! `__consumer_offsets`, and the cache a coordinator rebuilds from them.
+//!
+//! Kafka writes each commit as a record keyed by (group, topic, partition) to the group's
+//! partition of `__consumer_offsets` and answers only once the append is replicated
+//! (`offsets.commit.required.acks` = -1); the in-memory cache is updated on that success,
+//! and a coordinator that becomes leader of the partition loads the whole log into its
+//! cache (`GroupMetadataManager.loadGroupsAndOffsets`). So a commit that was acknowledged
+//! survives any failover that keeps the partition's committed records.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use faultline_wire::ResponseError;
+
+use crate::group::membership::{Group, GroupState};
+use crate::log::LogEntry;
+
+/// One committed offset as stored in `__consumer_offsets` (a JSON record value; Kafka's
+/// is a versioned binary `OffsetCommitKey`/`OffsetCommitValue`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetRecord {
+    /// The group.
+    pub group: String,
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The next offset to consume.
+    pub offset: i64,
+}
+
+impl OffsetRecord {
+    /// As a log entry to append (offset and epoch are the leader's to fill in).
+    pub fn to_entry(&self) -> LogEntry {
+        LogEntry {
+            offset: 0,
+            leader_epoch: -1,
+            timestamp: 0,
+            key: Some(Bytes::from(format!(
+                "{}/{}/{}",
+                self.group, self.topic, self.partition
+            ))),
+            value: Some(Bytes::from(
+                serde_json::to_vec(self).expect("offset records serialize"),
+            )),
+            producer_id: -1,
+            producer_epoch: -1,
+            sequence: -1,
+        }
+    }
+
+    /// Reads one back; anything else in the log is skipped.
+    pub fn from_entry(entry: &LogEntry) -> Option<OffsetRecord> {
+        serde_json::from_slice(entry.value.as_deref()?).ok()
+    }
+}
+
+/// Whether an OffsetCommit may be written (Kafka's `GroupCoordinator.handleCommitOffsets`):
+/// - generation -1 with no member id is a standalone consumer's commit, allowed only while
+///   the group has no members (else UNKNOWN_MEMBER_ID);
+/// - an unknown member is UNKNOWN_MEMBER_ID, another generation ILLEGAL_GENERATION
+///   (the fencing that keeps a zombie member from moving offsets it no longer owns);
+/// - a group that is rebalancing answers REBALANCE_IN_PROGRESS, so the member rejoins
+///   before committing for partitions it may lose.
+///
+/// `fencing` off is the planted bug `no-generation-fencing`.
+pub fn check_commit(
+    group: &Group,
+    member_id: &str,
+    generation_id: i32,
+    fencing: bool,
+) -> Result<(), ResponseError> {
+    if !fencing {
+        return Ok(());
+    }
+    if generation_id < 0 && member_id.is_empty() {
+        return if group.state == GroupState::Empty {
+            Ok(())
+        } else {
+            Err(ResponseError::UnknownMemberId)
+        };
+    }
+    group.check_member(member_id, generation_id)?;
+    match group.state {
+        GroupState::Stable => Ok(()),
+        _ => Err(ResponseError::RebalanceInProgress),
+    }
+}

@@ -1,0 +1,222 @@
+//! OffsetCommit and OffsetFetch. A commit is validated against the group's generation,
+//! written to the group's `__consumer_offsets` partition, and acknowledged only once the
+//! high watermark covers it (Kafka's `offsets.commit.required.acks` = -1), then cached;
+//! OffsetFetch reads the cache a coordinator loaded from its log.
+
+use kafka_protocol::messages::offset_commit_response::{
+    OffsetCommitResponsePartition, OffsetCommitResponseTopic,
+};
+use kafka_protocol::messages::offset_fetch_response::{
+    OffsetFetchResponsePartition, OffsetFetchResponseTopic,
+};
+use kafka_protocol::messages::{
+    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse, TopicName,
+};
+
+use faultline_wire::ResponseError;
+
+use crate::broker::Broker;
+use crate::group::offsets::{check_commit, OffsetRecord};
+use crate::group::{partition_for, OFFSETS_TOPIC};
+use crate::partition::Appended;
+
+/// Where a commit stands.
+#[derive(Debug, Clone)]
+pub enum CommitState {
+    /// Answered.
+    Done(Result<(), ResponseError>),
+    /// Appended to this offsets partition; waiting for the high watermark.
+    Awaiting(i32, Appended),
+}
+
+/// One OffsetCommit in progress.
+#[derive(Debug, Clone)]
+pub struct PendingCommit {
+    /// The offsets to commit.
+    pub records: Vec<OffsetRecord>,
+    /// Its state.
+    pub state: CommitState,
+}
+
+/// Validates and appends a commit.
+pub fn commit_begin(
+    broker: &mut Broker,
+    request: &OffsetCommitRequest,
+    now_ms: u64,
+) -> PendingCommit {
+    let group_id = request.group_id.0.to_string();
+    let records: Vec<OffsetRecord> = request
+        .topics
+        .iter()
+        .flat_map(|t| {
+            let group = group_id.clone();
+            t.partitions.iter().map(move |p| OffsetRecord {
+                group: group.clone(),
+                topic: t.name.0.to_string(),
+                partition: p.partition_index,
+                offset: p.committed_offset,
+            })
+        })
+        .collect();
+    let state = match append_commit(broker, request, &records, now_ms) {
+        Ok(Some(waiting)) => waiting,
+        Ok(None) => CommitState::Done(Ok(())),
+        Err(error) => CommitState::Done(Err(error)),
+    };
+    PendingCommit { records, state }
+}
+
+fn append_commit(
+    broker: &mut Broker,
+    request: &OffsetCommitRequest,
+    records: &[OffsetRecord],
+    now_ms: u64,
+) -> Result<Option<CommitState>, ResponseError> {
+    let fencing = !broker.config.bugs.no_generation_fencing;
+    let replicated = !broker.config.bugs.offsets_not_replicated;
+    let group = broker.groups.group(&request.group_id.0)?;
+    group.tick(now_ms);
+    check_commit(
+        group,
+        &request.member_id,
+        request.generation_id_or_member_epoch,
+        fencing,
+    )?;
+    if !replicated {
+        // Planted bug `offsets-not-replicated`: the commit lives in this coordinator's
+        // memory only.
+        broker.groups.apply_commits(records);
+        return Ok(None);
+    }
+    let index = partition_for(&request.group_id.0, broker.config.offsets_topic_partitions);
+    let key = (OFFSETS_TOPIC.to_string(), index);
+    let min_insync_replicas = broker.config.min_insync_replicas;
+    let partition = broker
+        .partitions
+        .get_mut(&key)
+        .ok_or(ResponseError::NotCoordinator)?;
+    let entries = records.iter().map(OffsetRecord::to_entry).collect();
+    let previous_high_watermark = partition.high_watermark;
+    // Kafka maps the append's errors for the client: a lost leadership is
+    // NOT_COORDINATOR, too small an ISR COORDINATOR_NOT_AVAILABLE.
+    let (written, appended) = partition
+        .append_as_leader(entries, -1, min_insync_replicas)
+        .map_err(|error| match error {
+            ResponseError::NotLeaderOrFollower => ResponseError::NotCoordinator,
+            ResponseError::NotEnoughReplicas => ResponseError::CoordinatorNotAvailable,
+            other => other,
+        })?;
+    if broker.persist_append(&key, &written).is_err() {
+        // Kafka's coordinator answers a failed offsets append (KAFKA_STORAGE_ERROR) with
+        // NOT_COORDINATOR (`GroupMetadataManager.storeOffsets`); nothing stays appended.
+        if let Some(partition) = broker.partitions.get_mut(&key) {
+            partition.undo_leader_append(&appended, previous_high_watermark);
+        }
+        return Err(ResponseError::NotCoordinator);
+    }
+    Ok(Some(CommitState::Awaiting(index, appended)))
+}
+
+/// Re-examines a waiting commit; true once answered. Acknowledged commits enter the cache.
+pub fn commit_poll(broker: &mut Broker, pending: &mut PendingCommit) -> bool {
+    let CommitState::Awaiting(index, appended) = pending.state else {
+        return true;
+    };
+    let key = (OFFSETS_TOPIC.to_string(), index);
+    match broker.partitions.get(&key) {
+        Some(p) if p.is_leader() && p.leader_epoch() == appended.leader_epoch => {
+            if p.high_watermark > appended.last_offset {
+                broker.groups.apply_commits(&pending.records);
+                pending.state = CommitState::Done(Ok(()));
+                true
+            } else {
+                false
+            }
+        }
+        _ => {
+            pending.state = CommitState::Done(Err(ResponseError::NotCoordinator));
+            true
+        }
+    }
+}
+
+/// Ends a commit that waited too long: REQUEST_TIMED_OUT (it may still become durable).
+pub fn commit_expire(pending: &mut PendingCommit) {
+    if matches!(pending.state, CommitState::Awaiting(..)) {
+        pending.state = CommitState::Done(Err(ResponseError::RequestTimedOut));
+    }
+}
+
+/// Builds the OffsetCommit response: one error code for every partition.
+pub fn commit_response(
+    request: &OffsetCommitRequest,
+    pending: &PendingCommit,
+) -> OffsetCommitResponse {
+    let code = match &pending.state {
+        CommitState::Done(Ok(())) => 0,
+        CommitState::Done(Err(error)) => error.code(),
+        CommitState::Awaiting(..) => ResponseError::RequestTimedOut.code(),
+    };
+    let topics = request
+        .topics
+        .iter()
+        .map(|t| {
+            OffsetCommitResponseTopic::default()
+                .with_name(t.name.clone())
+                .with_partitions(
+                    t.partitions
+                        .iter()
+                        .map(|p| {
+                            OffsetCommitResponsePartition::default()
+                                .with_partition_index(p.partition_index)
+                                .with_error_code(code)
+                        })
+                        .collect(),
+                )
+        })
+        .collect();
+    OffsetCommitResponse::default().with_topics(topics)
+}
+
+/// OffsetFetch (v1–v7): the cached committed offsets, -1 where none.
+pub fn offset_fetch(broker: &mut Broker, request: &OffsetFetchRequest) -> OffsetFetchResponse {
+    let group = match broker.groups.group(&request.group_id.0) {
+        Ok(group) => group,
+        Err(error) => return OffsetFetchResponse::default().with_error_code(error.code()),
+    };
+    let wanted: Vec<(String, Vec<i32>)> = match &request.topics {
+        Some(topics) => topics
+            .iter()
+            .map(|t| (t.name.0.to_string(), t.partition_indexes.clone()))
+            .collect(),
+        None => {
+            let mut all: Vec<(String, Vec<i32>)> = Vec::new();
+            for (topic, partition) in group.committed.keys() {
+                match all.iter_mut().find(|(t, _)| t == topic) {
+                    Some((_, partitions)) => partitions.push(*partition),
+                    None => all.push((topic.clone(), vec![*partition])),
+                }
+            }
+            all
+        }
+    };
+    let topics = wanted
+        .into_iter()
+        .map(|(topic, partitions)| {
+            let answers = partitions
+                .iter()
+                .map(|&p| {
+                    let offset = group.committed.get(&(topic.clone(), p)).copied();
+                    OffsetFetchResponsePartition::default()
+                        .with_partition_index(p)
+                        .with_committed_offset(offset.unwrap_or(-1))
+                        .with_committed_leader_epoch(-1)
+                })
+                .collect();
+            OffsetFetchResponseTopic::default()
+                .with_name(TopicName(topic.into()))
+                .with_partitions(answers)
+        })
+        .collect();
+    OffsetFetchResponse::default().with_topics(topics)
+}
