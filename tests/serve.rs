@@ -232,3 +232,107 @@ fn hostile_frames_never_take_the_server_down() {
         "the server process died"
     );
 }
+
+/// Spawns a kcat group member that exits at the end of its partitions; returns its output.
+fn group_member(bootstrap: &str, group: &str, tag: &str) -> std::thread::JoinHandle<String> {
+    let (bootstrap, group, format) = (
+        bootstrap.to_string(),
+        group.to_string(),
+        format!("{tag} %p %s\\n"),
+    );
+    std::thread::spawn(move || {
+        let output = Command::new("timeout")
+            .args([
+                "20", "kcat", "-b", &bootstrap, "-G", &group, "events", "-q", "-e",
+            ])
+            .args([
+                "-X",
+                "auto.offset.reset=earliest",
+                "-X",
+                "session.timeout.ms=6000",
+                "-f",
+                &format,
+            ])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    })
+}
+
+/// The classic group protocol with a client nobody here wrote: two kcat members split the
+/// partitions (JoinGroup/SyncGroup, range assignment by the leader member) and a member
+/// that comes back resumes from the group's committed offsets (OffsetCommit/OffsetFetch).
+#[test]
+fn a_kcat_consumer_group_splits_partitions_and_resumes_from_committed_offsets() {
+    if kcat().is_none() {
+        return;
+    }
+    let server = serve(3);
+    let bootstrap = format!("127.0.0.1:{}", server.port);
+    for partition in ["0", "1", "2"] {
+        let messages: String = (0..5)
+            .map(|i| format!("first-p{partition}-{i}\n"))
+            .collect();
+        kcat_run(
+            &[
+                "-b", &bootstrap, "-P", "-t", "events", "-p", partition, "-X", "acks=all",
+            ],
+            &messages,
+        );
+    }
+    let a = group_member(&bootstrap, "certify-group", "A");
+    let b = group_member(&bootstrap, "certify-group", "B");
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    let mut seen: Vec<String> = a
+        .lines()
+        .chain(b.lines())
+        .map(|l| l.split_whitespace().nth(2).unwrap_or("").to_string())
+        .collect();
+    seen.sort();
+    let mut expected: Vec<String> = ["0", "1", "2"]
+        .iter()
+        .flat_map(|p| (0..5).map(move |i| format!("first-p{p}-{i}")))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        seen, expected,
+        "every record exactly once across the group\nA:\n{a}\nB:\n{b}"
+    );
+    let partitions_of = |out: &str| -> std::collections::BTreeSet<String> {
+        out.lines()
+            .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+            .collect()
+    };
+    assert!(
+        partitions_of(&a).is_disjoint(&partitions_of(&b)),
+        "a partition went to both members\nA:\n{a}\nB:\n{b}"
+    );
+    for partition in ["0", "1", "2"] {
+        let messages: String = (0..3)
+            .map(|i| format!("second-p{partition}-{i}\n"))
+            .collect();
+        kcat_run(
+            &[
+                "-b", &bootstrap, "-P", "-t", "events", "-p", partition, "-X", "acks=all",
+            ],
+            &messages,
+        );
+    }
+    let again = group_member(&bootstrap, "certify-group", "C")
+        .join()
+        .unwrap();
+    let mut resumed: Vec<&str> = again
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(2))
+        .collect();
+    resumed.sort();
+    let mut expected: Vec<String> = ["0", "1", "2"]
+        .iter()
+        .flat_map(|p| (0..3).map(move |i| format!("second-p{p}-{i}")))
+        .collect();
+    expected.sort();
+    assert_eq!(
+        resumed, expected,
+        "the restarted member resumes from committed offsets:\n{again}"
+    );
+}

@@ -61,8 +61,11 @@ impl OffsetRecord {
 ///   the group has no members (else UNKNOWN_MEMBER_ID);
 /// - an unknown member is UNKNOWN_MEMBER_ID, another generation ILLEGAL_GENERATION
 ///   (the fencing that keeps a zombie member from moving offsets it no longer owns);
-/// - a group that is rebalancing answers REBALANCE_IN_PROGRESS, so the member rejoins
-///   before committing for partitions it may lose.
+/// - between JoinGroup and SyncGroup (CompletingRebalance) a commit is
+///   REBALANCE_IN_PROGRESS; while the group waits for members to rejoin
+///   (PreparingRebalance) a member of the current generation may still commit — that is
+///   how a consumer commits what it processed before giving its partitions up (Kafka's
+///   classic `GroupCoordinator.handleCommitOffsets`; KIP-429's revocation commits).
 ///
 /// `fencing` off is the planted bug `no-generation-fencing`.
 pub fn check_commit(
@@ -81,9 +84,8 @@ pub fn check_commit(
             Err(ResponseError::UnknownMemberId)
         };
     }
-    group.check_member(member_id, generation_id)?;
-    match group.state {
-        GroupState::Stable => Ok(()),
-        _ => Err(ResponseError::RebalanceInProgress),
+    if group.state == GroupState::CompletingRebalance {
+        return Err(ResponseError::RebalanceInProgress);
     }
+    group.check_member(member_id, generation_id)
 }

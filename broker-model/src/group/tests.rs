@@ -131,9 +131,16 @@ fn offset_commit_is_fenced_by_generation_and_member() {
         check_commit(&group, "zombie", generation - 1, false),
         Ok(())
     );
+    // A member of the current generation may commit while the group waits for rejoins
+    // (PreparingRebalance), but not between JoinGroup and SyncGroup.
     group.join(member(""), "b".into(), 0, 10).unwrap();
+    assert_eq!(group.state, GroupState::PreparingRebalance);
+    assert_eq!(check_commit(&group, "a", generation, true), Ok(()));
+    group.join(member("a"), String::new(), 0, 20).unwrap();
+    assert!(group.join_result("b", 20).is_some());
+    assert_eq!(group.state, GroupState::CompletingRebalance);
     assert_eq!(
-        check_commit(&group, "a", generation, true),
+        check_commit(&group, "a", group.generation_id, true),
         Err(ResponseError::RebalanceInProgress)
     );
 }
