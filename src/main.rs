@@ -5,6 +5,12 @@
 
 mod cli;
 
+/// `serve` and `certify` decode bytes from the network; `kafka-protocol` trusts their
+/// length fields with memory, so huge allocations are mapped lazily instead of aborting.
+#[global_allocator]
+static ALLOCATOR: faultline_wire::alloc_guard::GuardedAllocator =
+    faultline_wire::alloc_guard::GuardedAllocator;
+
 fn main() {
     let code = cli::main();
     std::process::exit(code);

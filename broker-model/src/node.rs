@@ -142,9 +142,10 @@ impl BrokerNode {
         }
         let api_key = request.api_key;
         let acks_zero = matches!(&request.body, RequestKind::Produce(p) if p.acks == 0);
-        let Some(response) = self.handle(request.body).await else {
+        let Some(mut response) = self.handle(request.body).await else {
             return Answer::Close;
         };
+        handlers::fit::fit_response(&mut response, version);
         if acks_zero {
             return Answer::Silent;
         }
@@ -248,13 +249,30 @@ impl BrokerNode {
         }
     }
 
-    /// Starts the controller channel and one replica fetcher per peer broker.
+    /// Starts the background tasks on the current `LocalSet` (a turmoil host's, or the one
+    /// `faultline serve` runs in).
     pub fn spawn_background<T: Transport>(self: &Arc<Self>, transport: T) {
+        for task in self.background_tasks(transport) {
+            tokio::task::spawn_local(task);
+        }
+    }
+
+    /// The controller channel and one replica fetcher per peer broker, for the caller to
+    /// spawn. A simulation spawns them on its host's `LocalSet`, whose tasks are dropped in
+    /// spawn order on a crash; `tokio::spawn` drops them in an order that depends on
+    /// process-wide task ids, which would make a crash's effects differ between runs in
+    /// one process.
+    pub fn background_tasks<T: Transport>(
+        self: &Arc<Self>,
+        transport: T,
+    ) -> Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> {
+        let mut tasks: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> =
+            Vec::new();
         let node = self.clone();
         let t = transport.clone();
-        tokio::task::spawn_local(async move { node.controller_channel(t).await });
+        tasks.push(Box::pin(async move { node.controller_channel(t).await }));
         let node = self.clone();
-        tokio::task::spawn_local(async move { node.isr_ticker().await });
+        tasks.push(Box::pin(async move { node.isr_ticker().await }));
         let (me, peers) = {
             let state = self.lock();
             (
@@ -265,8 +283,11 @@ impl BrokerNode {
         for leader in peers.into_iter().filter(|&id| id != me) {
             let node = self.clone();
             let t = transport.clone();
-            tokio::task::spawn_local(async move { node.replica_fetcher(t, leader).await });
+            tasks.push(Box::pin(
+                async move { node.replica_fetcher(t, leader).await },
+            ));
         }
+        tasks
     }
 
     /// Decides ISR changes on this broker's clock, forever.

@@ -132,3 +132,55 @@ impl Storage for SimDisk {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::seed::stream;
+
+    fn entries(from: i64, n: i64) -> Vec<LogEntry> {
+        (from..from + n)
+            .map(|offset| LogEntry {
+                offset,
+                leader_epoch: 0,
+                timestamp: 0,
+                key: None,
+                value: None,
+                producer_id: -1,
+                producer_epoch: -1,
+                sequence: -1,
+            })
+            .collect()
+    }
+
+    fn len(disk: &SimDisk, partition: &TopicPartition) -> usize {
+        disk.recover().logs.get(partition).map_or(0, Vec::len)
+    }
+
+    #[test]
+    fn power_loss_keeps_the_synced_prefix_and_at_most_the_unsynced_tail() {
+        let p: TopicPartition = ("t".into(), 0);
+        for seed in 0..20 {
+            let mut disk = SimDisk::default();
+            disk.append(&p, &entries(0, 5)).unwrap();
+            disk.sync();
+            disk.append(&p, &entries(5, 5)).unwrap();
+            let lost = disk.power_loss(&mut stream(seed, "disk"));
+            assert_eq!(len(&disk, &p), 10 - lost);
+            assert!(len(&disk, &p) >= 5);
+            assert_eq!(disk.unsynced_entries(), 0);
+        }
+    }
+
+    #[test]
+    fn a_failing_disk_writes_nothing_and_says_so() {
+        let p: TopicPartition = ("t".into(), 0);
+        let mut disk = SimDisk::default();
+        disk.set_failing(true);
+        assert!(disk.append(&p, &entries(0, 3)).is_err());
+        assert_eq!(len(&disk, &p), 0);
+        disk.set_failing(false);
+        disk.append(&p, &entries(0, 3)).unwrap();
+        assert_eq!(len(&disk, &p), 3);
+    }
+}

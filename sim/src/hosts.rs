@@ -1,6 +1,11 @@
 //! The simulated hosts: the controller and the brokers, each with a disk and fault handles
 //! (pause gate, clock rate, BUGGIFY draw) that outlive its process, and a registry of the
 //! running processes through which the nemesis finds leaders and the trace collects events.
+//!
+//! Every task is spawned with `spawn_local` on the host's `LocalSet`: on a crash those are
+//! dropped in spawn order, so the FINs and RSTs the dying sockets send (and the latencies
+//! turmoil draws for them) come in the same order in every run, even several runs in one
+//! process. `tokio::spawn`'s drop order follows process-wide task ids.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -114,7 +119,9 @@ impl Hosts {
                     .lock()
                     .unwrap()
                     .insert(name, Node::Broker(node.clone()));
-                node.spawn_background(TurmoilTransport);
+                for task in node.background_tasks(TurmoilTransport) {
+                    tokio::task::spawn_local(task);
+                }
                 let listener = turmoil::net::TcpListener::bind("0.0.0.0:9092").await?;
                 loop {
                     let (stream, _) = listener.accept().await?;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use faultline_broker::bugs::PlantedBugs;
 use faultline_broker::config::{ClusterConfig, FsyncPolicy, TopicSpec};
+use faultline_conformance::checker::AnomalyKind;
 
 use crate::duration::HumanDuration;
 use crate::nemesis::{leader_target, FaultKind, FaultWindow};
@@ -372,6 +373,14 @@ impl Scenario {
         }
         if self.workload.producers == 0 {
             return Err("workload.producers must be at least 1".into());
+        }
+        for kind in &self.checks.expect {
+            let known: Result<AnomalyKind, _> = serde_json::from_value(serde_json::json!(kind));
+            if known.is_err() {
+                return Err(format!(
+                    "checks.expect names {kind:?}, which is not an anomaly kind (e.g. lost-write, inconsistent-offsets, unseen)"
+                ));
+            }
         }
         let nodes = self.node_names();
         for window in &self.faults.schedule {

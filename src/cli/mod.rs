@@ -8,6 +8,7 @@ mod merge;
 mod replay;
 mod report;
 mod run;
+mod serve;
 mod shrink;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +39,8 @@ enum Command {
     Hunt(hunt::HuntArgs),
     /// Minimize a failing run into a regression scenario.
     Shrink(shrink::ShrinkArgs),
+    /// Serve the reference broker on real TCP.
+    Serve(serve::ServeArgs),
 }
 
 /// Exit code: every check held.
@@ -68,6 +71,7 @@ pub fn main() -> i32 {
         Command::Merge(args) => merge::run(args),
         Command::Hunt(args) => hunt::run(args),
         Command::Shrink(args) => shrink::run(args),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,

@@ -8,6 +8,7 @@ pub mod api_versions;
 pub mod controller;
 pub mod fetch;
 pub mod find_coordinator;
+pub mod fit;
 pub mod groups;
 pub mod init_producer_id;
 pub mod metadata;

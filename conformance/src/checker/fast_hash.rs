@@ -6,7 +6,7 @@
 //! (rustc-hash). Tables built with it are only looked up, never iterated into output, so
 //! report order stays deterministic.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 /// Fx: rotate, xor, multiply per word.
@@ -53,8 +53,6 @@ impl Hasher for FxHasher {
 
 /// A HashMap with the Fx hasher.
 pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FxHasher>>;
-/// A HashSet with the Fx hasher.
-pub(crate) type FastSet<T> = HashSet<T, BuildHasherDefault<FxHasher>>;
 
 #[cfg(test)]
 mod tests {

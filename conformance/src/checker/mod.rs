@@ -6,7 +6,9 @@
 //! - [`log`]: Jepsen's Kafka queue taxonomy (jepsen-io/jepsen `tests/kafka.clj`).
 //! - [`linearizable`]: a Wing–Gong / Lowe linearizability engine over sequential models.
 //! - [`group`]: consumer-group semantics Jepsen leaves out: exclusive assignment, fencing
-//!   of stale generations, durable and monotonic committed offsets.
+//!   of stale generations, durable and monotonic committed offsets, every partition owned
+//!   once the group is stable, and at-least-once below the committed offset.
+//! - `fast_hash`: the Fx hasher behind the checkers' lookup-only tables.
 
 mod fast_hash;
 pub mod group;

@@ -8,6 +8,7 @@
 //! - [`transport`]: the seam between code and network (turmoil or tokio).
 //! - [`connection`]: a client connection that sends one request at a time.
 
+pub mod alloc_guard;
 pub mod codec;
 pub mod connection;
 pub mod frame;

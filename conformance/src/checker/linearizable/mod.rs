@@ -6,7 +6,8 @@
 //! the history readers; crashed (`info`) ops may take effect at any point after their
 //! invoke, or never (Knossos, jepsen-io/knossos `history.clj`).
 //!
-//! - [`search`]: Wing–Gong search with Lowe's memoization of (linearized set, state).
+//! - [`search`]: Wing–Gong search with Lowe's memoization of (linearized set, state),
+//!   kept in [`cache`] (an arena-backed open-addressing table).
 //! - P-compositionality (Horn & Kroening 2015): a model may split a history into
 //!   independent pieces (by key, by partition); each is checked alone, in parallel.
 //! - Models: [`register`] (read / write / cas), [`kv`] (a map, split by key),
@@ -14,6 +15,7 @@
 //! - [`register_history`]: the plain register history format of `docs/checkers.md`.
 //! - [`queue_history`]: a Jepsen-shaped Kafka history as partition-log ops, per key.
 
+mod cache;
 pub mod kv;
 pub mod partition_log;
 pub mod queue_history;

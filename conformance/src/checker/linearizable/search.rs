@@ -14,7 +14,7 @@
 
 use std::time::Instant;
 
-use crate::checker::fast_hash::FastSet;
+use super::cache::Cache;
 
 use super::{Operation, SequentialModel};
 
@@ -75,7 +75,7 @@ pub(crate) fn search<M: SequentialModel>(
     let words = ops.len().div_ceil(64);
     let mut linearized = vec![0u64; words];
     let mut linearized_completed = 0;
-    let mut cache: FastSet<(Vec<u64>, M::State)> = FastSet::default();
+    let mut cache: Cache<M::State> = Cache::new(words);
     let mut stack: Vec<(usize, M::State)> = Vec::new();
     let mut state = model.init();
     let mut deepest = Deepest::default();
@@ -93,7 +93,7 @@ pub(crate) fn search<M: SequentialModel>(
             let op = list[entry].op;
             if let Some(next_state) = model.step(&state, &ops[op].input, ops[op].output.as_ref()) {
                 linearized[op / 64] |= 1 << (op % 64);
-                if cache.insert((linearized.clone(), next_state.clone())) {
+                if cache.insert(&linearized, &next_state) {
                     let previous = std::mem::replace(&mut state, next_state);
                     stack.push((entry, previous));
                     if ops[op].complete.is_some() {

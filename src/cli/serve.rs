@@ -1,0 +1,150 @@
+//! `faultline serve --listen 127.0.0.1:9092 [--brokers 3]`: the reference broker on real
+//! TCP, for real clients (kcat, librdkafka, kafka-python) and as a certification target.
+//!
+//! The same broker code as in the simulation: a controller and N brokers in one process,
+//! on one thread (tasks on a `LocalSet`, as inside turmoil), broker `i` on port
+//! `listen + i - 1`, each advertising its own loopback address. Storage is in memory.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use clap::Args;
+use tokio::net::TcpListener;
+use tokio::task::LocalSet;
+
+use faultline_broker::config::{ClusterConfig, TopicSpec};
+use faultline_broker::node::{BrokerNode, ControllerNode};
+use faultline_broker::MemoryStorage;
+use faultline_wire::transport::TokioTransport;
+
+use super::{UsageError, EXIT_OK};
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address of broker 1; broker i listens on the next ports.
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub listen: SocketAddr,
+    /// Number of brokers.
+    #[arg(long, default_value_t = 1)]
+    pub brokers: u16,
+    /// Topics to create, `NAME[:PARTITIONS]` (repeatable; default `events:3`).
+    #[arg(long = "topic")]
+    pub topics: Vec<String>,
+    /// Planted bug to switch on (repeatable), to see certification catch it.
+    #[arg(long = "bug", value_name = "NAME")]
+    pub bugs: Vec<String>,
+}
+
+fn topics(args: &ServeArgs) -> Result<Vec<TopicSpec>, UsageError> {
+    let specs = if args.topics.is_empty() {
+        vec!["events:3".to_string()]
+    } else {
+        args.topics.clone()
+    };
+    specs
+        .iter()
+        .map(|spec| {
+            let (name, partitions) = match spec.split_once(':') {
+                Some((n, p)) => (
+                    n,
+                    p.parse().map_err(|_| {
+                        UsageError(format!("--topic {spec:?}: partitions must be a number"))
+                    })?,
+                ),
+                None => (spec.as_str(), 1),
+            };
+            Ok(TopicSpec {
+                name: name.to_string(),
+                partitions,
+                replication_factor: i32::from(args.brokers.min(3)),
+            })
+        })
+        .collect()
+}
+
+/// Runs it until the process is stopped.
+pub fn run(args: ServeArgs) -> anyhow::Result<i32> {
+    if args.brokers == 0 {
+        return Err(UsageError("--brokers must be at least 1".into()).into());
+    }
+    let topics = topics(&args)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    LocalSet::new().block_on(&runtime, serve(args, topics))?;
+    Ok(EXIT_OK)
+}
+
+async fn serve(args: ServeArgs, topics: Vec<TopicSpec>) -> anyhow::Result<()> {
+    let mut listeners = BTreeMap::new();
+    for i in 0..args.brokers {
+        let address = SocketAddr::new(args.listen.ip(), args.listen.port() + i);
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|e| UsageError(format!("cannot listen on {address}: {e}")))?;
+        listeners.insert(i32::from(i) + 1, (address, listener));
+    }
+    let controller_listener = TcpListener::bind(SocketAddr::new(args.listen.ip(), 0)).await?;
+    let controller_address = controller_listener.local_addr()?;
+    let mut bugs = faultline_broker::bugs::PlantedBugs::default();
+    for bug in &args.bugs {
+        bugs.enable(bug).map_err(UsageError)?;
+    }
+    // Real clients and real networks: Kafka-like timeouts rather than the simulation's.
+    let config = ClusterConfig {
+        brokers: listeners
+            .iter()
+            .map(|(&id, (address, _))| (id, address.to_string()))
+            .collect(),
+        controller_address: controller_address.to_string(),
+        min_insync_replicas: topics.first().map_or(1, |t| t.replication_factor.min(2)),
+        topics,
+        replica_lag_time_max_ms: 10_000,
+        broker_session_timeout_ms: 6_000,
+        broker_heartbeat_interval_ms: 300,
+        replica_fetch_wait_max_ms: 500,
+        inter_broker_request_timeout_ms: 5_000,
+        bugs,
+        ..ClusterConfig::default()
+    };
+    config.validate().map_err(|e| UsageError(e.0))?;
+    let controller = ControllerNode::new(config.clone(), Box::new(MemoryStorage::default()));
+    tokio::task::spawn_local(controller.clone().run_ticks());
+    tokio::task::spawn_local(accept(controller_listener, move |stream| {
+        tokio::task::spawn_local(controller.clone().serve_connection(stream));
+    }));
+    for (id, (address, listener)) in listeners {
+        let node = BrokerNode::new(id, config.clone(), Box::new(MemoryStorage::default()), 1);
+        node.spawn_background(TokioTransport);
+        println!("broker {id} listening on {address}");
+        tokio::task::spawn_local(accept(listener, move |stream| {
+            let _ = stream.set_nodelay(true);
+            tokio::task::spawn_local(node.clone().serve_connection(stream));
+        }));
+    }
+    println!(
+        "controller on {controller_address}; topics: {}",
+        config
+            .topics
+            .iter()
+            .map(|t| format!(
+                "{} ({} partitions, replication {})",
+                t.name, t.partitions, t.replication_factor
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+async fn accept(listener: TcpListener, mut on_stream: impl FnMut(tokio::net::TcpStream)) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => on_stream(stream),
+            // Out of file descriptors and the like: keep serving the connections we have.
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+        }
+    }
+}
