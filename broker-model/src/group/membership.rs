@@ -46,6 +46,10 @@ pub struct Member {
     pub last_heard_ms: u64,
     /// Whether it has joined the rebalance in progress.
     pub joined: bool,
+    /// Whether its JoinGroup request is still waiting for an answer. A rebalance that
+    /// starts before the answer is collected counts it as joined: its request is pending
+    /// (Kafka's `MemberMetadata.isAwaitingJoin`).
+    pub awaiting_join: bool,
     /// Its assignment in the current generation (from the leader's SyncGroup).
     pub assignment: Bytes,
 }
@@ -125,6 +129,7 @@ impl Group {
         }
         member.last_heard_ms = now_ms;
         member.joined = true;
+        member.awaiting_join = true;
         let member_id = member.member_id.clone();
         self.join_results.remove(&member_id);
         let was_empty = self.state == GroupState::Empty;
@@ -153,7 +158,7 @@ impl Group {
             .unwrap_or(0);
         self.rebalance_deadline_ms = now_ms + timeout;
         for member in self.members.values_mut() {
-            member.joined = false;
+            member.joined = member.awaiting_join;
         }
     }
 
@@ -240,6 +245,9 @@ impl Group {
     ) -> Option<Result<JoinResult, ResponseError>> {
         self.tick(now_ms);
         if let Some(result) = self.join_results.get(member_id) {
+            if let Some(member) = self.members.get_mut(member_id) {
+                member.awaiting_join = false;
+            }
             return Some(Ok(result.clone()));
         }
         if !self.members.contains_key(member_id) {

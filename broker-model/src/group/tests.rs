@@ -19,6 +19,7 @@ fn member(member_id: &str) -> Member {
         protocols: vec![("range".into(), Bytes::from_static(b"events"))],
         last_heard_ms: 0,
         joined: false,
+        awaiting_join: false,
         assignment: Bytes::new(),
     }
 }
@@ -200,4 +201,20 @@ fn a_new_coordinator_loads_offsets_from_the_log_and_never_reuses_a_generation() 
     group.join(member(""), "b".into(), 0, 0).unwrap();
     let generation = group.join_result("b", 0).unwrap().unwrap().generation_id;
     assert!(generation > old_generation);
+}
+
+/// A member whose JoinGroup answer was not yet collected when a new rebalance began is
+/// still waiting in JoinGroup, so it counts as joined: the next generation includes it
+/// instead of timing it out (Kafka's `isAwaitingJoin`).
+#[test]
+fn a_pending_join_carries_over_into_the_next_rebalance() {
+    let mut group = Group::new("g", 0);
+    group.join(member(""), "a".into(), 0, 0).unwrap();
+    // Generation 1 formed for a, but a has not collected its answer when b joins.
+    assert_eq!(group.state, GroupState::CompletingRebalance);
+    group.join(member(""), "b".into(), 0, 5).unwrap();
+    let a = group.join_result("a", 10).unwrap().unwrap();
+    let b = group.join_result("b", 10).unwrap().unwrap();
+    assert_eq!(a.generation_id, 2);
+    assert_eq!(b.generation_id, 2);
 }

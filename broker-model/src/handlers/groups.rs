@@ -50,6 +50,7 @@ pub fn join_begin(
             .collect(),
         last_heard_ms: now_ms,
         joined: true,
+        awaiting_join: true,
         assignment: Bytes::new(),
     };
     group.join(member, new_member_id, delay, now_ms)
