@@ -8,11 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use bytes::Bytes;
 use faultline_wire::ResponseError;
 
 use crate::config::ClusterConfig;
-use crate::log::LogEntry;
 use crate::metadata::{MetadataRecord, PartitionRegistration, METADATA_TOPIC};
 use crate::storage::{Storage, TopicPartition};
 
@@ -132,17 +130,7 @@ impl Controller {
 
     /// Appends a record durably (the controller always fsyncs), then applies it.
     fn append(&mut self, record: MetadataRecord) {
-        let offset = self.log.len() as i64;
-        let entry = LogEntry {
-            offset,
-            leader_epoch: 0,
-            timestamp: 0,
-            key: None,
-            value: Some(Bytes::from(record.encode())),
-            producer_id: -1,
-            producer_epoch: -1,
-            sequence: -1,
-        };
+        let entry = record.to_entry(self.log.len() as i64);
         // The simulation injects I/O errors into brokers only: a KRaft controller that
         // cannot write its metadata log stops (its fatal fault handler), it never carries on.
         self.storage
@@ -488,19 +476,7 @@ mod tests {
         let log: Vec<MetadataRecord> = c.read_log(0, usize::MAX).to_vec();
         for (offset, record) in log.iter().enumerate() {
             storage
-                .append(
-                    &metadata_partition(),
-                    &[LogEntry {
-                        offset: offset as i64,
-                        leader_epoch: 0,
-                        timestamp: 0,
-                        key: None,
-                        value: Some(Bytes::from(record.encode())),
-                        producer_id: -1,
-                        producer_epoch: -1,
-                        sequence: -1,
-                    }],
-                )
+                .append(&metadata_partition(), &[record.to_entry(offset as i64)])
                 .unwrap();
         }
         let restarted = Controller::start(ClusterConfig::default(), Box::new(storage), 0);

@@ -72,6 +72,20 @@ impl MetadataRecord {
         serde_json::to_vec(self).expect("metadata records serialize")
     }
 
+    /// The record as the log entry at `offset` of the metadata log.
+    pub fn to_entry(&self, offset: i64) -> crate::log::LogEntry {
+        crate::log::LogEntry {
+            offset,
+            leader_epoch: 0,
+            timestamp: 0,
+            key: None,
+            value: Some(bytes::Bytes::from(self.encode())),
+            producer_id: -1,
+            producer_epoch: -1,
+            sequence: -1,
+        }
+    }
+
     /// Parses a record value.
     pub fn decode(bytes: &[u8]) -> Result<MetadataRecord, serde_json::Error> {
         serde_json::from_slice(bytes)

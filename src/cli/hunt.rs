@@ -294,14 +294,20 @@ fn clean_run(args: &HuntArgs, jobs: usize) -> anyhow::Result<(u64, Vec<String>, 
     let mut scenarios = Vec::new();
     // The catalog, except scenarios that document an expected loss (e.g. power loss with
     // fsync never): those are meant to fail on the clean broker.
-    for file in scenario_files(std::slice::from_ref(&args.catalog))?.into_iter().flatten() {
+    for file in scenario_files(std::slice::from_ref(&args.catalog))?
+        .into_iter()
+        .flatten()
+    {
         let loaded = load_scenario(Some(Path::new(&file)))?;
         if loaded.scenario.checks.expect.is_empty() && loaded.scenario.bugs.enabled().is_empty() {
             scenarios.push(loaded);
         }
     }
     // With its bug off, a negative scenario is one more clean scenario.
-    for file in scenario_files(std::slice::from_ref(&args.negative))?.into_iter().flatten() {
+    for file in scenario_files(std::slice::from_ref(&args.negative))?
+        .into_iter()
+        .flatten()
+    {
         let mut loaded = load_scenario(Some(Path::new(&file)))?;
         loaded.scenario.bugs = PlantedBugs::default();
         loaded.scenario.checks.expect.clear();

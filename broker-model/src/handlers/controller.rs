@@ -1,7 +1,6 @@
 //! The controller's APIs: BrokerRegistration, BrokerHeartbeat (KIP-631), AlterPartition
 //! (KIP-497), and Fetch of the metadata log (KIP-500: brokers replicate it like a topic).
 
-use bytes::Bytes;
 use kafka_protocol::messages::alter_partition_response::{PartitionData, TopicData};
 use kafka_protocol::messages::{
     AlterPartitionRequest, AlterPartitionResponse, BrokerHeartbeatRequest, BrokerHeartbeatResponse,
@@ -10,7 +9,6 @@ use kafka_protocol::messages::{
 
 use crate::controller::Controller;
 use crate::handlers::fetch::{self, PartitionFetch};
-use crate::log::LogEntry;
 use crate::metadata::{topic_id, METADATA_TOPIC};
 
 /// Metadata records per fetch.
@@ -114,16 +112,7 @@ pub fn fetch_metadata(controller: &Controller, request: &FetchRequest) -> FetchR
                 Ok(records
                     .iter()
                     .enumerate()
-                    .map(|(i, record)| LogEntry {
-                        offset: wanted.fetch_offset + i as i64,
-                        leader_epoch: 0,
-                        timestamp: 0,
-                        key: None,
-                        value: Some(Bytes::from(record.encode())),
-                        producer_id: -1,
-                        producer_epoch: -1,
-                        sequence: -1,
-                    })
+                    .map(|(i, record)| record.to_entry(wanted.fetch_offset + i as i64))
                     .collect())
             };
             results.push(PartitionFetch {
