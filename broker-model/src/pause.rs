@@ -52,3 +52,29 @@ impl PauseGate {
         let _ = seen.wait_for(|paused| !paused).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_paused_gate_holds_waiters_until_resumed() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let gate = PauseGate::default();
+            gate.wait_running().await;
+            gate.pause();
+            let waiter = {
+                let gate = gate.clone();
+                tokio::spawn(async move { gate.wait_running().await })
+            };
+            tokio::task::yield_now().await;
+            assert!(!waiter.is_finished(), "a paused process does not run");
+            gate.resume();
+            waiter.await.unwrap();
+            assert!(!gate.is_paused());
+        });
+    }
+}
