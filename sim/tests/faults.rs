@@ -37,7 +37,7 @@ fn assert_log_valid(outcome: &RunOutcome) {
     assert_eq!(report.verdict, Verdict::Valid, "{:#?}", report.anomalies);
 }
 
-fn events_between<'a>(outcome: &'a RunOutcome, from_ns: u64, to_ns: u64) -> Vec<&'a ClusterEvent> {
+fn events_between(outcome: &RunOutcome, from_ns: u64, to_ns: u64) -> Vec<&ClusterEvent> {
     outcome
         .events
         .iter()
