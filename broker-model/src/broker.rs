@@ -51,6 +51,9 @@ pub struct Broker {
     /// decide them on their own clock (Kafka's `isr-expiration` task), whether or not the
     /// controller is reachable.
     pub isr_outbox: BTreeMap<TopicPartition, (PartitionRegistration, Vec<i32>)>,
+    /// Until when (this broker's clock) its metadata is fresh enough to act as a group
+    /// coordinator: renewed by every completed controller round.
+    pub coordinator_lease_until_ms: u64,
 }
 
 impl Broker {
@@ -74,6 +77,7 @@ impl Broker {
             producer_ids,
             groups: GroupCoordinator::new(config_offsets_partitions),
             isr_outbox: BTreeMap::new(),
+            coordinator_lease_until_ms: 0,
         }
     }
 
@@ -193,6 +197,19 @@ impl Broker {
             }
         }
         targets
+    }
+
+    /// Extends the coordinator lease after a controller round whose heartbeat was sent at
+    /// `heartbeat_sent_ms`: half a session timeout, so that it ends well before the
+    /// controller could fence this broker and hand its offsets partitions to another.
+    pub fn renew_coordinator_lease(&mut self, heartbeat_sent_ms: u64) {
+        let until = heartbeat_sent_ms + self.config.broker_session_timeout_ms / 2;
+        self.coordinator_lease_until_ms = self.coordinator_lease_until_ms.max(until);
+    }
+
+    /// Whether this broker may act as a group coordinator now.
+    pub fn coordinator_lease_valid(&self, now_ms: u64) -> bool {
+        now_ms < self.coordinator_lease_until_ms
     }
 
     /// Queues the ISR changes this broker's partitions want now.

@@ -158,6 +158,21 @@ impl BrokerNode {
     }
 
     async fn handle(&self, body: RequestKind) -> Option<ResponseKind> {
+        let group_request = matches!(
+            body,
+            RequestKind::JoinGroup(_)
+                | RequestKind::SyncGroup(_)
+                | RequestKind::Heartbeat(_)
+                | RequestKind::LeaveGroup(_)
+                | RequestKind::OffsetCommit(_)
+                | RequestKind::OffsetFetch(_)
+        );
+        if group_request && !self.lock().coordinator_lease_valid(self.clock.now_ms()) {
+            // A broker cut off from the controller may have lost its offsets partitions
+            // without knowing; it must not answer as their coordinator (a stale OffsetFetch
+            // is a lost commit). Closing the connection sends the client to FindCoordinator.
+            return None;
+        }
         Some(match body {
             RequestKind::ApiVersions(_) => {
                 ResponseKind::ApiVersions(api_versions::handle(handlers::BROKER_APIS, 0))
@@ -352,6 +367,7 @@ impl BrokerNode {
         timeout: Duration,
     ) -> bool {
         self.faults.pause.wait_running().await;
+        let heartbeat_sent_ms = self.clock.now_ms();
         let heartbeat = BrokerHeartbeatRequest::default()
             .with_broker_id(BrokerId(node_id))
             .with_broker_epoch(broker_epoch)
@@ -392,6 +408,9 @@ impl BrokerNode {
             self.lock().apply_metadata(&records, now);
             self.notify();
         }
+        // The metadata is now current as of the heartbeat's sending, and the controller
+        // moves nothing away from this broker before a session timeout after that.
+        self.lock().renew_coordinator_lease(heartbeat_sent_ms);
         let proposals = std::mem::take(&mut self.lock().isr_outbox);
         for (_, (registration, new_isr)) in proposals {
             let request = AlterPartitionRequest::default()
