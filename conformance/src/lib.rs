@@ -8,8 +8,10 @@
 //! - [`group_consumer`]: consumer-group members (join, sync, heartbeat, commit).
 //! - [`workload`]: producers, consumers and final reads.
 //! - [`checker`]: pure checkers over histories.
+//! - [`certify`]: live certification of any Kafka-protocol broker over real TCP.
 
 pub mod assignor;
+pub mod certify;
 pub mod checker;
 pub mod client;
 pub mod group_consumer;
