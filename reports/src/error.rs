@@ -2,10 +2,10 @@
 
 use faultline_conformance::history::HistoryError;
 
-/// Raised when a report or run folder cannot be read back.
+/// Raised when a report, a certificate or a run folder cannot be read back.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    /// `report.json` (or a summary) is not JSON of the documented shape.
+    /// `report.json` (or a summary, or a certificate) is not JSON of the documented shape.
     #[error("{file}: {source}")]
     Json {
         /// Which file.
@@ -13,7 +13,8 @@ pub enum ReportError {
         /// What serde_json said.
         source: serde_json::Error,
     },
-    /// The report was written by a newer faultline whose schema this one cannot read.
+    /// The report or certificate was written by a newer faultline whose schema this one
+    /// cannot read.
     #[error("{file}: schema_version {found} is newer than the {supported} this faultline reads")]
     UnsupportedSchema {
         /// Which file.

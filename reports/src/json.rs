@@ -20,7 +20,7 @@ pub fn report_json(report: &RunReport) -> String {
 
 /// Reads a report back; `file` names it in errors.
 pub fn parse_report(text: &str, file: &str) -> Result<RunReport, ReportError> {
-    check_schema(text, file)?;
+    check_schema(text, file, SCHEMA_VERSION)?;
     serde_json::from_str(text).map_err(|source| ReportError::Json {
         file: file.to_string(),
         source,
@@ -42,9 +42,10 @@ pub fn parse_summary(text: &str, file: &str) -> Result<Summary, ReportError> {
     })
 }
 
-/// Looks at `schema_version` alone first, so a newer report fails with a clear message
-/// instead of a confusing missing-field error.
-fn check_schema(text: &str, file: &str) -> Result<(), ReportError> {
+/// Looks at `schema_version` alone first, so a newer report (or certificate) fails with a
+/// clear message instead of a confusing missing-field error. `supported` is the newest
+/// version this faultline reads.
+pub(crate) fn check_schema(text: &str, file: &str, supported: u32) -> Result<(), ReportError> {
     #[derive(Deserialize)]
     struct Versioned {
         schema_version: u32,
@@ -53,11 +54,11 @@ fn check_schema(text: &str, file: &str) -> Result<(), ReportError> {
         file: file.to_string(),
         source,
     })?;
-    if versioned.schema_version > SCHEMA_VERSION {
+    if versioned.schema_version > supported {
         return Err(ReportError::UnsupportedSchema {
             file: file.to_string(),
             found: versioned.schema_version,
-            supported: SCHEMA_VERSION,
+            supported,
         });
     }
     Ok(())

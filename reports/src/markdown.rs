@@ -281,7 +281,7 @@ pub(crate) fn verdict_word(verdict: Verdict) -> &'static str {
 /// Escapes Markdown punctuation (CommonMark lets any ASCII punctuation be escaped with a
 /// backslash) and folds newlines, so run data never becomes markup. `#` and `!` are left
 /// alone: escaped text never starts a line, and `!` only matters before an escaped `[`.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -297,12 +297,12 @@ fn escape(text: &str) -> String {
 }
 
 /// Escaped text for a table cell.
-fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     escape(text)
 }
 
 /// An inline code span that holds `text` verbatim, whatever backticks it contains.
-fn code(text: &str) -> String {
+pub(crate) fn code(text: &str) -> String {
     let text = text.replace(['\n', '\r'], " ").replace('|', "\\|");
     let fence = "`".repeat(longest_backtick_run(&text) + 1);
     if text.starts_with('`') || text.ends_with('`') {
@@ -313,7 +313,7 @@ fn code(text: &str) -> String {
 }
 
 /// A fenced code block that holds `text` verbatim.
-fn fenced(language: &str, text: &str) -> String {
+pub(crate) fn fenced(language: &str, text: &str) -> String {
     let fence = "`".repeat((longest_backtick_run(text) + 1).max(3));
     format!("{fence}{language}\n{text}\n{fence}\n")
 }

@@ -346,6 +346,6 @@ fn write_stats(out: &mut String, report: &RunReport) {
 }
 
 /// Escaped text in a `<code>` element.
-fn code(text: &str) -> String {
+pub(crate) fn code(text: &str) -> String {
     format!("<code>{}</code>", markup(text))
 }
