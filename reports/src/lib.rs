@@ -13,10 +13,13 @@
 //! - [`terminal`]: plain text the CLI prints at the end of a run.
 //! - [`format`](mod@format): [`Format`], the renderings by name (`faultline report --format`).
 //! - [`folder`]: writes and reads a run folder, every file atomically.
+//! - [`certificate`]: a certification's `certificate.json`, `.md` and `.html`, and the
+//!   folder that holds them.
 //! - [`text`], [`escape`]: shared wording and escaping.
 //!
 //! [`History`]: faultline_conformance::history::History
 
+pub mod certificate;
 pub mod error;
 pub mod escape;
 pub mod evidence;
@@ -31,6 +34,7 @@ pub mod summary;
 pub mod terminal;
 pub mod text;
 
+pub use certificate::{read_certificate, write_certificate_folder};
 pub use error::ReportError;
 pub use folder::{read_run_folder, write_run_folder};
 pub use format::Format;
