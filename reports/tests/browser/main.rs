@@ -2,17 +2,21 @@
 //! `chromium-driver`; `.ci/run` installs them) and checks what a person would see: the
 //! page's script ran without errors, the anomaly card is there, and opening
 //! `#anomaly-1` highlights the lost write's bars on the timeline. Saves a screenshot
-//! under the test output directory (`target/tmp/report-browser/`).
+//! under the test output directory (`target/tmp/report-browser/`). The certificate
+//! fixture's `certificate.html` is opened the same way: it has no script, so the check is
+//! that Chromium logs no console message for it and renders every property.
 //!
 //! Skipped, with a message, when no Chromium is installed.
 
+#[path = "../certificate/fixture.rs"]
+mod certificate_fixture;
 #[path = "../render/fixture.rs"]
 mod fixture;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use faultline_reports::write_run_folder;
+use faultline_reports::{write_certificate_folder, write_run_folder};
 
 fn chromium() -> Option<PathBuf> {
     let candidates = ["chromium", "chromium-browser", "google-chrome", "chrome"];
@@ -25,6 +29,11 @@ fn chromium() -> Option<PathBuf> {
 }
 
 fn headless(browser: &Path, profile: &Path, args: &[&str]) -> String {
+    headless_with_log(browser, profile, args).0
+}
+
+/// Runs headless Chromium; returns its stdout and its stderr log.
+fn headless_with_log(browser: &Path, profile: &Path, args: &[&str]) -> (String, String) {
     let output = Command::new(browser)
         .args([
             "--headless",
@@ -41,7 +50,10 @@ fn headless(browser: &Path, profile: &Path, args: &[&str]) -> String {
         "chromium failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -107,6 +119,64 @@ fn the_report_page_loads_cleanly_and_highlights_the_anomaly() {
         assert!(size > 10_000, "no screenshot at {}", screenshot.display());
     }
     eprintln!("screenshots in {}", out.display());
+}
+
+/// The certificate page has no script; with logging on, Chromium would print any console
+/// message (a blocked resource, a parse warning) as a `CONSOLE` line.
+#[test]
+fn the_certificate_page_loads_cleanly() {
+    let Some(browser) = chromium() else {
+        // CI installs Chromium (.ci/run), so there a missing browser is a failure.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true but no chromium on PATH"
+        );
+        eprintln!("skipped: no chromium on PATH (apt-get install chromium)");
+        return;
+    };
+    let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("certificate-browser");
+    let profile = tempfile::tempdir().unwrap();
+    let certificate = certificate_fixture::certificate();
+    write_certificate_folder(&out, &certificate, Some(&certificate_fixture::history())).unwrap();
+    let page = format!("file://{}", out.join("certificate.html").display());
+    let (dom, log) = headless_with_log(
+        &browser,
+        profile.path(),
+        &["--enable-logging=stderr", "--v=0", "--dump-dom", &page],
+    );
+    let console: Vec<&str> = log.lines().filter(|l| l.contains("CONSOLE")).collect();
+    assert!(console.is_empty(), "console messages: {console:#?}");
+    for id in [
+        certificate_fixture::PASS_ID,
+        certificate_fixture::FAIL_ID,
+        certificate_fixture::NOT_APPLICABLE_ID,
+    ] {
+        assert!(
+            dom.contains(&format!("<code>{id}</code>")),
+            "{id} not rendered"
+        );
+    }
+    assert!(
+        dom.contains("<details open=\"\">"),
+        "the evidence is not open"
+    );
+    assert!(!dom.contains("<script"), "a script element from the data");
+    assert!(dom.contains("&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt; | oops"));
+    let screenshot = out.join("certificate.png");
+    let _ = std::fs::remove_file(&screenshot);
+    headless(
+        &browser,
+        profile.path(),
+        &[
+            &format!("--screenshot={}", screenshot.display()),
+            "--window-size=1280,2400",
+            "--hide-scrollbars",
+            &page,
+        ],
+    );
+    let size = std::fs::metadata(&screenshot).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 10_000, "no screenshot at {}", screenshot.display());
+    eprintln!("screenshot at {}", screenshot.display());
 }
 
 /// A few thousand ops over 30 s with faults, leader changes and infos: the page stays
