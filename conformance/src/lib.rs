@@ -1,5 +1,6 @@
 //! faultline-conformance: what a Kafka user relies on, independent of any broker.
 //!
+//! - [`duration`]: `"250ms"` durations and located errors for TOML files.
 //! - [`history`]: the operation history (Jepsen's op shape, JSON Lines on disk).
 //! - [`recorder`]: records a history as operations happen.
 //! - [`client`]: a Kafka client that never retries behind the history's back.
@@ -14,6 +15,7 @@ pub mod assignor;
 pub mod certify;
 pub mod checker;
 pub mod client;
+pub mod duration;
 pub mod group_consumer;
 pub mod history;
 pub mod idempotent;

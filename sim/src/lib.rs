@@ -1,7 +1,7 @@
 //! faultline-sim: the deterministic world.
 //!
 //! - [`seed`]: one seed, named random streams.
-//! - [`duration`]: `"250ms"` durations.
+//! - [`duration`]: `"250ms"` durations (shared with certification target files).
 //! - [`scenario`]: scenario files.
 //! - [`nemesis`]: fault windows, seeded or explicit, and how they strike the world.
 //! - [`disk`]: the simulated disk (page cache, fsync, power loss, I/O errors).
@@ -10,13 +10,14 @@
 //! - [`world`]: builds and drives a run.
 
 pub mod disk;
-pub mod duration;
 pub mod hosts;
 pub mod liveness;
 pub mod nemesis;
 pub mod scenario;
 pub mod seed;
 pub mod world;
+
+pub use faultline_conformance::duration;
 
 pub use scenario::{Scenario, ScenarioError};
 pub use world::{run, RunOutcome};

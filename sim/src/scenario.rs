@@ -12,7 +12,7 @@ use faultline_broker::bugs::PlantedBugs;
 use faultline_broker::config::{ClusterConfig, FsyncPolicy, TopicSpec};
 use faultline_conformance::checker::AnomalyKind;
 
-use crate::duration::HumanDuration;
+use crate::duration::{line_column, HumanDuration};
 use crate::nemesis::{leader_target, FaultKind, FaultWindow};
 
 /// A whole scenario.
@@ -470,18 +470,6 @@ impl Scenario {
             ..base
         }
     }
-}
-
-fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before
-        .rsplit('\n')
-        .next()
-        .map(|l| l.chars().count())
-        .unwrap_or(0)
-        + 1;
-    (line, column)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
-//! Human durations in scenario files: `"250ms"`, `"60s"`, `"2m"`.
+//! Human durations in scenario and target files: `"250ms"`, `"60s"`, `"2m"`, and
+//! where in such a file an error sits.
 
 use std::time::Duration;
 
@@ -56,6 +57,20 @@ impl Serialize for HumanDuration {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format!("{}ms", self.0.as_millis()))
     }
+}
+
+/// The 1-based line and column of byte `offset` in `text`, for located errors
+/// (`file:line:column: what was expected`).
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|l| l.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, column)
 }
 
 #[cfg(test)]
