@@ -301,7 +301,10 @@ impl<T: Transport> MemberState<T> {
         let mut positions: BTreeMap<Key, i64> = generation
             .assignment
             .iter()
-            .map(|&k| (k, committed.get(&k).copied().unwrap_or(-1).max(0)))
+            .map(|&k| {
+                let start = self.config.start_offset(k);
+                (k, committed.get(&k).copied().unwrap_or(start).max(start))
+            })
             .collect();
         let mut last_heartbeat = Instant::now();
         while Instant::now() < stop_at {

@@ -47,6 +47,18 @@ pub struct WorkloadConfig {
     /// assigns itself every partition, as a restarted Jepsen client would be: the re-read
     /// records must match what was read before (inconsistent-offsets, duplicate).
     pub replay_interval: Option<Duration>,
+    /// Where each partition's history begins: consumers, group members without a
+    /// committed offset and final reads start here instead of at offset 0. Live
+    /// certification sets it to the log end seen before the workload, so records older
+    /// than the run (earlier runs, the protocol suite) are never read. Empty: offset 0.
+    pub start_offsets: BTreeMap<Key, i64>,
+}
+
+impl WorkloadConfig {
+    /// Where `key`'s history begins.
+    pub fn start_offset(&self, key: Key) -> i64 {
+        self.start_offsets.get(&key).copied().unwrap_or(0)
+    }
 }
 
 /// Encodes a value as a record value.
@@ -166,7 +178,7 @@ pub async fn run_consumer<T: Transport>(
     stop_at: Instant,
 ) {
     let keys: Vec<Key> = (0..config.partitions as Key).collect();
-    let (mut process, mut positions) = assign_from_earliest(&recorder, &keys);
+    let (mut process, mut positions) = assign_from_earliest(&recorder, &config, &keys);
     let mut replay_at = config.replay_interval.map(|i| Instant::now() + i);
     while Instant::now() < stop_at {
         tokio::time::sleep(jitter(&mut rng, config.poll_interval)).await;
@@ -175,7 +187,7 @@ pub async fn run_consumer<T: Transport>(
         }
         if let (Some(at), Some(interval)) = (replay_at, config.replay_interval) {
             if Instant::now() >= at {
-                (process, positions) = assign_from_earliest(&recorder, &keys);
+                (process, positions) = assign_from_earliest(&recorder, &config, &keys);
                 replay_at = Some(Instant::now() + interval);
             }
         }
@@ -183,8 +195,13 @@ pub async fn run_consumer<T: Transport>(
     }
 }
 
-/// A fresh process that assigns itself `keys` and seeks every one to offset 0.
-fn assign_from_earliest(recorder: &Recorder, keys: &[Key]) -> (u32, BTreeMap<Key, i64>) {
+/// A fresh process that assigns itself `keys` and seeks every one to where its history
+/// begins.
+fn assign_from_earliest(
+    recorder: &Recorder,
+    config: &WorkloadConfig,
+    keys: &[Key],
+) -> (u32, BTreeMap<Key, i64>) {
     let process = recorder.fresh_process();
     for kind in [OpType::Invoke, OpType::Ok] {
         recorder.record(
@@ -195,7 +212,10 @@ fn assign_from_earliest(recorder: &Recorder, keys: &[Key]) -> (u32, BTreeMap<Key
             None,
         );
     }
-    (process, keys.iter().map(|&k| (k, 0)).collect())
+    (
+        process,
+        keys.iter().map(|&k| (k, config.start_offset(k))).collect(),
+    )
 }
 
 /// One `poll` op over every assigned partition. Returns whether any partition answered.
@@ -258,7 +278,7 @@ pub(crate) async fn poll_once<T: Transport>(
     answered
 }
 
-/// Reads every partition from offset 0 to the end it reports after the heal. Returns
+/// Reads every partition from where its history begins to the end it reports after the heal. Returns
 /// whether it got there (every partition listed and read to its end) before the timeout.
 pub async fn run_final_reads<T: Transport>(
     mut client: KafkaClient<T>,
@@ -279,7 +299,10 @@ pub async fn run_final_reads<T: Transport>(
             }
         }
     }
-    let mut positions: BTreeMap<Key, i64> = ends.keys().map(|&k| (k, 0)).collect();
+    let mut positions: BTreeMap<Key, i64> = ends
+        .keys()
+        .map(|&k| (k, config.start_offset(k)))
+        .collect();
     while Instant::now() < deadline {
         let pending: BTreeMap<Key, i64> = positions
             .iter()

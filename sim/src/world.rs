@@ -111,6 +111,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         idempotent: scenario.workload.idempotent,
         member_crashes: scenario.workload.member_crashes,
         replay_interval: scenario.workload.replay_interval.map(|i| i.0),
+        start_offsets: Default::default(),
     };
     let bootstrap: Vec<String> = config.brokers.values().cloned().collect();
     let client = |name: &str| {
