@@ -2,9 +2,12 @@
 //! consumes; malformed and hostile frames get a closed connection, and the process lives.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::free_ports;
 
 /// A running `faultline serve`, killed on drop.
 struct Server {
@@ -17,22 +20,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Finds `count` consecutive free loopback ports.
-fn free_ports(count: u16) -> u16 {
-    for _ in 0..50 {
-        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = probe.local_addr().unwrap().port();
-        drop(probe);
-        if base > 60_000 {
-            continue;
-        }
-        if (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no free ports");
 }
 
 fn serve(brokers: u16) -> Server {
