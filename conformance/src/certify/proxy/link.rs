@@ -57,8 +57,8 @@ pub(super) async fn serve(client: TcpStream, proxy: Arc<Proxy>, shared: Arc<Shar
     };
     let upstream = match upstream {
         Ok(Ok(upstream)) => upstream,
-        Ok(Err(e)) => return refuse(&proxy, &shared, e.to_string()),
-        Err(_) => return refuse(&proxy, &shared, "connect timed out".into()),
+        Ok(Err(e)) => return unreachable(&proxy, &shared, e.to_string()),
+        Err(_) => return unreachable(&proxy, &shared, "connect timed out".into()),
     };
     // Frames are small and latency-sensitive; Nagle would add its own delay.
     let _ = client.set_nodelay(true);
@@ -80,8 +80,9 @@ pub(super) async fn serve(client: TcpStream, proxy: Arc<Proxy>, shared: Arc<Shar
     }
 }
 
-/// Closes a client connection whose broker could not be reached.
-fn refuse(proxy: &Proxy, shared: &Shared, reason: String) {
+/// Notes a broker that could not be reached; the caller then drops the client
+/// connection, which the client sees as closed, as if the broker had refused it.
+fn unreachable(proxy: &Proxy, shared: &Shared, reason: String) {
     bump(&shared.counters.upstream_connect_failures, 1);
     tracing::debug!(upstream = %proxy.upstream, %reason, "upstream connect failed");
 }
@@ -162,8 +163,10 @@ async fn read_side<R: AsyncRead + Unpin>(
                 bump(&shared.counters.frames_swallowed, 1);
                 continue;
             }
+            // The pair is being cut; nothing read now may cross the partition.
+            LinkFault::Partition => return,
             LinkFault::Latency(delay) => delay,
-            LinkFault::None | LinkFault::Partition => Duration::ZERO,
+            LinkFault::None => Duration::ZERO,
         };
         let frame = inspect(frame);
         if queue.send((Instant::now() + delay, frame)).await.is_err() {

@@ -66,7 +66,7 @@ pub struct ProxyStats {
     pub proxies_discovered: u64,
 }
 
-/// Live counters behind [`ProxyStats`].
+/// Live counters behind [`ProxyStats`], one per field and with the same meaning.
 #[derive(Debug, Default)]
 struct Counters {
     connections: AtomicU64,
@@ -137,7 +137,9 @@ struct Registry {
 /// State shared by the handle and every proxy task.
 #[derive(Debug, Default)]
 struct Shared {
+    /// The proxies and what a new one starts with.
     registry: Mutex<Registry>,
+    /// What the proxies did, for [`ProxyCluster::stats`].
     counters: Counters,
 }
 
@@ -237,6 +239,7 @@ async fn accept_loop(listener: TcpListener, proxy: Arc<Proxy>, shared: Arc<Share
 /// Closes everything when the last [`ProxyCluster`] clone is dropped.
 #[derive(Debug)]
 struct Handle {
+    /// The state the proxy tasks share.
     shared: Arc<Shared>,
     /// How many proxies the upstream list started: the first entries of the registry.
     bootstrap_len: usize,
@@ -266,6 +269,7 @@ fn shut_down(shared: &Shared) {
 /// [`ProxyCluster::shutdown`] is called or the last clone is dropped.
 #[derive(Debug, Clone)]
 pub struct ProxyCluster {
+    /// Dropped with the last clone, which shuts the proxies down.
     handle: Arc<Handle>,
 }
 
