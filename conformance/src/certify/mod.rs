@@ -2,10 +2,13 @@
 //! against any Kafka-protocol broker.
 //!
 //! - [`model`]: the certificate and its properties (pure data).
+//! - [`proxy`]: one fault proxy in front of each broker; faults are injected there.
 
 pub mod model;
+pub mod proxy;
 
 pub use model::{
     AdvertisedApi, BrokerIdentity, Category, Certificate, Evidence, Exchange, PropertyResult,
     Status, WorkloadSummary, CERTIFICATE_SCHEMA_VERSION,
 };
+pub use proxy::{LinkFault, ProxyCluster, ProxyStats};

@@ -193,6 +193,9 @@ impl Certificate {
 
     /// How many properties ended with `status`.
     pub fn count(&self, status: Status) -> usize {
-        self.properties.iter().filter(|p| p.status == status).count()
+        self.properties
+            .iter()
+            .filter(|p| p.status == status)
+            .count()
     }
 }
