@@ -2,8 +2,11 @@
 //! against any Kafka-protocol broker.
 //!
 //! - [`model`]: the certificate and its properties (pure data).
+//! - [`suite`]: the protocol conformance suite (ApiVersions, Produce/Fetch, groups,
+//!   idempotence) over real TCP, and identifying the broker and its test topic.
 
 pub mod model;
+pub mod suite;
 
 pub use model::{
     AdvertisedApi, BrokerIdentity, Category, Certificate, Evidence, Exchange, PropertyResult,
