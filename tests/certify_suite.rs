@@ -234,3 +234,65 @@ async fn apis_the_broker_does_not_advertise_are_not_applicable() {
         assert!(result.detail.contains("does not advertise"), "{result:#?}");
     }
 }
+
+/// A listener that accepts and then closes (`hang` false) or holds (`hang` true) every
+/// connection without answering.
+async fn silent_broker(hang: bool) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            if hang {
+                held.push(stream);
+            }
+        }
+    });
+    address
+}
+
+#[tokio::test]
+async fn a_broker_that_drops_or_hangs_fails_with_evidence_and_never_panics() {
+    use faultline_conformance::certify::AdvertisedApi;
+    for hang in [false, true] {
+        let address = silent_broker(hang).await;
+        let timeout = Duration::from_millis(200);
+        let evidence = identify(&TokioTransport, &[address.clone()], "silent", timeout)
+            .await
+            .expect_err("nothing answers");
+        assert!(!evidence.exchanges.is_empty(), "{evidence:?}");
+        let target = SuiteTarget {
+            bootstrap: vec![address],
+            broker_name: Arc::new(|address: &str| address.to_string()),
+            topic: "events".into(),
+            partitions: 1,
+            advertised: vec![AdvertisedApi {
+                key: 3,
+                name: "Metadata".into(),
+                min_version: 1,
+                max_version: 12,
+            }],
+            request_timeout: timeout,
+            started: tokio::time::Instant::now(),
+        };
+        let results = run_suite(&TokioTransport, &target, Suite::Api).await;
+        eprintln!("hang {hang}:\n{}", summary(&results));
+        let failed = if hang {
+            "api-versions.every-advertised-version-answers"
+        } else {
+            "api-versions.no-dropped-connections"
+        };
+        let result = results.iter().find(|r| r.id == failed).unwrap();
+        assert_eq!(result.status, Status::Fail, "{result:#?}");
+        assert!(!result.evidence[0].exchanges.is_empty());
+        if hang {
+            // Two hangs end the API's sweep: the other ten versions are not tried.
+            assert_eq!(result.evidence[0].exchanges.len(), 2, "{result:#?}");
+        }
+        let answers = results
+            .iter()
+            .find(|r| r.id == "api-versions.answers")
+            .unwrap();
+        assert_eq!(answers.status, Status::Fail);
+    }
+}
