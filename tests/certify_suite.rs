@@ -257,9 +257,14 @@ async fn a_broker_that_drops_or_hangs_fails_with_evidence_and_never_panics() {
     for hang in [false, true] {
         let address = silent_broker(hang).await;
         let timeout = Duration::from_millis(200);
-        let evidence = identify(&TokioTransport, &[address.clone()], "silent", timeout)
-            .await
-            .expect_err("nothing answers");
+        let evidence = identify(
+            &TokioTransport,
+            std::slice::from_ref(&address),
+            "silent",
+            timeout,
+        )
+        .await
+        .expect_err("nothing answers");
         assert!(!evidence.exchanges.is_empty(), "{evidence:?}");
         let target = SuiteTarget {
             bootstrap: vec![address],
