@@ -67,6 +67,12 @@ pub struct ClusterConfig {
     /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group
     /// waits for more members (Kafka: 3000).
     pub group_initial_rebalance_delay_ms: u64,
+    /// `group.min.session.timeout.ms`: JoinGroup with a shorter session timeout gets
+    /// INVALID_SESSION_TIMEOUT (Kafka: 6000; scaled down like the broker session timeout).
+    pub group_min_session_timeout_ms: u64,
+    /// `group.max.session.timeout.ms`: JoinGroup with a longer session timeout gets
+    /// INVALID_SESSION_TIMEOUT (Kafka: 1800000).
+    pub group_max_session_timeout_ms: u64,
     /// Switched-on planted bugs; all off is the correct broker.
     pub bugs: PlantedBugs,
 }
@@ -92,6 +98,8 @@ impl Default for ClusterConfig {
             fsync: FsyncPolicy::Never,
             offsets_topic_partitions: 3,
             group_initial_rebalance_delay_ms: 300,
+            group_min_session_timeout_ms: 1_000,
+            group_max_session_timeout_ms: 1_800_000,
             bugs: PlantedBugs::default(),
         }
     }
@@ -135,6 +143,11 @@ impl ClusterConfig {
         }
         if self.min_insync_replicas < 1 {
             return fail("min_insync_replicas must be at least 1".into());
+        }
+        if self.group_min_session_timeout_ms > self.group_max_session_timeout_ms {
+            return fail(
+                "group_min_session_timeout_ms must not exceed group_max_session_timeout_ms".into(),
+            );
         }
         if self.broker_heartbeat_interval_ms >= self.broker_session_timeout_ms {
             return fail(

@@ -91,8 +91,8 @@ pub struct Group {
     pub rebalance_not_before_ms: u64,
     /// JoinGroup answers of the generation just formed.
     pub join_results: BTreeMap<String, JoinResult>,
-    /// Committed offsets by (topic, partition).
-    pub committed: BTreeMap<(String, i32), i64>,
+    /// Committed offsets and their metadata strings by (topic, partition).
+    pub committed: BTreeMap<(String, i32), (i64, String)>,
 }
 
 impl Group {

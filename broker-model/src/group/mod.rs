@@ -81,9 +81,10 @@ impl GroupCoordinator {
                 continue;
             }
             let group = self.group_entry(&record.group, partition);
-            group
-                .committed
-                .insert((record.topic, record.partition), record.offset);
+            group.committed.insert(
+                (record.topic, record.partition),
+                (record.offset, record.metadata),
+            );
         }
     }
 
@@ -135,9 +136,10 @@ impl GroupCoordinator {
     pub fn apply_commits(&mut self, records: &[OffsetRecord]) {
         for record in records {
             if let Ok(group) = self.group(&record.group) {
-                group
-                    .committed
-                    .insert((record.topic.clone(), record.partition), record.offset);
+                group.committed.insert(
+                    (record.topic.clone(), record.partition),
+                    (record.offset, record.metadata.clone()),
+                );
             }
         }
     }

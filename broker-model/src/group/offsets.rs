@@ -28,6 +28,11 @@ pub struct OffsetRecord {
     pub partition: i32,
     /// The next offset to consume.
     pub offset: i64,
+    /// The metadata string committed with it (OffsetCommit `committed_metadata`), which
+    /// OffsetFetch returns (protocol guide, OffsetCommit/OffsetFetch). Omitted when empty,
+    /// so records without one keep their exact bytes.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub metadata: String,
 }
 
 impl OffsetRecord {

@@ -184,6 +184,7 @@ fn a_new_coordinator_loads_offsets_from_the_log_and_never_reuses_a_generation() 
         topic: "events".into(),
         partition: 1,
         offset: 42,
+        metadata: String::new(),
     };
     let mut entry = record.to_entry();
     entry.offset = 0;
@@ -197,7 +198,10 @@ fn a_new_coordinator_loads_offsets_from_the_log_and_never_reuses_a_generation() 
     let mut new = GroupCoordinator::new(3);
     new.load(index, 2, &[entry]);
     let group = new.group("g").unwrap();
-    assert_eq!(group.committed.get(&("events".into(), 1)), Some(&42));
+    assert_eq!(
+        group.committed.get(&("events".into(), 1)),
+        Some(&(42, String::new()))
+    );
     group.join(member(""), "b".into(), 0, 0).unwrap();
     let generation = group.join_result("b", 0).unwrap().unwrap().generation_id;
     assert!(generation > old_generation);

@@ -24,7 +24,13 @@ pub fn join_begin(
     request: &JoinGroupRequest,
     now_ms: u64,
 ) -> Result<String, ResponseError> {
-    if request.session_timeout_ms <= 0 {
+    // Kafka's `GroupCoordinator` refuses a session timeout outside
+    // [group.min.session.timeout.ms, group.max.session.timeout.ms] (protocol guide,
+    // JoinGroup: INVALID_SESSION_TIMEOUT).
+    let session_timeout_ms = u64::try_from(request.session_timeout_ms).unwrap_or(0);
+    let allowed =
+        broker.config.group_min_session_timeout_ms..=broker.config.group_max_session_timeout_ms;
+    if session_timeout_ms == 0 || !allowed.contains(&session_timeout_ms) {
         return Err(ResponseError::InvalidSessionTimeout);
     }
     let delay = broker.config.group_initial_rebalance_delay_ms;

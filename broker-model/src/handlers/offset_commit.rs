@@ -55,6 +55,11 @@ pub fn commit_begin(
                 topic: t.name.0.to_string(),
                 partition: p.partition_index,
                 offset: p.committed_offset,
+                metadata: p
+                    .committed_metadata
+                    .as_ref()
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
             })
         })
         .collect();
@@ -206,11 +211,18 @@ pub fn offset_fetch(broker: &mut Broker, request: &OffsetFetchRequest) -> Offset
             let answers = partitions
                 .iter()
                 .map(|&p| {
-                    let offset = group.committed.get(&(topic.clone(), p)).copied();
+                    let committed = group.committed.get(&(topic.clone(), p));
                     OffsetFetchResponsePartition::default()
                         .with_partition_index(p)
-                        .with_committed_offset(offset.unwrap_or(-1))
+                        .with_committed_offset(committed.map_or(-1, |(offset, _)| *offset))
                         .with_committed_leader_epoch(-1)
+                        // Kafka answers "" (no metadata) for a partition with no commit.
+                        .with_metadata(Some(
+                            committed
+                                .map(|(_, metadata)| metadata.clone())
+                                .unwrap_or_default()
+                                .into(),
+                        ))
                 })
                 .collect();
             OffsetFetchResponseTopic::default()

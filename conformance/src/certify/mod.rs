@@ -3,9 +3,12 @@
 //!
 //! - [`model`]: the certificate and its properties (pure data).
 //! - [`proxy`]: one fault proxy in front of each broker; faults are injected there.
+//! - [`suite`]: the protocol conformance suite (ApiVersions, Produce/Fetch, groups,
+//!   idempotence) over real TCP, and identifying the broker and its test topic.
 
 pub mod model;
 pub mod proxy;
+pub mod suite;
 
 pub use model::{
     AdvertisedApi, BrokerIdentity, Category, Certificate, Evidence, Exchange, PropertyResult,
