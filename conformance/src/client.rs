@@ -208,6 +208,15 @@ impl<T: Transport> KafkaClient<T> {
         Ok((address, epoch))
     }
 
+    /// The address of a partition's leader as last learned, without asking anyone.
+    pub fn leader_address(&self, topic: &str, partition: i32) -> Option<String> {
+        let (leader, _) = self.leaders.get(&(topic.to_string(), partition))?;
+        self.brokers.get(leader).cloned()
+    }
+
+    /// The Fetch version this client speaks.
+    pub const FETCH_VERSION: i16 = FETCH_VERSION;
+
     fn forget_leader(&mut self, topic: &str, partition: i32) {
         self.leaders.remove(&(topic.to_string(), partition));
     }

@@ -299,10 +299,8 @@ pub async fn run_final_reads<T: Transport>(
             }
         }
     }
-    let mut positions: BTreeMap<Key, i64> = ends
-        .keys()
-        .map(|&k| (k, config.start_offset(k)))
-        .collect();
+    let mut positions: BTreeMap<Key, i64> =
+        ends.keys().map(|&k| (k, config.start_offset(k))).collect();
     while Instant::now() < deadline {
         let pending: BTreeMap<Key, i64> = positions
             .iter()

@@ -1,5 +1,6 @@
 //! Subcommands, one file each, and the dispatch between them.
 
+mod certify;
 mod check;
 mod execute;
 mod explore;
@@ -41,6 +42,9 @@ enum Command {
     Shrink(shrink::ShrinkArgs),
     /// Serve the reference broker on real TCP.
     Serve(serve::ServeArgs),
+    /// Certify a Kafka-protocol broker over real TCP: protocol suite, live faults,
+    /// certificate.
+    Certify(certify::CertifyArgs),
 }
 
 /// Exit code: every check held.
@@ -72,6 +76,7 @@ pub fn main() -> i32 {
         Command::Hunt(args) => hunt::run(args),
         Command::Shrink(args) => shrink::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Certify(args) => certify::run(args),
     };
     match result {
         Ok(code) => code,

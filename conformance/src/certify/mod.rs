@@ -5,10 +5,20 @@
 //! - [`proxy`]: one fault proxy in front of each broker; faults are injected there.
 //! - [`suite`]: the protocol conformance suite (ApiVersions, Produce/Fetch, groups,
 //!   idempotence) over real TCP, and identifying the broker and its test topic.
+//! - [`target`]: target files (nodes, process commands), located errors.
+//! - [`process`]: starting, killing, pausing and restarting the target's nodes.
+//! - [`live`]: the fault workload over real TCP and its seeded nemesis.
+//! - [`judge`]: the workload's checker reports as certificate properties.
+//! - [`session`]: one certification, start to end.
 
+pub mod judge;
+pub mod live;
 pub mod model;
+pub mod process;
 pub mod proxy;
+pub mod session;
 pub mod suite;
+pub mod target;
 
 pub use model::{
     AdvertisedApi, BrokerIdentity, Category, Certificate, Evidence, Exchange, PropertyResult,

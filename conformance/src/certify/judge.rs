@@ -1,0 +1,410 @@
+//! From the fault workload's checker reports to certificate properties: each property is
+//! a family of anomalies from the same checkers the simulation uses, with the anomalies'
+//! history ops as evidence.
+
+use crate::checker::{Anomaly, AnomalyKind, CheckReport};
+use crate::history::{History, Key, MicroOp, OpValue};
+
+use super::live::{excerpt, LiveFault, LiveOutcome};
+use super::model::{Category, Evidence, PropertyResult, Status};
+
+/// One fault-workload property: the anomaly kinds that break it.
+struct FaultProperty {
+    id: &'static str,
+    title: &'static str,
+    citation: &'static str,
+    kinds: &'static [AnomalyKind],
+    /// Judged by the group checker (NOT APPLICABLE without group members).
+    group: bool,
+}
+
+const PROPERTIES: &[FaultProperty] = &[
+    FaultProperty {
+        id: "faults.no-lost-writes",
+        title: "Acknowledged writes are never lost: every one is read back by the end",
+        citation: "Jepsen kafka.clj :lost-write and :unseen; Kafka protocol guide, Produce `acks`",
+        kinds: &[AnomalyKind::LostWrite, AnomalyKind::Unseen],
+        group: false,
+    },
+    FaultProperty {
+        id: "faults.consistent-offsets",
+        title: "Each offset of a partition holds one value, the one its producer was told",
+        citation: "Jepsen kafka.clj :inconsistent-offsets",
+        kinds: &[AnomalyKind::InconsistentOffsets],
+        group: false,
+    },
+    FaultProperty {
+        id: "faults.no-duplicates",
+        title: "A value sent once appears at one offset only",
+        citation: "Jepsen kafka.clj :duplicate",
+        kinds: &[AnomalyKind::Duplicate],
+        group: false,
+    },
+    FaultProperty {
+        id: "faults.no-aborted-or-phantom-reads",
+        title: "Consumers never read a value whose send failed, or one nobody sent",
+        citation: "Jepsen kafka.clj :G1a (aborted read), :no-writer-of",
+        kinds: &[AnomalyKind::AbortedRead, AnomalyKind::Phantom],
+        group: false,
+    },
+    FaultProperty {
+        id: "faults.monotonic-polls",
+        title: "A consumer's polls of a partition go forward without skipping records",
+        citation: "Jepsen kafka.clj :nonmonotonic-poll, :poll-skip, :int-nonmonotonic-poll, :int-poll-skip",
+        kinds: &[
+            AnomalyKind::NonmonotonicPoll,
+            AnomalyKind::PollSkip,
+            AnomalyKind::IntNonmonotonicPoll,
+            AnomalyKind::IntPollSkip,
+        ],
+        group: false,
+    },
+    FaultProperty {
+        id: "faults.ordered-sends",
+        title: "One producer's successive sends to a partition land in order",
+        citation: "Jepsen kafka.clj :nonmonotonic-send, :int-nonmonotonic-send; Kafka per-partition ordering",
+        kinds: &[
+            AnomalyKind::NonmonotonicSend,
+            AnomalyKind::IntNonmonotonicSend,
+        ],
+        group: false,
+    },
+    FaultProperty {
+        id: "groups.exclusive-assignment",
+        title: "Within a generation, each partition is assigned to at most one member",
+        citation: "Kafka protocol guide, The Consumer Group Protocol (SyncGroup)",
+        kinds: &[AnomalyKind::OverlappingAssignment],
+        group: true,
+    },
+    FaultProperty {
+        id: "groups.fenced-commits",
+        title: "Commits from stale generations or unknown members are rejected",
+        citation: "Kafka OffsetCommit ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID; KIP-62",
+        kinds: &[AnomalyKind::FencedCommit],
+        group: true,
+    },
+    FaultProperty {
+        id: "groups.durable-commits",
+        title: "Acknowledged commits are not lost and committed offsets never regress",
+        citation: "Kafka OffsetCommit / OffsetFetch; __consumer_offsets durability",
+        kinds: &[AnomalyKind::LostCommit, AnomalyKind::CommittedOffsetRegression],
+        group: true,
+    },
+    FaultProperty {
+        id: "groups.at-least-once",
+        title: "Every record below a group's committed offset was delivered to the group, and a stable group owns every partition",
+        citation: "Kafka OffsetCommit semantics (at-least-once); KIP-429 assignor coverage",
+        kinds: &[AnomalyKind::UnprocessedRecord, AnomalyKind::UnownedPartition],
+        group: true,
+    },
+];
+
+/// Evidence for up to this many anomalies per property.
+const EVIDENCE_PER_PROPERTY: usize = 5;
+
+/// What the fault workload did, for judging.
+pub struct Judged<'a> {
+    /// The run.
+    pub outcome: &'a LiveOutcome,
+    /// The log checker's report.
+    pub log: &'a CheckReport,
+    /// The group checker's report, when group members ran.
+    pub group: Option<&'a CheckReport>,
+    /// Faults that ran.
+    pub ran: &'a [LiveFault],
+    /// Faults that could not run, and why.
+    pub skipped: &'a [(LiveFault, String)],
+    /// How many brokers Metadata reported.
+    pub brokers: usize,
+    /// The rerun command, for every FAIL.
+    pub rerun: &'a str,
+}
+
+/// The fault-workload properties.
+pub fn fault_properties(judged: &Judged<'_>) -> Vec<PropertyResult> {
+    let faults = if judged.ran.is_empty() {
+        "no faults".to_string()
+    } else {
+        judged
+            .ran
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let sends = judged.log.stats.get("acknowledged").copied();
+    let mut properties = Vec::new();
+    for property in PROPERTIES {
+        let report = if property.group {
+            match judged.group {
+                Some(report) => report,
+                None => {
+                    properties.push(PropertyResult::not_applicable(
+                        property.id,
+                        property.title,
+                        Category::Faults,
+                        property.citation,
+                        "the workload ran no consumer-group members",
+                    ));
+                    continue;
+                }
+            }
+        } else {
+            judged.log
+        };
+        let found: Vec<&Anomaly> = report
+            .anomalies
+            .iter()
+            .filter(|a| property.kinds.contains(&a.kind))
+            .collect();
+        let status = if found.is_empty() {
+            Status::Pass
+        } else {
+            Status::Fail
+        };
+        let detail = if found.is_empty() {
+            format!(
+                "The {} checker found none of {} over {} ops{} under {faults}.",
+                report.checker,
+                kinds_text(property.kinds),
+                judged.outcome.history.ops.len(),
+                sends.map_or(String::new(), |n| format!(" ({n} acknowledged sends)")),
+            )
+        } else {
+            format!(
+                "The {} checker found {} anomal{} ({}) under {faults}. Rerun: {}",
+                report.checker,
+                found.len(),
+                if found.len() == 1 { "y" } else { "ies" },
+                kinds_found(&found),
+                judged.rerun
+            )
+        };
+        let evidence = found
+            .iter()
+            .take(EVIDENCE_PER_PROPERTY)
+            .map(|anomaly| Evidence {
+                summary: format!("{}: {}", anomaly.kind, anomaly.description),
+                exchanges: Vec::new(),
+                history: excerpt(&judged.outcome.history, &anomaly.ops),
+            })
+            .collect();
+        properties.push(PropertyResult {
+            id: property.id.to_string(),
+            title: property.title.to_string(),
+            category: Category::Faults,
+            citation: property.citation.to_string(),
+            status,
+            detail,
+            evidence,
+        });
+    }
+    properties.push(recovery(judged));
+    properties.push(crash_durability(judged));
+    properties.push(replicated_durability(judged));
+    properties
+}
+
+fn kinds_text(kinds: &[AnomalyKind]) -> String {
+    kinds
+        .iter()
+        .map(|k| k.to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn kinds_found(found: &[&Anomaly]) -> String {
+    let mut kinds: Vec<AnomalyKind> = found.iter().map(|a| a.kind).collect();
+    kinds.sort();
+    kinds.dedup();
+    kinds_text(&kinds)
+}
+
+/// Final reads reached every partition's end after the heal (Jepsen's final polls).
+fn recovery(judged: &Judged<'_>) -> PropertyResult {
+    let mut evidence = Vec::new();
+    let status = if judged.outcome.final_reads_complete {
+        Status::Pass
+    } else {
+        evidence.push(Evidence {
+            summary: "final reads did not reach every partition's log end within the final-read timeout after the heal".into(),
+            exchanges: Vec::new(),
+            history: judged
+                .outcome
+                .history
+                .ops
+                .iter()
+                .rev()
+                .take(6)
+                .rev()
+                .map(|op| op.to_json().to_string())
+                .collect(),
+        });
+        Status::Fail
+    };
+    let mut detail = if judged.outcome.final_reads_complete {
+        "After the faults healed, final reads listed and read every partition to its end."
+            .to_string()
+    } else {
+        format!(
+            "After the faults healed, final reads did not get to every partition's end. Rerun: {}",
+            judged.rerun
+        )
+    };
+    if !judged.outcome.fault_errors.is_empty() {
+        detail.push_str(&format!(
+            " Fault commands that failed: {}.",
+            judged.outcome.fault_errors.join("; ")
+        ));
+    }
+    PropertyResult {
+        id: "faults.recovers".into(),
+        title: "After the faults heal, every partition serves reads to its end".into(),
+        category: Category::Faults,
+        citation: "Jepsen kafka.clj final polls; faultline liveness (not-recovered)".into(),
+        status,
+        detail,
+        evidence,
+    }
+}
+
+fn lost_writes<'a>(judged: &Judged<'a>) -> Vec<&'a Anomaly> {
+    judged
+        .log
+        .anomalies
+        .iter()
+        .filter(|a| matches!(a.kind, AnomalyKind::LostWrite | AnomalyKind::Unseen))
+        .collect()
+}
+
+/// Acknowledged writes survive `kill -9` and a restart of a broker process.
+fn crash_durability(judged: &Judged<'_>) -> PropertyResult {
+    let id = "faults.survives-process-crash";
+    let title = "Acknowledged writes survive kill -9 and a restart of a broker process";
+    let citation =
+        "Kafka protocol guide, Produce `acks`; Jepsen kafka.clj :lost-write under process crashes";
+    if let Some((_, why)) = judged.skipped.iter().find(|(f, _)| *f == LiveFault::Crash) {
+        return PropertyResult::not_applicable(id, title, Category::Faults, citation, why.clone());
+    }
+    if !judged.ran.contains(&LiveFault::Crash) {
+        return PropertyResult::not_applicable(
+            id,
+            title,
+            Category::Faults,
+            citation,
+            "the workload's fault mix has no crash",
+        );
+    }
+    verdict_from_losses(judged, id, title, citation, "with kill -9 and restarts")
+}
+
+/// With replicas on other brokers, acknowledged writes survive losing one broker.
+fn replicated_durability(judged: &Judged<'_>) -> PropertyResult {
+    let id = "faults.replicated-durability";
+    let title = "With acks=all, acknowledged writes survive the loss of a replica's broker";
+    let citation =
+        "Kafka replication design (ISR, min.insync.replicas); Kafka protocol guide, Produce `acks`";
+    if judged.brokers < 2 {
+        return PropertyResult::not_applicable(
+            id,
+            title,
+            Category::Faults,
+            citation,
+            format!(
+                "Metadata reports {} broker: a single node has no replication",
+                judged.brokers
+            ),
+        );
+    }
+    if !judged.ran.contains(&LiveFault::Crash) {
+        return PropertyResult::not_applicable(
+            id,
+            title,
+            Category::Faults,
+            citation,
+            "no broker could be crashed on its own (crash faults need per-node process control and durable storage)",
+        );
+    }
+    verdict_from_losses(
+        judged,
+        id,
+        title,
+        citation,
+        "with brokers crashed one at a time",
+    )
+}
+
+fn verdict_from_losses(
+    judged: &Judged<'_>,
+    id: &str,
+    title: &str,
+    citation: &str,
+    how: &str,
+) -> PropertyResult {
+    let losses = lost_writes(judged);
+    let (status, detail) = if losses.is_empty() {
+        (
+            Status::Pass,
+            format!("No acknowledged write was lost {how}."),
+        )
+    } else {
+        (
+            Status::Fail,
+            format!(
+                "{} acknowledged write(s) lost {how}. Rerun: {}",
+                losses.len(),
+                judged.rerun
+            ),
+        )
+    };
+    PropertyResult {
+        id: id.to_string(),
+        title: title.to_string(),
+        category: Category::Faults,
+        citation: citation.to_string(),
+        status,
+        detail,
+        evidence: losses
+            .iter()
+            .take(EVIDENCE_PER_PROPERTY)
+            .map(|a| Evidence {
+                summary: format!("{}: {}", a.kind, a.description),
+                exchanges: Vec::new(),
+                history: excerpt(&judged.outcome.history, &a.ops),
+            })
+            .collect(),
+    }
+}
+
+/// The lowest offset of partition `key` that the anomaly's ops mention: where a probe
+/// Fetch should start to show the broker's log as it is now.
+pub fn offset_of_interest(history: &History, anomaly: &Anomaly) -> Option<(Key, i64)> {
+    let key = anomaly.key?;
+    let mut lowest: Option<i64> = None;
+    for &index in &anomaly.ops {
+        let Some(op) = history.ops.get(index as usize) else {
+            continue;
+        };
+        let OpValue::MicroOps(micro) = &op.value else {
+            continue;
+        };
+        for m in micro {
+            let offsets: Vec<i64> = match m {
+                MicroOp::Send {
+                    key: k,
+                    offset: Some(o),
+                    ..
+                } if *k == key => vec![*o],
+                MicroOp::Poll { reads: Some(reads) } => reads
+                    .get(&key)
+                    .map(|r| r.iter().map(|(o, _)| *o).collect())
+                    .unwrap_or_default(),
+                _ => Vec::new(),
+            };
+            for o in offsets {
+                lowest = Some(lowest.map_or(o, |l| l.min(o)));
+            }
+        }
+    }
+    lowest.map(|o| (key, o))
+}

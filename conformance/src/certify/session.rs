@@ -1,0 +1,428 @@
+//! One certification, start to end: start the target's nodes, put the fault proxies in
+//! front of them, identify the broker, run the protocol suites (restarting the target
+//! between them when the target file says how), run the fault workload, judge it with
+//! the simulation's checkers, stop what was started, and return the certificate.
+//!
+//! Whatever the broker does — refuse to start, hang, answer wrongly — ends up as a
+//! property with evidence; only faultline's own failures (a proxy that cannot bind) are
+//! errors.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use faultline_wire::transport::TokioTransport;
+
+use crate::checker::{check_log, group, log::LogOptions, CheckReport};
+use crate::client::KafkaClient;
+use crate::history::History;
+
+use super::judge::{fault_properties, offset_of_interest, Judged};
+use super::live::{self, LivePlan};
+use super::model::{
+    BrokerIdentity, Category, Certificate, Evidence, Exchange, PropertyResult, Status,
+    WorkloadSummary, CERTIFICATE_SCHEMA_VERSION,
+};
+use super::process::{CommandContext, Nodes};
+use super::proxy::ProxyCluster;
+use super::suite::{self, Suite, SuiteTarget};
+use super::target::Target;
+
+/// What to certify and how.
+#[derive(Debug, Clone)]
+pub struct CertifyOptions {
+    /// The protocol suites to run, in order.
+    pub suites: Vec<Suite>,
+    /// The fault workload; `None` to skip it.
+    pub plan: Option<LivePlan>,
+    /// Paths commands may refer to, and where node logs go.
+    pub context: CommandContext,
+    /// The command that reruns this certification.
+    pub rerun: String,
+    /// When it began (RFC 3339), for the certificate.
+    pub started_at: String,
+    /// A per-run tag for topic and group names (so runs never share records).
+    pub run_tag: String,
+}
+
+/// A finished certification.
+#[derive(Debug, Clone)]
+pub struct Certified {
+    /// The certificate.
+    pub certificate: Certificate,
+    /// The fault workload's history, when it ran.
+    pub history: Option<History>,
+    /// The checker reports behind the fault properties.
+    pub checks: Vec<CheckReport>,
+}
+
+/// Runs one certification of `target`.
+pub async fn certify(target: &Target, options: &CertifyOptions) -> std::io::Result<Certified> {
+    let started = Instant::now();
+    let mut nodes = Nodes::new(target, options.context.clone());
+    let mut certificate = Certificate {
+        schema_version: CERTIFICATE_SCHEMA_VERSION,
+        faultline_version: env!("CARGO_PKG_VERSION").to_string(),
+        target: BrokerIdentity {
+            name: target.name.clone(),
+            bootstrap: target.bootstrap(),
+            ..BrokerIdentity::default()
+        },
+        started_at: options.started_at.clone(),
+        elapsed_ms: 0,
+        rerun: options.rerun.clone(),
+        workload: None,
+        properties: Vec::new(),
+    };
+    let mut certified = Certified {
+        certificate: certificate.clone(),
+        history: None,
+        checks: Vec::new(),
+    };
+    let ready = match nodes.setup_all().await {
+        Ok(()) => nodes.start_all().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = ready {
+        nodes.stop_all().await;
+        certificate.properties.push(setup_failure(
+            "target.ready",
+            "The target starts and answers ApiVersions",
+            &e,
+            &nodes,
+        ));
+        certificate.elapsed_ms = started.elapsed().as_millis() as u64;
+        certified.certificate = certificate;
+        return Ok(certified);
+    }
+    let proxies = ProxyCluster::start(&target.bootstrap()).await?;
+    let result = certify_started(
+        target,
+        options,
+        &mut nodes,
+        &proxies,
+        &mut certificate,
+        started,
+    )
+    .await;
+    proxies.shutdown();
+    nodes.stop_all().await;
+    certificate.elapsed_ms = started.elapsed().as_millis() as u64;
+    let (history, checks) = result;
+    certified.certificate = certificate;
+    certified.history = history;
+    certified.checks = checks;
+    Ok(certified)
+}
+
+async fn certify_started(
+    target: &Target,
+    options: &CertifyOptions,
+    nodes: &mut Nodes,
+    proxies: &ProxyCluster,
+    certificate: &mut Certificate,
+    started: Instant,
+) -> (Option<History>, Vec<CheckReport>) {
+    let timeout = target.request_timeout();
+    // Identify the broker on its own addresses, so the certificate shows what it advertises.
+    match suite::identify(&TokioTransport, &target.bootstrap(), &target.name, timeout).await {
+        Ok(identity) => certificate.target = identity,
+        Err(evidence) => {
+            certificate.properties.push(PropertyResult {
+                id: "target.identify".into(),
+                title: "The target answers ApiVersions and Metadata".into(),
+                category: Category::Protocol,
+                citation: "Kafka protocol guide, ApiVersions and Metadata; KIP-35, KIP-511".into(),
+                status: Status::Fail,
+                detail: format!(
+                    "Certification could not identify the broker. Rerun: {}",
+                    options.rerun
+                ),
+                evidence: vec![evidence],
+            });
+            return (None, Vec::new());
+        }
+    }
+    certificate.target.bootstrap = target.bootstrap();
+    let creates =
+        target.topic.create && certificate.target.api_versions.iter().any(|a| a.key == 19);
+    let topic = if creates {
+        format!("{}-{}", target.topic.name, options.run_tag)
+    } else {
+        target.topic.name.clone()
+    };
+    let proxy_map = proxies.clone();
+    let broker_name: Arc<dyn Fn(&str) -> String + Send + Sync> = Arc::new(move |address: &str| {
+        proxy_map
+            .upstream_for(address)
+            .unwrap_or_else(|| address.to_string())
+    });
+
+    for (i, &suite_kind) in options.suites.iter().enumerate() {
+        if i > 0 && nodes.restartable() {
+            if let Err(e) = nodes.restart_all().await {
+                certificate.properties.push(setup_failure(
+                    "target.restart",
+                    "The target restarts between suites",
+                    &e,
+                    nodes,
+                ));
+                return (None, Vec::new());
+            }
+        }
+        let partitions = match ensure(target, &topic, creates, proxies).await {
+            Ok(p) => p,
+            Err(evidence) => {
+                certificate
+                    .properties
+                    .push(topic_failure(&topic, evidence, &options.rerun));
+                return (None, Vec::new());
+            }
+        };
+        let suite_target = SuiteTarget {
+            bootstrap: proxies.bootstrap(),
+            broker_name: broker_name.clone(),
+            topic: topic.clone(),
+            partitions,
+            advertised: certificate.target.api_versions.clone(),
+            request_timeout: timeout,
+            started,
+        };
+        certificate
+            .properties
+            .extend(suite::run_suite(&TokioTransport, &suite_target, suite_kind).await);
+    }
+
+    let Some(plan) = options.plan.clone() else {
+        return (None, Vec::new());
+    };
+    if !options.suites.is_empty() && nodes.restartable() {
+        if let Err(e) = nodes.restart_all().await {
+            certificate.properties.push(setup_failure(
+                "target.restart",
+                "The target restarts before the fault workload",
+                &e,
+                nodes,
+            ));
+            return (None, Vec::new());
+        }
+    }
+    let partitions = match ensure(target, &topic, creates, proxies).await {
+        Ok(p) => p,
+        Err(evidence) => {
+            certificate
+                .properties
+                .push(topic_failure(&topic, evidence, &options.rerun));
+            return (None, Vec::new());
+        }
+    };
+    let start_offsets =
+        match live::log_ends(&proxies.bootstrap(), &topic, partitions, timeout).await {
+            Ok(ends) => ends,
+            Err(e) => {
+                certificate.properties.push(topic_failure(
+                    &topic,
+                    Evidence {
+                        summary: e,
+                        ..Evidence::default()
+                    },
+                    &options.rerun,
+                ));
+                return (None, Vec::new());
+            }
+        };
+    let mut plan = plan;
+    plan.workload.topic = topic.clone();
+    plan.workload.partitions = partitions;
+    plan.workload.start_offsets = start_offsets;
+    plan.group = format!("{}-{}", plan.group, options.run_tag);
+    let durable = target.durable;
+    let (ran, skipped) = live::runnable_faults(&plan, nodes, durable);
+    let windows = live::schedule(&plan, &ran, nodes);
+    let outcome = live::run(&plan, &windows, proxies, nodes, started).await;
+
+    let log = check_log(
+        &outcome.history,
+        &LogOptions {
+            final_reads: true,
+            ..LogOptions::default()
+        },
+    );
+    let group_report = (plan.group_consumers > 0).then(|| group::check(&outcome.history));
+    let judged = Judged {
+        outcome: &outcome,
+        log: &log,
+        group: group_report.as_ref(),
+        ran: &ran,
+        skipped: &skipped,
+        brokers: certificate.target.brokers.len(),
+        rerun: &options.rerun,
+    };
+    let mut properties = fault_properties(&judged);
+    for (fault, why) in &skipped {
+        properties.push(PropertyResult::not_applicable(
+            &format!("faults.{}-exercised", fault.name()),
+            &format!("The workload ran under {} faults", fault.name()),
+            Category::Faults,
+            "faultline live nemesis (Jepsen-style process faults)",
+            why.clone(),
+        ));
+    }
+    probe_failures(
+        &mut properties,
+        &outcome.history,
+        &log,
+        proxies,
+        &topic,
+        timeout,
+        started,
+    )
+    .await;
+    certificate.properties.extend(properties);
+    let mut stats: BTreeMap<String, u64> = log.stats.clone();
+    if let Some(g) = &group_report {
+        for (k, v) in &g.stats {
+            stats.insert(format!("group {k}"), *v);
+        }
+    }
+    let proxy_stats = proxies.stats();
+    stats.insert("proxy connections".into(), proxy_stats.connections);
+    stats.insert(
+        "proxy addresses rewritten".into(),
+        proxy_stats.addresses_rewritten,
+    );
+    certificate.workload = Some(WorkloadSummary {
+        seed: plan.seed,
+        duration_ms: plan.duration.as_millis() as u64,
+        faults: outcome.faults.clone(),
+        stats,
+    });
+    let mut checks = vec![log];
+    checks.extend(group_report);
+    (Some(outcome.history), checks)
+}
+
+async fn ensure(
+    target: &Target,
+    topic: &str,
+    creates: bool,
+    proxies: &ProxyCluster,
+) -> Result<i32, Evidence> {
+    suite::ensure_topic(
+        &TokioTransport,
+        &proxies.bootstrap(),
+        topic,
+        target.topic.partitions,
+        target.topic.replication_factor,
+        creates,
+        target.ready_timeout(),
+    )
+    .await
+}
+
+fn topic_failure(topic: &str, evidence: Evidence, rerun: &str) -> PropertyResult {
+    PropertyResult {
+        id: "target.topic".into(),
+        title: "The certification topic exists with a leader for every partition".into(),
+        category: Category::Protocol,
+        citation: "Kafka protocol guide, CreateTopics and Metadata".into(),
+        status: Status::Fail,
+        detail: format!(
+            "Topic {topic:?} could not be created or found with a leader for every partition; the \
+             suites and the workload need it (if the broker has no CreateTopics, create the topic \
+             in the target's start command). Rerun: {rerun}"
+        ),
+        evidence: vec![evidence],
+    }
+}
+
+fn setup_failure(id: &str, title: &str, error: &str, nodes: &Nodes) -> PropertyResult {
+    let logs: Vec<String> = nodes
+        .nodes
+        .iter()
+        .map(|n| {
+            let tail = std::fs::read_to_string(n.log())
+                .map(|text| {
+                    let lines: Vec<&str> = text.lines().collect();
+                    lines[lines.len().saturating_sub(20)..].join("\n")
+                })
+                .unwrap_or_default();
+            format!("{} ({}):\n{tail}", n.address(), n.log().display())
+        })
+        .collect();
+    PropertyResult {
+        id: id.to_string(),
+        title: title.to_string(),
+        category: Category::Protocol,
+        citation: "Jepsen-style process control from the target file".into(),
+        status: Status::Fail,
+        detail: error.to_string(),
+        evidence: vec![Evidence {
+            summary: error.to_string(),
+            exchanges: Vec::new(),
+            history: logs,
+        }],
+    }
+}
+
+/// For every failed fault property, fetches the partitions its anomalies concern as they
+/// are now, so the evidence shows the broker's own answer next to the history.
+async fn probe_failures(
+    properties: &mut [PropertyResult],
+    history: &History,
+    log: &CheckReport,
+    proxies: &ProxyCluster,
+    topic: &str,
+    timeout: Duration,
+    started: Instant,
+) {
+    let mut client = KafkaClient::new(
+        TokioTransport,
+        proxies.bootstrap(),
+        "faultline-evidence",
+        timeout,
+    );
+    for property in properties.iter_mut().filter(|p| p.status == Status::Fail) {
+        for evidence in property.evidence.iter_mut() {
+            let Some(anomaly) = log.anomalies.iter().find(|a| {
+                evidence
+                    .summary
+                    .starts_with(&format!("{}: {}", a.kind, a.description))
+            }) else {
+                continue;
+            };
+            let Some((key, offset)) = offset_of_interest(history, anomaly) else {
+                continue;
+            };
+            let at_ms = started.elapsed().as_millis() as u64;
+            let response = match client.fetch(topic, key as i32, offset, 0).await {
+                Ok(fetched) => format!(
+                    "high watermark {}; records {:?}",
+                    fetched.high_watermark,
+                    fetched
+                        .records
+                        .iter()
+                        .take(20)
+                        .map(|(o, v)| (*o, String::from_utf8_lossy(v).into_owned()))
+                        .collect::<Vec<_>>()
+                ),
+                Err(e) => format!("error: {e}"),
+            };
+            evidence.exchanges.push(Exchange {
+                broker: client
+                    .leader_address(topic, key as i32)
+                    .and_then(|a| proxies.upstream_for(&a))
+                    .unwrap_or_else(|| "leader".into()),
+                api: "Fetch (1)".into(),
+                version: KafkaClient::<TokioTransport>::FETCH_VERSION,
+                request: format!(
+                    "Fetch {topic}-{key} from offset {offset} (after the run, to show the log as the broker holds it now)"
+                ),
+                response,
+                at_ms,
+            });
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! `faultline certify --target TARGET.toml [--scenario S.toml] [--duration D] [--seed N]`:
+//! certify a Kafka-protocol broker over real TCP — the protocol suite, then the
+//! simulation's workload and checkers under live faults — and write a certificate
+//! (Markdown, JSON, HTML) with the evidence for every FAIL.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use clap::Args;
+
+use faultline_conformance::certify::live::{LiveFault, LivePlan};
+use faultline_conformance::certify::process::CommandContext;
+use faultline_conformance::certify::session::{certify, CertifyOptions};
+use faultline_conformance::certify::suite::Suite;
+use faultline_conformance::certify::target::Target;
+use faultline_conformance::certify::Status;
+use faultline_conformance::workload::WorkloadConfig;
+use faultline_sim::nemesis::FaultKind;
+use faultline_sim::Scenario;
+
+use super::{UsageError, EXIT_ANOMALY, EXIT_OK};
+
+/// Arguments of `certify`.
+#[derive(Debug, Args)]
+pub struct CertifyArgs {
+    /// The target file: the broker's nodes and how to start, kill, pause and restart them.
+    #[arg(long)]
+    pub target: PathBuf,
+    /// A scenario file whose workload and fault mix to use (faults are mapped to live
+    /// ones: isolations → partition, loss → black-hole, latency, crash/power-loss → crash,
+    /// pause; disk and clock faults have no live form and are left out).
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// How long the fault workload runs (default 30s, or the scenario's duration).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<Duration>,
+    /// The seed of the workload's and the nemesis's choices.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Live faults to draw from (repeatable; default: the scenario's, or all of
+    /// partition, black-hole, latency, reset, pause, crash).
+    #[arg(long = "fault", value_name = "KIND", value_parser = parse_fault)]
+    pub faults: Vec<LiveFault>,
+    /// Protocol suites to run (repeatable: api, produce-fetch, groups, idempotence;
+    /// default all).
+    #[arg(long = "suite", value_name = "NAME", value_parser = parse_suite)]
+    pub suites: Vec<Suite>,
+    /// Skip the protocol suites.
+    #[arg(long)]
+    pub no_suites: bool,
+    /// Skip the fault workload.
+    #[arg(long)]
+    pub no_faults: bool,
+    /// Where the certificate folder goes.
+    #[arg(long, default_value = "faultline-certificates")]
+    pub out: PathBuf,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    faultline_sim::duration::parse(text)
+}
+
+fn parse_fault(text: &str) -> Result<LiveFault, String> {
+    LiveFault::ALL
+        .into_iter()
+        .find(|f| f.name() == text)
+        .ok_or_else(|| {
+            format!(
+                "unknown live fault {text:?}; expected one of {}",
+                LiveFault::ALL.map(|f| f.name()).join(", ")
+            )
+        })
+}
+
+fn parse_suite(text: &str) -> Result<Suite, String> {
+    Suite::ALL
+        .into_iter()
+        .find(|s| s.name() == text)
+        .ok_or_else(|| {
+            format!(
+                "unknown suite {text:?}; expected one of {}",
+                Suite::ALL.map(|s| s.name()).join(", ")
+            )
+        })
+}
+
+/// The live form of a simulated fault kind, if it has one.
+fn live_fault(kind: FaultKind) -> Option<LiveFault> {
+    match kind {
+        FaultKind::Isolate
+        | FaultKind::IsolateLeader
+        | FaultKind::IsolateController
+        | FaultKind::Halves
+        | FaultKind::Bridge
+        | FaultKind::OneWay => Some(LiveFault::Partition),
+        FaultKind::Loss => Some(LiveFault::BlackHole),
+        FaultKind::Latency => Some(LiveFault::Latency),
+        FaultKind::Crash | FaultKind::PowerLoss => Some(LiveFault::Crash),
+        FaultKind::Pause => Some(LiveFault::Pause),
+        FaultKind::DiskError | FaultKind::ClockSkew => None,
+    }
+}
+
+/// The default live plan: two producers with acks=all, one assigning consumer and two
+/// group members, 30 s of every live fault.
+fn default_plan(seed: u64) -> LivePlan {
+    LivePlan {
+        workload: WorkloadConfig {
+            topic: String::new(),
+            partitions: 0,
+            acks: -1,
+            send_interval: Duration::from_millis(50),
+            poll_interval: Duration::from_millis(100),
+            request_timeout: Duration::from_secs(2),
+            final_read_timeout: Duration::from_secs(30),
+            idempotent: false,
+            member_crashes: false,
+            replay_interval: None,
+            start_offsets: Default::default(),
+        },
+        producers: 2,
+        consumers: 1,
+        group_consumers: 2,
+        group: "faultline-certify".into(),
+        duration: Duration::from_secs(30),
+        recovery: Duration::from_secs(5),
+        faults: LiveFault::ALL.to_vec(),
+        fault_interval: Duration::from_secs(4),
+        fault_duration: Duration::from_secs(3),
+        seed,
+    }
+}
+
+fn scenario_plan(scenario: &Scenario, seed: u64) -> LivePlan {
+    let w = &scenario.workload;
+    let mut faults: Vec<LiveFault> = scenario
+        .faults
+        .kinds
+        .iter()
+        .chain(scenario.faults.schedule.iter().map(|window| &window.kind))
+        .filter_map(|&k| live_fault(k))
+        .collect();
+    faults.sort();
+    faults.dedup();
+    LivePlan {
+        workload: WorkloadConfig {
+            topic: String::new(),
+            partitions: 0,
+            acks: w.acks.wire(),
+            send_interval: w.send_interval.0,
+            poll_interval: w.poll_interval.0,
+            request_timeout: w.request_timeout.0,
+            final_read_timeout: w.final_read_timeout.0,
+            idempotent: w.idempotent,
+            member_crashes: w.member_crashes,
+            replay_interval: w.replay_interval.map(|i| i.0),
+            start_offsets: Default::default(),
+        },
+        producers: w.producers,
+        consumers: w.consumers,
+        group_consumers: w.group_consumers,
+        group: w.group.clone(),
+        duration: scenario.duration.0,
+        recovery: scenario.recovery.0,
+        faults,
+        fault_interval: scenario.faults.interval.0,
+        fault_duration: scenario.faults.fault_duration.0,
+        seed,
+    }
+}
+
+/// RFC 3339 UTC for a Unix time (civil-from-days, H. Hinnant's algorithm).
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
+fn slug(name: &str) -> String {
+    let mut slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    while slug.contains("--") {
+        slug = slug.replace("--", "-");
+    }
+    slug.trim_matches('-').to_string()
+}
+
+/// Runs it.
+pub fn run(args: CertifyArgs) -> anyhow::Result<i32> {
+    let target = Target::load(&args.target).map_err(|e| UsageError(e.to_string()))?;
+    let mut plan = match &args.scenario {
+        Some(path) => {
+            let scenario = Scenario::load(path).map_err(|e| UsageError(e.to_string()))?;
+            scenario_plan(&scenario, args.seed)
+        }
+        None => default_plan(args.seed),
+    };
+    if let Some(duration) = args.duration {
+        plan.duration = duration;
+    }
+    if !args.faults.is_empty() {
+        plan.faults = args.faults.clone();
+    }
+    let suites = if args.no_suites {
+        Vec::new()
+    } else if args.suites.is_empty() {
+        Suite::ALL.to_vec()
+    } else {
+        args.suites.clone()
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let out = args.out.join(slug(&target.name));
+    let mut rerun = format!(
+        "faultline certify --target {} --seed {} --duration {}ms",
+        args.target.display(),
+        args.seed,
+        plan.duration.as_millis()
+    );
+    if let Some(path) = &args.scenario {
+        rerun.push_str(&format!(" --scenario {}", path.display()));
+    }
+    for fault in &args.faults {
+        rerun.push_str(&format!(" --fault {}", fault.name()));
+    }
+    for suite in &args.suites {
+        rerun.push_str(&format!(" --suite {}", suite.name()));
+    }
+    if args.no_suites {
+        rerun.push_str(" --no-suites");
+    }
+    if args.no_faults {
+        rerun.push_str(" --no-faults");
+    }
+    let options = CertifyOptions {
+        suites,
+        plan: (!args.no_faults).then_some(plan),
+        context: CommandContext {
+            faultline: std::env::current_exe()?,
+            log_dir: out.join("logs"),
+        },
+        rerun,
+        started_at: rfc3339(now.as_secs()),
+        run_tag: format!("{:x}", (now.as_nanos() as u64 ^ args.seed) & 0xff_ffff),
+    };
+    println!(
+        "faultline {} · certifying {} ({} node{}) · seed {}",
+        env!("CARGO_PKG_VERSION"),
+        target.name,
+        target.nodes.len(),
+        if target.nodes.len() == 1 { "" } else { "s" },
+        args.seed
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let certified = runtime.block_on(certify(&target, &options))?;
+    let certificate = &certified.certificate;
+    faultline_reports::certificate::write_certificate_folder(
+        &out,
+        certificate,
+        certified.history.as_ref(),
+    )?;
+    for property in &certificate.properties {
+        println!(
+            "  {:<14} {:<48} {}",
+            property.status.label(),
+            property.id,
+            property.title
+        );
+    }
+    println!(
+        "certificate: {} · {} PASS · {} FAIL · {} NOT APPLICABLE · {:.1} s",
+        certificate.verdict().label(),
+        certificate.count(Status::Pass),
+        certificate.count(Status::Fail),
+        certificate.count(Status::NotApplicable),
+        certificate.elapsed_ms as f64 / 1000.0
+    );
+    println!(
+        "  written to {}/certificate.{{md,json,html}}",
+        out.display()
+    );
+    println!("  rerun: {}", certificate.rerun);
+    Ok(match certificate.verdict() {
+        Status::Fail => EXIT_ANOMALY,
+        _ => EXIT_OK,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_matches_known_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn slugs_are_file_names() {
+        assert_eq!(slug("Tansu 0.6.0 (sqlite://)"), "tansu-0-6-0-sqlite");
+    }
+}
