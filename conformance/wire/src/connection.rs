@@ -80,6 +80,76 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 }
 
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// Sends `first` and `second` back to back, without waiting for the first answer,
+    /// then reads both answers. A broker processes one connection's requests in the order
+    /// sent and answers in that order (Kafka protocol guide, "Network": "the server
+    /// guarantees that on a single TCP connection, requests will be processed in the order
+    /// they are sent"), so `second` sees the broker's state after `first` completed.
+    pub async fn send_pipelined<A: Request, B: Request>(
+        &mut self,
+        first: (&A, i16),
+        second: (&B, i16),
+        timeout: Duration,
+    ) -> (
+        Result<A::Response, RequestError>,
+        Result<B::Response, RequestError>,
+    ) {
+        let (id_a, id_b) = (
+            self.next_correlation_id,
+            self.next_correlation_id.wrapping_add(1),
+        );
+        self.next_correlation_id = self.next_correlation_id.wrapping_add(2);
+        let frames = (
+            encode_request(first.0, first.1, id_a, &self.client_id),
+            encode_request(second.0, second.1, id_b, &self.client_id),
+        );
+        let (frame_a, frame_b) = match frames {
+            (Ok(a), Ok(b)) => (a, b),
+            (a, b) => {
+                let error = |e: Result<_, _>| {
+                    RequestError::Encode(e.err().map(|e| format!("{e}")).unwrap_or_default())
+                };
+                return (Err(error(a)), Err(error(b)));
+            }
+        };
+        let stream = &mut self.stream;
+        let exchange = async {
+            write_frame(stream, &frame_a).await?;
+            write_frame(stream, &frame_b).await?;
+            let mut read = async || match read_frame(stream).await? {
+                Some(body) => Ok(body),
+                None => Err(RequestError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed before the response",
+                ))),
+            };
+            let a = decode_response::<A>(read().await?, first.1, id_a)?;
+            Ok::<_, RequestError>((a, read().await))
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok((a, Ok(body)))) => (
+                Ok(a),
+                decode_response::<B>(body, second.1, id_b).map_err(Into::into),
+            ),
+            Ok(Ok((a, Err(e)))) => (Ok(a), Err(e)),
+            Ok(Err(e)) => {
+                let text = e.to_string();
+                (
+                    Err(e),
+                    Err(RequestError::Io(std::io::Error::other(format!(
+                        "not answered: {text}"
+                    )))),
+                )
+            }
+            Err(_) => (
+                Err(RequestError::Timeout(timeout)),
+                Err(RequestError::Timeout(timeout)),
+            ),
+        }
+    }
+}
+
 /// Connects within `timeout`.
 pub async fn connect<T: Transport>(
     transport: &T,

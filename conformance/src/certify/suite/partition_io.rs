@@ -9,7 +9,8 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, ListOffsetsRequest, ProduceRequest, TopicName,
+    ApiKey, BrokerId, FetchRequest, FetchResponse, ListOffsetsRequest, ProduceRequest,
+    ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use kafka_protocol::records::{Record, TimestampType};
@@ -116,31 +117,29 @@ pub struct Fetched {
     pub exchange: usize,
 }
 
-/// Sends one Produce of `values` (one batch) to `address` for one partition.
-#[allow(clippy::too_many_arguments)]
-pub async fn produce<T: Transport>(
-    probe: &mut Probe<T>,
-    address: &str,
-    version: i16,
+fn produce_request(
+    timeout: Duration,
     topic: &str,
     partition: i32,
     values: &[Bytes],
     acks: i16,
     producer: Option<ProducerSequence>,
-) -> Result<Produced, String> {
-    let request = ProduceRequest::default()
+) -> ProduceRequest {
+    ProduceRequest::default()
         .with_acks(acks)
-        .with_timeout_ms(probe.timeout.as_millis() as i32)
+        .with_timeout_ms(timeout.as_millis() as i32)
         .with_topic_data(vec![TopicProduceData::default()
             .with_name(topic_name(topic))
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
-                .with_records(Some(batch(values, producer)))])]);
-    // The broker waits up to the request's own timeout for acks=all; let it answer first.
-    let response = probe
-        .send(address, &request, version, probe.timeout)
-        .await?;
-    let exchange = probe.exchanges.len() - 1;
+                .with_records(Some(batch(values, producer)))])])
+}
+
+fn produced(
+    response: &ProduceResponse,
+    partition: i32,
+    exchange: usize,
+) -> Result<Produced, String> {
     response
         .responses
         .iter()
@@ -154,18 +153,58 @@ pub async fn produce<T: Transport>(
         .ok_or_else(|| format!("the Produce response has no answer for partition {partition}"))
 }
 
-/// Sends one Fetch of one partition from `offset`, as a consumer (replica id -1,
-/// read_uncommitted).
-pub async fn fetch<T: Transport>(
+/// Sends one Produce of `values` (one batch) to `address` for one partition.
+#[allow(clippy::too_many_arguments)]
+pub async fn produce<T: Transport>(
     probe: &mut Probe<T>,
     address: &str,
     version: i16,
     topic: &str,
     partition: i32,
-    offset: i64,
-    max_wait_ms: i32,
-) -> Result<Fetched, String> {
-    let request = FetchRequest::default()
+    values: &[Bytes],
+    acks: i16,
+    producer: Option<ProducerSequence>,
+) -> Result<Produced, String> {
+    let request = produce_request(probe.timeout, topic, partition, values, acks, producer);
+    // The broker waits up to the request's own timeout for acks=all; let it answer first.
+    let response = probe
+        .send(address, &request, version, probe.timeout)
+        .await?;
+    produced(&response, partition, probe.exchanges.len() - 1)
+}
+
+/// A Produce of `values` and, pipelined right behind it on the same connection, a Fetch
+/// from `fetch_offset`: the fetch sees the partition as it is the moment the produce is
+/// answered. Versions are `(produce, fetch)`.
+#[allow(clippy::too_many_arguments)]
+pub async fn produce_then_fetch<T: Transport>(
+    probe: &mut Probe<T>,
+    address: &str,
+    versions: (i16, i16),
+    topic: &str,
+    partition: i32,
+    values: &[Bytes],
+    acks: i16,
+    fetch_offset: i64,
+) -> Result<(Produced, Fetched), String> {
+    let produce = produce_request(probe.timeout, topic, partition, values, acks, None);
+    let fetch = fetch_request(topic, partition, fetch_offset, 0);
+    let (p, f) = probe
+        .send_pipelined(
+            address,
+            (&produce, versions.0),
+            (&fetch, versions.1),
+            probe.timeout,
+        )
+        .await;
+    let exchange = probe.exchanges.len() - 2;
+    let produced = produced(&p?, partition, exchange)?;
+    let fetched = fetched(&f?, partition, exchange + 1)?;
+    Ok((produced, fetched))
+}
+
+fn fetch_request(topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> FetchRequest {
+    FetchRequest::default()
         .with_replica_id(BrokerId(-1))
         .with_max_wait_ms(max_wait_ms)
         .with_min_bytes(1)
@@ -175,10 +214,10 @@ pub async fn fetch<T: Transport>(
             .with_partitions(vec![FetchPartition::default()
                 .with_partition(partition)
                 .with_fetch_offset(offset)
-                .with_partition_max_bytes(1 << 20)])]);
-    let extra_wait = Duration::from_millis(max_wait_ms.max(0) as u64);
-    let response = probe.send(address, &request, version, extra_wait).await?;
-    let exchange = probe.exchanges.len() - 1;
+                .with_partition_max_bytes(1 << 20)])])
+}
+
+fn fetched(response: &FetchResponse, partition: i32, exchange: usize) -> Result<Fetched, String> {
     let data = response
         .responses
         .iter()
@@ -196,6 +235,23 @@ pub async fn fetch<T: Transport>(
         records: records.into_iter().map(|r| (r.offset, r.value)).collect(),
         exchange,
     })
+}
+
+/// Sends one Fetch of one partition from `offset`, as a consumer (replica id -1,
+/// read_uncommitted).
+pub async fn fetch<T: Transport>(
+    probe: &mut Probe<T>,
+    address: &str,
+    version: i16,
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    max_wait_ms: i32,
+) -> Result<Fetched, String> {
+    let request = fetch_request(topic, partition, offset, max_wait_ms);
+    let extra_wait = Duration::from_millis(max_wait_ms.max(0) as u64);
+    let response = probe.send(address, &request, version, extra_wait).await?;
+    fetched(&response, partition, probe.exchanges.len() - 1)
 }
 
 /// Sends one ListOffsets for one partition: `(error code, offset)`.

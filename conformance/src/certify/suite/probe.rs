@@ -104,6 +104,66 @@ impl<T: Transport> Probe<T> {
         outcome
     }
 
+    /// Sends two requests back to back on one connection to `address` (see
+    /// [`Connection::send_pipelined`]) and records both exchanges.
+    pub async fn send_pipelined<A, B>(
+        &mut self,
+        address: &str,
+        first: (&A, i16),
+        second: (&B, i16),
+        extra_wait: Duration,
+    ) -> (Result<A::Response, String>, Result<B::Response, String>)
+    where
+        A: Request + Debug,
+        A::Response: Debug,
+        B: Request + Debug,
+        B::Response: Debug,
+    {
+        let timeout = self.timeout + extra_wait;
+        let at_ms = self.started.elapsed().as_millis() as u64;
+        let (a, b) = match self.connection(address).await {
+            Err(e) => {
+                let what = format!("could not connect: {}", describe_error(&e));
+                (Err(what.clone()), Err(what))
+            }
+            Ok(connection) => {
+                let (a, b) = connection.send_pipelined(first, second, timeout).await;
+                (
+                    a.map_err(|e| describe_error(&e)),
+                    b.map_err(|e| describe_error(&e)),
+                )
+            }
+        };
+        if a.is_err() || b.is_err() {
+            self.connections.remove(address);
+        }
+        let render = |outcome: Result<String, &String>| match outcome {
+            Ok(text) => shorten(text),
+            Err(what) => what.clone(),
+        };
+        let broker = (self.broker_name)(address);
+        self.exchanges.push(Exchange {
+            broker: broker.clone(),
+            api: api_label(A::KEY),
+            version: first.1,
+            request: shorten(format!("{:?}", first.0)),
+            response: render(a.as_ref().map(|r| format!("{r:?}"))),
+            at_ms,
+        });
+        self.exchanges.push(Exchange {
+            broker,
+            api: api_label(B::KEY),
+            version: second.1,
+            request: shorten(format!(
+                "{:?} (pipelined right behind the previous request)",
+                second.0
+            )),
+            response: render(b.as_ref().map(|r| format!("{r:?}"))),
+            at_ms,
+        });
+        (a, b)
+    }
+
     /// Closes the connection to `address`, so the next request opens a fresh one.
     pub fn disconnect(&mut self, address: &str) {
         self.connections.remove(address);

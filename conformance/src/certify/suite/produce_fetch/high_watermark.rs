@@ -23,20 +23,34 @@ pub(super) const ACKS_ALL_COMMITTED: Property = Property {
     citation: "Kafka protocol guide, Produce `acks` (-1: every in-sync replica has the records); Kafka's DelayedProduce completes only when the high watermark reaches them",
 };
 
-/// `fetch.below-high-watermark`: acks=1 produce, then at once a fetch from its offset.
+/// `fetch.below-high-watermark`: acks=1 produce with a fetch from its offset pipelined
+/// right behind it.
 pub(super) async fn below_high_watermark<T: Transport>(context: &Context<'_, T>) -> PropertyResult {
     let mut probe = context.probe();
     let mut violations = Vec::new();
     let mut exercised = 0;
+    let mut next_offset = match context.list_offset(&mut probe, -1).await {
+        Ok((0, end)) => end,
+        _ => 0,
+    };
     for round in 0..HIGH_WATERMARK_ROUNDS {
         let value = context.value(&format!("hw-{round}"));
-        let produced = match context.produce(&mut probe, &[value], 1).await {
-            Ok(p) if p.error_code == 0 => p,
-            _ => continue,
-        };
-        let Ok(fetched) = context.fetch(&mut probe, produced.base_offset, 0).await else {
+        // The fetch is pipelined right behind the acks=1 produce, so it runs before any
+        // follower can have replicated the record: a broker that serves uncommitted
+        // records shows it every round.
+        let Ok((produced, fetched)) = context
+            .produce_then_fetch(&mut probe, &[value], 1, next_offset)
+            .await
+        else {
             continue;
         };
+        if produced.error_code != 0 {
+            continue;
+        }
+        next_offset = produced.base_offset + 1;
+        if fetched.error_code != 0 {
+            continue;
+        }
         exercised += 1;
         let above: Vec<i64> = fetched
             .records
@@ -63,7 +77,7 @@ pub(super) async fn below_high_watermark<T: Transport>(context: &Context<'_, T>)
     }
     match violations.first() {
         None => BELOW_HIGH_WATERMARK.pass(format!(
-            "{exercised} rounds of an acks=1 produce followed at once by a fetch from its offset: no fetch returned a record at or above the high watermark it reported."
+            "{exercised} rounds of an acks=1 produce with a fetch from its offset pipelined right behind it: no fetch returned a record at or above the high watermark it reported."
         )),
         Some((produce_at, fetch_at, above, high_watermark)) => BELOW_HIGH_WATERMARK.fail(
             format!(
@@ -78,21 +92,31 @@ pub(super) async fn below_high_watermark<T: Transport>(context: &Context<'_, T>)
     }
 }
 
-/// `produce.acks-all-committed`: acks=all produce, then at once a fetch for its high
-/// watermark.
+/// `produce.acks-all-committed`: acks=all produce with a fetch pipelined right behind it
+/// on the same connection. A broker handles one connection's requests in order (protocol
+/// guide, "Network"), so the fetch reports the high watermark as it was when the produce
+/// was answered — no timing luck involved.
 pub(super) async fn acks_all_committed<T: Transport>(context: &Context<'_, T>) -> PropertyResult {
     let mut probe = context.probe();
     let mut violations = Vec::new();
     let mut exercised = 0;
+    let mut next_offset = match context.list_offset(&mut probe, -1).await {
+        Ok((0, end)) => end,
+        _ => 0,
+    };
     for round in 0..ACKS_ALL_ROUNDS {
         let value = context.value(&format!("acks-all-{round}"));
-        let produced = match context.produce(&mut probe, &[value], -1).await {
-            Ok(p) if p.error_code == 0 => p,
-            _ => continue,
-        };
-        let Ok(fetched) = context.fetch(&mut probe, produced.base_offset, 0).await else {
+        let Ok((produced, fetched)) = context
+            .produce_then_fetch(&mut probe, &[value], -1, next_offset)
+            .await
+        else {
             continue;
         };
+        if produced.error_code != 0 {
+            continue;
+        }
+        // The fetch only needs an offset the log has, to report the high watermark.
+        next_offset = produced.base_offset + 1;
         if fetched.error_code != 0 {
             continue;
         }
@@ -109,7 +133,7 @@ pub(super) async fn acks_all_committed<T: Transport>(context: &Context<'_, T>) -
     }
     match violations.first() {
         None => ACKS_ALL_COMMITTED.pass(format!(
-            "{exercised} acks=all acknowledgements, each followed at once by a fetch: the leader's high watermark was always past the acknowledged offset."
+            "{exercised} acks=all acknowledgements, each with a fetch pipelined right behind it on the same connection: the leader's high watermark was always past the acknowledged offset."
         )),
         Some((produced, fetched)) => ACKS_ALL_COMMITTED.fail(
             format!(
@@ -120,7 +144,7 @@ pub(super) async fn acks_all_committed<T: Transport>(context: &Context<'_, T>) -
             ),
             probe.evidence_of(
                 format!(
-                    "acks=all acknowledged offset {} but the leader's next fetch reported high watermark {}: not every in-sync replica had it",
+                    "acks=all acknowledged offset {} but the fetch the leader handled right after it (pipelined on the same connection) reported high watermark {}: not every in-sync replica had it",
                     produced.base_offset, fetched.high_watermark
                 ),
                 &[produced.exchange, fetched.exchange],

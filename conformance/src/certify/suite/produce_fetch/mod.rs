@@ -13,7 +13,9 @@
 use bytes::Bytes;
 use faultline_wire::{ResponseError, Transport};
 
-use super::partition_io::{fetch, leader, list_offset, produce, Fetched, Produced, Versions};
+use super::partition_io::{
+    fetch, leader, list_offset, produce, produce_then_fetch, Fetched, Produced, Versions,
+};
 use super::probe::{Probe, Property};
 use super::{run_token, SuiteTarget};
 use crate::certify::model::{Evidence, PropertyResult};
@@ -137,6 +139,31 @@ impl<T: Transport> Context<'_, T> {
             PARTITION,
             offset,
             max_wait_ms,
+        )
+        .await
+    }
+
+    /// A produce with `acks` and a fetch from `fetch_offset` pipelined right behind it.
+    async fn produce_then_fetch(
+        &self,
+        probe: &mut Probe<T>,
+        values: &[Bytes],
+        acks: i16,
+        fetch_offset: i64,
+    ) -> Result<(Produced, Fetched), String> {
+        let versions = (
+            self.versions.produce.expect("checked by run"),
+            self.versions.fetch.expect("checked by run"),
+        );
+        produce_then_fetch(
+            probe,
+            &self.leader,
+            versions,
+            &self.target.topic,
+            PARTITION,
+            values,
+            acks,
+            fetch_offset,
         )
         .await
     }
