@@ -137,6 +137,16 @@ pub fn fault_properties(judged: &Judged<'_>) -> Vec<PropertyResult> {
     for property in PROPERTIES {
         let report = if property.group {
             match judged.group {
+                Some(report) if report.stats.get("joins").copied().unwrap_or(0) == 0 => {
+                    properties.push(PropertyResult::not_applicable(
+                        property.id,
+                        property.title,
+                        Category::Faults,
+                        property.citation,
+                        "no group member ever completed a JoinGroup, so no generation formed to judge (the groups suite shows why)",
+                    ));
+                    continue;
+                }
                 Some(report) => report,
                 None => {
                     properties.push(PropertyResult::not_applicable(

@@ -109,7 +109,7 @@ impl<T: Transport> KafkaClient<T> {
         protocol: &str,
         metadata: Bytes,
     ) -> Result<Joined, GroupError> {
-        let request = JoinGroupRequest::default()
+        let mut request = JoinGroupRequest::default()
             .with_group_id(GroupId(StrBytes::from_string(group.to_string())))
             .with_session_timeout_ms(session_timeout_ms)
             .with_rebalance_timeout_ms(rebalance_timeout_ms)
@@ -120,9 +120,21 @@ impl<T: Transport> KafkaClient<T> {
                 .with_metadata(metadata)]);
         let timeout =
             self.request_timeout + Duration::from_millis(rebalance_timeout_ms.max(0) as u64 * 2);
-        let response = self
+        let mut response = self
             .group_call(coordinator, &request, JOIN_GROUP_VERSION, timeout)
             .await?;
+        // KIP-394: from JoinGroup v4 a broker may answer a member without an id with
+        // MEMBER_ID_REQUIRED and the id to use; the member joins again with it at once.
+        if ResponseError::try_from_code(response.error_code)
+            == Some(ResponseError::MemberIdRequired)
+            && member_id.is_empty()
+            && !response.member_id.is_empty()
+        {
+            request.member_id = response.member_id.clone();
+            response = self
+                .group_call(coordinator, &request, JOIN_GROUP_VERSION, timeout)
+                .await?;
+        }
         code(response.error_code)?;
         Ok(Joined {
             generation_id: response.generation_id,
