@@ -20,14 +20,14 @@ use faultline_wire::connection::{connect, Connection};
 use faultline_wire::records::{decode_records, encode_records};
 use faultline_wire::{ResponseError, Transport};
 
-mod group;
+pub(crate) mod group;
 
 pub use group::{GroupError, Joined};
 
 /// Versions this client speaks (all within what Kafka 2.x+ and our broker serve).
 const METADATA_VERSION: i16 = 9;
-const PRODUCE_VERSION: i16 = 8;
-const FETCH_VERSION: i16 = 11;
+pub(crate) const PRODUCE_VERSION: i16 = 8;
+pub(crate) const FETCH_VERSION: i16 = 11;
 const LIST_OFFSETS_VERSION: i16 = 5;
 const INIT_PRODUCER_ID_VERSION: i16 = 2;
 

@@ -3,10 +3,11 @@
 //! history ops as evidence.
 
 use crate::checker::{Anomaly, AnomalyKind, CheckReport};
-use crate::history::{History, Key, MicroOp, OpValue};
+use crate::client::{group, FETCH_VERSION, PRODUCE_VERSION};
+use crate::history::{Function, History, Key, MicroOp, Op, OpType, OpValue};
 
 use super::live::{excerpt, LiveFault, LiveOutcome};
-use super::model::{Category, Evidence, PropertyResult, Status};
+use super::model::{Category, Evidence, Exchange, PropertyResult, Status};
 
 /// One fault-workload property: the anomaly kinds that break it.
 struct FaultProperty {
@@ -174,7 +175,7 @@ pub fn fault_properties(judged: &Judged<'_>) -> Vec<PropertyResult> {
         };
         let detail = if found.is_empty() {
             format!(
-                "The {} checker found none of {} over {} ops{} under {faults}.",
+                "The {} checker found none of {} over {} ops{} with faults drawn from: {faults}.",
                 report.checker,
                 kinds_text(property.kinds),
                 judged.outcome.history.ops.len(),
@@ -182,7 +183,7 @@ pub fn fault_properties(judged: &Judged<'_>) -> Vec<PropertyResult> {
             )
         } else {
             format!(
-                "The {} checker found {} anomal{} ({}) under {faults}. Rerun: {}",
+                "The {} checker found {} anomal{} ({}) with faults drawn from: {faults}. Rerun: {}",
                 report.checker,
                 found.len(),
                 if found.len() == 1 { "y" } else { "ies" },
@@ -193,11 +194,7 @@ pub fn fault_properties(judged: &Judged<'_>) -> Vec<PropertyResult> {
         let evidence = found
             .iter()
             .take(EVIDENCE_PER_PROPERTY)
-            .map(|anomaly| Evidence {
-                summary: format!("{}: {}", anomaly.kind, anomaly.description),
-                exchanges: Vec::new(),
-                history: excerpt(&judged.outcome.history, &anomaly.ops),
-            })
+            .map(|anomaly| anomaly_evidence(&judged.outcome.history, anomaly))
             .collect();
         properties.push(PropertyResult {
             id: property.id.to_string(),
@@ -377,13 +374,85 @@ fn verdict_from_losses(
         evidence: losses
             .iter()
             .take(EVIDENCE_PER_PROPERTY)
-            .map(|a| Evidence {
-                summary: format!("{}: {}", a.kind, a.description),
-                exchanges: Vec::new(),
-                history: excerpt(&judged.outcome.history, &a.ops),
-            })
+            .map(|a| anomaly_evidence(&judged.outcome.history, a))
             .collect(),
     }
+}
+
+/// An anomaly's evidence: its description, its history ops, and the requests and
+/// responses those ops were (each op is one request of faultline's client, recorded on
+/// invoke and on completion).
+fn anomaly_evidence(history: &History, anomaly: &Anomaly) -> Evidence {
+    Evidence {
+        summary: format!("{}: {}", anomaly.kind, anomaly.description),
+        exchanges: history_exchanges(history, &anomaly.ops),
+        history: excerpt(history, &anomaly.ops),
+    }
+}
+
+/// The API and version faultline's client used for an op's function.
+fn api_of(f: Function) -> Option<(&'static str, i16)> {
+    match f {
+        Function::Send => Some(("Produce (0)", PRODUCE_VERSION)),
+        Function::Poll => Some(("Fetch (1)", FETCH_VERSION)),
+        Function::Commit => Some(("OffsetCommit (8)", group::OFFSET_COMMIT_VERSION)),
+        Function::FetchCommitted => Some(("OffsetFetch (9)", group::OFFSET_FETCH_VERSION)),
+        Function::Join => Some(("JoinGroup (11)", group::JOIN_GROUP_VERSION)),
+        _ => None,
+    }
+}
+
+/// The invoke/completion pairs of the ops at `indices`, as exchanges: the request as the
+/// client recorded it on invoke, the response as recorded on completion.
+fn history_exchanges(history: &History, indices: &[u64]) -> Vec<Exchange> {
+    let mut pairs: Vec<(u64, Option<u64>)> = Vec::new();
+    for &index in indices {
+        let Some(op) = history.ops.get(index as usize) else {
+            continue;
+        };
+        let same_process = |other: &&Op| other.process == op.process;
+        let pair = if op.kind == OpType::Invoke {
+            let done = history.ops[index as usize + 1..]
+                .iter()
+                .find(same_process)
+                .filter(|o| o.kind != OpType::Invoke)
+                .map(|o| o.index);
+            (index, done)
+        } else {
+            let invoke = history.ops[..index as usize]
+                .iter()
+                .rev()
+                .find(same_process)
+                .filter(|o| o.kind == OpType::Invoke)
+                .map_or(index, |o| o.index);
+            (invoke, Some(index))
+        };
+        if !pairs.contains(&pair) {
+            pairs.push(pair);
+        }
+    }
+    pairs
+        .into_iter()
+        .filter_map(|(invoke, done)| {
+            let request = &history.ops[invoke as usize];
+            let (api, version) = api_of(request.f)?;
+            let response = match done.map(|d| &history.ops[d as usize]) {
+                Some(op) => op.to_json().to_string(),
+                None => "no completion recorded (the run ended first)".to_string(),
+            };
+            Some(Exchange {
+                broker: format!(
+                    "through the proxy, from client process {:?}",
+                    request.process
+                ),
+                api: api.to_string(),
+                version,
+                request: request.to_json().to_string(),
+                response,
+                at_ms: request.time / 1_000_000,
+            })
+        })
+        .collect()
 }
 
 /// The lowest offset of partition `key` that the anomaly's ops mention: where a probe

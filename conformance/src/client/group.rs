@@ -24,12 +24,12 @@ use faultline_wire::{ResponseError, Transport};
 use super::KafkaClient;
 
 const FIND_COORDINATOR_VERSION: i16 = 2;
-const JOIN_GROUP_VERSION: i16 = 5;
+pub(crate) const JOIN_GROUP_VERSION: i16 = 5;
 const SYNC_GROUP_VERSION: i16 = 3;
 const HEARTBEAT_VERSION: i16 = 3;
 const LEAVE_GROUP_VERSION: i16 = 2;
-const OFFSET_COMMIT_VERSION: i16 = 7;
-const OFFSET_FETCH_VERSION: i16 = 6;
+pub(crate) const OFFSET_COMMIT_VERSION: i16 = 7;
+pub(crate) const OFFSET_FETCH_VERSION: i16 = 6;
 
 /// Why a group call did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
