@@ -46,6 +46,8 @@ pub fn check(history: &History) -> CheckReport {
                 }
             }
             (OpValue::Offsets(Some(offsets)), done) if invoke.f == Function::Commit => {
+                // A failed commit is not a fetch either: it must stop at this arm.
+                #[allow(clippy::collapsible_match)]
                 if done.is_none_or(|d| d.kind != OpType::Fail) {
                     commits.push((invoke, done, offsets));
                 }
@@ -162,6 +164,7 @@ fn offset_histories(
     commits: &[(&Op, Option<&Op>, &GroupOffsets)],
     fetches: &[(&Op, &Op, &GroupOffsets)],
 ) -> Vec<Anomaly> {
+    #[allow(clippy::type_complexity)]
     let mut by_partition: BTreeMap<(&str, Key), (Vec<Event>, Vec<Event>)> = BTreeMap::new();
     for (invoke, done, c) in commits {
         for (&key, &offset) in &c.offsets {

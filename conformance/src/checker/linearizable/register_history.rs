@@ -152,7 +152,7 @@ pub fn single_register(
     let key = ops.first().map_or(0, |op| op.input.key);
     ops.iter()
         .map(|op| {
-            (op.input.key == key).then(|| Operation {
+            (op.input.key == key).then_some(Operation {
                 process: op.process,
                 invoke: op.invoke,
                 complete: op.complete,

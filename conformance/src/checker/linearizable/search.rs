@@ -130,6 +130,8 @@ pub(crate) fn search<M: SequentialModel>(
     }
 }
 
+// `u64::is_multiple_of` needs Rust 1.87; the workspace's rust-version is 1.85.
+#[allow(clippy::manual_is_multiple_of, unknown_lints)]
 fn out_of_time(budget: Budget, steps: u64) -> bool {
     // Reading the clock every step would cost more than the step; every 4096 is plenty.
     steps % 4096 == 0
