@@ -2,10 +2,11 @@
 //! three-broker cluster passes every applicable property, and each planted bug the suite
 //! can see without faults fails the property that names it, with the exchanges to show it.
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+mod common;
+use common::Server;
 
 use faultline_conformance::certify::suite::{
     ensure_topic, identify, run_suite, Suite, SuiteTarget,
@@ -13,63 +14,13 @@ use faultline_conformance::certify::suite::{
 use faultline_conformance::certify::{PropertyResult, Status};
 use faultline_wire::transport::TokioTransport;
 
-/// A running `faultline serve`, killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Finds `count` consecutive free loopback ports.
-fn free_ports(count: u16) -> u16 {
-    for _ in 0..50 {
-        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = probe.local_addr().unwrap().port();
-        drop(probe);
-        if base > 60_000 {
-            continue;
-        }
-        if (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no free ports");
-}
-
 /// Three brokers with topic `events` (3 partitions), and `bug` switched on if given.
 fn serve(bug: Option<&str>) -> Server {
-    let port = free_ports(3);
-    let mut args = vec![
-        "serve".to_string(),
-        "--listen".into(),
-        format!("127.0.0.1:{port}"),
-        "--brokers".into(),
-        "3".into(),
-        "--topic".into(),
-        "events:3".into(),
-    ];
+    let mut extra = vec!["--topic", "events:3"];
     if let Some(bug) = bug {
-        args.extend(["--bug".to_string(), bug.to_string()]);
+        extra.extend(["--bug", bug]);
     }
-    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(&args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("faultline serve starts");
-    let server = Server { child, port };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "serve did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    server
+    common::serve(3, &extra)
 }
 
 /// Identifies the cluster, waits for every partition's leader, and builds the target.

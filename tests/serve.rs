@@ -3,49 +3,17 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 mod common;
-use common::free_ports;
-
-/// A running `faultline serve`, killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::Server;
 
 fn serve(brokers: u16) -> Server {
-    let port = free_ports(brokers);
-    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args([
-            "serve",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--brokers",
-            &brokers.to_string(),
-            "--topic",
-            "events:3",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("faultline serve starts");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "serve did not listen");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let server = common::serve(brokers, &["--topic", "events:3"]);
     // Leaders are elected and announced within a few heartbeats.
     std::thread::sleep(Duration::from_millis(1500));
-    Server { child, port }
+    server
 }
 
 fn kcat() -> Option<&'static str> {

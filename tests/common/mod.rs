@@ -2,7 +2,45 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `faultline serve`, killed on drop.
+pub struct Server {
+    /// The process.
+    pub child: Child,
+    /// Broker 1's port; broker i listens on `port + i - 1`.
+    pub port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `faultline serve` with `brokers` brokers on fresh ports and `extra` arguments,
+/// and waits until broker 1 listens.
+pub fn serve(brokers: u16, extra: &[&str]) -> Server {
+    let port = free_ports(brokers);
+    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--brokers", &brokers.to_string()])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("faultline serve starts");
+    let server = Server { child, port };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "serve did not listen");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
 
 /// Finds `count` consecutive free loopback ports.
 pub fn free_ports(count: u16) -> u16 {

@@ -161,23 +161,12 @@ async fn certify_started(
     });
 
     for (i, &suite_kind) in options.suites.iter().enumerate() {
-        if i > 0 && nodes.restartable() {
-            if let Err(e) = nodes.restart_all().await {
-                certificate.properties.push(setup_failure(
-                    "target.restart",
-                    "The target restarts between suites",
-                    &e,
-                    nodes,
-                ));
-                return (None, Vec::new());
-            }
-        }
-        let partitions = match ensure(target, &topic, creates, proxies).await {
+        let restart = i > 0 && nodes.restartable();
+        let prepared = prepare(target, options, nodes, proxies, &topic, creates, restart).await;
+        let partitions = match prepared {
             Ok(p) => p,
-            Err(evidence) => {
-                certificate
-                    .properties
-                    .push(topic_failure(&topic, evidence, &options.rerun));
+            Err(failure) => {
+                certificate.properties.push(failure);
                 return (None, Vec::new());
             }
         };
@@ -198,23 +187,12 @@ async fn certify_started(
     let Some(plan) = options.plan.clone() else {
         return (None, Vec::new());
     };
-    if !options.suites.is_empty() && nodes.restartable() {
-        if let Err(e) = nodes.restart_all().await {
-            certificate.properties.push(setup_failure(
-                "target.restart",
-                "The target restarts before the fault workload",
-                &e,
-                nodes,
-            ));
-            return (None, Vec::new());
-        }
-    }
-    let partitions = match ensure(target, &topic, creates, proxies).await {
+    let restart = !options.suites.is_empty() && nodes.restartable();
+    let partitions = match prepare(target, options, nodes, proxies, &topic, creates, restart).await
+    {
         Ok(p) => p,
-        Err(evidence) => {
-            certificate
-                .properties
-                .push(topic_failure(&topic, evidence, &options.rerun));
+        Err(failure) => {
+            certificate.properties.push(failure);
             return (None, Vec::new());
         }
     };
@@ -302,6 +280,32 @@ async fn certify_started(
     let mut checks = vec![log];
     checks.extend(group_report);
     (Some(outcome.history), checks)
+}
+
+/// Restarts the target (when `restart`, so one suite's failure does not poison the next)
+/// and makes sure the topic is there; a failure comes back as the property that failed.
+async fn prepare(
+    target: &Target,
+    options: &CertifyOptions,
+    nodes: &mut Nodes,
+    proxies: &ProxyCluster,
+    topic: &str,
+    creates: bool,
+    restart: bool,
+) -> Result<i32, PropertyResult> {
+    if restart {
+        if let Err(e) = nodes.restart_all().await {
+            return Err(setup_failure(
+                "target.restart",
+                "The target restarts between suites and before the fault workload",
+                &e,
+                nodes,
+            ));
+        }
+    }
+    ensure(target, topic, creates, proxies)
+        .await
+        .map_err(|evidence| topic_failure(topic, evidence, &options.rerun))
 }
 
 async fn ensure(
