@@ -113,6 +113,7 @@ fn the_clean_reference_broker_passes_every_applicable_property() {
         "faults.no-lost-writes",
         "faults.recovers",
         "groups.durable-commits",
+        "target.no-internal-crashes",
     ] {
         assert_eq!(property(&cert, id)["status"], "pass", "{}", statuses(&cert));
     }

@@ -109,6 +109,9 @@ pub async fn certify(target: &Target, options: &CertifyOptions) -> std::io::Resu
     .await;
     proxies.shutdown();
     nodes.stop_all().await;
+    certificate
+        .properties
+        .push(logs_clean(&nodes, &options.rerun));
     certificate.elapsed_ms = started.elapsed().as_millis() as u64;
     let (history, checks) = result;
     certified.certificate = certificate;
@@ -339,6 +342,81 @@ fn topic_failure(topic: &str, evidence: Evidence, rerun: &str) -> PropertyResult
              in the target's start command). Rerun: {rerun}"
         ),
         evidence: vec![evidence],
+    }
+}
+
+/// Lines of a broker's log that say it crashed inside: a Rust panic, a JVM uncaught
+/// exception, a Go panic, a FATAL log line.
+const CRASH_MARKERS: [&str; 4] = ["panicked at", "Exception in thread", "panic:", " FATAL "];
+
+/// The broker processes faultline started logged no crash of their own while certified:
+/// whatever a client sends, a broker answers with an error code (protocol guide, Error
+/// Codes) rather than losing a task — a panicked storage task can leave every later request
+/// unanswered until a restart.
+fn logs_clean(nodes: &Nodes, rerun: &str) -> PropertyResult {
+    let id = "target.no-internal-crashes";
+    let title = "The broker logs no panic, uncaught exception or fatal error while certified";
+    let citation = "Kafka protocol guide, Error Codes (errors are answered, not crashed on); faultline: broker logs captured from the processes it started";
+    let mut read_any = false;
+    let mut evidence = Vec::new();
+    for node in &nodes.nodes {
+        let Ok(text) = std::fs::read_to_string(node.log()) else {
+            continue;
+        };
+        read_any = true;
+        let lines: Vec<&str> = text.lines().collect();
+        let hits: Vec<usize> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| CRASH_MARKERS.iter().any(|m| l.contains(m)))
+            .map(|(i, _)| i)
+            .collect();
+        if let Some(&first) = hits.first() {
+            let excerpt = lines[first.saturating_sub(3)..(first + 8).min(lines.len())]
+                .iter()
+                .map(|l| l.to_string())
+                .collect();
+            evidence.push(Evidence {
+                summary: format!(
+                    "{} ({}) logged {} crash line(s); the first, with its context, is below",
+                    node.address(),
+                    node.log().display(),
+                    hits.len()
+                ),
+                exchanges: Vec::new(),
+                history: excerpt,
+            });
+        }
+    }
+    if !read_any {
+        return PropertyResult::not_applicable(
+            id,
+            title,
+            Category::Protocol,
+            citation,
+            "faultline started no broker process, so it has no broker log to read",
+        );
+    }
+    let status = if evidence.is_empty() {
+        Status::Pass
+    } else {
+        Status::Fail
+    };
+    let detail = if evidence.is_empty() {
+        "No log line of a started broker process says panic, uncaught exception or FATAL.".into()
+    } else {
+        format!(
+            "A broker process logged a crash of its own; the requests faultline sent just before it are in the API sweep's evidence (api-versions.*). Rerun: {rerun}"
+        )
+    };
+    PropertyResult {
+        id: id.into(),
+        title: title.into(),
+        category: Category::Protocol,
+        citation: citation.into(),
+        status,
+        detail,
+        evidence,
     }
 }
 
