@@ -1,4 +1,5 @@
-//! The scenario catalog: every file under `scenarios/` parses and validates, the catalog
+//! The scenario catalog: every scenario file under `scenarios/` parses and validates (and
+//! every certification target file under `scenarios/targets/`), the catalog
 //! covers ordering, durability and replay, and (ignored by default, it takes minutes) a
 //! table of `faultline run` over every catalog scenario for a seed range:
 //!
@@ -20,7 +21,10 @@ fn scenario_files() -> Vec<PathBuf> {
         for entry in std::fs::read_dir(&dir).unwrap() {
             let path = entry.unwrap().path();
             if path.is_dir() {
-                dirs.push(path);
+                // Certification target files are not scenarios: see the test below.
+                if !path.ends_with("targets") {
+                    dirs.push(path);
+                }
             } else if path.extension().is_some_and(|e| e == "toml") {
                 files.push(path);
             }
@@ -51,6 +55,20 @@ fn every_scenario_file_parses_and_validates() {
             panic!("{error}");
         }
     }
+}
+
+#[test]
+fn every_certification_target_file_parses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/targets");
+    let mut count = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if let Err(error) = faultline_conformance::certify::target::Target::load(&path) {
+            panic!("{error}");
+        }
+        count += 1;
+    }
+    assert!(count >= 3);
 }
 
 #[test]
