@@ -42,15 +42,16 @@ pub fn serve(brokers: u16, extra: &[&str]) -> Server {
     server
 }
 
-/// Finds `count` consecutive free loopback ports.
+/// Finds `count` consecutive free loopback ports below Linux's ephemeral range
+/// (32768-60999): a broker restarted on its port must not find it taken by some client
+/// socket's local end, which an ephemeral port can be.
 pub fn free_ports(count: u16) -> u16 {
-    for _ in 0..50 {
-        let probe = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base = probe.local_addr().unwrap().port();
-        drop(probe);
-        if base > 60_000 {
-            continue;
-        }
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let spread = (std::process::id() % 400) as u16 * 20;
+    for _ in 0..200 {
+        let offset = NEXT.fetch_add(count + 1, Ordering::SeqCst) % 8_000;
+        let base = 22_000 + (spread + offset) % 8_000;
         if (0..count).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
             return base;
         }
