@@ -130,7 +130,7 @@ fn api_versions_answers(port: u16) -> bool {
 /// process keeps serving.
 #[test]
 fn hostile_frames_never_take_the_server_down() {
-    let server = serve(1);
+    let mut server = serve(1);
     let mut frames: Vec<Vec<u8>> = Vec::new();
     for api in [0i16, 1, 2, 3, 8, 9, 10, 11, 12, 14, 19, 22, 23] {
         for version in 0..13i16 {
@@ -161,8 +161,13 @@ fn hostile_frames_never_take_the_server_down() {
         frames.push(garbage);
     }
     for body in &frames {
-        let mut stream =
-            TcpStream::connect(("127.0.0.1", server.port)).expect("server still accepts");
+        let mut stream = match TcpStream::connect(("127.0.0.1", server.port)) {
+            Ok(stream) => stream,
+            Err(e) => panic!(
+                "server no longer accepts ({e}) after frame {body:02x?}: {}",
+                server.obituary()
+            ),
+        };
         stream
             .set_read_timeout(Some(Duration::from_millis(300)))
             .unwrap();

@@ -14,6 +14,24 @@ pub struct Server {
     pub port: u16,
 }
 
+impl Server {
+    /// Why the server is gone, if it is: its exit status and what it wrote to stderr.
+    pub fn obituary(&mut self) -> String {
+        use std::io::Read;
+        match self.child.try_wait() {
+            Ok(Some(status)) => {
+                let mut stderr = String::new();
+                if let Some(pipe) = self.child.stderr.as_mut() {
+                    let _ = pipe.read_to_string(&mut stderr);
+                }
+                format!("serve exited with {status}; stderr:\n{stderr}")
+            }
+            Ok(None) => "serve is still running".to_string(),
+            Err(e) => format!("serve's status is unknown: {e}"),
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -30,7 +48,7 @@ pub fn serve(brokers: u16, extra: &[&str]) -> Server {
         .args(["--brokers", &brokers.to_string()])
         .args(extra)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("faultline serve starts");
     let server = Server { child, port };
