@@ -59,6 +59,33 @@ fn certificate(out: &Path) -> (PathBuf, Value) {
     (folder, json)
 }
 
+/// Certifies `faultline serve` with `bugs`, on fresh ports. Ports found free can be taken
+/// by another process before serve binds them (serve then exits and the certificate says
+/// `target.ready` FAIL); that is the test machine, not the broker, so it retries elsewhere.
+fn certify_serve(dir: &Path, bugs: &[&str], extra: &[&str]) -> (Output, PathBuf, Value) {
+    for attempt in 0..3 {
+        let run = dir.join(format!("attempt-{attempt}"));
+        std::fs::create_dir_all(&run).unwrap();
+        let target = serve_target(&run, bugs);
+        let out = run.join("out");
+        let output = certify(&target, &out, extra);
+        let (folder, cert) = certificate(&out);
+        let not_started = cert["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == "target.ready");
+        if !not_started {
+            return (output, folder, cert);
+        }
+        eprintln!(
+            "serve did not start (a port was taken?): {}",
+            statuses(&cert)
+        );
+    }
+    panic!("faultline serve did not start in three attempts");
+}
+
 fn property<'a>(certificate: &'a Value, id: &str) -> &'a Value {
     certificate["properties"]
         .as_array()
@@ -90,10 +117,8 @@ fn show(output: &Output) -> String {
 #[test]
 fn the_clean_reference_broker_passes_every_applicable_property() {
     let dir = tempfile::tempdir().unwrap();
-    let target = serve_target(dir.path(), &[]);
-    let out = dir.path().join("out");
-    let output = certify(&target, &out, &["--duration", "12s", "--seed", "3"]);
-    let (folder, cert) = certificate(&out);
+    let (output, folder, cert) =
+        certify_serve(dir.path(), &[], &["--duration", "12s", "--seed", "3"]);
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -150,10 +175,7 @@ const REACHABLE: [(&str, &str); 5] = [
 fn every_reachable_planted_bug_fails_its_property_with_evidence() {
     for (bug, id) in REACHABLE {
         let dir = tempfile::tempdir().unwrap();
-        let target = serve_target(dir.path(), &[bug]);
-        let out = dir.path().join("out");
-        let output = certify(&target, &out, &["--no-faults"]);
-        let (folder, cert) = certificate(&out);
+        let (output, folder, cert) = certify_serve(dir.path(), &[bug], &["--no-faults"]);
         assert_eq!(output.status.code(), Some(1), "{bug}: {}", show(&output));
         let p = property(&cert, id);
         assert_eq!(p["status"], "fail", "{bug}: {}", statuses(&cert));

@@ -40,24 +40,42 @@ impl Drop for Server {
 }
 
 /// Starts `faultline serve` with `brokers` brokers on fresh ports and `extra` arguments,
-/// and waits until broker 1 listens.
+/// and waits until broker 1 listens. Ports found free can be taken by another process
+/// before serve binds them; then serve exits, and this tries other ports, rather than
+/// mistaking the other listener for its own.
 pub fn serve(brokers: u16, extra: &[&str]) -> Server {
-    let port = free_ports(brokers);
-    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .args(["--brokers", &brokers.to_string()])
-        .args(extra)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("faultline serve starts");
-    let server = Server { child, port };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "serve did not listen");
-        std::thread::sleep(Duration::from_millis(50));
+    let mut last = String::new();
+    for _ in 0..5 {
+        let port = free_ports(brokers);
+        let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--brokers", &brokers.to_string()])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("faultline serve starts");
+        let mut server = Server { child, port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(_)) = server.child.try_wait() {
+                last = server.obituary();
+                break;
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                // Listening — ours, unless serve is about to exit for a taken port.
+                std::thread::sleep(Duration::from_millis(100));
+                if let Ok(None) = server.child.try_wait() {
+                    return server;
+                }
+                last = server.obituary();
+                break;
+            }
+            assert!(Instant::now() < deadline, "serve did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
-    server
+    panic!("serve could not start on free ports: {last}");
 }
 
 /// Finds `count` consecutive free loopback ports below Linux's ephemeral range
