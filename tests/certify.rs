@@ -14,13 +14,14 @@ use common::free_ports;
 
 use serde_json::Value;
 
-/// A target file for `faultline serve` with three brokers on fresh ports, with `bugs`.
-fn serve_target(dir: &Path, bugs: &[&str]) -> PathBuf {
+/// A target file for `faultline serve` with three brokers on fresh ports, with `bugs`;
+/// `durable` is what the target file claims (serve keeps everything in memory).
+fn serve_target(dir: &Path, bugs: &[&str], durable: bool) -> PathBuf {
     let port = free_ports(3);
     let bug_args: String = bugs.iter().map(|b| format!(" --bug {b}")).collect();
     let text = format!(
         "name = \"faultline serve{}\"\n\
-         durable = false\n\
+         durable = {durable}\n\
          [topic]\nname = \"certify\"\npartitions = 3\nreplication_factor = 3\ncreate = false\n\
          [[node]]\naddress = \"127.0.0.1:{port}\"\n\
          start = \"exec {{faultline}} serve --listen 127.0.0.1:{port} --brokers 3 --topic certify:3{bug_args}\"\n\
@@ -62,11 +63,16 @@ fn certificate(out: &Path) -> (PathBuf, Value) {
 /// Certifies `faultline serve` with `bugs`, on fresh ports. Ports found free can be taken
 /// by another process before serve binds them (serve then exits and the certificate says
 /// `target.ready` FAIL); that is the test machine, not the broker, so it retries elsewhere.
-fn certify_serve(dir: &Path, bugs: &[&str], extra: &[&str]) -> (Output, PathBuf, Value) {
+fn certify_serve(
+    dir: &Path,
+    bugs: &[&str],
+    durable: bool,
+    extra: &[&str],
+) -> (Output, PathBuf, Value) {
     for attempt in 0..3 {
         let run = dir.join(format!("attempt-{attempt}"));
         std::fs::create_dir_all(&run).unwrap();
-        let target = serve_target(&run, bugs);
+        let target = serve_target(&run, bugs, durable);
         let out = run.join("out");
         let output = certify(&target, &out, extra);
         let (folder, cert) = certificate(&out);
@@ -117,8 +123,12 @@ fn show(output: &Output) -> String {
 #[test]
 fn the_clean_reference_broker_passes_every_applicable_property() {
     let dir = tempfile::tempdir().unwrap();
-    let (output, folder, cert) =
-        certify_serve(dir.path(), &[], &["--duration", "12s", "--seed", "3"]);
+    let (output, folder, cert) = certify_serve(
+        dir.path(),
+        &[],
+        false,
+        &["--duration", "12s", "--seed", "3"],
+    );
     assert_eq!(
         output.status.code(),
         Some(0),
@@ -157,6 +167,56 @@ fn the_clean_reference_broker_passes_every_applicable_property() {
     assert!(String::from_utf8_lossy(&output.stdout).contains("certificate: PASS"));
 }
 
+/// The process faults really run: SIGSTOP/SIGCONT leave an honest broker whole, and a
+/// target that claims durable storage it does not have (serve is in memory) is caught by
+/// kill -9 and restart as lost acknowledged writes.
+#[test]
+fn pause_is_survived_and_a_false_durability_claim_is_caught_by_crashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = ["--no-suites", "--duration", "8s", "--seed", "2"];
+    let (output, _, cert) = certify_serve(
+        &dir.path().join("pause"),
+        &[],
+        false,
+        &[&faults[..], &["--fault", "pause"]].concat(),
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}\n{}",
+        show(&output),
+        statuses(&cert)
+    );
+    let applied = cert["workload"]["faults"].as_array().unwrap();
+    assert!(!applied.is_empty());
+    assert!(
+        applied
+            .iter()
+            .all(|f| f.as_str().unwrap().contains("pause")),
+        "{applied:?}"
+    );
+    assert_eq!(property(&cert, "faults.no-lost-writes")["status"], "pass");
+
+    let (output, _, cert) = certify_serve(
+        &dir.path().join("crash"),
+        &[],
+        true,
+        &[&faults[..], &["--fault", "crash"]].concat(),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    let applied = cert["workload"]["faults"].as_array().unwrap();
+    assert!(
+        applied
+            .iter()
+            .any(|f| f.as_str().unwrap().contains("crash")),
+        "{applied:?}"
+    );
+    let crash = property(&cert, "faults.survives-process-crash");
+    assert_eq!(crash["status"], "fail", "{}", statuses(&cert));
+    let evidence = crash["evidence"].as_array().unwrap();
+    assert!(!evidence.is_empty() && !evidence[0]["history"].as_array().unwrap().is_empty());
+}
+
 /// Each planted bug that certification can reach from outside the broker, and the
 /// property that must fail. The others need broker-internal faults (a leader crash with
 /// replicas on other processes, disk or clock faults); the simulation covers them.
@@ -175,7 +235,7 @@ const REACHABLE: [(&str, &str); 5] = [
 fn every_reachable_planted_bug_fails_its_property_with_evidence() {
     for (bug, id) in REACHABLE {
         let dir = tempfile::tempdir().unwrap();
-        let (output, folder, cert) = certify_serve(dir.path(), &[bug], &["--no-faults"]);
+        let (output, folder, cert) = certify_serve(dir.path(), &[bug], false, &["--no-faults"]);
         assert_eq!(output.status.code(), Some(1), "{bug}: {}", show(&output));
         let p = property(&cert, id);
         assert_eq!(p["status"], "fail", "{bug}: {}", statuses(&cert));

@@ -14,10 +14,9 @@ use kafka_protocol::messages::{
     BrokerId, FetchRequest, InitProducerIdRequest, ListOffsetsRequest, MetadataRequest,
     ProduceRequest, ProducerId, TopicName,
 };
-use kafka_protocol::records::{Record, TimestampType};
 
 use faultline_wire::connection::{connect, Connection};
-use faultline_wire::records::{decode_records, encode_records};
+use faultline_wire::records::{decode_records, producer_batch};
 use faultline_wire::{ResponseError, Transport};
 
 pub(crate) mod group;
@@ -245,34 +244,10 @@ impl<T: Transport> KafkaClient<T> {
         timestamp: i64,
         producer: Option<(i64, i16, i32)>,
     ) -> ProduceOutcome {
-        let (producer_id, producer_epoch, first_sequence) = producer.unwrap_or((-1, -1, -1));
         let (address, _) = match self.leader(topic, partition).await {
             Ok(found) => found,
             Err(e) => return ProduceOutcome::Fail(format!("no leader: {e}")),
         };
-        let records: Vec<Record> = values
-            .iter()
-            .enumerate()
-            .map(|(i, value)| Record {
-                transactional: false,
-                control: false,
-                delete_horizon: false,
-                partition_leader_epoch: -1,
-                producer_id,
-                producer_epoch,
-                timestamp_type: TimestampType::Creation,
-                offset: i as i64,
-                sequence: if first_sequence < 0 {
-                    -1
-                } else {
-                    first_sequence.wrapping_add(i as i32)
-                },
-                timestamp,
-                key: None,
-                value: Some(value.clone()),
-                headers: Default::default(),
-            })
-            .collect();
         let request = ProduceRequest::default()
             .with_acks(acks)
             .with_timeout_ms(self.request_timeout.as_millis() as i32)
@@ -280,7 +255,7 @@ impl<T: Transport> KafkaClient<T> {
                 .with_name(TopicName(topic.to_string().into()))
                 .with_partition_data(vec![PartitionProduceData::default()
                     .with_index(partition)
-                    .with_records(Some(encode_records(&records)))])]);
+                    .with_records(Some(producer_batch(values, producer, timestamp)))])]);
         // The broker's own timeout is the request's; allow it to answer first.
         let timeout = self.request_timeout * 2;
         if let Err(e) = self.connection(&address).await {

@@ -2,6 +2,7 @@
 //!
 //! - [`duration`]: `"250ms"` durations and located errors for TOML files.
 //! - [`history`]: the operation history (Jepsen's op shape, JSON Lines on disk).
+//! - [`seed`]: one seed, named random streams (the simulation's and certification's).
 //! - [`recorder`]: records a history as operations happen.
 //! - [`client`]: a Kafka client that never retries behind the history's back.
 //! - [`idempotent`]: the idempotent producer's retried send (KIP-98).
@@ -20,4 +21,5 @@ pub mod group_consumer;
 pub mod history;
 pub mod idempotent;
 pub mod recorder;
+pub mod seed;
 pub mod workload;

@@ -75,7 +75,8 @@ pub fn decode_value(bytes: &[u8]) -> Value {
         .unwrap_or(u64::MAX)
 }
 
-fn jitter(rng: &mut ChaCha8Rng, mean: Duration) -> Duration {
+/// A duration drawn uniformly from half to one and a half times `mean`.
+pub(crate) fn jitter(rng: &mut ChaCha8Rng, mean: Duration) -> Duration {
     let ms = mean.as_millis() as u64;
     Duration::from_millis(rng.random_range(ms / 2..=ms + ms / 2))
 }

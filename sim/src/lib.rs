@@ -1,6 +1,6 @@
 //! faultline-sim: the deterministic world.
 //!
-//! - [`seed`]: one seed, named random streams.
+//! - [`seed`]: one seed, named random streams (shared with live certification).
 //! - [`duration`]: `"250ms"` durations (shared with certification target files).
 //! - [`scenario`]: scenario files.
 //! - [`nemesis`]: fault windows, seeded or explicit, and how they strike the world.
@@ -14,10 +14,9 @@ pub mod hosts;
 pub mod liveness;
 pub mod nemesis;
 pub mod scenario;
-pub mod seed;
 pub mod world;
 
-pub use faultline_conformance::duration;
+pub use faultline_conformance::{duration, seed};
 
 pub use scenario::{Scenario, ScenarioError};
 pub use world::{run, RunOutcome};

@@ -101,7 +101,7 @@ const PROPERTIES: &[FaultProperty] = &[
 ];
 
 /// Evidence for up to this many anomalies per property.
-const EVIDENCE_PER_PROPERTY: usize = 5;
+pub const EVIDENCE_PER_PROPERTY: usize = 5;
 
 /// What the fault workload did, for judging.
 pub struct Judged<'a> {
@@ -111,14 +111,21 @@ pub struct Judged<'a> {
     pub log: &'a CheckReport,
     /// The group checker's report, when group members ran.
     pub group: Option<&'a CheckReport>,
-    /// Faults that ran.
+    /// Faults the schedule could draw from.
     pub ran: &'a [LiveFault],
+    /// Faults the schedule actually applied, in order.
+    pub applied: &'a [LiveFault],
     /// Faults that could not run, and why.
     pub skipped: &'a [(LiveFault, String)],
     /// How many brokers Metadata reported.
     pub brokers: usize,
+    /// How many target-file nodes faultline can crash on their own (own process control).
+    pub crashable_nodes: usize,
     /// The rerun command, for every FAIL.
     pub rerun: &'a str,
+    /// A Fetch made after the run for each log anomaly shown, indexed like
+    /// `log.anomalies`.
+    pub probes: &'a [Option<Exchange>],
 }
 
 /// The fault-workload properties.
@@ -194,7 +201,7 @@ pub fn fault_properties(judged: &Judged<'_>) -> Vec<PropertyResult> {
         let evidence = found
             .iter()
             .take(EVIDENCE_PER_PROPERTY)
-            .map(|anomaly| anomaly_evidence(&judged.outcome.history, anomaly))
+            .map(|anomaly| anomaly_evidence(judged, anomaly))
             .collect();
         properties.push(PropertyResult {
             id: property.id.to_string(),
@@ -275,12 +282,20 @@ fn recovery(judged: &Judged<'_>) -> PropertyResult {
     }
 }
 
+/// Acknowledged writes a crash lost: never read back, or replaced at their offset by
+/// another record once the restarted broker reused it (Jepsen reports that one as
+/// inconsistent-offsets).
 fn lost_writes<'a>(judged: &Judged<'a>) -> Vec<&'a Anomaly> {
     judged
         .log
         .anomalies
         .iter()
-        .filter(|a| matches!(a.kind, AnomalyKind::LostWrite | AnomalyKind::Unseen))
+        .filter(|a| {
+            matches!(
+                a.kind,
+                AnomalyKind::LostWrite | AnomalyKind::Unseen | AnomalyKind::InconsistentOffsets
+            )
+        })
         .collect()
 }
 
@@ -293,13 +308,13 @@ fn crash_durability(judged: &Judged<'_>) -> PropertyResult {
     if let Some((_, why)) = judged.skipped.iter().find(|(f, _)| *f == LiveFault::Crash) {
         return PropertyResult::not_applicable(id, title, Category::Faults, citation, why.clone());
     }
-    if !judged.ran.contains(&LiveFault::Crash) {
+    if !judged.applied.contains(&LiveFault::Crash) {
         return PropertyResult::not_applicable(
             id,
             title,
             Category::Faults,
             citation,
-            "the workload's fault mix has no crash",
+            "the seed's fault schedule applied no crash (try another seed or --fault crash)",
         );
     }
     verdict_from_losses(judged, id, title, citation, "with kill -9 and restarts")
@@ -323,13 +338,13 @@ fn replicated_durability(judged: &Judged<'_>) -> PropertyResult {
             ),
         );
     }
-    if !judged.ran.contains(&LiveFault::Crash) {
+    if judged.crashable_nodes < 2 || !judged.applied.contains(&LiveFault::Crash) {
         return PropertyResult::not_applicable(
             id,
             title,
             Category::Faults,
             citation,
-            "no broker could be crashed on its own (crash faults need per-node process control and durable storage)",
+            "no broker was crashed on its own (crash faults need per-node process control, durable storage, and a schedule that draws one)",
         );
     }
     verdict_from_losses(
@@ -374,18 +389,27 @@ fn verdict_from_losses(
         evidence: losses
             .iter()
             .take(EVIDENCE_PER_PROPERTY)
-            .map(|a| anomaly_evidence(&judged.outcome.history, a))
+            .map(|a| anomaly_evidence(judged, a))
             .collect(),
     }
 }
 
-/// An anomaly's evidence: its description, its history ops, and the requests and
-/// responses those ops were (each op is one request of faultline's client, recorded on
-/// invoke and on completion).
-fn anomaly_evidence(history: &History, anomaly: &Anomaly) -> Evidence {
+/// An anomaly's evidence: its description, its history ops, the requests and responses
+/// those ops were (each op is one request of faultline's client, recorded on invoke and
+/// on completion), and for a log anomaly its post-run probe, when one was made.
+fn anomaly_evidence(judged: &Judged<'_>, anomaly: &Anomaly) -> Evidence {
+    let history = &judged.outcome.history;
+    let mut exchanges = history_exchanges(history, &anomaly.ops);
+    let probe = judged
+        .log
+        .anomalies
+        .iter()
+        .position(|a| std::ptr::eq(a, anomaly))
+        .and_then(|i| judged.probes.get(i).cloned().flatten());
+    exchanges.extend(probe);
     Evidence {
         summary: format!("{}: {}", anomaly.kind, anomaly.description),
-        exchanges: history_exchanges(history, &anomaly.ops),
+        exchanges,
         history: excerpt(history, &anomaly.ops),
     }
 }

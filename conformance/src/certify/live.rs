@@ -6,8 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
@@ -17,7 +16,8 @@ use crate::client::KafkaClient;
 use crate::group_consumer;
 use crate::history::{Fault, History, Key};
 use crate::recorder::Recorder;
-use crate::workload::{self, WorkloadConfig};
+use crate::seed::stream;
+use crate::workload::{self, jitter, WorkloadConfig};
 
 use super::process::Nodes;
 use super::proxy::{LinkFault, ProxyCluster};
@@ -105,21 +105,6 @@ pub struct LiveWindow {
     pub node: usize,
     /// Added latency, for [`LiveFault::Latency`].
     pub latency: Duration,
-}
-
-/// A random stream for `name`, decided by `seed` alone (FNV-1a of the name mixed in).
-pub fn stream(seed: u64, name: &str) -> ChaCha8Rng {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in name.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    ChaCha8Rng::seed_from_u64(seed ^ hash)
-}
-
-fn jitter(rng: &mut ChaCha8Rng, mean: Duration) -> Duration {
-    let ms = mean.as_millis() as u64;
-    Duration::from_millis(rng.random_range(ms / 2..=ms + ms / 2))
 }
 
 /// The faults that can run here, given which nodes faultline can pause or crash; the rest

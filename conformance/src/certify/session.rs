@@ -15,11 +15,11 @@ use tokio::time::Instant;
 
 use faultline_wire::transport::TokioTransport;
 
-use crate::checker::{check_log, group, log::LogOptions, CheckReport};
+use crate::checker::{check_log, group, log::LogOptions, AnomalyKind, CheckReport};
 use crate::client::KafkaClient;
 use crate::history::History;
 
-use super::judge::{fault_properties, offset_of_interest, Judged};
+use super::judge::{fault_properties, offset_of_interest, Judged, EVIDENCE_PER_PROPERTY};
 use super::live::{self, LivePlan};
 use super::model::{
     BrokerIdentity, Category, Certificate, Evidence, Exchange, PropertyResult, Status,
@@ -232,14 +232,19 @@ async fn certify_started(
         },
     );
     let group_report = (plan.group_consumers > 0).then(|| group::check(&outcome.history));
+    let applied: Vec<_> = windows.iter().map(|w| w.fault).collect();
+    let probes = probe_anomalies(&outcome.history, &log, proxies, &topic, timeout, started).await;
     let judged = Judged {
         outcome: &outcome,
         log: &log,
         group: group_report.as_ref(),
         ran: &ran,
+        applied: &applied,
         skipped: &skipped,
         brokers: certificate.target.brokers.len(),
+        crashable_nodes: nodes.nodes.iter().filter(|n| n.spec.can_crash()).count(),
         rerun: &options.rerun,
+        probes: &probes,
     };
     let mut properties = fault_properties(&judged);
     for (fault, why) in &skipped {
@@ -251,16 +256,6 @@ async fn certify_started(
             why.clone(),
         ));
     }
-    probe_failures(
-        &mut properties,
-        &outcome.history,
-        &log,
-        proxies,
-        &topic,
-        timeout,
-        started,
-    )
-    .await;
     certificate.properties.extend(properties);
     let mut stats: BTreeMap<String, u64> = log.stats.clone();
     if let Some(g) = &group_report {
@@ -449,62 +444,61 @@ fn setup_failure(id: &str, title: &str, error: &str, nodes: &Nodes) -> PropertyR
     }
 }
 
-/// For every failed fault property, fetches the partitions its anomalies concern as they
-/// are now, so the evidence shows the broker's own answer next to the history.
-async fn probe_failures(
-    properties: &mut [PropertyResult],
+/// For the log anomalies a certificate shows (the first few of each kind), fetches the
+/// partition concerned as it is now, so the evidence puts the broker's own answer next to
+/// the history. Indexed like `log.anomalies`.
+async fn probe_anomalies(
     history: &History,
     log: &CheckReport,
     proxies: &ProxyCluster,
     topic: &str,
     timeout: Duration,
     started: Instant,
-) {
+) -> Vec<Option<Exchange>> {
     let mut client = KafkaClient::new(
         TokioTransport,
         proxies.bootstrap(),
         "faultline-evidence",
         timeout,
     );
-    for property in properties.iter_mut().filter(|p| p.status == Status::Fail) {
-        for evidence in property.evidence.iter_mut() {
-            let Some(anomaly) = log.anomalies.iter().find(|a| {
-                evidence
-                    .summary
-                    .starts_with(&format!("{}: {}", a.kind, a.description))
-            }) else {
-                continue;
-            };
-            let Some((key, offset)) = offset_of_interest(history, anomaly) else {
-                continue;
-            };
-            let at_ms = started.elapsed().as_millis() as u64;
-            let response = match client.fetch(topic, key as i32, offset, 0).await {
-                Ok(fetched) => format!(
-                    "high watermark {}; records {:?}",
-                    fetched.high_watermark,
-                    fetched
-                        .records
-                        .iter()
-                        .take(20)
-                        .map(|(o, v)| (*o, String::from_utf8_lossy(v).into_owned()))
-                        .collect::<Vec<_>>()
-                ),
-                Err(e) => format!("error: {e}"),
-            };
-            evidence.exchanges.push(Exchange {
-                broker: client
-                    .leader_address(topic, key as i32)
-                    .and_then(|a| proxies.upstream_for(&a))
-                    .unwrap_or_else(|| "leader".into()),
-                api: "Fetch (1)".into(),
-                version: KafkaClient::<TokioTransport>::FETCH_VERSION,
-                request: format!(
-                    "Fetch {topic}-{key} from offset {offset} (after the run, to show the log as the broker holds it now)"
-                ),
-                response,
-                at_ms,
-            });
-        }
+    let mut shown: BTreeMap<AnomalyKind, usize> = BTreeMap::new();
+    let mut probes = Vec::with_capacity(log.anomalies.len());
+    for anomaly in &log.anomalies {
+        let count = shown.entry(anomaly.kind).or_default();
+        *count += 1;
+        let target =
+            offset_of_interest(history, anomaly).filter(|_| *count <= EVIDENCE_PER_PROPERTY);
+        let Some((key, offset)) = target else {
+            probes.push(None);
+            continue;
+        };
+        let at_ms = started.elapsed().as_millis() as u64;
+        let response = match client.fetch(topic, key as i32, offset, 0).await {
+            Ok(fetched) => format!(
+                "high watermark {}; records {:?}",
+                fetched.high_watermark,
+                fetched
+                    .records
+                    .iter()
+                    .take(20)
+                    .map(|(o, v)| (*o, String::from_utf8_lossy(v).into_owned()))
+                    .collect::<Vec<_>>()
+            ),
+            Err(e) => format!("error: {e}"),
+        };
+        probes.push(Some(Exchange {
+            broker: client
+                .leader_address(topic, key as i32)
+                .and_then(|a| proxies.upstream_for(&a))
+                .unwrap_or_else(|| "leader".into()),
+            api: "Fetch (1)".into(),
+            version: KafkaClient::<TokioTransport>::FETCH_VERSION,
+            request: format!(
+                "Fetch {topic}-{key} from offset {offset} (after the run, to show the log as the broker holds it now)"
+            ),
+            response,
+            at_ms,
+        }));
     }
+    probes
 }

@@ -36,6 +36,41 @@ pub fn encode_records(records: &[Record]) -> Bytes {
     out.freeze()
 }
 
+/// One uncompressed v2 batch of `values` as a producer sends it: offsets are deltas from
+/// the base offset the leader assigns (KIP-98), and for an idempotent producer
+/// `(producer id, epoch, first sequence)` numbers the records from its first sequence.
+pub fn producer_batch(
+    values: &[Bytes],
+    producer: Option<(i64, i16, i32)>,
+    timestamp: i64,
+) -> Bytes {
+    let (producer_id, producer_epoch, first_sequence) = producer.unwrap_or((-1, -1, -1));
+    let records: Vec<Record> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: -1,
+            producer_id,
+            producer_epoch,
+            timestamp_type: kafka_protocol::records::TimestampType::Creation,
+            offset: i as i64,
+            sequence: if first_sequence < 0 {
+                -1
+            } else {
+                first_sequence.wrapping_add(i as i32)
+            },
+            timestamp,
+            key: None,
+            value: Some(value.clone()),
+            headers: Default::default(),
+        })
+        .collect();
+    encode_records(&records)
+}
+
 /// Decodes every batch in `bytes`, after checking each header's lengths.
 pub fn decode_records(bytes: &Bytes) -> Result<Vec<Record>, CorruptRecords> {
     check_batches(bytes)?;

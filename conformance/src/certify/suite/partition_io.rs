@@ -13,9 +13,8 @@ use kafka_protocol::messages::{
     ProduceResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use kafka_protocol::records::{Record, TimestampType};
 
-use faultline_wire::records::{decode_records, encode_records};
+use faultline_wire::records::{decode_records, producer_batch};
 use faultline_wire::Transport;
 
 use super::identify::metadata;
@@ -319,33 +318,6 @@ fn batch(values: &[Bytes], producer: Option<ProducerSequence>) -> Bytes {
     let timestamp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let (producer_id, producer_epoch, first_sequence) = match producer {
-        Some(p) => (p.producer_id, p.producer_epoch, p.first_sequence),
-        None => (-1, -1, -1),
-    };
-    let records: Vec<Record> = values
-        .iter()
-        .enumerate()
-        .map(|(i, value)| Record {
-            transactional: false,
-            control: false,
-            delete_horizon: false,
-            partition_leader_epoch: -1,
-            producer_id,
-            producer_epoch,
-            timestamp_type: TimestampType::Creation,
-            // KIP-98: offsets inside a batch are deltas from its base, which the leader sets.
-            offset: i as i64,
-            sequence: if first_sequence < 0 {
-                -1
-            } else {
-                first_sequence.wrapping_add(i as i32)
-            },
-            timestamp,
-            key: None,
-            value: Some(value.clone()),
-            headers: Default::default(),
-        })
-        .collect();
-    encode_records(&records)
+    let producer = producer.map(|p| (p.producer_id, p.producer_epoch, p.first_sequence));
+    producer_batch(values, producer, timestamp)
 }
