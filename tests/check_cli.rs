@@ -23,7 +23,7 @@ fn repo() -> &'static Path {
 }
 
 fn register_history(name: &str) -> PathBuf {
-    repo().join("conformance/testdata/linearizable").join(name)
+    repo().join("checker/testdata/linearizable").join(name)
 }
 
 #[test]

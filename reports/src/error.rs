@@ -1,6 +1,6 @@
 //! What can go wrong reading a run folder or a report back.
 
-use faultline_conformance::history::HistoryError;
+use faultline_checker::history::HistoryError;
 
 /// Raised when a report, a certificate or a run folder cannot be read back.
 #[derive(Debug, thiserror::Error)]

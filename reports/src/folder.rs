@@ -13,7 +13,7 @@ use std::io::{self, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use faultline_conformance::history::History;
+use faultline_checker::history::History;
 
 use crate::error::ReportError;
 use crate::format::Format;

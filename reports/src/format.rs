@@ -4,7 +4,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use faultline_conformance::history::History;
+use faultline_checker::history::History;
 
 use crate::run::RunReport;
 use crate::{html, json, junit, markdown};

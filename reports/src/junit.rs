@@ -11,8 +11,8 @@
 
 use std::fmt::Write;
 
-use faultline_conformance::checker::{CheckReport, Verdict};
-use faultline_conformance::history::History;
+use faultline_checker::history::History;
+use faultline_checker::{CheckReport, Verdict};
 
 use crate::escape::markup;
 use crate::evidence::{AnomalyEvidence, Evidence};

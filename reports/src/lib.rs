@@ -17,7 +17,7 @@
 //!   folder that holds them.
 //! - [`text`], [`escape`]: shared wording and escaping.
 //!
-//! [`History`]: faultline_conformance::history::History
+//! [`History`]: faultline_checker::history::History
 
 pub mod certificate;
 pub mod error;

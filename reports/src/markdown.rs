@@ -8,8 +8,8 @@
 
 use std::fmt::Write;
 
-use faultline_conformance::checker::Verdict;
-use faultline_conformance::history::History;
+use faultline_checker::history::History;
+use faultline_checker::Verdict;
 
 use crate::evidence::{AnomalyEvidence, Evidence};
 use crate::run::RunReport;

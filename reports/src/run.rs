@@ -7,8 +7,8 @@
 
 use std::collections::BTreeMap;
 
-use faultline_conformance::checker::{Anomaly, CheckReport, Verdict};
-use faultline_conformance::history::{Function, History, OpValue, Process};
+use faultline_checker::history::{Function, History, OpValue, Process};
+use faultline_checker::{Anomaly, CheckReport, Verdict};
 use serde::{Deserialize, Serialize};
 
 /// The `report.json` schema version this crate writes. Bump it on any change a reader of
@@ -185,7 +185,7 @@ impl FaultWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faultline_conformance::history::{Fault, Op, OpType};
+    use faultline_checker::history::{Fault, Op, OpType};
 
     fn nemesis(index: u64, time: u64, f: Function, kind: &str, target: &str) -> Op {
         Op {

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use faultline_conformance::checker::Verdict;
+use faultline_checker::Verdict;
 use serde::{Deserialize, Serialize};
 
 use crate::run::RunReport;

@@ -7,8 +7,8 @@
 
 use std::fmt::Write;
 
-use faultline_conformance::checker::Verdict;
-use faultline_conformance::history::History;
+use faultline_checker::history::History;
+use faultline_checker::Verdict;
 
 use crate::evidence::Evidence;
 use crate::markdown::verdict_word;

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use faultline_conformance::history::{Function, MicroOp, Op, OpType, OpValue, Process};
+use faultline_checker::history::{Function, MicroOp, Op, OpType, OpValue, Process};
 
 /// At most this many micro-ops or records are spelled out in an op's summary.
 const LIST_LIMIT: usize = 4;

@@ -16,7 +16,7 @@ pub mod nemesis;
 pub mod scenario;
 pub mod world;
 
-pub use faultline_conformance::{duration, seed};
+pub use faultline_workload::{duration, seed};
 
 pub use scenario::{Scenario, ScenarioError};
 pub use world::{run, RunOutcome};

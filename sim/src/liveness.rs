@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use faultline_conformance::checker::{Anomaly, AnomalyKind, CheckReport};
+use faultline_checker::{Anomaly, AnomalyKind, CheckReport};
 
 /// What the driver observed after the heal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +76,7 @@ fn not_recovered(description: String) -> Anomaly {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faultline_conformance::checker::Verdict;
+    use faultline_checker::Verdict;
 
     fn recovered() -> Liveness {
         Liveness {

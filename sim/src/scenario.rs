@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use faultline_broker::bugs::PlantedBugs;
 use faultline_broker::config::{ClusterConfig, FsyncPolicy, TopicSpec};
-use faultline_conformance::checker::AnomalyKind;
+use faultline_checker::AnomalyKind;
 
 use crate::duration::{line_column, HumanDuration};
 use crate::nemesis::{leader_target, FaultKind, FaultWindow};

@@ -8,13 +8,13 @@ use std::time::{Duration, UNIX_EPOCH};
 use rand::Rng;
 
 use faultline_broker::storage::TopicPartition;
-use faultline_conformance::client::KafkaClient;
-use faultline_conformance::group_consumer;
-use faultline_conformance::history::History;
-use faultline_conformance::recorder::Recorder;
-use faultline_conformance::workload::{self, WorkloadConfig};
+use faultline_checker::history::History;
 use faultline_wire::transport::ConnectFuture;
 use faultline_wire::Transport;
+use faultline_workload::client::KafkaClient;
+use faultline_workload::group_consumer;
+use faultline_workload::recorder::Recorder;
+use faultline_workload::workload::{self, WorkloadConfig};
 
 use crate::hosts::Hosts;
 use crate::liveness::Liveness;

@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use faultline_conformance::checker::{check_log, log::LogOptions, Verdict};
-use faultline_conformance::history::{Function, MicroOp, OpType, OpValue, Process};
+use faultline_checker::history::{Function, MicroOp, OpType, OpValue, Process};
+use faultline_checker::{check_log, log::LogOptions, Verdict};
 use faultline_sim::nemesis::FaultKind;
 use faultline_sim::world::ClusterEvent;
 use faultline_sim::{run, RunOutcome, Scenario};
@@ -378,7 +378,7 @@ fn every_fault_kind_at_once_replays_to_the_same_trace_hash() {
 }
 
 /// The partitions the sends chose, in invoke order.
-fn send_keys(outcome: &RunOutcome) -> Vec<faultline_conformance::history::Key> {
+fn send_keys(outcome: &RunOutcome) -> Vec<faultline_checker::history::Key> {
     let mut keys = Vec::new();
     for op in &outcome.history.ops {
         if let (Process::Client(_), Function::Send, OpType::Invoke, OpValue::MicroOps(ops)) =

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use faultline_conformance::checker::{check_log, group, log::LogOptions, Anomaly, AnomalyKind};
+use faultline_checker::{check_log, group, log::LogOptions, Anomaly, AnomalyKind};
 use faultline_sim::{run, Scenario};
 
 fn scenario(name: &str) -> Scenario {

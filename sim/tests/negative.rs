@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use faultline_broker::bugs::PlantedBugs;
-use faultline_conformance::checker::{check_log, group, log::LogOptions};
+use faultline_checker::{check_log, group, log::LogOptions};
 use faultline_sim::{run, Scenario};
 
 fn scenarios_in(folder: &str) -> Vec<PathBuf> {

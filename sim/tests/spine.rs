@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use faultline_conformance::checker::{check_log, log::LogOptions, AnomalyKind, CheckReport};
+use faultline_checker::{check_log, log::LogOptions, AnomalyKind, CheckReport};
 use faultline_sim::{run, Scenario};
 
 fn smoke() -> Scenario {
@@ -43,7 +43,7 @@ fn twenty_seeds_with_faults_replay_to_the_same_trace_hash() {
                 .history
                 .ops
                 .iter()
-                .any(|op| op.f == faultline_conformance::history::Function::StartFault),
+                .any(|op| op.f == faultline_checker::history::Function::StartFault),
             "seed {seed} injected no fault"
         );
         first.push((seed, outcome.trace_hash));

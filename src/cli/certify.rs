@@ -14,9 +14,9 @@ use faultline_conformance::certify::session::{certify, CertifyOptions};
 use faultline_conformance::certify::suite::Suite;
 use faultline_conformance::certify::target::Target;
 use faultline_conformance::certify::Status;
-use faultline_conformance::workload::WorkloadConfig;
 use faultline_sim::nemesis::FaultKind;
 use faultline_sim::Scenario;
+use faultline_workload::workload::WorkloadConfig;
 
 use super::{UsageError, EXIT_ANOMALY, EXIT_OK};
 

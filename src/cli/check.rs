@@ -13,11 +13,11 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use faultline_conformance::checker::linearizable::{
+use faultline_checker::history::History;
+use faultline_checker::linearizable::{
     self, kv::KeyValue, queue_history, register::Register, register_history, LinearizableOptions,
 };
-use faultline_conformance::checker::{check_log, group, log::LogOptions, CheckReport, Verdict};
-use faultline_conformance::history::History;
+use faultline_checker::{check_log, group, log::LogOptions, CheckReport, Verdict};
 
 use super::execute::verdict_word;
 use super::{UsageError, EXIT_ANOMALY, EXIT_INCONCLUSIVE, EXIT_OK};

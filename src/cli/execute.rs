@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use faultline_conformance::checker::{check_log, log::LogOptions, CheckReport, Verdict};
-use faultline_conformance::history::{History, OpType, Process};
+use faultline_checker::history::{History, OpType, Process};
+use faultline_checker::{check_log, log::LogOptions, CheckReport, Verdict};
 use faultline_reports::{ClusterEvent, FaultWindow, RunReport, ScenarioInfo, SCHEMA_VERSION};
 use faultline_sim::seed::fnv1a;
 use faultline_sim::{Scenario, ScenarioError};
@@ -76,9 +76,7 @@ pub fn execute(loaded: &LoadedScenario, seed: u64, repro: String) -> anyhow::Res
         ));
     }
     if loaded.scenario.workload.group_consumers > 0 {
-        checks.push(faultline_conformance::checker::group::check(
-            &outcome.history,
-        ));
+        checks.push(faultline_checker::group::check(&outcome.history));
     }
     if loaded.scenario.checks.liveness {
         checks.push(faultline_sim::liveness::check(&outcome.liveness));
@@ -183,7 +181,7 @@ fn stats(history: &History) -> BTreeMap<String, u64> {
     for op in &history.ops {
         if op.process == Process::Nemesis {
             *stats.entry("faults".to_string()).or_insert(0) +=
-                u64::from(op.f == faultline_conformance::history::Function::StartFault);
+                u64::from(op.f == faultline_checker::history::Function::StartFault);
             continue;
         }
         let kind = match op.kind {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use faultline_conformance::checker::Verdict;
+use faultline_checker::Verdict;
 use faultline_reports::{RunSummaryRow, Summary};
 
 use super::execute::{execute, load_scenario, write_folder, LoadedScenario};

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use faultline_broker::bugs::PlantedBugs;
-use faultline_conformance::checker::Verdict;
+use faultline_checker::Verdict;
 
 use super::execute::{execute, load_scenario, LoadedScenario};
 use super::explore::scenario_files;

@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::execute::{default_folder, execute, load_scenario, verdict_word, write_folder};
 use super::{UsageError, EXIT_ANOMALY, EXIT_INCONCLUSIVE, EXIT_OK};
-use faultline_conformance::checker::Verdict;
+use faultline_checker::Verdict;
 
 /// Arguments of `run`.
 #[derive(Debug, Args)]

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use faultline_conformance::checker::Verdict;
+use faultline_checker::Verdict;
 use faultline_sim::duration::HumanDuration;
 use faultline_sim::nemesis::FaultWindow;
 use faultline_sim::world::fault_schedule;
@@ -213,13 +213,13 @@ impl Shrinker {
     }
 }
 
-fn size(scenario: &Scenario, history: &faultline_conformance::history::History) -> Size {
+fn size(scenario: &Scenario, history: &faultline_checker::history::History) -> Size {
     Size {
         faults: scenario.faults.schedule.len(),
         operations: history
             .ops
             .iter()
-            .filter(|op| op.kind == faultline_conformance::history::OpType::Invoke)
+            .filter(|op| op.kind == faultline_checker::history::OpType::Invoke)
             .count(),
         fault_phase_ms: scenario.duration.as_millis(),
         producers: scenario.workload.producers,

@@ -2,9 +2,9 @@
 //! a family of anomalies from the same checkers the simulation uses, with the anomalies'
 //! history ops as evidence.
 
-use crate::checker::{Anomaly, AnomalyKind, CheckReport};
-use crate::client::{group, FETCH_VERSION, PRODUCE_VERSION};
-use crate::history::{Function, History, Key, MicroOp, Op, OpType, OpValue};
+use faultline_checker::history::{Function, History, Key, MicroOp, Op, OpType, OpValue};
+use faultline_checker::{Anomaly, AnomalyKind, CheckReport};
+use faultline_workload::client::{group, FETCH_VERSION, PRODUCE_VERSION};
 
 use super::live::{excerpt, LiveFault, LiveOutcome};
 use super::model::{Category, Evidence, Exchange, PropertyResult, Status};

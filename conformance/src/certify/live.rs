@@ -12,12 +12,12 @@ use tokio::time::Instant;
 
 use faultline_wire::transport::TokioTransport;
 
-use crate::client::KafkaClient;
-use crate::group_consumer;
-use crate::history::{Fault, History, Key};
-use crate::recorder::Recorder;
-use crate::seed::stream;
-use crate::workload::{self, jitter, WorkloadConfig};
+use faultline_checker::history::{Fault, History, Key};
+use faultline_workload::client::KafkaClient;
+use faultline_workload::group_consumer;
+use faultline_workload::recorder::Recorder;
+use faultline_workload::seed::stream;
+use faultline_workload::workload::{self, jitter, WorkloadConfig};
 
 use super::process::Nodes;
 use super::proxy::{LinkFault, ProxyCluster};

@@ -13,7 +13,8 @@
 
 pub mod judge;
 pub mod live;
-pub mod model;
+/// The certificate's data model lives with its renderers (`faultline-reports`).
+pub use faultline_reports::certificate::model;
 pub mod process;
 pub mod proxy;
 pub mod session;

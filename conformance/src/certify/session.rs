@@ -15,9 +15,9 @@ use tokio::time::Instant;
 
 use faultline_wire::transport::TokioTransport;
 
-use crate::checker::{check_log, group, log::LogOptions, AnomalyKind, CheckReport};
-use crate::client::KafkaClient;
-use crate::history::History;
+use faultline_checker::history::History;
+use faultline_checker::{check_log, group, log::LogOptions, AnomalyKind, CheckReport};
+use faultline_workload::client::KafkaClient;
 
 use super::judge::{fault_properties, offset_of_interest, Judged, EVIDENCE_PER_PROPERTY};
 use super::live::{self, LivePlan};

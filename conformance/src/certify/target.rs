@@ -32,7 +32,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::duration::{line_column, HumanDuration};
+use faultline_workload::duration::{line_column, HumanDuration};
 
 /// A certification target.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -9,7 +9,7 @@
 
 use std::fmt::Write;
 
-use faultline_conformance::certify::{
+use crate::certificate::model::{
     Certificate, Evidence, Exchange, PropertyResult, Status, CERTIFICATE_SCHEMA_VERSION,
 };
 

@@ -12,7 +12,7 @@
 
 use std::fmt::Write;
 
-use faultline_conformance::certify::{Certificate, Evidence, Exchange, PropertyResult, Status};
+use crate::certificate::model::{Certificate, Evidence, Exchange, PropertyResult, Status};
 
 use super::{brokers_text, counts, in_category, or_none, with_status, CATEGORIES};
 use crate::markdown::{cell, code, escape, fenced};

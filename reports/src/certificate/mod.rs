@@ -3,6 +3,7 @@
 //! step summary) and `certificate.html` (one self-contained page), plus the fault
 //! workload's `history.jsonl` when it ran.
 //!
+//! - [`model`] is the certificate's data (serde only): properties, statuses, evidence;
 //! - [`markdown`] renders `certificate.md`;
 //! - [`html`] renders `certificate.html`.
 //!
@@ -11,15 +12,16 @@
 
 pub mod html;
 pub mod markdown;
+pub mod model;
 
 use std::fs;
 use std::io::Write;
 use std::path::Path;
 
-use faultline_conformance::certify::{
+use crate::certificate::model::{
     Category, Certificate, PropertyResult, Status, CERTIFICATE_SCHEMA_VERSION,
 };
-use faultline_conformance::history::History;
+use faultline_checker::history::History;
 
 use crate::error::ReportError;
 use crate::folder::{write_atomically, HISTORY_FILE};

@@ -10,8 +10,8 @@ mod resolve;
 
 use std::collections::BTreeMap;
 
-use faultline_conformance::checker::Anomaly;
-use faultline_conformance::history::{History, Op, OpType};
+use faultline_checker::history::{History, Op, OpType};
+use faultline_checker::Anomaly;
 
 use crate::run::{FaultWindow, RunReport};
 use resolve::{read_ok, Resolver};

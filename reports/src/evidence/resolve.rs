@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use faultline_conformance::checker::{Anomaly, AnomalyKind};
-use faultline_conformance::history::{Function, History, Key, MicroOp, OpType, Value};
+use faultline_checker::history::{Function, History, Key, MicroOp, OpType, Value};
+use faultline_checker::{Anomaly, AnomalyKind};
 
 use super::{AnomalyEvidence, CitedOp, Evidence, OpSpan};
 use crate::run::FaultWindow;
@@ -182,8 +182,8 @@ impl<'a> Resolver<'_, 'a> {
 mod tests {
     use super::*;
     use crate::run::RunReport;
-    use faultline_conformance::checker::{CheckReport, Verdict};
-    use faultline_conformance::history::{Op, OpValue, Process};
+    use faultline_checker::history::{Op, OpValue, Process};
+    use faultline_checker::{CheckReport, Verdict};
     use std::collections::BTreeMap;
 
     const S: u64 = 1_000_000_000;

@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use faultline_conformance::history::OpType;
+use faultline_checker::history::OpType;
 
 use super::scale::{number, TimeScale, LEFT, PLOT_WIDTH, WIDTH};
 use super::timeline::write_shading;

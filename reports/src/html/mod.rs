@@ -14,7 +14,7 @@ pub mod timeline;
 
 use std::fmt::Write;
 
-use faultline_conformance::history::History;
+use faultline_checker::history::History;
 
 use crate::escape::markup;
 use crate::evidence::{AnomalyEvidence, Evidence};

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
-use faultline_conformance::history::{OpType, Process};
+use faultline_checker::history::{OpType, Process};
 
 use super::scale::{number, TimeScale, LEFT, PLOT_WIDTH, WIDTH};
 use crate::escape::{identifier, markup};

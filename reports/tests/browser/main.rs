@@ -225,11 +225,9 @@ fn a_busy_run_loads_cleanly() {
 /// partition and a crash, and the fixture's lost write on top.
 fn busy_run() -> (
     faultline_reports::RunReport,
-    faultline_conformance::history::History,
+    faultline_checker::history::History,
 ) {
-    use faultline_conformance::history::{
-        Function, History, MicroOp, Op, OpType, OpValue, Process,
-    };
+    use faultline_checker::history::{Function, History, MicroOp, Op, OpType, OpValue, Process};
     use faultline_reports::{ClusterEvent, FaultWindow};
     let mut state = 7u64;
     let mut random = move |bound: u64| {

@@ -5,11 +5,11 @@
 
 use std::collections::BTreeMap;
 
-use faultline_conformance::certify::{
+use faultline_checker::history::{Function, History, MicroOp, Op, OpType, OpValue, Process};
+use faultline_reports::certificate::model::{
     AdvertisedApi, BrokerIdentity, Category, Certificate, Evidence, Exchange, PropertyResult,
     Status, WorkloadSummary, CERTIFICATE_SCHEMA_VERSION,
 };
-use faultline_conformance::history::{Function, History, MicroOp, Op, OpType, OpValue, Process};
 
 pub const PASS_ID: &str = "api-versions.advertised";
 pub const FAIL_ID: &str = "workload.no-lost-writes";

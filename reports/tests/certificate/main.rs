@@ -9,8 +9,8 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::io::BufReader;
 
-use faultline_conformance::certify::Status;
-use faultline_conformance::history::History;
+use faultline_checker::history::History;
+use faultline_reports::certificate::model::Status;
 use faultline_reports::certificate::{
     certificate_html, certificate_json, certificate_markdown, parse_certificate,
 };

@@ -4,10 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use faultline_conformance::checker::{Anomaly, AnomalyKind, CheckReport, Verdict};
-use faultline_conformance::history::{
-    Fault, Function, History, MicroOp, Op, OpType, OpValue, Process,
-};
+use faultline_checker::history::{Fault, Function, History, MicroOp, Op, OpType, OpValue, Process};
+use faultline_checker::{Anomaly, AnomalyKind, CheckReport, Verdict};
 use faultline_reports::{ClusterEvent, FaultWindow, RunReport, ScenarioInfo, SCHEMA_VERSION};
 
 const MS: u64 = 1_000_000;

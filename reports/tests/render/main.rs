@@ -8,9 +8,9 @@ mod xml;
 
 use std::collections::BTreeSet;
 
-use faultline_conformance::checker::log::LogOptions;
-use faultline_conformance::checker::{check_log, AnomalyKind, Verdict};
-use faultline_conformance::history::{Function, History, MicroOp, Op, OpType, OpValue, Process};
+use faultline_checker::history::{Function, History, MicroOp, Op, OpType, OpValue, Process};
+use faultline_checker::log::LogOptions;
+use faultline_checker::{check_log, AnomalyKind, Verdict};
 use faultline_reports::evidence::Evidence;
 use faultline_reports::html::run_html;
 use faultline_reports::json::{parse_report, parse_summary, report_json, summary_json};

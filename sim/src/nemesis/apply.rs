@@ -8,8 +8,8 @@ use std::time::Duration;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use faultline_conformance::history::Fault;
-use faultline_conformance::recorder::Recorder;
+use faultline_checker::history::Fault;
+use faultline_workload::recorder::Recorder;
 
 use super::links::{LinkBook, Reason};
 use super::{leader_target, FaultKind, FaultWindow};

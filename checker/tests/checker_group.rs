@@ -1,0 +1,58 @@
+//! Table-driven testdata for the consumer-group checker: for every group anomaly kind a
+//! minimal history (`testdata/group/<kind>.jsonl`) that must trigger exactly it and a near
+//! miss (`<kind>.near-miss.jsonl`) that must pass.
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::PathBuf;
+
+use faultline_checker::history::History;
+use faultline_checker::{group, AnomalyKind, Verdict};
+
+const CASES: &[(&str, AnomalyKind)] = &[
+    ("overlapping-assignment", AnomalyKind::OverlappingAssignment),
+    ("fenced-commit", AnomalyKind::FencedCommit),
+    ("lost-commit", AnomalyKind::LostCommit),
+    (
+        "committed-offset-regression",
+        AnomalyKind::CommittedOffsetRegression,
+    ),
+    ("unowned-partition", AnomalyKind::UnownedPartition),
+    ("unprocessed-record", AnomalyKind::UnprocessedRecord),
+];
+
+fn load(stem: &str) -> History {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata/group")
+        .join(format!("{stem}.jsonl"));
+    History::read_jsonl(BufReader::new(File::open(&path).expect("testdata exists")))
+        .expect("testdata parses")
+}
+
+#[test]
+fn each_minimal_history_triggers_exactly_its_kind() {
+    for (stem, kind) in CASES {
+        let report = group::check(&load(stem));
+        let kinds: BTreeSet<AnomalyKind> = report.anomalies.iter().map(|a| a.kind).collect();
+        assert_eq!(kinds, BTreeSet::from([*kind]), "{stem}: {report:#?}");
+        assert_eq!(report.anomalies.len(), 1, "{stem}: {report:#?}");
+        assert!(
+            report.anomalies[0].ops.len() >= 2,
+            "{stem}: evidence cites both ops"
+        );
+        assert!(
+            report.anomalies[0].description.contains("group g"),
+            "{stem}"
+        );
+    }
+}
+
+#[test]
+fn each_near_miss_passes() {
+    for (stem, _) in CASES {
+        let stem = format!("{stem}.near-miss");
+        let report = group::check(&load(&stem));
+        assert_eq!(report.verdict, Verdict::Valid, "{stem}: {report:#?}");
+    }
+}

@@ -1,0 +1,26 @@
+//! faultline-workload: the one test body both backends run — a Kafka client that never
+//! retries behind the history's back, and the producers, consumers and group members that
+//! record what they did. The simulation runs it over turmoil's TCP, certification over
+//! tokio's; the code is the same.
+//!
+//! Inside the simulation, so under the same determinism lints as the broker and the sim
+//! (`workload/clippy.toml`): no wall clock, no unseeded rng, no hash-map iteration, no
+//! threads.
+//!
+//! - [`seed`]: one seed, named random streams (the simulation's and certification's).
+//! - [`duration`]: `"250ms"` durations and located errors for TOML files.
+//! - [`recorder`]: records a history as operations happen.
+//! - [`client`]: the Kafka client.
+//! - [`idempotent`]: the idempotent producer's retried send (KIP-98).
+//! - [`assignor`]: the range assignor group leaders run.
+//! - [`group_consumer`]: consumer-group members (join, sync, heartbeat, commit).
+//! - [`workload`]: producers, consumers and final reads.
+
+pub mod assignor;
+pub mod client;
+pub mod duration;
+pub mod group_consumer;
+pub mod idempotent;
+pub mod recorder;
+pub mod seed;
+pub mod workload;

@@ -1,0 +1,142 @@
+//! Records a history as operations happen: invokes and completions in real (or simulated)
+//! order, with times from the tokio clock.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use tokio::time::Instant;
+
+use faultline_checker::history::{
+    Fault, Function, History, Key, Op, OpType, OpValue, Process, Value,
+};
+
+#[derive(Debug, Default)]
+struct Inner {
+    ops: Vec<Op>,
+    next_process: u32,
+    next_value: BTreeMap<Key, Value>,
+}
+
+/// Where op times come from: nanoseconds since the run began.
+pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+
+/// A shared, cloneable history recorder.
+#[derive(Clone)]
+pub struct Recorder {
+    inner: Arc<Mutex<Inner>>,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("ops", &self.lock().ops.len())
+            .finish()
+    }
+}
+
+impl Recorder {
+    /// A recorder on the tokio clock, whose time 0 is now.
+    pub fn new() -> Self {
+        let start = Instant::now();
+        Recorder::with_clock(Arc::new(move || start.elapsed().as_nanos() as u64))
+    }
+
+    /// A recorder on the given clock (the simulation passes its own).
+    pub fn with_clock(clock: Clock) -> Self {
+        Recorder {
+            inner: Arc::new(Mutex::new(Inner::default())),
+            clock,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("recorder lock")
+    }
+
+    /// A process id never used before (after an `info`, Jepsen moves on to a new process).
+    pub fn fresh_process(&self) -> u32 {
+        let mut inner = self.lock();
+        let id = inner.next_process;
+        inner.next_process += 1;
+        id
+    }
+
+    /// The next unique value for `key` (1, 2, 3, ...).
+    pub fn next_value(&self, key: Key) -> Value {
+        let mut inner = self.lock();
+        let value = inner.next_value.entry(key).or_insert(0);
+        *value += 1;
+        *value
+    }
+
+    /// Nanoseconds since the recorder's start.
+    pub fn now_ns(&self) -> u64 {
+        (self.clock)()
+    }
+
+    /// Appends one event.
+    pub fn record(
+        &self,
+        process: Process,
+        kind: OpType,
+        f: Function,
+        value: OpValue,
+        error: Option<String>,
+    ) {
+        self.record_at(self.now_ns(), process, kind, f, value, error);
+    }
+
+    /// Appends one event with an explicit time.
+    pub fn record_at(
+        &self,
+        time: u64,
+        process: Process,
+        kind: OpType,
+        f: Function,
+        value: OpValue,
+        error: Option<String>,
+    ) {
+        let mut inner = self.lock();
+        let index = inner.ops.len() as u64;
+        inner.ops.push(Op {
+            index,
+            time,
+            process,
+            kind,
+            f,
+            value,
+            error,
+        });
+    }
+
+    /// Records a nemesis fault starting or stopping.
+    pub fn fault(&self, time: u64, start: bool, fault: Fault) {
+        let f = if start {
+            Function::StartFault
+        } else {
+            Function::StopFault
+        };
+        self.record_at(
+            time,
+            Process::Nemesis,
+            OpType::Info,
+            f,
+            OpValue::Fault(fault),
+            None,
+        );
+    }
+
+    /// The history so far.
+    pub fn history(&self) -> History {
+        History {
+            ops: self.lock().ops.clone(),
+        }
+    }
+}
+
+impl Default for Recorder {
+    fn default() -> Self {
+        Recorder::new()
+    }
+}
