@@ -6,6 +6,8 @@
 //! runs, certified third-party brokers and histories brought from elsewhere.
 //!
 //! - [`history`]: the operation history (Jepsen's op shape, JSON Lines on disk).
+//! - [`judge`]: the run's verdict: the checkers a plan names, combined, and whether a
+//!   run meant to fail failed as expected.
 //! - [`log`]: Jepsen's Kafka queue taxonomy (jepsen-io/jepsen `tests/kafka.clj`).
 //! - [`linearizable`]: a Wing–Gong / Lowe linearizability engine over sequential models.
 //! - [`group`]: consumer-group semantics Jepsen leaves out: exclusive assignment, fencing
@@ -16,6 +18,7 @@
 mod fast_hash;
 pub mod group;
 pub mod history;
+pub mod judge;
 pub mod linearizable;
 pub mod log;
 

@@ -104,14 +104,7 @@ impl RunReport {
     /// The overall verdict of a set of checks: any `invalid` wins, then any `unknown`
     /// (an unknown is never a pass), else `valid`.
     pub fn combined_verdict(checks: &[CheckReport]) -> Verdict {
-        let verdicts = || checks.iter().map(|check| check.verdict);
-        if verdicts().any(|v| v == Verdict::Invalid) {
-            Verdict::Invalid
-        } else if verdicts().any(|v| v == Verdict::Unknown) {
-            Verdict::Unknown
-        } else {
-            Verdict::Valid
-        }
+        faultline_checker::judge::combined_verdict(checks)
     }
 
     /// The time the report covers, in nanoseconds: the simulated duration, stretched to

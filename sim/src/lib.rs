@@ -8,15 +8,18 @@
 //! - [`hosts`]: the controller and broker hosts, their disks and fault handles.
 //! - [`liveness`]: recovery after the heal, within a bound.
 //! - [`world`]: builds and drives a run.
+//! - [`pipeline`]: a run judged: the checks its scenario names, and the verdict.
 
 pub mod disk;
 pub mod hosts;
 pub mod liveness;
 pub mod nemesis;
+pub mod pipeline;
 pub mod scenario;
 pub mod world;
 
 pub use faultline_workload::{duration, seed};
 
+pub use pipeline::{check_plan, execute, JudgedRun};
 pub use scenario::{Scenario, ScenarioError};
-pub use world::{run, RunOutcome};
+pub use world::{run, RunOutcome, SimError};

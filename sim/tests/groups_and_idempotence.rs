@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use faultline_checker::{check_log, group, log::LogOptions, Anomaly, AnomalyKind};
+use faultline_checker::{Anomaly, AnomalyKind};
 use faultline_sim::{run, Scenario};
 
 fn scenario(name: &str) -> Scenario {
@@ -12,22 +12,17 @@ fn scenario(name: &str) -> Scenario {
     Scenario::load(&path).unwrap()
 }
 
-/// Every anomaly of the log checker and, when the scenario has group consumers, of the
-/// group checker.
+/// Every anomaly the scenario's checks found (the library's pipeline: the log checker
+/// and, when the scenario has group consumers, the group checker).
 fn anomalies(scenario: &Scenario, seed: u64) -> Vec<Anomaly> {
-    let outcome = run(scenario, seed).unwrap();
-    let mut found = check_log(
-        &outcome.history,
-        &LogOptions {
-            final_reads: true,
-            ..Default::default()
-        },
-    )
-    .anomalies;
-    if scenario.workload.group_consumers > 0 {
-        found.extend(group::check(&outcome.history).anomalies);
-    }
-    found
+    faultline_sim::execute(scenario, seed)
+        .unwrap()
+        .judgement
+        .checks
+        .into_iter()
+        .filter(|c| c.checker != "liveness")
+        .flat_map(|c| c.anomalies)
+        .collect()
 }
 
 fn first_revealing_seed(scenario: &Scenario, kind: AnomalyKind) -> Option<u64> {

@@ -5,8 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use faultline_broker::bugs::PlantedBugs;
-use faultline_checker::{check_log, group, log::LogOptions};
-use faultline_sim::{run, Scenario};
+use faultline_sim::Scenario;
 
 fn scenarios_in(folder: &str) -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -21,20 +20,17 @@ fn scenarios_in(folder: &str) -> Vec<PathBuf> {
     files
 }
 
+/// Every anomaly kind the scenario's own checks found (the library's pipeline, so the
+/// selection of checkers is the one `faultline run` makes).
 fn anomaly_kinds(scenario: &Scenario, seed: u64) -> Vec<String> {
-    let outcome = run(scenario, seed).unwrap();
-    let report = check_log(
-        &outcome.history,
-        &LogOptions {
-            final_reads: true,
-            ..Default::default()
-        },
-    );
-    let mut anomalies = report.anomalies;
-    if scenario.workload.group_consumers > 0 {
-        anomalies.extend(group::check(&outcome.history).anomalies);
-    }
-    anomalies.iter().map(|a| a.kind.to_string()).collect()
+    faultline_sim::execute(scenario, seed)
+        .unwrap()
+        .judgement
+        .checks
+        .iter()
+        .filter(|c| c.checker != "liveness")
+        .flat_map(|c| c.anomalies.iter().map(|a| a.kind.to_string()))
+        .collect()
 }
 
 fn reproduces_and_passes_without_bugs(files: &[PathBuf]) {

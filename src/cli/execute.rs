@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use faultline_checker::history::{History, OpType, Process};
-use faultline_checker::{check_log, log::LogOptions, CheckReport, Verdict};
+use faultline_checker::judge::Judgement;
+use faultline_checker::Verdict;
 use faultline_reports::{ClusterEvent, FaultWindow, RunReport, ScenarioInfo, SCHEMA_VERSION};
 use faultline_sim::seed::fnv1a;
-use faultline_sim::{Scenario, ScenarioError};
+use faultline_sim::{JudgedRun, Scenario, ScenarioError};
 
 use super::UsageError;
 
@@ -60,35 +61,12 @@ pub struct Executed {
     pub history: History,
 }
 
-/// Runs and checks one seed.
+/// Runs and checks one seed (the library's pipeline), and assembles its report.
 pub fn execute(loaded: &LoadedScenario, seed: u64, repro: String) -> anyhow::Result<Executed> {
     let started = Instant::now();
-    let outcome = faultline_sim::run(&loaded.scenario, seed)?;
+    let JudgedRun { outcome, judgement } = faultline_sim::execute(&loaded.scenario, seed)?;
     let wall_ms = started.elapsed().as_millis() as u64;
-    let mut checks: Vec<CheckReport> = Vec::new();
-    if loaded.scenario.checks.log {
-        checks.push(check_log(
-            &outcome.history,
-            &LogOptions {
-                final_reads: true,
-                ..Default::default()
-            },
-        ));
-    }
-    if loaded.scenario.workload.group_consumers > 0 {
-        checks.push(faultline_checker::group::check(&outcome.history));
-    }
-    if loaded.scenario.checks.liveness {
-        checks.push(faultline_sim::liveness::check(&outcome.liveness));
-    }
-    // The verdict is the checks' own: a scenario that expects anomalies (a negative
-    // scenario, a regression) still fails when it finds them, so hunts, shrinks and CI see
-    // the failure; the `expected` check says whether the failure was the one expected.
-    let verdict = RunReport::combined_verdict(&checks);
-    if !loaded.scenario.checks.expect.is_empty() {
-        let expectation = expectation(&checks, &loaded.scenario.checks.expect);
-        checks.push(expectation);
-    }
+    let Judgement { verdict, checks } = judgement;
     let report = RunReport {
         schema_version: SCHEMA_VERSION,
         faultline_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -136,32 +114,6 @@ pub fn execute(loaded: &LoadedScenario, seed: u64, repro: String) -> anyhow::Res
         report,
         history: outcome.history,
     })
-}
-
-/// A negative scenario (`checks.expect`) passes when the checks found at least one of the
-/// expected anomaly kinds and nothing else: the faults must cause the damage the scenario
-/// documents (e.g. lost writes after a power loss without fsync), and no other kind.
-fn expectation(checks: &[CheckReport], expected: &[String]) -> CheckReport {
-    let mut found: BTreeMap<String, u64> = BTreeMap::new();
-    for anomaly in checks.iter().flat_map(|c| c.anomalies.iter()) {
-        *found.entry(anomaly.kind.to_string()).or_insert(0) += 1;
-    }
-    let any_expected = found.keys().any(|k| expected.contains(k));
-    let only_expected = found.keys().all(|k| expected.contains(k));
-    let unknown = checks.iter().any(|c| c.verdict == Verdict::Unknown);
-    CheckReport {
-        checker: "expected".into(),
-        verdict: if any_expected && only_expected && !unknown {
-            Verdict::Valid
-        } else {
-            Verdict::Invalid
-        },
-        anomalies: Vec::new(),
-        stats: found
-            .into_iter()
-            .map(|(kind, n)| (format!("found {kind}"), n))
-            .collect(),
-    }
 }
 
 fn event_kind(description: &str) -> &'static str {

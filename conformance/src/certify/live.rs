@@ -10,6 +10,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
+use faultline_checker::judge::CheckPlan;
+use faultline_checker::log::LogOptions;
 use faultline_wire::transport::TokioTransport;
 
 use faultline_checker::history::{Fault, History, Key};
@@ -90,6 +92,21 @@ pub struct LivePlan {
     pub fault_duration: Duration,
     /// The seed of the workload's and the nemesis's choices.
     pub seed: u64,
+}
+
+impl LivePlan {
+    /// The checkers that judge its history: the log checker with final reads, and the
+    /// group checker when members joined — what a simulated run of the same workload gets.
+    pub fn check_plan(&self) -> CheckPlan {
+        CheckPlan {
+            log: Some(LogOptions {
+                final_reads: true,
+                ..LogOptions::default()
+            }),
+            group: self.group_consumers > 0,
+            expect: Vec::new(),
+        }
+    }
 }
 
 /// One fault window, decided before the run from the seed.

@@ -16,7 +16,8 @@ use tokio::time::Instant;
 use faultline_wire::transport::TokioTransport;
 
 use faultline_checker::history::History;
-use faultline_checker::{check_log, group, log::LogOptions, AnomalyKind, CheckReport};
+use faultline_checker::judge::judge;
+use faultline_checker::{AnomalyKind, CheckReport};
 use faultline_workload::client::KafkaClient;
 
 use super::judge::{fault_properties, offset_of_interest, Judged, EVIDENCE_PER_PROPERTY};
@@ -224,14 +225,13 @@ async fn certify_started(
     let windows = live::schedule(&plan, &ran, nodes);
     let outcome = live::run(&plan, &windows, proxies, nodes, started).await;
 
-    let log = check_log(
-        &outcome.history,
-        &LogOptions {
-            final_reads: true,
-            ..LogOptions::default()
-        },
-    );
-    let group_report = (plan.group_consumers > 0).then(|| group::check(&outcome.history));
+    // The same checkers a simulated run of this workload gets (one pipeline, two backends).
+    let judgement = judge(&outcome.history, &plan.check_plan(), Vec::new());
+    let log = judgement
+        .check("log")
+        .cloned()
+        .expect("the live plan always runs the log checker");
+    let group_report = judgement.check("group").cloned();
     let applied: Vec<_> = windows.iter().map(|w| w.fault).collect();
     let probes = probe_anomalies(&outcome.history, &log, proxies, &topic, timeout, started).await;
     let judged = Judged {

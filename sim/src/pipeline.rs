@@ -1,0 +1,46 @@
+//! One simulated run, judged: scenario + seed → the turmoil world → history, cluster
+//! events and the liveness bound → the checks the scenario names → a verdict.
+//!
+//! `faultline run`, `replay`, `explore`, `hunt`, `shrink` and the tests all call
+//! [`execute`]; which checkers judge a run is the scenario's to say ([`check_plan`]), and
+//! the verdict is `faultline_checker::judge`'s.
+
+use faultline_checker::judge::{judge, CheckPlan, Judgement};
+use faultline_checker::log::LogOptions;
+
+use crate::scenario::Scenario;
+use crate::world::{run, RunOutcome, SimError};
+
+/// A simulated run with its verdict.
+#[derive(Debug, Clone)]
+pub struct JudgedRun {
+    /// What the run produced.
+    pub outcome: RunOutcome,
+    /// What the checks concluded.
+    pub judgement: Judgement,
+}
+
+/// The checkers a scenario's runs are judged by: the log checker with final reads (every
+/// run ends with them) when `checks.log`, the group checker when the workload has group
+/// members, and the scenario's expected anomalies.
+pub fn check_plan(scenario: &Scenario) -> CheckPlan {
+    CheckPlan {
+        log: scenario.checks.log.then(|| LogOptions {
+            final_reads: true,
+            ..Default::default()
+        }),
+        group: scenario.workload.group_consumers > 0,
+        expect: scenario.checks.expect.clone(),
+    }
+}
+
+/// Runs `scenario` under `seed` and judges it.
+pub fn execute(scenario: &Scenario, seed: u64) -> Result<JudgedRun, SimError> {
+    let outcome = run(scenario, seed)?;
+    let mut backend_checks = Vec::new();
+    if scenario.checks.liveness {
+        backend_checks.push(crate::liveness::check(&outcome.liveness));
+    }
+    let judgement = judge(&outcome.history, &check_plan(scenario), backend_checks);
+    Ok(JudgedRun { outcome, judgement })
+}
