@@ -5,6 +5,7 @@
 //! nonetheless appended (or a client that retries and then reports the first attempt as
 //! failed) shows up here. Reads of `info` sends are fine: those may have happened.
 
+use super::describe::op_reference;
 use crate::{Anomaly, AnomalyKind};
 
 use super::facts::Outcome;
@@ -39,10 +40,10 @@ pub(crate) fn find(analysis: &Analysis) -> Vec<Anomaly> {
             description: format!(
                 "key {key}: {} returned value {} at offset {}, but its send {} failed{error}, \
                  so it must never be visible",
-                reader.reference(),
+                op_reference(reader),
                 read.value,
                 read.offset,
-                writer.reference()
+                op_reference(writer)
             ),
         });
     }

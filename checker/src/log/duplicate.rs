@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use super::describe::op_reference;
 use crate::history::{Offset, Value};
 use crate::{Anomaly, AnomalyKind};
 
@@ -33,7 +34,7 @@ pub(crate) fn find(analysis: &Analysis) -> Vec<Anomaly> {
             let offsets: Vec<Offset> = sightings.iter().map(|&(offset, _)| offset).collect();
             let witnesses: Vec<String> = sightings
                 .iter()
-                .map(|&(offset, op)| format!("offset {offset} per {}", facts.op(op).reference()))
+                .map(|&(offset, op)| format!("offset {offset} per {}", op_reference(facts.op(op))))
                 .collect();
             let mut ops: Vec<u64> = sightings
                 .iter()

@@ -11,9 +11,6 @@ use std::ops::Range;
 
 use crate::history::{Function, History, Key, MicroOp, Offset, Op, OpType, Process, Value};
 
-use super::describe;
-use super::version_order::VersionOrder;
-
 /// How an operation ended, with "never completed" folded into `Info` as Jepsen does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Outcome {
@@ -57,11 +54,6 @@ impl OpFacts {
     /// The history index anomalies cite: the completion, or the invoke if none.
     pub fn index(&self) -> u64 {
         self.completion.unwrap_or(self.invoke)
-    }
-
-    /// The op in words, e.g. `op 41 (process 3, send ok at 1.204s)`.
-    pub fn reference(&self) -> String {
-        describe::op_reference(self)
     }
 
     /// Its sends, as a range of [`LogFacts::sends`].
@@ -310,17 +302,6 @@ impl LogFacts {
     /// The op with this dense id.
     pub fn op(&self, op: u32) -> &OpFacts {
         &self.ops[op as usize]
-    }
-
-    /// The version-order position of a send: its acknowledged offset when it certainly
-    /// took effect, else wherever a poll saw its value (Jepsen looks values up in
-    /// `:by-value`; an acknowledged offset is the same fact, known without a reader).
-    pub fn send_index(&self, order: &VersionOrder, send: &SendFact) -> Option<u32> {
-        let acknowledged = send
-            .offset
-            .filter(|_| self.committed(send.op))
-            .and_then(|offset| order.index_of_offset(offset));
-        acknowledged.or_else(|| order.span(send.local).map(|span| span.first))
     }
 
     /// Dense key ids ordered by their Jepsen key, so reports list keys in order.

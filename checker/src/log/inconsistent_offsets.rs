@@ -4,6 +4,7 @@
 //! on the value for a given key and offset". A broker that reports two records at one offset
 //! (Redpanda #3003) or hands a send a spurious offset (Bufstream) shows up here.
 
+use super::describe::op_reference;
 use crate::{Anomaly, AnomalyKind};
 
 use super::describe;
@@ -22,7 +23,7 @@ pub(crate) fn find(analysis: &Analysis) -> Vec<Anomaly> {
             }
             let sightings: Vec<String> = entries
                 .iter()
-                .map(|e| format!("value {} per {}", e.value, facts.op(e.op).reference()))
+                .map(|e| format!("value {} per {}", e.value, op_reference(facts.op(e.op))))
                 .collect();
             let mut ops: Vec<u64> = entries.iter().map(|e| facts.op(e.op).index()).collect();
             ops.sort_unstable();

@@ -9,6 +9,7 @@
 //! masquerading as a skip. Jepsen exempts keys rebalanced during the op; our ops carry no
 //! rebalance log, and within one poll Kafka returns each partition's records in order.
 
+use super::describe::op_reference;
 use crate::history::{Offset, Value};
 use crate::{Anomaly, AnomalyKind};
 
@@ -62,7 +63,7 @@ fn send_steps(analysis: &Analysis, op: &OpFacts) -> Vec<Step> {
     let sends = &facts.sends[op.sends()];
     let placed = sends.iter().filter_map(|send| {
         let order = &analysis.orders[send.key as usize];
-        let index = facts.send_index(order, send)?;
+        let index = order.send_index(facts, send)?;
         Some((send.key, (index, order.offsets[index as usize], send.value)))
     });
     steps(placed)
@@ -132,7 +133,7 @@ fn judge(analysis: &Analysis, op: &OpFacts, step: &Step, micro: Micro) -> Option
         ops: vec![op.index()],
         description: format!(
             "key {key}: {} {verb} value {} at offset {} and then value {} at offset {}, {what}",
-            op.reference(),
+            op_reference(op),
             step.from.2,
             step.from.1,
             step.to.2,

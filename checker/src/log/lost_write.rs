@@ -7,6 +7,7 @@
 //! an `ok` send, or an `info` send one of whose values was read — a send that may never
 //! have happened cannot be lost. Values with no writer at all are phantoms, reported there.
 
+use super::describe::op_reference;
 use crate::history::{Offset, Value};
 use crate::{Anomaly, AnomalyKind};
 
@@ -92,9 +93,9 @@ pub(crate) fn anomalies(analysis: &Analysis, lost: &[Lost]) -> Vec<Anomaly> {
                     "key {key}: value {} was sent by {} and belongs at offset {}, but no poll \
                      ever returned it, although {} read past it up to offset {} (value {})",
                     lost.value,
-                    writer.reference(),
+                    op_reference(writer),
                     lost.offset,
-                    reader.reference(),
+                    op_reference(reader),
                     lost.bound.offset,
                     lost.bound.value
                 ),

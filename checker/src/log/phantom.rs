@@ -6,6 +6,7 @@
 //! the checker. Reads from polls of any outcome count: a consumer must never return
 //! records that do not exist.
 
+use super::describe::op_reference;
 use crate::{Anomaly, AnomalyKind};
 
 use super::Analysis;
@@ -27,7 +28,7 @@ pub(crate) fn find(analysis: &Analysis) -> Vec<Anomaly> {
                 description: format!(
                     "key {key}: {} returned value {} at offset {}, but no op ever sent that \
                      value to key {key}",
-                    reader.reference(),
+                    op_reference(reader),
                     read.value,
                     read.offset
                 ),

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::describe::op_reference;
 use crate::history::{Function, Process};
 use crate::{Anomaly, AnomalyKind};
 
@@ -92,10 +93,10 @@ fn compare(analysis: &Analysis, previous: &ReadFact, next: &ReadFact) -> Option<
             description: format!(
                 "key {key}: {} ended at offset {} (value {}), then the same consumer's next \
                  poll {} began at offset {} (value {}), skipping {} record(s): values {}",
-                before.reference(),
+                op_reference(before),
                 previous.offset,
                 previous.value,
-                after.reference(),
+                op_reference(after),
                 next.offset,
                 next.value,
                 delta - 1,
@@ -111,10 +112,10 @@ fn compare(analysis: &Analysis, previous: &ReadFact, next: &ReadFact) -> Option<
                 "key {key}: {} ended at offset {} (value {}), then the same consumer's next \
                  poll {} began back at offset {} (value {}), {} record(s) behind where it \
                  should have resumed",
-                before.reference(),
+                op_reference(before),
                 previous.offset,
                 previous.value,
-                after.reference(),
+                op_reference(after),
                 next.offset,
                 next.value,
                 1 - delta

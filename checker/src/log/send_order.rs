@@ -10,6 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::describe::op_reference;
 use crate::history::Process;
 use crate::{Anomaly, AnomalyKind};
 
@@ -48,8 +49,8 @@ pub(crate) fn find(analysis: &Analysis) -> Vec<Anomaly> {
 fn compare(analysis: &Analysis, previous: &SendFact, next: &SendFact) -> Option<Anomaly> {
     let facts = &analysis.facts;
     let order = &analysis.orders[next.key as usize];
-    let from = facts.send_index(order, previous)?;
-    let to = facts.send_index(order, next)?;
+    let from = order.send_index(facts, previous)?;
+    let to = order.send_index(facts, next)?;
     if to > from {
         return None;
     }
@@ -62,10 +63,10 @@ fn compare(analysis: &Analysis, previous: &SendFact, next: &SendFact) -> Option<
         description: format!(
             "key {key}: {} sent value {} which landed at offset {}, then the same process's \
              next send {} sent value {} which landed at offset {}, not after it",
-            before.reference(),
+            op_reference(before),
             previous.value,
             order.offsets[from as usize],
-            after.reference(),
+            op_reference(after),
             next.value,
             order.offsets[to as usize]
         ),

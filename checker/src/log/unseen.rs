@@ -8,6 +8,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use super::describe::op_reference;
 use crate::history::{Offset, Value};
 use crate::{Anomaly, AnomalyKind};
 
@@ -57,9 +58,12 @@ pub(crate) fn anomalies(
             .iter()
             .map(|&&(value, offset, op)| match offset {
                 Some(offset) => {
-                    format!("{value} at offset {offset} by {}", facts.op(op).reference())
+                    format!(
+                        "{value} at offset {offset} by {}",
+                        op_reference(facts.op(op))
+                    )
                 }
-                None => format!("{value} by {}", facts.op(op).reference()),
+                None => format!("{value} by {}", op_reference(facts.op(op))),
             })
             .collect();
         anomalies.push(Anomaly {

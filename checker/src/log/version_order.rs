@@ -8,7 +8,7 @@
 
 use crate::history::{Offset, Value};
 
-use super::facts::LogFacts;
+use super::facts::{LogFacts, SendFact};
 
 /// One (offset, value) pair as first vouched for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,6 +53,17 @@ const NO_SPAN: Span = Span {
 };
 
 impl VersionOrder {
+    /// The version-order position of a send: its acknowledged offset when it certainly
+    /// took effect, else wherever a poll saw its value (Jepsen looks values up in
+    /// `:by-value`; an acknowledged offset is the same fact, known without a reader).
+    pub fn send_index(&self, facts: &LogFacts, send: &SendFact) -> Option<u32> {
+        let acknowledged = send
+            .offset
+            .filter(|_| facts.committed(send.op))
+            .and_then(|offset| self.index_of_offset(offset));
+        acknowledged.or_else(|| self.span(send.local).map(|span| span.first))
+    }
+
     /// Builds one version order per dense key id.
     pub fn build_all(facts: &LogFacts) -> Vec<VersionOrder> {
         // Count first so each key's entries are allocated once, at their final size.
