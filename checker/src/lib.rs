@@ -117,6 +117,55 @@ impl AnomalyKind {
         AnomalyKind::Unseen,
     ];
 
+    /// Every kind, in declaration order.
+    pub const ALL: [AnomalyKind; 21] = [
+        AnomalyKind::InconsistentOffsets,
+        AnomalyKind::Duplicate,
+        AnomalyKind::LostWrite,
+        AnomalyKind::AbortedRead,
+        AnomalyKind::Phantom,
+        AnomalyKind::NonmonotonicPoll,
+        AnomalyKind::PollSkip,
+        AnomalyKind::NonmonotonicSend,
+        AnomalyKind::IntNonmonotonicPoll,
+        AnomalyKind::IntPollSkip,
+        AnomalyKind::IntNonmonotonicSend,
+        AnomalyKind::IntSendSkip,
+        AnomalyKind::Unseen,
+        AnomalyKind::Nonlinearizable,
+        AnomalyKind::OverlappingAssignment,
+        AnomalyKind::FencedCommit,
+        AnomalyKind::CommittedOffsetRegression,
+        AnomalyKind::LostCommit,
+        AnomalyKind::NotRecovered,
+        AnomalyKind::UnownedPartition,
+        AnomalyKind::UnprocessedRecord,
+    ];
+
+    /// Where the kind's trigger and near-miss histories live (STYLE.md, Tests: every
+    /// anomaly kind has a minimal history that must trigger it and a near miss that must
+    /// not). Exhaustive, so a new kind does not compile until it says where its testdata is.
+    pub fn testdata(self) -> Testdata {
+        use AnomalyKind::*;
+        match self {
+            InconsistentOffsets | Duplicate | LostWrite | AbortedRead | Phantom
+            | NonmonotonicPoll | PollSkip | NonmonotonicSend | IntNonmonotonicPoll
+            | IntPollSkip | IntNonmonotonicSend | IntSendSkip | Unseen => Testdata::Folder("log"),
+            OverlappingAssignment
+            | FencedCommit
+            | CommittedOffsetRegression
+            | LostCommit
+            | UnownedPartition
+            | UnprocessedRecord => Testdata::Folder("group"),
+            // The linearizability corpus pairs valid and invalid histories by model instead
+            // (`testdata/linearizable/{valid,invalid}-*.jsonl`).
+            Nonlinearizable => Testdata::Corpus("linearizable"),
+            // Judged from the simulation's recovery measurements, not from a history: its
+            // trigger and near miss are unit tests in `sim/src/liveness.rs`.
+            NotRecovered => Testdata::UnitTests("sim/src/liveness.rs"),
+        }
+    }
+
     /// Where the definition comes from, for reports.
     pub fn definition(self) -> &'static str {
         match self {
@@ -150,6 +199,17 @@ impl fmt::Display for AnomalyKind {
         let name = serde_json::to_value(self).expect("anomaly kinds serialize");
         f.write_str(name.as_str().expect("anomaly kinds serialize to strings"))
     }
+}
+
+/// Where an anomaly kind's trigger and near-miss cases are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Testdata {
+    /// `testdata/<folder>/<kind>.jsonl` must trigger it, `<kind>.near-miss.jsonl` must not.
+    Folder(&'static str),
+    /// `testdata/<folder>/valid-*.jsonl` and `invalid-*.jsonl`.
+    Corpus(&'static str),
+    /// Unit tests in this file, for kinds judged from something other than a history.
+    UnitTests(&'static str),
 }
 
 /// One anomaly, with the minimal evidence a Kafka engineer needs to act on it.
@@ -201,4 +261,64 @@ impl CheckReport {
 /// Checks a history with the log checker; the entry point the simulation and `check` use.
 pub fn check_log(history: &History, options: &log::LogOptions) -> CheckReport {
     log::check(history, options)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn all_lists_every_kind_once() {
+        let mut seen = std::collections::BTreeSet::new();
+        for kind in AnomalyKind::ALL {
+            assert!(seen.insert(kind), "{kind} listed twice");
+        }
+        for kind in AnomalyKind::LOG {
+            assert!(seen.contains(&kind), "{kind} missing from ALL");
+        }
+    }
+
+    /// The guard the architecture issue asks for: every kind has a trigger and a near miss.
+    #[test]
+    fn every_kind_has_a_trigger_and_a_near_miss() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        for kind in AnomalyKind::ALL {
+            match kind.testdata() {
+                Testdata::Folder(folder) => {
+                    // Jepsen names the aborted read G1a; its files use the plain words.
+                    let stem = match kind {
+                        AnomalyKind::AbortedRead => "aborted-read".to_string(),
+                        _ => kind.to_string(),
+                    };
+                    for file in [format!("{stem}.jsonl"), format!("{stem}.near-miss.jsonl")] {
+                        let path = root.join("testdata").join(folder).join(&file);
+                        assert!(path.is_file(), "{kind}: {} is missing", path.display());
+                    }
+                }
+                Testdata::Corpus(folder) => {
+                    let names: Vec<String> = std::fs::read_dir(root.join("testdata").join(folder))
+                        .unwrap()
+                        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                        .collect();
+                    assert!(
+                        names.iter().any(|n| n.starts_with("valid-")),
+                        "{kind}: no valid history"
+                    );
+                    assert!(
+                        names.iter().any(|n| n.starts_with("invalid-")),
+                        "{kind}: no invalid history"
+                    );
+                }
+                Testdata::UnitTests(file) => {
+                    let source = std::fs::read_to_string(root.join("..").join(file)).unwrap();
+                    let variant = format!("{kind:?}");
+                    assert!(
+                        source.contains("#[cfg(test)]") && source.contains(&variant),
+                        "{kind}: {file} has no unit test naming {variant}"
+                    );
+                }
+            }
+        }
+    }
 }

@@ -100,6 +100,31 @@ const PROPERTIES: &[FaultProperty] = &[
     },
 ];
 
+/// The certificate property that judges each anomaly kind, or why none does.
+/// Exhaustive on purpose: a new anomaly kind does not compile until it is given a
+/// property here (and a line in `PROPERTIES`) or a reason to have none.
+pub fn property_of(kind: AnomalyKind) -> Result<&'static str, &'static str> {
+    use AnomalyKind::*;
+    match kind {
+        LostWrite | Unseen => Ok("faults.no-lost-writes"),
+        InconsistentOffsets => Ok("faults.consistent-offsets"),
+        Duplicate => Ok("faults.no-duplicates"),
+        AbortedRead | Phantom => Ok("faults.no-aborted-or-phantom-reads"),
+        NonmonotonicPoll | PollSkip | IntNonmonotonicPoll | IntPollSkip => {
+            Ok("faults.monotonic-polls")
+        }
+        NonmonotonicSend | IntNonmonotonicSend => Ok("faults.ordered-sends"),
+        OverlappingAssignment => Ok("groups.exclusive-assignment"),
+        FencedCommit => Ok("groups.fenced-commits"),
+        LostCommit | CommittedOffsetRegression => Ok("groups.durable-commits"),
+        UnprocessedRecord | UnownedPartition => Ok("groups.at-least-once"),
+        // `recovery` judges the live run's final reads directly.
+        NotRecovered => Ok("faults.recovers"),
+        IntSendSkip => Err("allowed, as in Jepsen: other producers' records may land between two sends of one op"),
+        Nonlinearizable => Err("the fault workload records queue ops, which the log checker judges; the linearizability engine serves `faultline check`"),
+    }
+}
+
 /// Evidence for up to this many anomalies per property.
 pub const EVIDENCE_PER_PROPERTY: usize = 5;
 
@@ -510,4 +535,71 @@ pub fn offset_of_interest(history: &History, anomaly: &Anomaly) -> Option<(Key, 
         }
     }
     lowest.map(|o| (key, o))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every anomaly kind maps to a property that lists it (or says why it has none), and
+    /// every property lists only kinds that map back to it.
+    #[test]
+    fn every_anomaly_kind_maps_to_a_certify_property() {
+        for kind in AnomalyKind::ALL {
+            match property_of(kind) {
+                Ok("faults.recovers") => {}
+                Ok(id) => {
+                    let property = PROPERTIES
+                        .iter()
+                        .find(|p| p.id == id)
+                        .unwrap_or_else(|| panic!("{kind} maps to {id}, which is not a property"));
+                    assert!(property.kinds.contains(&kind), "{id} does not list {kind}");
+                }
+                Err(why) => assert!(!why.is_empty()),
+            }
+        }
+        for property in PROPERTIES {
+            for &kind in property.kinds {
+                assert_eq!(property_of(kind), Ok(property.id), "{kind}");
+            }
+        }
+    }
+
+    #[test]
+    fn property_ids_are_unique_and_cite_a_source() {
+        let mut ids = std::collections::BTreeSet::new();
+        for property in PROPERTIES {
+            assert!(ids.insert(property.id), "{} twice", property.id);
+            assert!(
+                !property.citation.is_empty(),
+                "{} cites nothing",
+                property.id
+            );
+            assert_eq!(
+                property.group,
+                property.id.starts_with("groups."),
+                "{}: group properties are judged by the group checker",
+                property.id
+            );
+        }
+    }
+
+    #[test]
+    fn kinds_found_names_each_kind_once() {
+        let anomaly = |kind| Anomaly {
+            kind,
+            key: Some(0),
+            ops: vec![1],
+            description: String::new(),
+        };
+        let found = [
+            anomaly(AnomalyKind::LostWrite),
+            anomaly(AnomalyKind::LostWrite),
+            anomaly(AnomalyKind::Unseen),
+        ];
+        let refs: Vec<&Anomaly> = found.iter().collect();
+        let text = kinds_found(&refs);
+        assert_eq!(text.matches("lost-write").count(), 1, "{text}");
+        assert!(text.contains("unseen"), "{text}");
+    }
 }
