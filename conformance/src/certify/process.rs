@@ -10,6 +10,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use kafka_protocol::messages::ApiVersionsRequest;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 
@@ -17,6 +19,7 @@ use faultline_wire::connection::connect;
 use faultline_wire::transport::TokioTransport;
 
 use super::target::{NodeSpec, Target};
+
 
 /// What commands may refer to.
 #[derive(Debug, Clone)]
@@ -130,21 +133,14 @@ impl NodeProcess {
         }
     }
 
-    async fn signal(&self, signal: &str) -> Result<(), String> {
+    /// Sends `signal` to the process faultline started (kill(2) through nix: no shell,
+    /// no fork, and the errno in the message when it fails).
+    async fn signal(&self, signal: Signal) -> Result<(), String> {
         let pid = self.pid().ok_or_else(|| {
-            format!("no process to send SIG{signal} to (faultline did not start it)")
+            format!("no process to send {signal} to (faultline did not start it)")
         })?;
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status()
-            .await
-            .map_err(|e| format!("kill -{signal} {pid}: {e}"))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("kill -{signal} {pid} exited with {status}"))
-        }
+        let pid = i32::try_from(pid).map_err(|_| format!("pid {pid} out of range"))?;
+        kill(Pid::from_raw(pid), signal).map_err(|errno| format!("kill({pid}, {signal}): {errno}"))
     }
 
     /// Starts the node with its `start` command (if it has one) and waits until it answers
@@ -196,7 +192,7 @@ impl NodeProcess {
                 self.run_command("kill", &command, Duration::from_secs(10))
                     .await
             }
-            None => self.signal("KILL").await,
+            None => self.signal(Signal::SIGKILL).await,
         };
         if let Some(mut child) = self.child.take() {
             let _ = child.start_kill();
@@ -213,7 +209,7 @@ impl NodeProcess {
                 self.run_command("pause", &command, Duration::from_secs(10))
                     .await
             }
-            None => self.signal("STOP").await,
+            None => self.signal(Signal::SIGSTOP).await,
         };
         self.paused = result.is_ok();
         result
@@ -226,7 +222,7 @@ impl NodeProcess {
                 self.run_command("resume", &command, Duration::from_secs(10))
                     .await
             }
-            None => self.signal("CONT").await,
+            None => self.signal(Signal::SIGCONT).await,
         };
         if result.is_ok() {
             self.paused = false;
@@ -261,7 +257,7 @@ impl NodeProcess {
                 .run_command("stop", &command, Duration::from_secs(10))
                 .await;
         } else if self.child.is_some() {
-            let _ = self.signal("TERM").await;
+            let _ = self.signal(Signal::SIGTERM).await;
         }
         if let Some(mut child) = self.child.take() {
             if tokio::time::timeout(Duration::from_secs(10), child.wait())
