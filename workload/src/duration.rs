@@ -1,5 +1,6 @@
-//! Human durations in scenario and target files: `"250ms"`, `"60s"`, `"2m"`, and
-//! where in such a file an error sits.
+//! Human durations in scenario and target files: `"250ms"`, `"60s"`, `"2m"` (parsed by
+//! humantime), written back in milliseconds so effective scenarios are stable; and where
+//! in such a file an error sits.
 
 use std::time::Duration;
 
@@ -21,27 +22,11 @@ impl HumanDuration {
     }
 }
 
-/// Parses `"250ms"`, `"1.5s"`, `"2m"`.
+/// Parses `"250ms"`, `"1.5s"`, `"2m"`, `"1h 30m"` — humantime's format, which
+/// needs a unit on every number.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("duration {text:?} needs a unit: ms, s or m (e.g. \"250ms\")"))?;
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("duration {text:?} must start with a number"))?;
-    let ms = match unit {
-        "ms" => number,
-        "s" => number * 1_000.0,
-        "m" => number * 60_000.0,
-        other => {
-            return Err(format!(
-                "unknown duration unit {other:?} in {text:?}; use ms, s or m"
-            ))
-        }
-    };
-    Ok(Duration::from_millis(ms.round() as u64))
+    humantime::parse_duration(text.trim())
+        .map_err(|e| format!("duration {text:?}: {e} (write e.g. \"250ms\", \"1.5s\", \"2m\")"))
 }
 
 impl<'de> Deserialize<'de> for HumanDuration {
@@ -83,6 +68,8 @@ mod tests {
         assert_eq!(parse("1.5s").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse("2m").unwrap(), Duration::from_secs(120));
         assert!(parse("12").is_err());
-        assert!(parse("3h").is_err());
+        assert_eq!(parse("1h").unwrap(), Duration::from_secs(3600));
+        assert!(parse("3x").is_err());
+        assert!(parse("").is_err());
     }
 }

@@ -20,7 +20,6 @@ use faultline_wire::transport::TokioTransport;
 
 use super::target::{NodeSpec, Target};
 
-
 /// What commands may refer to.
 #[derive(Debug, Clone)]
 pub struct CommandContext {
