@@ -7,22 +7,23 @@
 //! `<testcase name classname time>` holding at most one `<failure message type>` or
 //! `<error>`, with the evidence as the element's text. A verdict of `unknown` (a checker
 //! out of budget) is an `<error>`: it is never a pass, but it is not a found bug either.
-//! No timestamps are written, so equal runs give equal files.
+//! No timestamps or ids are written, so equal runs give equal files. The XML itself is
+//! written by quick-junit (cargo-nextest's JUnit writer), which does the escaping.
 
 use std::fmt::Write;
+use std::time::Duration;
+
+use quick_junit::{NonSuccessKind, Property, Report, TestCase, TestCaseStatus, TestSuite};
 
 use faultline_checker::history::History;
 use faultline_checker::{CheckReport, Verdict};
 
-use crate::escape::markup;
 use crate::evidence::{AnomalyEvidence, Evidence};
 use crate::run::RunReport;
 use crate::summary::{RunSummaryRow, Summary};
 
 /// At most this many anomalies are spelled out in one failure's text.
 const ANOMALY_LIMIT: usize = 50;
-
-const HEADER: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
 
 /// How a test case ended.
 enum Outcome {
@@ -67,17 +68,11 @@ pub fn run_junit(report: &RunReport, history: &History) -> String {
         ("repro", &report.repro),
     ]
     .map(|(name, value)| (name, value.to_string()));
-    let mut out = String::from(HEADER);
-    let suite = Suite {
-        name: &classname,
-        classname: &classname,
-        time_ms: report.wall_ms,
-        properties: &properties,
-        cases: &cases,
-        system_out: &format!("Rerun: {}\n", report.repro),
-    };
-    write_testsuites(&mut out, &[suite]);
-    out
+    let mut suite = suite(&classname, cases);
+    suite.set_time(Duration::from_millis(report.wall_ms));
+    suite.add_properties(properties.map(|(name, value)| Property::new(name, value)));
+    suite.set_system_out(format!("Rerun: {}\n", report.repro));
+    render([suite], report.wall_ms)
 }
 
 /// The JUnit XML of many runs: one `<testsuite>` per scenario, one `<testcase>` per seed.
@@ -96,21 +91,13 @@ pub fn summary_junit(summary: &Summary) -> String {
                 .collect()
         })
         .collect();
-    let suites: Vec<Suite> = classnames
-        .iter()
-        .zip(&cases)
-        .map(|(classname, cases)| Suite {
-            name: classname,
-            classname,
-            time_ms: 0,
-            properties: &[],
-            cases,
-            system_out: "",
-        })
-        .collect();
-    let mut out = String::from(HEADER);
-    write_testsuites(&mut out, &suites);
-    out
+    render(
+        classnames
+            .iter()
+            .zip(cases)
+            .map(|(classname, cases)| suite(classname, cases)),
+        0,
+    )
 }
 
 fn check_outcome(check: &CheckReport, anomalies: &[&AnomalyEvidence], repro: &str) -> Outcome {
@@ -204,116 +191,50 @@ fn row_outcome(row: &RunSummaryRow) -> Outcome {
     }
 }
 
-/// One `<testsuite>` to write.
-struct Suite<'a> {
-    name: &'a str,
-    classname: &'a str,
-    time_ms: u64,
-    properties: &'a [(&'a str, String)],
-    cases: &'a [(String, Outcome)],
-    system_out: &'a str,
+/// One `<testsuite>`, its cases named in `classname`.
+fn suite(classname: &str, cases: Vec<(String, Outcome)>) -> TestSuite {
+    let mut suite = TestSuite::new(classname);
+    suite.add_test_cases(cases.into_iter().map(|(name, outcome)| {
+        let mut case = TestCase::new(name, status(outcome));
+        case.set_classname(classname);
+        case.set_time(Duration::ZERO);
+        case
+    }));
+    suite
 }
 
-impl Suite<'_> {
-    fn count(&self, f: impl Fn(&Outcome) -> bool) -> usize {
-        self.cases.iter().filter(|(_, outcome)| f(outcome)).count()
-    }
-    fn failures(&self) -> usize {
-        self.count(|o| matches!(o, Outcome::Failed { .. }))
-    }
-    fn errors(&self) -> usize {
-        self.count(|o| matches!(o, Outcome::Errored { .. }))
-    }
-}
-
-fn write_testsuites(out: &mut String, suites: &[Suite]) {
-    let tests: usize = suites.iter().map(|s| s.cases.len()).sum();
-    let failures: usize = suites.iter().map(Suite::failures).sum();
-    let errors: usize = suites.iter().map(Suite::errors).sum();
-    let time_ms: u64 = suites.iter().map(|s| s.time_ms).sum();
-    let _ = writeln!(
-        out,
-        "<testsuites name=\"faultline\" tests=\"{tests}\" failures=\"{failures}\" \
-         errors=\"{errors}\" skipped=\"0\" time=\"{}\">",
-        seconds(time_ms)
-    );
-    for suite in suites {
-        write_testsuite(out, suite);
-    }
-    out.push_str("</testsuites>\n");
-}
-
-fn write_testsuite(out: &mut String, suite: &Suite) {
-    let _ = writeln!(
-        out,
-        "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"0\" \
-         time=\"{}\">",
-        markup(suite.name),
-        suite.cases.len(),
-        suite.failures(),
-        suite.errors(),
-        seconds(suite.time_ms)
-    );
-    if !suite.properties.is_empty() {
-        out.push_str("    <properties>\n");
-        for (name, value) in suite.properties {
-            let _ = writeln!(
-                out,
-                "      <property name=\"{}\" value=\"{}\"/>",
-                markup(name),
-                markup(value)
-            );
-        }
-        out.push_str("    </properties>\n");
-    }
-    for (name, outcome) in suite.cases {
-        write_testcase(out, suite.classname, name, outcome);
-    }
-    if !suite.system_out.is_empty() {
-        let _ = writeln!(
-            out,
-            "    <system-out>{}</system-out>",
-            markup(suite.system_out)
-        );
-    }
-    out.push_str("  </testsuite>\n");
-}
-
-fn write_testcase(out: &mut String, classname: &str, name: &str, outcome: &Outcome) {
-    let open = format!(
-        "    <testcase name=\"{}\" classname=\"{}\" time=\"0\"",
-        markup(name),
-        markup(classname)
-    );
+fn status(outcome: Outcome) -> TestCaseStatus {
     match outcome {
-        Outcome::Passed => {
-            let _ = writeln!(out, "{open}/>");
-        }
+        Outcome::Passed => TestCaseStatus::success(),
         Outcome::Failed {
             message,
             kind,
             text,
         } => {
-            let _ = writeln!(
-                out,
-                "{open}>\n      <failure message=\"{}\" type=\"{}\">{}</failure>\n    </testcase>",
-                markup(message),
-                markup(kind),
-                markup(text)
-            );
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            status
+                .set_message(message)
+                .set_type(kind)
+                .set_description(text);
+            status
         }
         Outcome::Errored { message, text } => {
-            let _ = writeln!(
-                out,
-                "{open}>\n      <error message=\"{}\" type=\"unknown\">{}</error>\n    </testcase>",
-                markup(message),
-                markup(text)
-            );
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status
+                .set_message(message)
+                .set_type("unknown")
+                .set_description(text);
+            status
         }
     }
 }
 
-/// Milliseconds as JUnit's decimal seconds, e.g. `0.812`.
-fn seconds(ms: u64) -> String {
-    format!("{}.{:03}", ms / 1000, ms % 1000)
+/// The `<testsuites>` document, named `faultline`.
+fn render(suites: impl IntoIterator<Item = TestSuite>, time_ms: u64) -> String {
+    let mut report = Report::new("faultline");
+    report.add_test_suites(suites);
+    report.set_time(Duration::from_millis(time_ms));
+    report
+        .to_string()
+        .expect("serializing JUnit XML to memory cannot fail")
 }

@@ -136,7 +136,11 @@ fn the_real_checker_output_gets_the_same_headline() {
 fn junit_is_well_formed_and_counts_its_cases() {
     let text = run_junit(&fixture::report(), &fixture::history());
     xml::assert_well_formed(&text);
-    assert!(text.contains("tests=\"2\" failures=\"1\" errors=\"0\""));
+    assert!(text.contains(
+        "<testsuites name=\"faultline\" tests=\"2\" skipped=\"0\" failures=\"1\" errors=\"0\""
+    ));
+    assert_eq!(text.matches("<testcase ").count(), 2);
+    assert_eq!(text.matches("<failure ").count(), 1);
     xml::assert_well_formed(&summary_junit(&summary()));
 }
 
