@@ -1,0 +1,8 @@
+//! The checkers' integration tests, one binary (link time): table-driven trigger and
+//! near-miss testdata per anomaly kind, properties of the log checker, and the
+//! linearizability engine against known verdicts.
+
+mod group;
+mod linearizable;
+mod log;
+mod log_props;
