@@ -540,6 +540,171 @@ pub fn offset_of_interest(history: &History, anomaly: &Anomaly) -> Option<(Key, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeMap;
+
+    use faultline_checker::Verdict;
+
+    fn anomaly(kind: AnomalyKind) -> Anomaly {
+        Anomaly {
+            kind,
+            key: Some(0),
+            ops: Vec::new(),
+            description: format!("a {kind}"),
+        }
+    }
+
+    fn report(checker: &str, anomalies: Vec<Anomaly>, joins: u64) -> CheckReport {
+        CheckReport {
+            checker: checker.into(),
+            verdict: if anomalies.is_empty() {
+                Verdict::Valid
+            } else {
+                Verdict::Invalid
+            },
+            anomalies,
+            stats: BTreeMap::from([("joins".to_string(), joins)]),
+        }
+    }
+
+    fn outcome(final_reads_complete: bool) -> LiveOutcome {
+        LiveOutcome {
+            history: History::default(),
+            faults: Vec::new(),
+            fault_errors: Vec::new(),
+            final_reads_complete,
+        }
+    }
+
+    /// Judges one run: `log` anomalies, an optional group report, the faults applied,
+    /// brokers and crashable nodes; returns each property's status by id.
+    fn statuses(
+        log: Vec<Anomaly>,
+        group: Option<CheckReport>,
+        applied: &[LiveFault],
+        skipped: &[(LiveFault, String)],
+        brokers: usize,
+        crashable_nodes: usize,
+        complete: bool,
+    ) -> BTreeMap<String, Status> {
+        let outcome = outcome(complete);
+        let log = report("log", log, 0);
+        let judged = Judged {
+            outcome: &outcome,
+            log: &log,
+            group: group.as_ref(),
+            ran: applied,
+            applied,
+            skipped,
+            brokers,
+            crashable_nodes,
+            rerun: "faultline certify --target t.toml --seed 1",
+            probes: &[],
+        };
+        fault_properties(&judged)
+            .into_iter()
+            .map(|p| (p.id, p.status))
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_run_with_crashes_passes_every_property() {
+        let found = statuses(
+            Vec::new(),
+            Some(report("group", Vec::new(), 3)),
+            &[LiveFault::Crash, LiveFault::Partition],
+            &[],
+            3,
+            3,
+            true,
+        );
+        for (id, status) in &found {
+            assert_eq!(*status, Status::Pass, "{id}");
+        }
+        assert!(found.contains_key("faults.survives-process-crash"));
+        assert!(found.contains_key("faults.replicated-durability"));
+    }
+
+    #[test]
+    fn each_anomaly_fails_its_own_property_and_no_other() {
+        for kind in AnomalyKind::ALL {
+            let Ok(id) = property_of(kind) else { continue };
+            if id == "faults.recovers" {
+                continue;
+            }
+            let group_kind = id.starts_with("groups.");
+            let (log, group) = if group_kind {
+                (Vec::new(), report("group", vec![anomaly(kind)], 2))
+            } else {
+                (vec![anomaly(kind)], report("group", Vec::new(), 2))
+            };
+            let found = statuses(log, Some(group), &[LiveFault::Pause], &[], 3, 0, true);
+            for (property, status) in &found {
+                let expected = if property == id {
+                    Status::Fail
+                } else {
+                    Status::Pass
+                };
+                if matches!(
+                    property.as_str(),
+                    "faults.survives-process-crash" | "faults.replicated-durability"
+                ) {
+                    // No crash was applied: these are not applicable whatever was found.
+                    assert_eq!(*status, Status::NotApplicable, "{kind}: {property}");
+                    continue;
+                }
+                assert_eq!(*status, expected, "{kind}: {property}");
+            }
+        }
+    }
+
+    #[test]
+    fn losses_under_crashes_fail_both_durability_properties() {
+        let found = statuses(
+            vec![anomaly(AnomalyKind::LostWrite)],
+            None,
+            &[LiveFault::Crash],
+            &[],
+            3,
+            3,
+            true,
+        );
+        assert_eq!(found["faults.survives-process-crash"], Status::Fail);
+        assert_eq!(found["faults.replicated-durability"], Status::Fail);
+        assert_eq!(found["faults.no-lost-writes"], Status::Fail);
+    }
+
+    #[test]
+    fn durability_claims_need_the_faults_that_test_them() {
+        // One broker: replication does not apply; crash was skipped with a reason.
+        let skipped = [(LiveFault::Crash, "durable = false".to_string())];
+        let found = statuses(Vec::new(), None, &[], &skipped, 1, 0, true);
+        assert_eq!(
+            found["faults.survives-process-crash"],
+            Status::NotApplicable
+        );
+        assert_eq!(found["faults.replicated-durability"], Status::NotApplicable);
+        // Crashes applied, but only one node crashable on its own: not replicated durability.
+        let found = statuses(Vec::new(), None, &[LiveFault::Crash], &[], 3, 1, true);
+        assert_eq!(found["faults.survives-process-crash"], Status::Pass);
+        assert_eq!(found["faults.replicated-durability"], Status::NotApplicable);
+    }
+
+    #[test]
+    fn group_properties_need_a_generation() {
+        let found = statuses(Vec::new(), None, &[], &[], 3, 0, true);
+        assert_eq!(found["groups.fenced-commits"], Status::NotApplicable);
+        let never_joined = Some(report("group", Vec::new(), 0));
+        let found = statuses(Vec::new(), never_joined, &[], &[], 3, 0, true);
+        assert_eq!(found["groups.exclusive-assignment"], Status::NotApplicable);
+    }
+
+    #[test]
+    fn unfinished_final_reads_fail_recovery() {
+        let found = statuses(Vec::new(), None, &[], &[], 3, 0, false);
+        assert_eq!(found["faults.recovers"], Status::Fail);
+        let found = statuses(Vec::new(), None, &[], &[], 3, 0, true);
+        assert_eq!(found["faults.recovers"], Status::Pass);
+    }
 
     /// Every anomaly kind maps to a property that lists it (or says why it has none), and
     /// every property lists only kinds that map back to it.
