@@ -78,6 +78,10 @@ pub struct CheckArgs {
     /// counted), e.g. `512MiB`, `2GiB`, `1000000`; past it the verdict is unknown (exit 3).
     #[arg(long, value_parser = parse_bytes, default_value = "4GiB")]
     pub memory_budget: u64,
+    /// The linearizability search's step limit per piece (call entries tried); past it
+    /// the verdict is unknown (exit 3). Deterministic, unlike a time limit.
+    #[arg(long, default_value_t = LinearizableOptions::default().max_steps)]
+    pub max_steps: u64,
     /// Always search, even where a model can decide without (unique register writes).
     #[arg(long)]
     pub no_fast_path: bool,
@@ -175,6 +179,7 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
 fn linearizability(args: &CheckArgs, history: Option<&History>) -> anyhow::Result<CheckReport> {
     let options = LinearizableOptions {
         memory_budget_bytes: args.memory_budget,
+        max_steps: args.max_steps,
         fast_path: !args.no_fast_path,
         ..LinearizableOptions::default()
     };
