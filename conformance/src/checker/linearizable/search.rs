@@ -11,6 +11,11 @@
 //! Crashed (`info`) ops have a call entry and no return entry, so nothing ever forces them:
 //! they may be linearized at any point after their call, or never (Knossos treats `info`
 //! the same way). The search therefore succeeds as soon as every *completed* op is lifted.
+//!
+//! Nothing here copies the linearized set: [`LinearizedSet`] updates its hash and bounds
+//! on each lift and backtrack, and the evidence (the longest dead end) is extended from
+//! the part of the stack that changed. Every structure that grows with the search asks the
+//! memory budget first; running out of it, of steps or of time ends in `Unknown`.
 
 use std::time::Instant;
 
