@@ -125,3 +125,37 @@ fn a_malformed_history_exits_2_and_names_the_line() {
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("line 1"), "register format: {stderr}");
 }
+
+/// Issue 17: a search that would outgrow `--memory-budget` answers `unknown` (exit 3) and
+/// says why, instead of aborting on a failed allocation; the unique-writes path decides
+/// the same history within any budget.
+#[test]
+fn a_search_past_the_memory_budget_is_inconclusive_and_says_why() {
+    use faultline_checker::linearizable::generate::{generate, write_jsonl, GenerateOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("register.jsonl");
+    let ops = generate(&GenerateOptions {
+        ops: 5_000,
+        processes: 20,
+        seed: 7,
+        violations: 3,
+        ..GenerateOptions::default()
+    });
+    write_jsonl(&ops, std::fs::File::create(&path).unwrap()).unwrap();
+    let path = path.to_str().unwrap();
+    let check = |extra: &[&str]| {
+        let mut args = vec!["check", path, "--checker", "linearizable"];
+        args.extend_from_slice(extra);
+        faultline(&args)
+    };
+    let (code, stdout, stderr) = check(&["--no-fast-path", "--memory-budget", "2MiB"]);
+    assert_eq!(code, 3, "{stdout}{stderr}");
+    assert!(stdout.contains("linearizable: unknown"), "{stdout}");
+    assert!(
+        stdout.contains("past the memory budget of 2097152 bytes"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = check(&["--memory-budget", "2MiB"]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("cannot be ordered"), "{stdout}");
+}

@@ -74,6 +74,47 @@ pub struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub format: Format,
+    /// The linearizability search's memory budget (cache, stacks; the history itself not
+    /// counted), e.g. `512MiB`, `2GiB`, `1000000`; past it the verdict is unknown (exit 3).
+    #[arg(long, value_parser = parse_bytes, default_value = "4GiB")]
+    pub memory_budget: u64,
+    /// The linearizability search's step limit per piece (call entries tried); past it
+    /// the verdict is unknown (exit 3). Deterministic, unlike a time limit.
+    #[arg(long, default_value_t = LinearizableOptions::default().max_steps)]
+    pub max_steps: u64,
+    /// Always search, even where a model can decide without (unique register writes).
+    #[arg(long)]
+    pub no_fast_path: bool,
+}
+
+/// `2GiB`, `512MiB`, `64KiB`, `1GB`, or a plain number of bytes.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number of bytes, e.g. 2GiB"))?;
+    let scale: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "TiB" => 1 << 40,
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "{other:?}: unit is B, KiB, MiB, GiB, TiB, kB, MB or GB"
+            ))
+        }
+    };
+    number
+        .checked_mul(scale)
+        .ok_or_else(|| format!("{text:?}: too large"))
 }
 
 impl CheckArgs {
@@ -136,7 +177,12 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
 }
 
 fn linearizability(args: &CheckArgs, history: Option<&History>) -> anyhow::Result<CheckReport> {
-    let options = LinearizableOptions::default();
+    let options = LinearizableOptions {
+        memory_budget_bytes: args.memory_budget,
+        max_steps: args.max_steps,
+        fast_path: !args.no_fast_path,
+        ..LinearizableOptions::default()
+    };
     if args.model == Some(Model::Log) {
         let history = history.expect("--model log reads the queue history");
         return Ok(queue_history::check(history, &options));
@@ -166,8 +212,56 @@ fn print_text(reports: &[CheckReport]) {
             println!("  {} — {}", anomaly.kind, anomaly.description);
             println!("    ops {:?} · {}", anomaly.ops, anomaly.kind.definition());
         }
+        if report.verdict == Verdict::Unknown {
+            for reason in unknown_reasons(report) {
+                println!("  unknown because {reason}");
+            }
+        }
         for (name, value) in &report.stats {
             println!("  {name}: {value}");
         }
+    }
+}
+
+/// Why a linearizability report is `unknown`, in words, from its statistics.
+fn unknown_reasons(report: &CheckReport) -> Vec<String> {
+    let stat = |name: &str| report.stats.get(name).copied().unwrap_or(0);
+    let mut reasons = Vec::new();
+    if stat(linearizable::STAT_OUT_OF_MEMORY) > 0 {
+        reasons.push(format!(
+            "{} piece(s) would have grown the search past the memory budget of {} bytes \
+             (--memory-budget)",
+            stat(linearizable::STAT_OUT_OF_MEMORY),
+            stat("memory budget bytes")
+        ));
+    }
+    if stat(linearizable::STAT_OUT_OF_STEPS) > 0 {
+        reasons.push(format!(
+            "{} piece(s) reached the search's step limit",
+            stat(linearizable::STAT_OUT_OF_STEPS)
+        ));
+    }
+    if stat(linearizable::STAT_OUT_OF_TIME) > 0 {
+        reasons.push(format!(
+            "{} piece(s) reached the time limit",
+            stat(linearizable::STAT_OUT_OF_TIME)
+        ));
+    }
+    reasons
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn byte_sizes_parse_with_binary_and_decimal_units() {
+        assert_eq!(parse_bytes("2GiB"), Ok(2 << 30));
+        assert_eq!(parse_bytes("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("1000"), Ok(1000));
+        assert_eq!(parse_bytes("3GB"), Ok(3_000_000_000));
+        assert!(parse_bytes("2 GiBs").is_err());
+        assert!(parse_bytes("GiB").is_err());
+        assert!(parse_bytes("99999999999TiB").is_err());
     }
 }

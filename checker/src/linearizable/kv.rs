@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::register::{Register, RegisterInput, RegisterOutput};
-use super::{Operation, SequentialModel};
+use super::{unique_writes, Decision, Operation, SequentialModel};
 
 /// A key of the map.
 pub type MapKey = u64;
@@ -51,6 +51,16 @@ impl SequentialModel for KeyValue {
             None => state.remove(&input.key),
         };
         Some(state)
+    }
+
+    /// Each piece is one key's register: unique written values decide it without search.
+    fn decide(&self, ops: &[&Operation<KvInput, RegisterOutput>]) -> Option<Decision> {
+        unique_writes::decide(ops, |input| input.op)
+    }
+
+    /// A B-tree leaf holds up to 11 entries in about 200 bytes (std's `CAPACITY`).
+    fn state_heap_bytes(&self, state: &Self::State) -> usize {
+        state.len().div_ceil(11) * 200
     }
 
     fn partition(&self, ops: &[Operation<KvInput, RegisterOutput>]) -> Vec<(String, Vec<usize>)> {

@@ -6,22 +6,31 @@
 //! the history readers; crashed (`info`) ops may take effect at any point after their
 //! invoke, or never (Knossos, jepsen-io/knossos `history.clj`).
 //!
+//! - [`unique_writes`]: registers whose reads each name one write are decided without
+//!   search, in O(n log n) (Gibbons & Korach 1997); a model offers such a shortcut through
+//!   [`SequentialModel::decide`], and the search runs only where it declines.
 //! - [`search`]: Wing–Gong search with Lowe's memoization of (linearized set, state),
-//!   kept in [`cache`] (an arena-backed open-addressing table).
+//!   kept in [`cache`] (compact entries keyed by the set's incremental Zobrist hash,
+//!   [`set`]) within a memory budget ([`memory`]): past it the answer is `unknown`.
 //! - P-compositionality (Horn & Kroening 2015): a model may split a history into
 //!   independent pieces (by key, by partition); each is checked alone, in parallel.
 //! - Models: [`register`] (read / write / cas), [`kv`] (a map, split by key),
 //!   [`partition_log`] (append → offset, read; offsets as witnesses: a sort and a pass).
-//! - [`register_history`]: the plain register history format of `docs/checkers.md`.
+//! - [`register_history`]: the plain register history format of `docs/checkers.md`;
+//!   [`generate`]: seeded register histories, valid or with planted violations.
 //! - [`queue_history`]: a Jepsen-shaped Kafka history as partition-log ops, per key.
 
 mod cache;
+pub mod generate;
 pub mod kv;
+mod memory;
 pub mod partition_log;
 pub mod queue_history;
 pub mod register;
 pub mod register_history;
 mod search;
+mod set;
+pub mod unique_writes;
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -51,6 +60,19 @@ pub trait SequentialModel: Sync {
         output: Option<&Self::Output>,
     ) -> Option<Self::State>;
 
+    /// Decides a piece without search when the model knows a shortcut (ops by position
+    /// in the piece); `None`, the default, leaves it to the search.
+    fn decide(&self, ops: &[&Operation<Self::Input, Self::Output>]) -> Option<Decision> {
+        let _ = ops;
+        None
+    }
+
+    /// Bytes a state owns on the heap beyond its own size, for the memory budget.
+    fn state_heap_bytes(&self, state: &Self::State) -> usize {
+        let _ = state;
+        0
+    }
+
     /// Splits ops (by position) into independent pieces and names each; the default is
     /// one piece. A split is sound only if the model is the product of the pieces' models.
     fn partition(&self, ops: &[Operation<Self::Input, Self::Output>]) -> Vec<(String, Vec<usize>)> {
@@ -75,6 +97,27 @@ pub struct Operation<I, O> {
     pub index: u64,
 }
 
+/// A verdict reached without search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// A linearization exists.
+    Linearizable,
+    /// None exists, and why.
+    NotLinearizable(Refutation),
+}
+
+/// Why no linearization exists: the ops in conflict and the reason in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refutation {
+    /// The ops in conflict, by position in the piece.
+    pub ops: Vec<usize>,
+    /// Why they cannot all be linearized (naming ops by their history index).
+    pub reason: String,
+}
+
+/// The default memory budget: 4 GiB.
+pub const DEFAULT_MEMORY_BUDGET_BYTES: u64 = 4 << 30;
+
 /// How long the checker may search before answering `unknown`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinearizableOptions {
@@ -85,6 +128,13 @@ pub struct LinearizableOptions {
     pub time_limit: Option<Duration>,
     /// Pieces checked at once. Default: the machine's parallelism.
     pub threads: usize,
+    /// The most bytes the searches' caches, stacks and lists may hold at once, summed
+    /// over threads; past it a piece is `unknown` (never an allocation abort). The
+    /// history itself is not counted. Default: [`DEFAULT_MEMORY_BUDGET_BYTES`] (4 GiB).
+    pub memory_budget_bytes: u64,
+    /// Let a model decide a piece without search ([`SequentialModel::decide`]) when it
+    /// can. Default: true; false forces the search (to compare the two).
+    pub fast_path: bool,
 }
 
 impl Default for LinearizableOptions {
@@ -93,8 +143,18 @@ impl Default for LinearizableOptions {
             max_steps: 10_000_000,
             time_limit: None,
             threads: std::thread::available_parallelism().map_or(1, usize::from),
+            memory_budget_bytes: DEFAULT_MEMORY_BUDGET_BYTES,
+            fast_path: true,
         }
     }
+}
+
+/// How one piece ended.
+enum PieceOutcome<S> {
+    /// Decided by the model's shortcut.
+    Decided(Decision),
+    /// Searched.
+    Searched(search::Outcome<S>),
 }
 
 /// Checks a history against a model and reports per piece.
@@ -104,12 +164,22 @@ pub fn check<M: SequentialModel>(
     options: &LinearizableOptions,
 ) -> CheckReport {
     let pieces = model.partition(ops);
+    let meter = memory::MemoryMeter::new(options.memory_budget_bytes);
     let budget = search::Budget {
         max_steps: options.max_steps,
         deadline: options.time_limit.map(|limit| Instant::now() + limit),
+        meter: &meter,
     };
-    let outcomes = run_pieces(model, ops, &pieces, budget, options.threads.max(1));
-    report(ops, &pieces, outcomes)
+    let outcomes = run_pieces(model, ops, &pieces, budget, options);
+    let mut report = report(ops, &pieces, outcomes);
+    report.stats.insert(
+        "memory budget bytes".to_string(),
+        options.memory_budget_bytes,
+    );
+    report
+        .stats
+        .insert("memory peak bytes".to_string(), meter.peak_bytes());
+    report
 }
 
 fn run_pieces<M: SequentialModel>(
@@ -117,18 +187,28 @@ fn run_pieces<M: SequentialModel>(
     ops: &[Operation<M::Input, M::Output>],
     pieces: &[(String, Vec<usize>)],
     budget: search::Budget,
-    threads: usize,
-) -> Vec<(search::Outcome, u64)> {
+    options: &LinearizableOptions,
+) -> Vec<(PieceOutcome<M::State>, u64)> {
     let run = |piece: &(String, Vec<usize>)| {
         let piece_ops: Vec<&Operation<M::Input, M::Output>> =
             piece.1.iter().map(|&at| &ops[at]).collect();
-        search::search(model, &piece_ops, budget)
+        if let Some(decision) = options
+            .fast_path
+            .then(|| model.decide(&piece_ops))
+            .flatten()
+        {
+            return (PieceOutcome::Decided(decision), 0);
+        }
+        let (outcome, steps) = search::search(model, &piece_ops, budget);
+        (PieceOutcome::Searched(outcome), steps)
     };
+    let threads = options.threads.max(1);
     if threads == 1 || pieces.len() < 2 {
         return pieces.iter().map(run).collect();
     }
     // Strided so each thread gets a fair share; results are put back in piece order.
-    let mut outcomes: Vec<Option<(search::Outcome, u64)>> = vec![None; pieces.len()];
+    let mut outcomes: Vec<Option<(PieceOutcome<M::State>, u64)>> =
+        (0..pieces.len()).map(|_| None).collect();
     std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|t| {
@@ -153,30 +233,43 @@ fn run_pieces<M: SequentialModel>(
         .collect()
 }
 
-fn report<I: Debug, O: Debug>(
+fn report<I: Debug, O: Debug, S: Debug>(
     ops: &[Operation<I, O>],
     pieces: &[(String, Vec<usize>)],
-    outcomes: Vec<(search::Outcome, u64)>,
+    outcomes: Vec<(PieceOutcome<S>, u64)>,
 ) -> CheckReport {
     let mut anomalies = Vec::new();
-    let mut unknown = 0u64;
-    let mut steps = 0u64;
+    let mut stops: BTreeMap<search::Stop, u64> = BTreeMap::new();
+    let (mut steps, mut decided) = (0u64, 0u64);
     for ((name, members), (outcome, piece_steps)) in pieces.iter().zip(outcomes) {
         steps += piece_steps;
         match outcome {
-            search::Outcome::Linearizable => {}
-            search::Outcome::Unknown => unknown += 1,
-            search::Outcome::NotLinearizable(deepest) => {
+            PieceOutcome::Decided(decision) => {
+                decided += 1;
+                if let Decision::NotLinearizable(refutation) = decision {
+                    anomalies.push(refuted(ops, name, members, &refutation));
+                }
+            }
+            PieceOutcome::Searched(search::Outcome::Linearizable) => {}
+            PieceOutcome::Searched(search::Outcome::Unknown(stop)) => {
+                *stops.entry(stop).or_default() += 1
+            }
+            PieceOutcome::Searched(search::Outcome::NotLinearizable(deepest)) => {
                 anomalies.push(nonlinearizable(ops, name, members, &deepest));
             }
         }
     }
-    let stats = BTreeMap::from([
+    let unknown: u64 = stops.values().sum();
+    let mut stats = BTreeMap::from([
         ("ops".to_string(), ops.len() as u64),
         ("pieces".to_string(), pieces.len() as u64),
+        ("pieces decided without search".to_string(), decided),
         ("pieces unknown".to_string(), unknown),
         ("search steps".to_string(), steps),
     ]);
+    for (stop, count) in stops {
+        stats.insert(stop_stat(stop).to_string(), count);
+    }
     let mut report = CheckReport::from_anomalies("linearizable", anomalies, stats);
     if report.verdict == Verdict::Valid && unknown > 0 {
         // Out of budget is never a pass.
@@ -185,26 +278,80 @@ fn report<I: Debug, O: Debug>(
     report
 }
 
-fn nonlinearizable<I: Debug, O: Debug>(
+/// The statistic that says why pieces ended `unknown`; the CLI explains each.
+pub const STAT_OUT_OF_STEPS: &str = "pieces unknown: max steps reached";
+/// Pieces stopped by the wall-clock limit.
+pub const STAT_OUT_OF_TIME: &str = "pieces unknown: time limit reached";
+/// Pieces stopped by the memory budget.
+pub const STAT_OUT_OF_MEMORY: &str = "pieces unknown: memory budget exceeded";
+
+fn stop_stat(stop: search::Stop) -> &'static str {
+    match stop {
+        search::Stop::Steps => STAT_OUT_OF_STEPS,
+        search::Stop::Time => STAT_OUT_OF_TIME,
+        search::Stop::Memory => STAT_OUT_OF_MEMORY,
+    }
+}
+
+fn describe_op<I: Debug, O: Debug>(op: &Operation<I, O>) -> String {
+    match &op.output {
+        Some(output) => format!(
+            "op {} (process {}, {:?} → {:?})",
+            op.index, op.process, op.input, output
+        ),
+        None => format!(
+            "op {} (process {}, {:?}, crashed)",
+            op.index, op.process, op.input
+        ),
+    }
+}
+
+fn refuted<I: Debug, O: Debug>(
     ops: &[Operation<I, O>],
     name: &str,
     members: &[usize],
-    deepest: &search::Deepest,
+    refutation: &Refutation,
 ) -> Anomaly {
-    let describe = |at: usize| {
-        let op = &ops[members[at]];
-        match &op.output {
-            Some(output) => format!(
-                "op {} (process {}, {:?} → {:?})",
-                op.index, op.process, op.input, output
-            ),
-            None => format!(
-                "op {} (process {}, {:?}, crashed)",
-                op.index, op.process, op.input
-            ),
-        }
-    };
-    let prefix: Vec<String> = deepest.linearized.iter().map(|&at| describe(at)).collect();
+    let described: Vec<String> = refutation
+        .ops
+        .iter()
+        .map(|&at| describe_op(&ops[members[at]]))
+        .collect();
+    Anomaly {
+        kind: AnomalyKind::Nonlinearizable,
+        key: None,
+        ops: refutation
+            .ops
+            .iter()
+            .map(|&at| ops[members[at]].index)
+            .collect(),
+        description: format!(
+            "{name}: no order of the ops respects real time and the model: {} [{}]",
+            refutation.reason,
+            described.join(", ")
+        ),
+    }
+}
+
+/// How many ops of the longest legal prefix an anomaly names.
+const EVIDENCE_OPS: usize = 20;
+
+fn nonlinearizable<I: Debug, O: Debug, S: Debug>(
+    ops: &[Operation<I, O>],
+    name: &str,
+    members: &[usize],
+    deepest: &search::Deepest<S>,
+) -> Anomaly {
+    let describe = |at: usize| describe_op(&ops[members[at]]);
+    // A long prefix is cut to its end: the ops just before the dead end are the evidence.
+    let shown = &deepest.linearized[deepest.linearized.len().saturating_sub(EVIDENCE_OPS)..];
+    let mut prefix: Vec<String> = shown.iter().map(|&at| describe(at)).collect();
+    if shown.len() < deepest.linearized.len() {
+        prefix.insert(
+            0,
+            format!("… {} earlier", deepest.linearized.len() - shown.len()),
+        );
+    }
     let blocked = deepest
         .blocked_by
         .map(|at| {
@@ -214,22 +361,23 @@ fn nonlinearizable<I: Debug, O: Debug>(
             )
         })
         .unwrap_or_default();
-    let mut cited: Vec<u64> = deepest
-        .linearized
-        .iter()
-        .map(|&at| ops[members[at]].index)
-        .collect();
+    let mut cited: Vec<u64> = shown.iter().map(|&at| ops[members[at]].index).collect();
     cited.extend(deepest.blocked_by.map(|at| ops[members[at]].index));
+    let state = deepest
+        .state
+        .as_ref()
+        .map_or("the initial state".to_string(), |state| {
+            format!("{state:?}")
+        });
     Anomaly {
         kind: AnomalyKind::Nonlinearizable,
         key: None,
         ops: cited,
         description: format!(
             "{name}: no order of the ops respects real time and the model; the longest \
-             legal prefix linearizes {} op(s) [{}] reaching state {}{blocked}",
-            prefix.len(),
+             legal prefix linearizes {} op(s) [{}] reaching state {state}{blocked}",
+            deepest.linearized.len(),
             prefix.join(", "),
-            deepest.state
         ),
     }
 }

@@ -5,7 +5,7 @@
 //! committed offset for one partition. A crashed compare-and-set whose expected value does
 //! not match simply failed — a no-op — so it is accepted either way.
 
-use super::SequentialModel;
+use super::{unique_writes, Decision, Operation, SequentialModel};
 
 /// A register's value; `None` is nil (never written).
 pub type RegisterValue = Option<i64>;
@@ -81,6 +81,11 @@ impl SequentialModel for Register {
         output: Option<&RegisterOutput>,
     ) -> Option<RegisterValue> {
         Register::apply(*state, input, output)
+    }
+
+    /// Unique written values decide a register in O(n log n) ([`unique_writes`]).
+    fn decide(&self, ops: &[&Operation<RegisterInput, RegisterOutput>]) -> Option<Decision> {
+        unique_writes::decide(ops, |input| *input)
     }
 }
 

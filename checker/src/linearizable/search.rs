@@ -11,43 +11,62 @@
 //! Crashed (`info`) ops have a call entry and no return entry, so nothing ever forces them:
 //! they may be linearized at any point after their call, or never (Knossos treats `info`
 //! the same way). The search therefore succeeds as soon as every *completed* op is lifted.
+//!
+//! Nothing here copies the linearized set: [`LinearizedSet`] updates its hash and bounds
+//! on each lift and backtrack, and the evidence (the longest dead end) is extended from
+//! the part of the stack that changed. Every structure that grows with the search asks the
+//! memory budget first; running out of it, of steps or of time ends in `Unknown`.
 
 use std::time::Instant;
 
 use super::cache::Cache;
-
+use super::memory::{Holding, MemoryMeter, OutOfMemory};
+use super::set::LinearizedSet;
 use super::{Operation, SequentialModel};
 
 /// Why a search stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Outcome {
+pub(crate) enum Outcome<S> {
     /// A linearization exists.
     Linearizable,
     /// None exists; the deepest partial linearization found, for evidence.
-    NotLinearizable(Deepest),
-    /// The budget ran out first.
-    Unknown,
+    NotLinearizable(Deepest<S>),
+    /// A budget ran out first.
+    Unknown(Stop),
+}
+
+/// Which budget ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Stop {
+    /// `max_steps` call entries were tried.
+    Steps,
+    /// The wall-clock deadline passed.
+    Time,
+    /// The cache and stack would have grown past the memory budget.
+    Memory,
 }
 
 /// The furthest the search got: which ops it linearized, in order, and which op's
 /// return then forced it back.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub(crate) struct Deepest {
+pub(crate) struct Deepest<S> {
     /// Ops (positions in the partition) linearized, in linearization order.
     pub linearized: Vec<usize>,
     /// The op that had to be linearized before it returned, but could not be.
     pub blocked_by: Option<usize>,
-    /// The model state after the linearized prefix, in words.
-    pub state: String,
+    /// The model state after the linearized prefix.
+    pub state: Option<S>,
 }
 
 /// Limits that end a search in `Unknown` rather than running forever.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Budget {
+pub(crate) struct Budget<'a> {
     /// Most call entries tried (deterministic).
     pub max_steps: u64,
     /// Wall-clock deadline, if any (checkers run outside the simulation).
     pub deadline: Option<Instant>,
+    /// The memory the searches share.
+    pub meter: &'a MemoryMeter,
 }
 
 const HEAD: usize = 0;
@@ -69,32 +88,68 @@ pub(crate) fn search<M: SequentialModel>(
     model: &M,
     ops: &[&Operation<M::Input, M::Output>],
     budget: Budget,
-) -> (Outcome, u64) {
+) -> (Outcome<M::State>, u64) {
+    let mut holding = Holding::new(budget.meter);
+    let mut steps = 0u64;
+    match run(model, ops, budget, &mut holding, &mut steps) {
+        Ok(outcome) => (outcome, steps),
+        Err(OutOfMemory) => (Outcome::Unknown(Stop::Memory), steps),
+    }
+}
+
+/// The longest dead end so far, kept in step with the stack: `linearized[..agree]` is
+/// still the stack's bottom, so recording a deeper one copies only what changed since.
+struct DeepestTracker<S> {
+    deepest: Deepest<S>,
+    /// How much of `deepest.linearized` the stack still shares.
+    agree: usize,
+}
+
+fn run<M: SequentialModel>(
+    model: &M,
+    ops: &[&Operation<M::Input, M::Output>],
+    budget: Budget,
+    holding: &mut Holding,
+    steps: &mut u64,
+) -> Result<Outcome<M::State>, OutOfMemory> {
+    // The list, the set and the evidence are sized by the history: taken up front.
+    holding.acquire((2 * ops.len() as u64 + 1) * std::mem::size_of::<Entry>() as u64)?;
     let mut list = build_list(ops);
+    let mut linearized = LinearizedSet::new(ops.len());
+    holding.acquire(linearized.heap_bytes())?;
     let completed = ops.iter().filter(|op| op.complete.is_some()).count();
-    let words = ops.len().div_ceil(64);
-    let mut linearized = vec![0u64; words];
     let mut linearized_completed = 0;
-    let mut cache: Cache<M::State> = Cache::new(words);
+    let mut cache: Cache<M::State> = Cache::new(holding)?;
     let mut stack: Vec<(usize, M::State)> = Vec::new();
     let mut state = model.init();
-    let mut deepest = Deepest::default();
-    let mut steps = 0u64;
+    let mut tracker = DeepestTracker {
+        deepest: Deepest {
+            linearized: Vec::new(),
+            blocked_by: None,
+            state: None,
+        },
+        agree: 0,
+    };
     let mut entry = list[HEAD].next;
     loop {
         if linearized_completed == completed {
-            return (Outcome::Linearizable, steps);
+            return Ok(Outcome::Linearizable);
         }
         if entry != NONE && list[entry].is_call {
-            steps += 1;
-            if steps > budget.max_steps || out_of_time(budget, steps) {
-                return (Outcome::Unknown, steps);
+            *steps += 1;
+            if *steps > budget.max_steps {
+                return Ok(Outcome::Unknown(Stop::Steps));
+            }
+            if out_of_time(budget, *steps) {
+                return Ok(Outcome::Unknown(Stop::Time));
             }
             let op = list[entry].op;
             if let Some(next_state) = model.step(&state, &ops[op].input, ops[op].output.as_ref()) {
-                linearized[op / 64] |= 1 << (op % 64);
-                if cache.insert(&linearized, &next_state) {
+                linearized.insert(op);
+                let heap = model.state_heap_bytes(&next_state) as u64;
+                if cache.insert(&linearized, &next_state, heap, holding)? {
                     let previous = std::mem::replace(&mut state, next_state);
+                    holding.reserve(&mut stack, 1)?;
                     stack.push((entry, previous));
                     if ops[op].complete.is_some() {
                         linearized_completed += 1;
@@ -103,24 +158,21 @@ pub(crate) fn search<M: SequentialModel>(
                     entry = list[HEAD].next;
                     continue;
                 }
-                linearized[op / 64] &= !(1 << (op % 64));
+                linearized.remove(op);
             }
             entry = list[entry].next;
             continue;
         }
         // A return entry (or the end): the ops lifted so far cannot be extended here.
-        if stack.len() >= deepest.linearized.len() {
-            deepest = Deepest {
-                linearized: stack.iter().map(|&(e, _)| list[e].op).collect(),
-                blocked_by: (entry != NONE).then(|| list[entry].op),
-                state: format!("{state:?}"),
-            };
+        if stack.len() >= tracker.deepest.linearized.len() {
+            record_deepest(&mut tracker, &stack, &list, entry, &state, holding)?;
         }
         let Some((call, previous)) = stack.pop() else {
-            return (Outcome::NotLinearizable(deepest), steps);
+            return Ok(Outcome::NotLinearizable(tracker.deepest));
         };
+        tracker.agree = tracker.agree.min(stack.len());
         let op = list[call].op;
-        linearized[op / 64] &= !(1 << (op % 64));
+        linearized.remove(op);
         if ops[op].complete.is_some() {
             linearized_completed -= 1;
         }
@@ -128,6 +180,26 @@ pub(crate) fn search<M: SequentialModel>(
         unlift(&mut list, call);
         entry = list[call].next;
     }
+}
+
+fn record_deepest<S: Clone>(
+    tracker: &mut DeepestTracker<S>,
+    stack: &[(usize, S)],
+    list: &[Entry],
+    entry: usize,
+    state: &S,
+    holding: &mut Holding,
+) -> Result<(), OutOfMemory> {
+    let deepest = &mut tracker.deepest;
+    deepest.linearized.truncate(tracker.agree);
+    holding.reserve(&mut deepest.linearized, stack.len() - tracker.agree)?;
+    deepest
+        .linearized
+        .extend(stack[tracker.agree..].iter().map(|&(e, _)| list[e].op));
+    tracker.agree = stack.len();
+    deepest.blocked_by = (entry != NONE).then(|| list[entry].op);
+    deepest.state = Some(state.clone());
+    Ok(())
 }
 
 // `u64::is_multiple_of` needs Rust 1.87; the workspace's rust-version is 1.85.
@@ -151,13 +223,14 @@ fn build_list<I, O>(ops: &[&Operation<I, O>]) -> Vec<Entry> {
         }
     }
     events.sort_unstable();
-    let mut list = vec![Entry {
+    let mut list = Vec::with_capacity(events.len() + 1);
+    list.push(Entry {
         op: NONE,
         is_call: false,
         matching: NONE,
         prev: NONE,
         next: NONE,
-    }];
+    });
     let mut call_at = vec![NONE; ops.len()];
     for &(_, is_return, op) in &events {
         let at = list.len();

@@ -4,5 +4,6 @@
 
 mod group;
 mod linearizable;
+mod linearizable_scale;
 mod log;
 mod log_props;
