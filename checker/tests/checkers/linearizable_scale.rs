@@ -277,20 +277,24 @@ fn generated_histories_get_the_same_verdict_both_ways() {
 #[test]
 fn a_tiny_memory_budget_is_unknown_and_says_so() {
     let ops = generated(20, 3, 5_000);
+    // Enough for the list and the set (~0.5 MB at 5,000 ops), not for the search's cache.
+    let budget = 2 << 20;
     let options = LinearizableOptions {
-        memory_budget_bytes: 256 * 1024,
+        memory_budget_bytes: budget,
+        max_steps: u64::MAX,
         ..search_only()
     };
     let report = check(&Register, &ops, &options);
     assert_eq!(report.verdict, Verdict::Unknown, "{report:#?}");
     assert_eq!(report.stats[STAT_OUT_OF_MEMORY], 1);
-    assert!(report.stats["memory peak bytes"] <= 256 * 1024);
+    assert!(report.stats["search steps"] > 10_000, "{report:#?}");
+    assert!(report.stats["memory peak bytes"] <= budget);
     // The fast path needs no search memory and decides it.
     let report = check(
         &Register,
         &ops,
         &LinearizableOptions {
-            memory_budget_bytes: 256 * 1024,
+            memory_budget_bytes: budget,
             ..fast()
         },
     );
