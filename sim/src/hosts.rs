@@ -19,8 +19,9 @@ use faultline_broker::node::{BrokerNode, ControllerNode};
 use faultline_broker::storage::TopicPartition;
 
 use crate::disk::SimDisk;
+use crate::events::{ClusterEvent, EventTyper};
 use crate::seed::stream;
-use crate::world::{ClusterEvent, TurmoilTransport};
+use crate::world::TurmoilTransport;
 
 /// A running process.
 enum Node {
@@ -37,6 +38,8 @@ pub struct Hosts {
     pub faults: BTreeMap<String, NodeFaults>,
     /// The latest process started on each host.
     registry: Arc<Mutex<BTreeMap<String, Node>>>,
+    /// Types the controller's registrations (election, ISR change) against the last one.
+    typer: Arc<Mutex<EventTyper>>,
 }
 
 impl Hosts {
@@ -64,6 +67,7 @@ impl Hosts {
             disks,
             faults,
             registry: Arc::new(Mutex::new(BTreeMap::new())),
+            typer: Arc::new(Mutex::new(EventTyper::default())),
         }
     }
 
@@ -161,19 +165,24 @@ impl Hosts {
     /// Moves every process's new events into `out`, stamped `time_ns`.
     pub fn drain_events(&self, time_ns: u64, out: &mut Vec<ClusterEvent>) {
         let registry = self.registry.lock().unwrap();
+        let mut typer = self.typer.lock().unwrap();
         for (name, node) in registry.iter() {
-            let descriptions: Vec<String> = match node {
+            let kinds: Vec<_> = match node {
                 Node::Broker(b) => b
                     .drain_events()
                     .into_iter()
-                    .map(|e| format!("{}-{}: {}", e.partition.0, e.partition.1, e.description))
+                    .map(|e| EventTyper::broker(e.partition, e.kind))
                     .collect(),
-                Node::Controller(c) => c.drain_events(),
+                Node::Controller(c) => c
+                    .drain_events()
+                    .into_iter()
+                    .map(|e| typer.controller(e))
+                    .collect(),
             };
-            out.extend(descriptions.into_iter().map(|description| ClusterEvent {
+            out.extend(kinds.into_iter().map(|kind| ClusterEvent {
                 time_ns,
                 node: name.clone(),
-                description,
+                kind,
             }));
         }
     }

@@ -4,12 +4,14 @@
 //! - [`duration`]: `"250ms"` durations (shared with certification target files).
 //! - [`scenario`]: scenario files.
 //! - [`nemesis`]: fault windows, seeded or explicit, and how they strike the world.
+//! - [`events`]: the cluster's events as data (elections, ISR changes, truncations, faults).
 //! - [`disk`]: the simulated disk (page cache, fsync, power loss, I/O errors).
 //! - [`hosts`]: the controller and broker hosts, their disks and fault handles.
 //! - [`liveness`]: recovery after the heal, within a bound.
 //! - [`world`]: builds and drives a run.
 
 pub mod disk;
+pub mod events;
 pub mod hosts;
 pub mod liveness;
 pub mod nemesis;

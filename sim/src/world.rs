@@ -16,6 +16,7 @@ use faultline_conformance::workload::{self, WorkloadConfig};
 use faultline_wire::transport::ConnectFuture;
 use faultline_wire::Transport;
 
+pub use crate::events::{ClusterEvent, ClusterEventKind};
 use crate::hosts::Hosts;
 use crate::liveness::Liveness;
 use crate::nemesis::apply::{AppliedFault, Nemesis};
@@ -34,17 +35,6 @@ impl Transport for TurmoilTransport {
         let address = address.to_string();
         Box::pin(async move { turmoil::net::TcpStream::connect(address).await })
     }
-}
-
-/// Something the cluster did, for the trace and the report's timeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterEvent {
-    /// Simulated ns.
-    pub time_ns: u64,
-    /// Which node.
-    pub node: String,
-    /// What happened.
-    pub description: String,
 }
 
 /// Everything a run produced.
@@ -244,7 +234,7 @@ fn trace_hash(history: &History, events: &[ClusterEvent]) -> u64 {
         .expect("writing to memory cannot fail");
     for event in events {
         bytes.extend_from_slice(
-            format!("{} {} {}\n", event.time_ns, event.node, event.description).as_bytes(),
+            format!("{} {} {}\n", event.time_ns, event.node, event.description()).as_bytes(),
         );
     }
     fnv1a(&bytes)

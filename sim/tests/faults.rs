@@ -4,10 +4,11 @@
 
 use std::path::Path;
 
+use faultline_broker::events::FenceReason;
 use faultline_conformance::checker::{check_log, log::LogOptions, Verdict};
 use faultline_conformance::history::{Function, MicroOp, OpType, OpValue, Process};
 use faultline_sim::nemesis::FaultKind;
-use faultline_sim::world::ClusterEvent;
+use faultline_sim::world::{ClusterEvent, ClusterEventKind};
 use faultline_sim::{run, RunOutcome, Scenario};
 
 const SECOND: u64 = 1_000_000_000;
@@ -48,7 +49,16 @@ fn events_between(outcome: &RunOutcome, from_ns: u64, to_ns: u64) -> Vec<&Cluste
 fn has_event(events: &[&ClusterEvent], node: &str, text: &str) -> bool {
     events
         .iter()
-        .any(|e| e.node == node && e.description.contains(text))
+        .any(|e| e.node == node && e.description().contains(text))
+}
+
+/// Whether `event` is the controller electing a leader of partition 0 other than `broker`.
+fn elected_other_than(event: &ClusterEvent, broker: &str) -> bool {
+    matches!(
+        &event.kind,
+        ClusterEventKind::LeaderElected { partition, leader, .. }
+            if partition.1 == 0 && leader.to_string() != broker
+    )
 }
 
 /// The node id of a resolved `broker-N` target.
@@ -74,11 +84,9 @@ fn a_paused_leader_wakes_stale_and_is_fenced_by_leader_epoch() {
         "the paused broker's session must expire"
     );
     assert!(
-        during.iter().any(|e| e.node == "controller"
-            && e.description.starts_with("events-0: leader ")
-            && !e
-                .description
-                .starts_with(&format!("events-0: leader {paused} "))),
+        during
+            .iter()
+            .any(|e| e.node == "controller" && elected_other_than(e, &paused)),
         "partition 0 must move to another leader while {paused} sleeps"
     );
     let after = events_between(&outcome, 11 * SECOND, 24 * SECOND);
@@ -102,12 +110,7 @@ fn isolating_the_leader_moves_leadership() {
     let outcome = run(&s, 2).unwrap();
     let isolated = broker_id(&outcome.faults[0].targets[0]).to_string();
     let during = events_between(&outcome, 5 * SECOND, 10 * SECOND);
-    assert!(during
-        .iter()
-        .any(|e| e.description.starts_with("events-0: leader ")
-            && !e
-                .description
-                .starts_with(&format!("events-0: leader {isolated} "))));
+    assert!(during.iter().any(|e| elected_other_than(e, &isolated)));
     assert_log_valid(&outcome);
 }
 
@@ -186,7 +189,9 @@ fn message_loss_drops_messages_in_flight_and_requests_time_out() {
     let during = events_between(&outcome, 4 * SECOND, 16 * SECOND);
     let drops = during
         .iter()
-        .filter(|e| e.node == "nemesis" && e.description.starts_with("loss: dropped"))
+        .filter(|e| {
+            e.node == "nemesis" && matches!(e.kind, ClusterEventKind::MessagesDropped { .. })
+        })
         .count();
     assert!(drops > 0, "no message was lost");
     let failed = outcome
@@ -279,10 +284,13 @@ fn power_loss_loses_the_unsynced_tail_only_without_fsync() {
         .filter_map(|d| d.split(' ').next()?.parse::<usize>().ok())
         .sum();
     assert!(lost > 0, "{never}");
-    assert!(outcome
-        .events
-        .iter()
-        .any(|e| e.node == "nemesis" && e.description.starts_with("power-loss: ")));
+    assert!(
+        outcome
+            .events
+            .iter()
+            .any(|e| e.node == "nemesis"
+                && matches!(e.kind, ClusterEventKind::PowerLossDamage { .. }))
+    );
     let (always, outcome) = power_loss_detail("always", 10);
     assert!(
         always
@@ -329,13 +337,20 @@ fn a_fast_controller_clock_expires_healthy_sessions() {
     let outcome = run(&s, seed).unwrap();
     let during = events_between(&outcome, 5 * SECOND, 17 * SECOND);
     assert!(
-        during
-            .iter()
-            .any(|e| e.node == "controller" && e.description.contains("fenced: session timed out")),
+        during.iter().any(|e| e.node == "controller"
+            && matches!(
+                e.kind,
+                ClusterEventKind::BrokerFenced {
+                    reason: FenceReason::SessionTimedOut,
+                    ..
+                }
+            )),
         "{during:#?}"
     );
     let before = events_between(&outcome, 2 * SECOND, 5 * SECOND);
-    assert!(!before.iter().any(|e| e.description.contains("fenced")));
+    assert!(!before
+        .iter()
+        .any(|e| matches!(e.kind, ClusterEventKind::BrokerFenced { .. })));
     assert_log_valid(&outcome);
 }
 

@@ -128,8 +128,8 @@ pub fn execute(loaded: &LoadedScenario, seed: u64, repro: String) -> anyhow::Res
             .map(|e| ClusterEvent {
                 time_ns: e.time_ns,
                 node: e.node.clone(),
-                kind: event_kind(&e.description).to_string(),
-                description: e.description.clone(),
+                kind: e.kind.name().to_string(),
+                description: e.description(),
             })
             .collect(),
         repro,
@@ -163,18 +163,6 @@ fn expectation(checks: &[CheckReport], expected: &[String]) -> CheckReport {
             .into_iter()
             .map(|(kind, n)| (format!("found {kind}"), n))
             .collect(),
-    }
-}
-
-fn event_kind(description: &str) -> &'static str {
-    if description.contains("became leader") || description.contains(": leader ") {
-        "leader-change"
-    } else if description.contains("fenced") {
-        "fence"
-    } else if description.contains("truncated") {
-        "truncation"
-    } else {
-        "event"
     }
 }
 

@@ -13,9 +13,9 @@ use faultline_conformance::recorder::Recorder;
 
 use super::links::{LinkBook, Reason};
 use super::{leader_target, FaultKind, FaultWindow};
+use crate::events::{ClusterEvent, ClusterEventKind};
 use crate::hosts::Hosts;
 use crate::seed::stream;
-use crate::world::ClusterEvent;
 
 /// Maximum message latency on a link during a `latency` window.
 pub const LATENCY_SPIKE: Duration = Duration::from_millis(500);
@@ -141,7 +141,16 @@ impl Nemesis {
                 FaultKind::IsolateLeader => vec!["leader".into()],
                 FaultKind::IsolateController => vec!["controller".into()],
                 FaultKind::PowerLoss => self.servers.clone(),
-                _ => Vec::new(),
+                FaultKind::Isolate
+                | FaultKind::Halves
+                | FaultKind::Bridge
+                | FaultKind::OneWay
+                | FaultKind::Loss
+                | FaultKind::Latency
+                | FaultKind::Crash
+                | FaultKind::Pause
+                | FaultKind::DiskError
+                | FaultKind::ClockSkew => Vec::new(),
             };
         }
         let mut resolved: Vec<String> = targets
@@ -198,7 +207,15 @@ impl Nemesis {
                     }
                 }
             }
-            _ => {}
+            // Not link cuts: handled per target in `strike` and `heal`.
+            FaultKind::OneWay
+            | FaultKind::Loss
+            | FaultKind::Latency
+            | FaultKind::Crash
+            | FaultKind::Pause
+            | FaultKind::PowerLoss
+            | FaultKind::DiskError
+            | FaultKind::ClockSkew => {}
         }
         pairs
     }
@@ -208,6 +225,7 @@ impl Nemesis {
         let at_ms = self.applied[index].window.at.as_millis();
         let targets = self.applied[index].targets.clone();
         let mut details = Vec::new();
+        let mut events = Vec::new();
         for (a, b) in self.cuts(kind, &targets) {
             self.links.add(sim, Reason::Cut, &a, &b);
         }
@@ -239,6 +257,10 @@ impl Nemesis {
                     let mut rng = stream(self.seed, &format!("disk/{at_ms}/{target}"));
                     let lost = hosts.disks[target].power_loss(&mut rng);
                     details.push(format!("{target} lost {lost} unsynced entries"));
+                    events.push(ClusterEventKind::PowerLossDamage {
+                        node: target.clone(),
+                        lost,
+                    });
                 }
                 FaultKind::DiskError => hosts.disks[target].set_failing(true),
                 FaultKind::ClockSkew => {
@@ -246,15 +268,25 @@ impl Nemesis {
                     let rate = SKEW_RATES_PERMILLE[rng.random_range(0..SKEW_RATES_PERMILLE.len())];
                     hosts.faults[target].clock_rate.set_permille(rate);
                     details.push(format!("{target} clock at {rate}‰"));
+                    events.push(ClusterEventKind::ClockSkewed {
+                        node: target.clone(),
+                        rate_permille: rate,
+                    });
                 }
-                _ => {}
+                // Link cuts, made above.
+                FaultKind::Isolate
+                | FaultKind::IsolateLeader
+                | FaultKind::IsolateController
+                | FaultKind::Halves
+                | FaultKind::Bridge
+                | FaultKind::Loss => {}
             }
         }
-        for detail in &details {
+        for kind in events {
             self.events.push(ClusterEvent {
                 time_ns: now_ns,
                 node: "nemesis".into(),
-                description: format!("{}: {detail}", kind.name()),
+                kind,
             });
         }
         self.applied[index].detail = details.join("; ");
@@ -291,7 +323,13 @@ impl Nemesis {
                 }
                 FaultKind::DiskError => hosts.disks[target].set_failing(false),
                 FaultKind::ClockSkew => hosts.faults[target].clock_rate.set_permille(1_000),
-                _ => {}
+                // Link cuts, healed above; message loss stops with the window.
+                FaultKind::Isolate
+                | FaultKind::IsolateLeader
+                | FaultKind::IsolateController
+                | FaultKind::Halves
+                | FaultKind::Bridge
+                | FaultKind::Loss => {}
             }
         }
     }
@@ -334,7 +372,7 @@ impl Nemesis {
             self.events.push(ClusterEvent {
                 time_ns: now_ns,
                 node: "nemesis".into(),
-                description: format!("loss: dropped messages in flight between {a} and {b}"),
+                kind: ClusterEventKind::MessagesDropped { a, b },
             });
         }
     }
