@@ -174,6 +174,11 @@ impl Controller {
         self.partitions.get(partition)
     }
 
+    /// Every partition's current registration (read-only, for the simulation's checks).
+    pub fn registrations(&self) -> impl Iterator<Item = &PartitionRegistration> {
+        self.partitions.values()
+    }
+
     /// BrokerRegistration (KIP-631). The same incarnation again is an idempotent retry; a
     /// new incarnation is a restarted process, whose old self is fenced first — it may have
     /// lost unsynced data, so it must not stay in any ISR it cannot prove it belongs to.

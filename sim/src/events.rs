@@ -140,13 +140,6 @@ pub enum ClusterEventKind {
         /// The host.
         node: String,
     },
-    /// The nemesis paused (SIGSTOP) or resumed (SIGCONT) a host's process.
-    ProcessPaused {
-        /// The host.
-        node: String,
-        /// Paused (true) or resumed (false).
-        paused: bool,
-    },
 }
 
 impl ClusterEventKind {
@@ -241,10 +234,6 @@ impl ClusterEventKind {
                 format!("{node} {how}")
             }
             ClusterEventKind::ProcessRestarted { node } => format!("{node} restarted"),
-            ClusterEventKind::ProcessPaused { node, paused } => {
-                let how = if *paused { "paused" } else { "resumed" };
-                format!("{node} {how}")
-            }
         }
     }
 
@@ -265,7 +254,6 @@ impl ClusterEventKind {
             ClusterEventKind::MessagesDropped { .. } => "message-loss",
             ClusterEventKind::ProcessCrashed { .. } => "crash",
             ClusterEventKind::ProcessRestarted { .. } => "restart",
-            ClusterEventKind::ProcessPaused { .. } => "pause",
         }
     }
 
@@ -283,8 +271,7 @@ impl ClusterEventKind {
             | ClusterEventKind::ClockSkewed { .. }
             | ClusterEventKind::MessagesDropped { .. }
             | ClusterEventKind::ProcessCrashed { .. }
-            | ClusterEventKind::ProcessRestarted { .. }
-            | ClusterEventKind::ProcessPaused { .. } => None,
+            | ClusterEventKind::ProcessRestarted { .. } => None,
         }
     }
 }

@@ -7,12 +7,14 @@
 //! - [`events`]: the cluster's events as data (elections, ISR changes, truncations, faults).
 //! - [`disk`]: the simulated disk (page cache, fsync, power loss, I/O errors).
 //! - [`hosts`]: the controller and broker hosts, their disks and fault handles.
+//! - [`invariants`]: the cluster state checker, run after every step.
 //! - [`liveness`]: recovery after the heal, within a bound.
 //! - [`world`]: builds and drives a run.
 
 pub mod disk;
 pub mod events;
 pub mod hosts;
+pub mod invariants;
 pub mod liveness;
 pub mod nemesis;
 pub mod scenario;

@@ -34,6 +34,8 @@ fn anomaly_kinds(scenario: &Scenario, seed: u64) -> Vec<String> {
     if scenario.workload.group_consumers > 0 {
         anomalies.extend(group::check(&outcome.history).anomalies);
     }
+    // The cluster state checker too: a bug may break an invariant inside the brokers.
+    anomalies.extend(outcome.invariants.into_iter().flat_map(|r| r.anomalies));
     anomalies.iter().map(|a| a.kind.to_string()).collect()
 }
 

@@ -83,6 +83,9 @@ pub fn execute(loaded: &LoadedScenario, seed: u64, repro: String) -> anyhow::Res
     if loaded.scenario.checks.liveness {
         checks.push(faultline_sim::liveness::check(&outcome.liveness));
     }
+    if let Some(invariants) = &outcome.invariants {
+        checks.push(invariants.clone());
+    }
     // The verdict is the checks' own: a scenario that expects anomalies (a negative
     // scenario, a regression) still fails when it finds them, so hunts, shrinks and CI see
     // the failure; the `expected` check says whether the failure was the one expected.

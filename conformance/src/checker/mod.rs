@@ -90,6 +90,10 @@ pub enum AnomalyKind {
     /// A record below a group's acknowledged committed offset was never returned to any
     /// member of the group: at-least-once broken (ours).
     UnprocessedRecord,
+    /// A cluster invariant broke inside the brokers' own state, seen by the simulation's
+    /// state checker after a step (ours: leaders per epoch, high watermark, committed
+    /// records, epochs moving forward).
+    Invariant,
 }
 
 impl AnomalyKind {
@@ -134,6 +138,7 @@ impl AnomalyKind {
             AnomalyKind::NotRecovered => "faultline liveness — after the heal, every partition has a live leader within the recovery bound and final reads reach every partition's end (Jepsen kafka.clj final polls)",
             AnomalyKind::UnownedPartition => "faultline, Kafka consumer protocol assignors (KIP-429) — once a group is stable, its generation's assignments cover every partition of the subscription",
             AnomalyKind::UnprocessedRecord => "faultline, Kafka OffsetCommit semantics (at-least-once) — every record below a group's committed offset was returned to some member of the group",
+            AnomalyKind::Invariant => "faultline cluster state checker (TigerBeetle's state checker, FoundationDB's consistency checks) — one leader per leader epoch (KIP-101), high watermark within the ISR's logs, committed records identical on every replica, epochs and generations never backwards, no truncation of committed records, acks=all only with min.insync.replicas in the ISR",
         }
     }
 }
