@@ -431,3 +431,48 @@ fn removing_a_fault_does_not_change_the_workloads_choices() {
     assert!(shared > 100, "{shared} sends in common");
     assert_eq!(a[..shared], b[..shared]);
 }
+
+/// A trigger strikes at the moment the cluster names: isolating the leader forces an
+/// election, and the trigger crashes exactly the broker elected, within its delay.
+#[test]
+fn a_trigger_crashes_the_new_leader_right_after_its_election() {
+    let s = scenario(&format!(
+        "{FAST_SESSIONS}{}[[faults.trigger]]\non = \"leader-elected\"\naction = \"crash\"\ntarget = \"new-leader\"\ndelay = \"0ms..200ms\"\nduration = \"1s\"\nafter = \"5s\"\npartition = \"events-0\"\n",
+        window("5s", "5s", "isolate-leader", "")
+    ));
+    let outcome = run(&s, 3).unwrap();
+    let election = outcome
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            ClusterEventKind::LeaderElected {
+                partition, leader, ..
+            } if partition.1 == 0 && e.time_ns >= 5 * SECOND => Some((e.time_ns, *leader)),
+            _ => None,
+        })
+        .expect("isolating the leader elects another");
+    let crash = outcome
+        .faults
+        .iter()
+        .find(|f| f.window.kind == FaultKind::Crash)
+        .expect("the trigger fired");
+    assert_eq!(crash.targets, vec![format!("broker-{}", election.1)]);
+    let delay_ms = (crash.start_ns - election.0) / 1_000_000;
+    assert!(delay_ms <= 200 + 10, "struck {delay_ms} ms after the election");
+    assert_eq!(outcome.faults.len(), 2, "fires once: {:#?}", outcome.faults);
+    assert_log_valid(&outcome);
+}
+
+/// Triggers, overlapping windows and random triggers replay bit for bit.
+#[test]
+fn triggered_and_overlapping_faults_replay_to_the_same_trace_hash() {
+    let s = scenario(
+        "[faults]\nkinds = [\"isolate\", \"crash\", \"pause\"]\ninterval = \"2s\"\nfault_duration = \"2s\"\noverlap = true\ntriggered = 3\n[[faults.trigger]]\non = \"isr-shrink\"\naction = \"restart\"\nduration = \"100ms\"\ntimes = 2\n",
+    );
+    for seed in [1, 2] {
+        let a = run(&s, seed).unwrap();
+        let b = run(&s, seed).unwrap();
+        assert_eq!(a.trace_hash, b.trace_hash, "seed {seed}");
+        assert_eq!(a.faults, b.faults);
+    }
+}
