@@ -5,12 +5,15 @@
 //! - [`scenario`]: scenario files.
 //! - [`nemesis`]: fault windows, seeded or explicit, and how they strike the world.
 //! - [`events`]: the cluster's events as data (elections, ISR changes, truncations, faults).
+//! - [`coverage`]: the state transitions a run reached, for guided exploration.
+//! - [`swarm`]: per-seed configurations within a scenario's bounds (swarm testing).
 //! - [`disk`]: the simulated disk (page cache, fsync, power loss, I/O errors).
 //! - [`hosts`]: the controller and broker hosts, their disks and fault handles.
 //! - [`invariants`]: the cluster state checker, run after every step.
 //! - [`liveness`]: recovery after the heal, within a bound.
 //! - [`world`]: builds and drives a run.
 
+pub mod coverage;
 pub mod disk;
 pub mod events;
 pub mod hosts;
@@ -18,6 +21,7 @@ pub mod invariants;
 pub mod liveness;
 pub mod nemesis;
 pub mod scenario;
+pub mod swarm;
 pub mod world;
 
 pub use faultline_conformance::{duration, seed};

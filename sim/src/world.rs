@@ -57,6 +57,8 @@ pub struct RunOutcome {
     pub liveness: Liveness,
     /// The cluster state checker's report (`None` when the scenario turns it off).
     pub invariants: Option<CheckReport>,
+    /// The coverage points the run reached.
+    pub coverage: std::collections::BTreeSet<String>,
 }
 
 /// A run that could not complete.
@@ -257,11 +259,13 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         final_reads_complete: final_reads.is_some_and(|(complete, _)| complete),
         final_reads_done_ns: final_reads.map(|(_, at)| at.as_nanos() as u64),
     };
+    let coverage = crate::coverage::points(&events, &nemesis.applied, &history);
     Ok(RunOutcome {
         history,
         trace_hash,
         simulated_ms: sim.elapsed().as_millis() as u64,
         faults: nemesis.applied,
+        coverage,
         events,
         liveness,
         invariants,

@@ -30,6 +30,19 @@ pub struct LoadedScenario {
     pub hash: u64,
 }
 
+/// A scenario built in memory (a swarm draw, a guided mutation), named after `base`.
+pub fn derived_scenario(
+    base: &LoadedScenario,
+    scenario: faultline_sim::Scenario,
+) -> LoadedScenario {
+    let text = toml::to_string(&scenario).unwrap_or_default();
+    LoadedScenario {
+        scenario,
+        path: base.path.clone(),
+        hash: fnv1a(text.as_bytes()),
+    }
+}
+
 /// Loads a scenario file, or the built-in smoke scenario when `path` is `None` and no
 /// `scenarios/smoke.toml` is at hand.
 pub fn load_scenario(path: Option<&Path>) -> anyhow::Result<LoadedScenario> {
@@ -58,6 +71,8 @@ pub struct Executed {
     pub report: RunReport,
     /// The history.
     pub history: History,
+    /// The coverage points the run reached.
+    pub coverage: std::collections::BTreeSet<String>,
 }
 
 /// Runs and checks one seed.
@@ -140,6 +155,7 @@ pub fn execute(loaded: &LoadedScenario, seed: u64, repro: String) -> anyhow::Res
     Ok(Executed {
         report,
         history: outcome.history,
+        coverage: outcome.coverage,
     })
 }
 
