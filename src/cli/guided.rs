@@ -41,6 +41,7 @@ fn mutate(rng: &mut impl Rng, scenario: &Scenario, seed: u64) -> Scenario {
     } else {
         scenario.faults.schedule.clone()
     };
+    let original = schedule.clone();
     let phase_ms = scenario.duration.as_millis();
     let mut kinds: Vec<FaultKind> = scenario.faults.kinds.clone();
     kinds.extend(schedule.iter().map(|w| w.kind));
@@ -59,24 +60,30 @@ fn mutate(rng: &mut impl Rng, scenario: &Scenario, seed: u64) -> Scenario {
         }
         1 if !kinds.is_empty() => {
             let kind = kinds[rng.random_range(0..kinds.len())];
-            let targets = match kind {
-                FaultKind::IsolateLeader | FaultKind::IsolateController | FaultKind::PowerLoss => {
-                    Vec::new()
-                }
-                FaultKind::DiskError => {
-                    vec![format!("broker-{}", rng.random_range(1..nodes.len()))]
-                }
-                FaultKind::Isolate
-                | FaultKind::Halves
-                | FaultKind::Bridge
-                | FaultKind::OneWay
-                | FaultKind::Loss
-                | FaultKind::Latency
-                | FaultKind::Crash
-                | FaultKind::Pause
-                | FaultKind::ClockSkew => {
-                    let pick = rng.random_range(0..nodes.len() + 1);
-                    vec![nodes.get(pick).cloned().unwrap_or_else(|| "leader".into())]
+            // Targets as the scenario's own windows of that kind have them (a power loss
+            // of one node stays one node), else one node or a partition's leader.
+            let same: Vec<&FaultWindow> = schedule.iter().filter(|w| w.kind == kind).collect();
+            let targets = if !same.is_empty() {
+                same[rng.random_range(0..same.len())].targets.clone()
+            } else {
+                match kind {
+                    FaultKind::IsolateLeader | FaultKind::IsolateController => Vec::new(),
+                    FaultKind::DiskError => {
+                        vec![format!("broker-{}", rng.random_range(1..nodes.len()))]
+                    }
+                    FaultKind::Isolate
+                    | FaultKind::Halves
+                    | FaultKind::Bridge
+                    | FaultKind::OneWay
+                    | FaultKind::Loss
+                    | FaultKind::Latency
+                    | FaultKind::Crash
+                    | FaultKind::Pause
+                    | FaultKind::PowerLoss
+                    | FaultKind::ClockSkew => {
+                        let pick = rng.random_range(0..nodes.len() + 1);
+                        vec![nodes.get(pick).cloned().unwrap_or_else(|| "leader".into())]
+                    }
                 }
             };
             let duration = rng.random_range(200..=4_000);
@@ -108,9 +115,23 @@ fn mutate(rng: &mut impl Rng, scenario: &Scenario, seed: u64) -> Scenario {
         }
     }
     schedule.sort_by_key(|w| w.at);
+    // Within the scenario's bounds: a scenario whose faults never overlap (a power loss of
+    // one node at a time) must not be turned into one whose faults do.
+    if !scenario.faults.overlap && !overlaps(&original) && overlaps(&schedule) {
+        schedule = original;
+    }
     let mut mutated = scenario.clone();
     mutated.faults.schedule = schedule;
     mutated
+}
+
+/// Whether any two windows of a sorted schedule are open at once.
+fn overlaps(schedule: &[FaultWindow]) -> bool {
+    let mut sorted: Vec<&FaultWindow> = schedule.iter().collect();
+    sorted.sort_by_key(|w| w.at);
+    sorted
+        .windows(2)
+        .any(|pair| pair[0].at.as_millis() + pair[0].duration.as_millis() >= pair[1].at.as_millis())
 }
 
 /// Explores `start..end` as the run budget: run `i` either takes fresh seed `start + k` or

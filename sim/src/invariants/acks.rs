@@ -13,9 +13,15 @@ pub type IsrTimeline = BTreeMap<TopicPartition, Vec<(u64, usize)>>;
 
 /// Records this step's largest leader ISR of `partition` if it changed.
 pub fn sample(timeline: &mut IsrTimeline, partition: &TopicPartition, time_ns: u64, size: usize) {
-    let series = timeline.entry(partition.clone()).or_default();
-    if series.last().is_none_or(|&(_, last)| last != size) {
-        series.push((time_ns, size));
+    match timeline.get_mut(partition) {
+        Some(series) => {
+            if series.last().is_none_or(|&(_, last)| last != size) {
+                series.push((time_ns, size));
+            }
+        }
+        None => {
+            timeline.insert(partition.clone(), vec![(time_ns, size)]);
+        }
     }
 }
 

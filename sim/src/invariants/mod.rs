@@ -32,7 +32,7 @@ mod state;
 use std::collections::{BTreeMap, BTreeSet};
 
 use faultline_broker::log::LogEntry;
-use faultline_broker::partition::{Partition, Role};
+use faultline_broker::partition::Role;
 use faultline_broker::storage::TopicPartition;
 use faultline_conformance::checker::{Anomaly, AnomalyKind, CheckReport};
 
@@ -61,10 +61,8 @@ pub struct InvariantChecker {
     leaders: BTreeMap<(TopicPartition, i32), i32>,
     /// Fingerprints of the committed records of each partition, by offset.
     committed: BTreeMap<TopicPartition, Vec<u64>>,
-    /// How far each replica's committed prefix was verified: (host, incarnation, partition).
-    verified: BTreeMap<(String, u64, TopicPartition), i64>,
-    /// Each replica's last leader epoch: (host, incarnation, partition).
-    replica_epochs: BTreeMap<(String, u64, TopicPartition), i32>,
+    /// Each replica's memory, by host and partition (looked up without allocating).
+    replicas: BTreeMap<String, BTreeMap<TopicPartition, ReplicaMemory>>,
     /// The controller's last (leader epoch, partition epoch) per partition.
     controller_epochs: BTreeMap<TopicPartition, (i32, i32)>,
     /// The controller's metadata log end, highest seen.
@@ -82,6 +80,17 @@ pub struct InvariantChecker {
     pub isr_timeline: acks::IsrTimeline,
     /// The first violation; checking stops there.
     pub violation: Option<Violation>,
+}
+
+/// What the checker remembers of one replica.
+#[derive(Debug, Clone, Copy)]
+struct ReplicaMemory {
+    /// The process incarnation it belongs to; a restart starts afresh.
+    incarnation: u64,
+    /// Offsets below this were verified identical to the committed records.
+    verified: i64,
+    /// Its last leader epoch.
+    leader_epoch: i32,
 }
 
 /// A broker host's node id (`broker-3` → 3).
@@ -114,6 +123,8 @@ impl InvariantChecker {
         match &event.kind {
             ClusterEventKind::ProcessCrashed { node, .. } => {
                 self.down.insert(node.clone(), u64::MAX);
+                // Its next process starts from its disk: nothing it verified carries over.
+                self.replicas.remove(node);
             }
             ClusterEventKind::PowerLossDamage { node, lost } => {
                 if *lost > 0 {
@@ -188,13 +199,12 @@ impl InvariantChecker {
         }
         let states = || describe_states(replicas);
         for (host, partition, to) in std::mem::take(&mut self.truncations) {
-            // The truncating process is the host's latest incarnation.
+            // The truncating process is the host's latest incarnation, the one remembered.
             let held = self
-                .verified
-                .iter()
-                .filter(|((h, _, p), _)| *h == host && *p == partition)
-                .max_by_key(|((_, incarnation, _), _)| *incarnation)
-                .map_or(0, |(_, &v)| v);
+                .replicas
+                .get(&host)
+                .and_then(|m| m.get(&partition))
+                .map_or(0, |m| m.verified);
             if to < held {
                 let detail = format!(
                     "{host} truncated {}-{} to {to}, below offset {held} up to which it held committed records",
@@ -227,20 +237,45 @@ impl InvariantChecker {
     ) -> Option<(&'static str, String)> {
         let tp = replica.topic_partition;
         let p = replica.partition;
-        let name = format!("{} {}-{}", replica.host, tp.0, tp.1);
-        let key = (replica.host.to_string(), replica.incarnation, tp.clone());
+        let name = || format!("{} {}-{}", replica.host, tp.0, tp.1);
         let epoch = p.leader_epoch();
-        if let Some(&before) = self.replica_epochs.get(&key) {
-            if epoch < before {
-                return Some((
-                    "leader epoch went backwards",
-                    format!("{name}: leader epoch {before} then {epoch}"),
-                ));
-            }
+        if !self.replicas.contains_key(replica.host) {
+            self.replicas.insert(replica.host.to_string(), BTreeMap::new());
         }
-        self.replica_epochs.insert(key.clone(), epoch);
+        let memories = self.replicas.get_mut(replica.host).expect("inserted above");
+        if !memories.contains_key(tp) {
+            memories.insert(
+                tp.clone(),
+                ReplicaMemory {
+                    incarnation: replica.incarnation,
+                    verified: 0,
+                    leader_epoch: epoch,
+                },
+            );
+        }
+        let memory = memories.get_mut(tp).expect("inserted above");
+        if memory.incarnation != replica.incarnation {
+            *memory = ReplicaMemory {
+                incarnation: replica.incarnation,
+                verified: 0,
+                leader_epoch: epoch,
+            };
+        }
+        if epoch < memory.leader_epoch {
+            return Some((
+                "leader epoch went backwards",
+                format!("{}: leader epoch {} then {epoch}", name(), memory.leader_epoch),
+            ));
+        }
+        memory.leader_epoch = epoch;
         if let Role::Leader(state) = &p.role {
-            let leader = *self.leaders.entry((tp.clone(), epoch)).or_insert(p.node_id);
+            let leader = match self.leaders.get(&(tp.clone(), epoch)) {
+                Some(&leader) => leader,
+                None => {
+                    self.leaders.insert((tp.clone(), epoch), p.node_id);
+                    p.node_id
+                }
+            };
             if leader != p.node_id {
                 return Some((
                     "two leaders in one epoch",
@@ -254,10 +289,7 @@ impl InvariantChecker {
             if hw > p.log.end_offset() {
                 return Some((
                     "high watermark above the leader's log end",
-                    format!(
-                        "{name}: high watermark {hw}, log end {}",
-                        p.log.end_offset()
-                    ),
+                    format!("{}: high watermark {hw}, log end {}", name(), p.log.end_offset()),
                 ));
             }
             for &member in p.isr() {
@@ -268,39 +300,41 @@ impl InvariantChecker {
                 if let Some(end) = known.filter(|&e| e >= 0 && e < hw) {
                     return Some((
                         "high watermark above an in-sync follower",
-                        format!("{name}: high watermark {hw}, in-sync broker {member} at {end} (leader's view)"),
+                        format!("{}: high watermark {hw}, in-sync broker {member} at {end} (leader's view)", name()),
                     ));
                 }
-                let held = by_broker
-                    .get(&(member, tp))
-                    .map(|r| r.partition.log.end_offset());
+                let held = by_broker.get(&(member, tp)).map(|r| r.partition.log.end_offset());
                 if let Some(end) = held.filter(|&e| e < hw) {
                     return Some((
                         "in-sync replica missing committed records",
-                        format!("{name}: high watermark {hw}, in-sync broker {member}'s log ends at {end}"),
+                        format!("{}: high watermark {hw}, in-sync broker {member}'s log ends at {end}", name()),
                     ));
                 }
             }
         }
-        self.verify_committed(&key, p, &name)
+        self.verify_committed(replica)
     }
 
     /// Compares this replica's records below its high watermark, from where it was last
     /// verified, with the committed records every other replica had there.
-    fn verify_committed(
-        &mut self,
-        key: &(String, u64, TopicPartition),
-        p: &Partition,
-        name: &str,
-    ) -> Option<(&'static str, String)> {
+    fn verify_committed(&mut self, replica: &ReplicaRef<'_>) -> Option<(&'static str, String)> {
+        let (tp, p) = (replica.topic_partition, replica.partition);
+        let memory = self
+            .replicas
+            .get_mut(replica.host)
+            .and_then(|m| m.get_mut(tp))
+            .expect("remembered by check_replica");
         let end = p.log.end_offset();
         let upto = p.high_watermark.min(end);
-        let from = self.verified.get(key).copied().unwrap_or(0).min(end);
+        let from = memory.verified.min(end);
+        memory.verified = from;
         if upto <= from {
-            self.verified.insert(key.clone(), from);
             return None;
         }
-        let ledger = self.committed.entry(key.2.clone()).or_default();
+        if !self.committed.contains_key(tp) {
+            self.committed.insert(tp.clone(), Vec::new());
+        }
+        let ledger = self.committed.get_mut(tp).expect("inserted above");
         for entry in p.log.read_from(from, (upto - from) as usize) {
             let print = fingerprint(entry);
             let offset = entry.offset as usize;
@@ -309,8 +343,8 @@ impl InvariantChecker {
                     return Some((
                         "committed records differ between replicas",
                         format!(
-                            "{name}: offset {} (epoch {}) below its high watermark {} differs from the record committed there before",
-                            entry.offset, entry.leader_epoch, p.high_watermark
+                            "{} {}-{}: offset {} (epoch {}) below its high watermark {} differs from the record committed there before",
+                            replica.host, tp.0, tp.1, entry.offset, entry.leader_epoch, p.high_watermark
                         ),
                     ));
                 }
@@ -319,12 +353,12 @@ impl InvariantChecker {
                 None => {
                     return Some((
                         "log offsets not dense",
-                        format!("{name}: offset {} follows {}", entry.offset, ledger.len()),
+                        format!("{} {}-{}: offset {} follows {}", replica.host, tp.0, tp.1, entry.offset, ledger.len()),
                     ))
                 }
             }
         }
-        self.verified.insert(key.clone(), upto);
+        memory.verified = upto;
         None
     }
 
