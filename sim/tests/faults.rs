@@ -476,3 +476,20 @@ fn triggered_and_overlapping_faults_replay_to_the_same_trace_hash() {
         assert_eq!(a.faults, b.faults);
     }
 }
+
+/// A swarm draw is a function of the seed: drawn twice, run twice, the same trace.
+#[test]
+fn a_swarm_seed_replays_to_the_same_trace_hash() {
+    let base = scenario(
+        "[faults]\nkinds = [\"isolate\", \"crash\", \"pause\", \"isolate-leader\"]\ninterval = \"3s\"\nfault_duration = \"2s\"\n",
+    );
+    for seed in [4, 5] {
+        let a = faultline_sim::swarm::swarm(&base, seed);
+        let b = faultline_sim::swarm::swarm(&base, seed);
+        assert_eq!(a.scenario, b.scenario);
+        let first = run(&a.scenario, seed).unwrap();
+        let second = run(&b.scenario, seed).unwrap();
+        assert_eq!(first.trace_hash, second.trace_hash, "seed {seed}: {}", a.summary);
+        assert_eq!(first.coverage, second.coverage);
+    }
+}

@@ -149,7 +149,7 @@ pub fn explore_guided(
     let mut corpus: Vec<Entry> = Vec::new();
     let mut coverage: BTreeSet<String> = BTreeSet::new();
     let mut rows = Vec::new();
-    let mut fresh = start;
+    let mut fresh = 0u64;
     let mut runs = 0u64;
     let budget = end - start;
     'batches: while runs < budget {

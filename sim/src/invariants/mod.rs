@@ -240,7 +240,8 @@ impl InvariantChecker {
         let name = || format!("{} {}-{}", replica.host, tp.0, tp.1);
         let epoch = p.leader_epoch();
         if !self.replicas.contains_key(replica.host) {
-            self.replicas.insert(replica.host.to_string(), BTreeMap::new());
+            self.replicas
+                .insert(replica.host.to_string(), BTreeMap::new());
         }
         let memories = self.replicas.get_mut(replica.host).expect("inserted above");
         if !memories.contains_key(tp) {
@@ -264,7 +265,11 @@ impl InvariantChecker {
         if epoch < memory.leader_epoch {
             return Some((
                 "leader epoch went backwards",
-                format!("{}: leader epoch {} then {epoch}", name(), memory.leader_epoch),
+                format!(
+                    "{}: leader epoch {} then {epoch}",
+                    name(),
+                    memory.leader_epoch
+                ),
             ));
         }
         memory.leader_epoch = epoch;
@@ -289,7 +294,11 @@ impl InvariantChecker {
             if hw > p.log.end_offset() {
                 return Some((
                     "high watermark above the leader's log end",
-                    format!("{}: high watermark {hw}, log end {}", name(), p.log.end_offset()),
+                    format!(
+                        "{}: high watermark {hw}, log end {}",
+                        name(),
+                        p.log.end_offset()
+                    ),
                 ));
             }
             for &member in p.isr() {
@@ -303,11 +312,16 @@ impl InvariantChecker {
                         format!("{}: high watermark {hw}, in-sync broker {member} at {end} (leader's view)", name()),
                     ));
                 }
-                let held = by_broker.get(&(member, tp)).map(|r| r.partition.log.end_offset());
+                let held = by_broker
+                    .get(&(member, tp))
+                    .map(|r| r.partition.log.end_offset());
                 if let Some(end) = held.filter(|&e| e < hw) {
                     return Some((
                         "in-sync replica missing committed records",
-                        format!("{}: high watermark {hw}, in-sync broker {member}'s log ends at {end}", name()),
+                        format!(
+                            "{}: high watermark {hw}, in-sync broker {member}'s log ends at {end}",
+                            name()
+                        ),
                     ));
                 }
             }
@@ -353,7 +367,14 @@ impl InvariantChecker {
                 None => {
                     return Some((
                         "log offsets not dense",
-                        format!("{} {}-{}: offset {} follows {}", replica.host, tp.0, tp.1, entry.offset, ledger.len()),
+                        format!(
+                            "{} {}-{}: offset {} follows {}",
+                            replica.host,
+                            tp.0,
+                            tp.1,
+                            entry.offset,
+                            ledger.len()
+                        ),
                     ))
                 }
             }
