@@ -458,7 +458,10 @@ fn a_trigger_crashes_the_new_leader_right_after_its_election() {
         .expect("the trigger fired");
     assert_eq!(crash.targets, vec![format!("broker-{}", election.1)]);
     let delay_ms = (crash.start_ns - election.0) / 1_000_000;
-    assert!(delay_ms <= 200 + 10, "struck {delay_ms} ms after the election");
+    assert!(
+        delay_ms <= 200 + 10,
+        "struck {delay_ms} ms after the election"
+    );
     assert_eq!(outcome.faults.len(), 2, "fires once: {:#?}", outcome.faults);
     assert_log_valid(&outcome);
 }
@@ -489,7 +492,11 @@ fn a_swarm_seed_replays_to_the_same_trace_hash() {
         assert_eq!(a.scenario, b.scenario);
         let first = run(&a.scenario, seed).unwrap();
         let second = run(&b.scenario, seed).unwrap();
-        assert_eq!(first.trace_hash, second.trace_hash, "seed {seed}: {}", a.summary);
+        assert_eq!(
+            first.trace_hash, second.trace_hash,
+            "seed {seed}: {}",
+            a.summary
+        );
         assert_eq!(first.coverage, second.coverage);
     }
 }
