@@ -7,8 +7,11 @@ use std::time::Instant;
 
 use faultline_conformance::checker::{check_log, log::LogOptions, CheckReport, Verdict};
 use faultline_conformance::history::{History, OpType, Process};
-use faultline_reports::{ClusterEvent, FaultWindow, RunReport, ScenarioInfo, SCHEMA_VERSION};
+use faultline_reports::{
+    ClusterEvent, FaultWindow, PartitionState, RunReport, ScenarioInfo, SCHEMA_VERSION,
+};
 use faultline_sim::seed::fnv1a;
+use faultline_sim::world::ClusterEventKind;
 use faultline_sim::{Scenario, ScenarioError};
 
 use super::UsageError;
@@ -148,6 +151,7 @@ pub fn execute(loaded: &LoadedScenario, seed: u64, repro: String) -> anyhow::Res
                 node: e.node.clone(),
                 kind: e.kind.name().to_string(),
                 description: e.description(),
+                partition_state: partition_state(&e.kind),
             })
             .collect(),
         repro,
@@ -183,6 +187,47 @@ fn expectation(checks: &[CheckReport], expected: &[String]) -> CheckReport {
             .map(|(kind, n)| (format!("found {kind}"), n))
             .collect(),
     }
+}
+
+/// The state a controller decision left its partition in, for the timeline's lanes.
+fn partition_state(kind: &ClusterEventKind) -> Option<PartitionState> {
+    let (partition, leader, leader_epoch, isr) = match kind {
+        ClusterEventKind::LeaderElected {
+            partition,
+            leader,
+            leader_epoch,
+            isr,
+            ..
+        }
+        | ClusterEventKind::IsrChanged {
+            partition,
+            leader,
+            leader_epoch,
+            isr,
+            ..
+        } => (partition, *leader, *leader_epoch, isr),
+        ClusterEventKind::PartitionOffline {
+            partition,
+            leader_epoch,
+            isr,
+            ..
+        } => (partition, -1, *leader_epoch, isr),
+        ClusterEventKind::BecameLeader { .. }
+        | ClusterEventKind::Truncated { .. }
+        | ClusterEventKind::BrokerFenced { .. }
+        | ClusterEventKind::BrokerUnfenced { .. }
+        | ClusterEventKind::PowerLossDamage { .. }
+        | ClusterEventKind::ClockSkewed { .. }
+        | ClusterEventKind::MessagesDropped { .. }
+        | ClusterEventKind::ProcessCrashed { .. }
+        | ClusterEventKind::ProcessRestarted { .. } => return None,
+    };
+    Some(PartitionState {
+        partition: format!("{}-{}", partition.0, partition.1),
+        leader,
+        leader_epoch,
+        isr: isr.clone(),
+    })
 }
 
 fn stats(history: &History) -> BTreeMap<String, u64> {
