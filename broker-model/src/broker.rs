@@ -9,6 +9,7 @@ use bytes::Bytes;
 use kafka_protocol::records::{Record, TimestampType};
 
 use crate::config::{ClusterConfig, FsyncPolicy};
+use crate::events::BrokerEventKind;
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::{LogEntry, PartitionLog};
 use crate::metadata::{MetadataImage, MetadataRecord, PartitionRegistration};
@@ -21,8 +22,8 @@ use crate::storage::{Storage, StorageError, TopicPartition};
 pub struct BrokerEvent {
     /// The partition.
     pub partition: TopicPartition,
-    /// What happened, in words.
-    pub description: String,
+    /// What happened, as data (`describe()` gives the words).
+    pub kind: BrokerEventKind,
 }
 
 /// One broker.
@@ -128,13 +129,12 @@ impl Broker {
         if became_leader {
             self.events.push(BrokerEvent {
                 partition: key,
-                description: format!(
-                    "broker {} became leader at epoch {} with log end {} and isr {:?}",
-                    node_id,
-                    partition.leader_epoch(),
-                    partition.log.end_offset(),
-                    partition.isr()
-                ),
+                kind: BrokerEventKind::BecameLeader {
+                    broker: node_id,
+                    leader_epoch: partition.leader_epoch(),
+                    log_end_offset: partition.log.end_offset(),
+                    isr: partition.isr().to_vec(),
+                },
             });
         }
     }
@@ -176,13 +176,12 @@ impl Broker {
             if after < before {
                 self.events.push(BrokerEvent {
                     partition: partition.clone(),
-                    description: format!(
-                        "broker {} truncated from {} to {} at epoch {}",
-                        self.node_id,
-                        before,
-                        after,
-                        replica.leader_epoch()
-                    ),
+                    kind: BrokerEventKind::Truncated {
+                        broker: self.node_id,
+                        from: before,
+                        to: after,
+                        leader_epoch: replica.leader_epoch(),
+                    },
                 });
             }
         }

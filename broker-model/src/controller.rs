@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use faultline_wire::ResponseError;
 
 use crate::config::ClusterConfig;
+use crate::events::{ControllerEvent, FenceReason};
 use crate::metadata::{MetadataRecord, PartitionRegistration, METADATA_TOPIC};
 use crate::storage::{Storage, TopicPartition};
 
@@ -35,8 +36,8 @@ pub struct Controller {
     partitions: BTreeMap<TopicPartition, PartitionRegistration>,
     brokers: BTreeMap<i32, BrokerLiveness>,
     next_broker_epoch: i64,
-    /// Human-readable decisions since last drained, for the run's trace.
-    pub events: Vec<String>,
+    /// Decisions since last drained, for the run's trace.
+    pub events: Vec<ControllerEvent>,
 }
 
 fn metadata_partition() -> TopicPartition {
@@ -138,14 +139,13 @@ impl Controller {
             .expect("the controller's metadata log is never given I/O errors");
         self.storage.sync();
         if let MetadataRecord::Partition(registration) = &record {
-            self.events.push(format!(
-                "{}-{}: leader {} epoch {} isr {:?}",
-                registration.topic,
-                registration.partition,
-                registration.leader,
-                registration.leader_epoch,
-                registration.isr
-            ));
+            self.events.push(ControllerEvent::PartitionRegistered {
+                partition: registration.topic_partition(),
+                leader: registration.leader,
+                leader_epoch: registration.leader_epoch,
+                partition_epoch: registration.partition_epoch,
+                isr: registration.isr.clone(),
+            });
         }
         let now = self
             .brokers
@@ -174,6 +174,11 @@ impl Controller {
         self.partitions.get(partition)
     }
 
+    /// Every partition's current registration (read-only, for the simulation's checks).
+    pub fn registrations(&self) -> impl Iterator<Item = &PartitionRegistration> {
+        self.partitions.values()
+    }
+
     /// BrokerRegistration (KIP-631). The same incarnation again is an idempotent retry; a
     /// new incarnation is a restarted process, whose old self is fenced first — it may have
     /// lost unsynced data, so it must not stay in any ISR it cannot prove it belongs to.
@@ -193,7 +198,7 @@ impl Controller {
                 self.unfence(broker_id, now_ms);
                 return Ok(epoch);
             }
-            self.fence(broker_id, "re-registered with a new incarnation");
+            self.fence(broker_id, FenceReason::Reregistered);
         }
         let broker_epoch = self.next_broker_epoch;
         self.append(MetadataRecord::BrokerRegistration {
@@ -236,7 +241,8 @@ impl Controller {
             return;
         }
         liveness.fenced = false;
-        self.events.push(format!("broker {broker_id} unfenced"));
+        self.events
+            .push(ControllerEvent::BrokerUnfenced { broker: broker_id });
         // Offline partitions whose last in-sync replica is back get a leader again.
         let unclean = self.config.bugs.unclean_leader_election;
         let offline: Vec<PartitionRegistration> = self
@@ -263,12 +269,14 @@ impl Controller {
 
     /// Fences a broker: out of every ISR it is not the last member of, and out of every
     /// leadership, to another in-sync replica if one is alive.
-    fn fence(&mut self, broker_id: i32, why: &str) {
+    fn fence(&mut self, broker_id: i32, reason: FenceReason) {
         if let Some(liveness) = self.brokers.get_mut(&broker_id) {
             liveness.fenced = true;
         }
-        self.events
-            .push(format!("broker {broker_id} fenced: {why}"));
+        self.events.push(ControllerEvent::BrokerFenced {
+            broker: broker_id,
+            reason,
+        });
         let affected: Vec<PartitionRegistration> = self
             .partitions
             .values()
@@ -323,7 +331,7 @@ impl Controller {
             .map(|(&id, _)| id)
             .collect();
         for broker_id in expired {
-            self.fence(broker_id, "session timed out");
+            self.fence(broker_id, FenceReason::SessionTimedOut);
         }
     }
 

@@ -11,6 +11,7 @@
 //!   (KIP-98, KIP-360): recent batches per producer, the deduplicating append, and
 //!   cluster-unique producer ids.
 //! - [`broker`]: a broker's replicas and metadata.
+//! - [`events`]: what brokers and the controller report to the trace, as data.
 //! - [`group`]: the group coordinator (classic consumer groups, committed offsets).
 //! - [`handlers`]: Kafka API requests to responses.
 //! - [`node`]: the network edge: connections, replica fetchers, the controller channel.
@@ -23,6 +24,7 @@ pub mod bugs;
 pub mod clock;
 pub mod config;
 pub mod controller;
+pub mod events;
 #[cfg(test)]
 mod fencing_tests;
 pub mod group;

@@ -97,6 +97,10 @@ pub enum AnomalyKind {
     /// A record below a group's acknowledged committed offset was never returned to any
     /// member of the group: at-least-once broken (ours).
     UnprocessedRecord,
+    /// A cluster invariant broke inside the brokers' own state, seen by the simulation's
+    /// state checker after a step (ours: leaders per epoch, high watermark, committed
+    /// records, epochs moving forward).
+    Invariant,
 }
 
 impl AnomalyKind {
@@ -118,7 +122,7 @@ impl AnomalyKind {
     ];
 
     /// Every kind, in declaration order.
-    pub const ALL: [AnomalyKind; 21] = [
+    pub const ALL: [AnomalyKind; 22] = [
         AnomalyKind::InconsistentOffsets,
         AnomalyKind::Duplicate,
         AnomalyKind::LostWrite,
@@ -140,6 +144,7 @@ impl AnomalyKind {
         AnomalyKind::NotRecovered,
         AnomalyKind::UnownedPartition,
         AnomalyKind::UnprocessedRecord,
+        AnomalyKind::Invariant,
     ];
 
     /// Where the kind's trigger and near-miss histories live (STYLE.md, Tests: every
@@ -163,6 +168,9 @@ impl AnomalyKind {
             // Judged from the simulation's recovery measurements, not from a history: its
             // trigger and near miss are unit tests in `sim/src/liveness.rs`.
             NotRecovered => Testdata::UnitTests("sim/src/liveness.rs"),
+            // Judged from the brokers' states inside the simulation: each invariant's
+            // violating state and near miss are unit tests of the cluster state checker.
+            Invariant => Testdata::UnitTests("sim/src/invariants/tests.rs"),
         }
     }
 
@@ -190,6 +198,7 @@ impl AnomalyKind {
             AnomalyKind::NotRecovered => "faultline liveness — after the heal, every partition has a live leader within the recovery bound and final reads reach every partition's end (Jepsen kafka.clj final polls)",
             AnomalyKind::UnownedPartition => "faultline, Kafka consumer protocol assignors (KIP-429) — once a group is stable, its generation's assignments cover every partition of the subscription",
             AnomalyKind::UnprocessedRecord => "faultline, Kafka OffsetCommit semantics (at-least-once) — every record below a group's committed offset was returned to some member of the group",
+            AnomalyKind::Invariant => "faultline cluster state checker (TigerBeetle's state checker, FoundationDB's consistency checks) — one leader per leader epoch (KIP-101), high watermark within the ISR's logs, committed records identical on every replica, epochs and generations never backwards, no truncation of committed records, acks=all only with min.insync.replicas in the ISR",
         }
     }
 }
@@ -314,7 +323,7 @@ mod tests {
                     let source = std::fs::read_to_string(root.join("..").join(file)).unwrap();
                     let variant = format!("{kind:?}");
                     assert!(
-                        source.contains("#[cfg(test)]") && source.contains(&variant),
+                        source.contains("#[test]") && source.contains(&variant),
                         "{kind}: {file} has no unit test naming {variant}"
                     );
                 }

@@ -38,5 +38,5 @@ pub use certificate::{read_certificate, write_certificate_folder};
 pub use error::ReportError;
 pub use folder::{read_run_folder, write_run_folder};
 pub use format::Format;
-pub use run::{ClusterEvent, FaultWindow, RunReport, ScenarioInfo, SCHEMA_VERSION};
+pub use run::{ClusterEvent, FaultWindow, PartitionState, RunReport, ScenarioInfo, SCHEMA_VERSION};
 pub use summary::{RunSummaryRow, Summary, Totals};

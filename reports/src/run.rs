@@ -87,6 +87,23 @@ pub struct ClusterEvent {
     pub kind: String,
     /// The event in words, e.g. `partition 0: leader broker-2, epoch 3`.
     pub description: String,
+    /// For the controller's leadership and ISR decisions: the state it left the partition
+    /// in, drawn as the partition's lane in the report's timeline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition_state: Option<PartitionState>,
+}
+
+/// A partition's leader, leader epoch and ISR as the controller registered them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionState {
+    /// `TOPIC-P`.
+    pub partition: String,
+    /// The leader's broker id, -1 for none (offline).
+    pub leader: i32,
+    /// The leader epoch.
+    pub leader_epoch: i32,
+    /// The in-sync replicas.
+    pub isr: Vec<i32>,
 }
 
 impl RunReport {

@@ -19,8 +19,10 @@ use faultline_broker::node::{BrokerNode, ControllerNode};
 use faultline_broker::storage::TopicPartition;
 
 use crate::disk::SimDisk;
+use crate::events::{ClusterEvent, EventTyper};
+use crate::invariants::{InvariantChecker, ReplicaRef};
 use crate::seed::stream;
-use crate::world::{ClusterEvent, TurmoilTransport};
+use crate::world::TurmoilTransport;
 
 /// A running process.
 enum Node {
@@ -35,8 +37,10 @@ pub struct Hosts {
     pub disks: BTreeMap<String, SimDisk>,
     /// Each host's fault handles.
     pub faults: BTreeMap<String, NodeFaults>,
-    /// The latest process started on each host.
-    registry: Arc<Mutex<BTreeMap<String, Node>>>,
+    /// The latest process started on each host, with its incarnation.
+    registry: Arc<Mutex<BTreeMap<String, (u64, Node)>>>,
+    /// Types the controller's registrations (election, ISR change) against the last one.
+    typer: Arc<Mutex<EventTyper>>,
 }
 
 impl Hosts {
@@ -64,6 +68,7 @@ impl Hosts {
             disks,
             faults,
             registry: Arc::new(Mutex::new(BTreeMap::new())),
+            typer: Arc::new(Mutex::new(EventTyper::default())),
         }
     }
 
@@ -73,6 +78,7 @@ impl Hosts {
         let faults = self.faults["controller"].clone();
         let config = config.clone();
         let registry = self.registry.clone();
+        let incarnations = Arc::new(AtomicU64::new(1));
         sim.host("controller", move || {
             let (disk, faults, config, registry) = (
                 disk.clone(),
@@ -80,12 +86,13 @@ impl Hosts {
                 config.clone(),
                 registry.clone(),
             );
+            let incarnation = incarnations.fetch_add(1, Ordering::SeqCst);
             async move {
                 let node = ControllerNode::with_faults(config, Box::new(disk), faults);
-                registry
-                    .lock()
-                    .unwrap()
-                    .insert("controller".into(), Node::Controller(node.clone()));
+                registry.lock().unwrap().insert(
+                    "controller".into(),
+                    (incarnation, Node::Controller(node.clone())),
+                );
                 tokio::task::spawn_local(node.clone().run_ticks());
                 let listener = turmoil::net::TcpListener::bind("0.0.0.0:9093").await?;
                 loop {
@@ -118,7 +125,7 @@ impl Hosts {
                 registry
                     .lock()
                     .unwrap()
-                    .insert(name, Node::Broker(node.clone()));
+                    .insert(name, (incarnation, Node::Broker(node.clone())));
                 for task in node.background_tasks(TurmoilTransport) {
                     tokio::task::spawn_local(task);
                 }
@@ -134,8 +141,8 @@ impl Hosts {
     fn with_controller<R>(&self, f: impl FnOnce(&ControllerNode) -> R) -> Option<R> {
         let registry = self.registry.lock().unwrap();
         match registry.get("controller") {
-            Some(Node::Controller(c)) => Some(f(c)),
-            _ => None,
+            Some((_, Node::Controller(c))) => Some(f(c)),
+            Some((_, Node::Broker(_))) | None => None,
         }
     }
 
@@ -161,20 +168,65 @@ impl Hosts {
     /// Moves every process's new events into `out`, stamped `time_ns`.
     pub fn drain_events(&self, time_ns: u64, out: &mut Vec<ClusterEvent>) {
         let registry = self.registry.lock().unwrap();
-        for (name, node) in registry.iter() {
-            let descriptions: Vec<String> = match node {
+        let mut typer = self.typer.lock().unwrap();
+        for (name, (_, node)) in registry.iter() {
+            let kinds: Vec<_> = match node {
                 Node::Broker(b) => b
                     .drain_events()
                     .into_iter()
-                    .map(|e| format!("{}-{}: {}", e.partition.0, e.partition.1, e.description))
+                    .map(|e| EventTyper::broker(e.partition, e.kind))
                     .collect(),
-                Node::Controller(c) => c.drain_events(),
+                Node::Controller(c) => c
+                    .drain_events()
+                    .into_iter()
+                    .map(|e| typer.controller(e))
+                    .collect(),
             };
-            out.extend(descriptions.into_iter().map(|description| ClusterEvent {
+            out.extend(kinds.into_iter().map(|kind| ClusterEvent {
                 time_ns,
                 node: name.clone(),
-                description,
+                kind,
             }));
         }
+    }
+
+    /// Runs the invariant checker over every running process's state.
+    pub fn check_invariants(&self, checker: &mut InvariantChecker, time_ns: u64) {
+        let registry = self.registry.lock().unwrap();
+        let mut brokers = Vec::new();
+        for (host, (incarnation, node)) in registry.iter() {
+            if !checker.is_up(host, *incarnation) {
+                continue;
+            }
+            match node {
+                Node::Broker(b) => {
+                    brokers.push((host.as_str(), *incarnation, b.state.lock().unwrap()))
+                }
+                Node::Controller(c) => {
+                    let controller = c.state.lock().unwrap();
+                    let registrations: Vec<(TopicPartition, i32, i32)> = controller
+                        .registrations()
+                        .map(|r| (r.topic_partition(), r.leader_epoch, r.partition_epoch))
+                        .collect();
+                    checker.check_controller(time_ns, &registrations, controller.log_end_offset());
+                }
+            }
+        }
+        let mut replicas = Vec::new();
+        for (host, incarnation, broker) in &brokers {
+            for (topic_partition, partition) in &broker.partitions {
+                replicas.push(ReplicaRef {
+                    host,
+                    incarnation: *incarnation,
+                    topic_partition,
+                    partition,
+                });
+            }
+            let generations = broker.groups.generations();
+            if !generations.is_empty() {
+                checker.check_generations(time_ns, host, *incarnation, &generations);
+            }
+        }
+        checker.check_replicas(time_ns, &replicas);
     }
 }

@@ -4,18 +4,26 @@
 //! - [`duration`]: `"250ms"` durations (shared with certification target files).
 //! - [`scenario`]: scenario files.
 //! - [`nemesis`]: fault windows, seeded or explicit, and how they strike the world.
+//! - [`events`]: the cluster's events as data (elections, ISR changes, truncations, faults).
+//! - [`coverage`]: the state transitions a run reached, for guided exploration.
+//! - [`swarm`]: per-seed configurations within a scenario's bounds (swarm testing).
 //! - [`disk`]: the simulated disk (page cache, fsync, power loss, I/O errors).
 //! - [`hosts`]: the controller and broker hosts, their disks and fault handles.
+//! - [`invariants`]: the cluster state checker, run after every step.
 //! - [`liveness`]: recovery after the heal, within a bound.
 //! - [`world`]: builds and drives a run.
 //! - [`pipeline`]: a run judged: the checks its scenario names, and the verdict.
 
+pub mod coverage;
 pub mod disk;
+pub mod events;
 pub mod hosts;
+pub mod invariants;
 pub mod liveness;
 pub mod nemesis;
 pub mod pipeline;
 pub mod scenario;
+pub mod swarm;
 pub mod world;
 
 pub use faultline_workload::{duration, seed};

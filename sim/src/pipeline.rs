@@ -1,5 +1,5 @@
 //! One simulated run, judged: scenario + seed → the turmoil world → history, cluster
-//! events and the liveness bound → the checks the scenario names → a verdict.
+//! events, the liveness bound and the cluster invariants → the checks the scenario names → a verdict.
 //!
 //! `faultline run`, `replay`, `explore`, `hunt`, `shrink` and the tests all call
 //! [`execute`]; which checkers judge a run is the scenario's to say ([`check_plan`]), and
@@ -41,6 +41,8 @@ pub fn execute(scenario: &Scenario, seed: u64) -> Result<JudgedRun, SimError> {
     if scenario.checks.liveness {
         backend_checks.push(crate::liveness::check(&outcome.liveness));
     }
+    // The cluster state checker's findings (TigerBeetle-style invariants, every step).
+    backend_checks.extend(outcome.invariants.clone());
     let judgement = judge(&outcome.history, &check_plan(scenario), backend_checks);
     Ok(JudgedRun { outcome, judgement })
 }

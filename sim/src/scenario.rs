@@ -13,6 +13,7 @@ use faultline_broker::config::{ClusterConfig, FsyncPolicy, TopicSpec};
 use faultline_checker::AnomalyKind;
 
 use crate::duration::{line_column, HumanDuration};
+use crate::nemesis::trigger::Trigger;
 use crate::nemesis::{leader_target, FaultKind, FaultWindow};
 
 /// A whole scenario.
@@ -233,6 +234,14 @@ pub struct Faults {
     pub fault_duration: HumanDuration,
     /// An explicit schedule; when given, nothing is drawn.
     pub schedule: Vec<FaultWindow>,
+    /// Seeded windows may overlap: a second fault inside the first one's recovery.
+    pub overlap: bool,
+    /// Faults triggered by cluster events (`[[faults.trigger]]`), with or without a
+    /// schedule.
+    pub trigger: Vec<Trigger>,
+    /// How many random triggers the seeded nemesis adds, drawn from `kinds` that a trigger
+    /// can carry out (crash, isolate, pause, power-loss).
+    pub triggered: u32,
 }
 
 impl Default for Faults {
@@ -242,6 +251,9 @@ impl Default for Faults {
             interval: HumanDuration::from_millis(4_000),
             fault_duration: HumanDuration::from_millis(3_000),
             schedule: Vec::new(),
+            overlap: false,
+            trigger: Vec::new(),
+            triggered: 0,
         }
     }
 }
@@ -254,6 +266,9 @@ pub struct Checks {
     pub log: bool,
     /// The liveness check: leaders and final reads within `recovery` after the heal.
     pub liveness: bool,
+    /// The cluster state checker: invariants of every broker's state after every step
+    /// (`sim/src/invariants/`).
+    pub invariants: bool,
     /// Anomaly kinds the scenario expects (a negative scenario or a regression); empty
     /// means every check must hold.
     pub expect: Vec<String>,
@@ -266,6 +281,7 @@ impl Default for Checks {
         Checks {
             log: true,
             liveness: true,
+            invariants: true,
             expect: Vec::new(),
             seed: None,
         }
@@ -383,6 +399,25 @@ impl Scenario {
             }
         }
         let nodes = self.node_names();
+        for trigger in &self.faults.trigger {
+            let target = trigger.target.as_str();
+            let known = matches!(target, "subject" | "new-leader" | "leader" | "controller")
+                || nodes.iter().any(|n| n == target);
+            if !known {
+                return Err(format!(
+                    "a trigger targets {target:?}; targets are subject, new-leader, leader, controller or a node ({})",
+                    nodes.join(", ")
+                ));
+            }
+            if trigger.duration.as_millis() + trigger.after.as_millis() >= self.duration.as_millis()
+            {
+                return Err(format!(
+                    "a trigger's fault ({} ms) after {} ms cannot heal within the fault phase",
+                    trigger.duration.as_millis(),
+                    trigger.after.as_millis()
+                ));
+            }
+        }
         for window in &self.faults.schedule {
             for target in &window.targets {
                 if let Some(partition) = leader_target(target) {

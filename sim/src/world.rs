@@ -9,6 +9,7 @@ use rand::Rng;
 
 use faultline_broker::storage::TopicPartition;
 use faultline_checker::history::History;
+use faultline_checker::CheckReport;
 use faultline_wire::transport::ConnectFuture;
 use faultline_wire::Transport;
 use faultline_workload::client::KafkaClient;
@@ -16,11 +17,14 @@ use faultline_workload::group_consumer;
 use faultline_workload::recorder::Recorder;
 use faultline_workload::workload::{self, WorkloadConfig};
 
+pub use crate::events::{ClusterEvent, ClusterEventKind};
 use crate::hosts::Hosts;
+use crate::invariants::{acks, InvariantChecker, Violation};
 use crate::liveness::Liveness;
 use crate::nemesis::apply::{AppliedFault, Nemesis};
 use crate::nemesis::draw_schedule;
-use crate::scenario::Scenario;
+use crate::nemesis::trigger::{draw_triggers, Trigger, Triggers};
+use crate::scenario::{Acks, Scenario};
 use crate::seed::{fnv1a, stream};
 
 /// turmoil's TCP as a [`Transport`].
@@ -34,17 +38,6 @@ impl Transport for TurmoilTransport {
         let address = address.to_string();
         Box::pin(async move { turmoil::net::TcpStream::connect(address).await })
     }
-}
-
-/// Something the cluster did, for the trace and the report's timeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClusterEvent {
-    /// Simulated ns.
-    pub time_ns: u64,
-    /// Which node.
-    pub node: String,
-    /// What happened.
-    pub description: String,
 }
 
 /// Everything a run produced.
@@ -62,6 +55,10 @@ pub struct RunOutcome {
     pub events: Vec<ClusterEvent>,
     /// How the cluster recovered after the heal.
     pub liveness: Liveness,
+    /// The cluster state checker's report (`None` when the scenario turns it off).
+    pub invariants: Option<CheckReport>,
+    /// The coverage points the run reached.
+    pub coverage: std::collections::BTreeSet<String>,
 }
 
 /// A run that could not complete.
@@ -199,16 +196,32 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         partitions[0].clone(),
         seed,
         scenario.latency.max.0,
+        Triggers::new(
+            fault_triggers(scenario, seed),
+            stream(seed, "nemesis/triggers"),
+            duration.as_millis() as u64,
+        ),
     );
     let mut events = Vec::new();
     let mut leaders_elected: Option<Duration> = None;
+    let mut checker = scenario.checks.invariants.then(InvariantChecker::default);
+    let mut checked_steps = 0;
     loop {
         let now = sim.elapsed();
+        let observed = events.len();
         nemesis.apply_due(&mut sim, now, &recorder, &hosts);
         events.append(&mut nemesis.events);
         let finished = sim.step().map_err(|e| SimError::Turmoil(e.to_string()))?;
         let now = sim.elapsed();
         hosts.drain_events(now.as_nanos() as u64, &mut events);
+        nemesis.on_events(&events[observed..], now);
+        if let Some(checker) = checker.as_mut() {
+            for event in &events[observed..] {
+                checker.observe(event);
+            }
+            hosts.check_invariants(checker, now.as_nanos() as u64);
+            checked_steps += 1;
+        }
         if leaders_elected.is_none() && now >= duration && hosts.all_led(&partitions) {
             leaders_elected = Some(now);
         }
@@ -218,6 +231,25 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
     }
     let history = recorder.history();
     let trace_hash = trace_hash(&history, &events);
+    let invariants = checker.map(|mut checker| {
+        if scenario.workload.acks == Acks::All && checker.violation.is_none() {
+            let found = acks::check(
+                &history,
+                &checker.isr_timeline,
+                &topic.name,
+                scenario.cluster.min_insync_replicas,
+            );
+            if let Some((time_ns, detail)) = found {
+                checker.violation = Some(Violation {
+                    time_ns,
+                    rule: "acks=all acknowledged below min.insync.replicas",
+                    detail,
+                    states: String::new(),
+                });
+            }
+        }
+        checker.report(checked_steps)
+    });
     let final_reads = *final_reads.lock().unwrap();
     let liveness = Liveness {
         heal_ns: duration.as_nanos() as u64,
@@ -227,13 +259,16 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         final_reads_complete: final_reads.is_some_and(|(complete, _)| complete),
         final_reads_done_ns: final_reads.map(|(_, at)| at.as_nanos() as u64),
     };
+    let coverage = crate::coverage::points(&events, &nemesis.applied, &history);
     Ok(RunOutcome {
         history,
         trace_hash,
         simulated_ms: sim.elapsed().as_millis() as u64,
         faults: nemesis.applied,
+        coverage,
         events,
         liveness,
+        invariants,
     })
 }
 
@@ -244,7 +279,7 @@ fn trace_hash(history: &History, events: &[ClusterEvent]) -> u64 {
         .expect("writing to memory cannot fail");
     for event in events {
         bytes.extend_from_slice(
-            format!("{} {} {}\n", event.time_ns, event.node, event.description).as_bytes(),
+            format!("{} {} {}\n", event.time_ns, event.node, event.description()).as_bytes(),
         );
     }
     fnv1a(&bytes)
@@ -263,5 +298,21 @@ pub fn fault_schedule(scenario: &Scenario, seed: u64) -> Vec<crate::nemesis::Fau
         scenario.duration.0.as_millis() as u64,
         scenario.faults.interval.as_millis(),
         scenario.faults.fault_duration.as_millis(),
+        scenario.faults.overlap,
     )
+}
+
+/// The triggers of a run of `scenario` under `seed`: the scenario's own, then
+/// `faults.triggered` drawn from the `nemesis/triggers/draw` stream.
+pub fn fault_triggers(scenario: &Scenario, seed: u64) -> Vec<Trigger> {
+    let mut triggers = scenario.faults.trigger.clone();
+    if scenario.faults.triggered > 0 {
+        triggers.extend(draw_triggers(
+            &mut stream(seed, "nemesis/triggers/draw"),
+            &scenario.faults.kinds,
+            scenario.faults.triggered,
+            scenario.faults.fault_duration.as_millis(),
+        ));
+    }
+    triggers
 }

@@ -8,8 +8,11 @@ use std::time::Instant;
 use faultline_checker::history::{History, OpType, Process};
 use faultline_checker::judge::Judgement;
 use faultline_checker::Verdict;
-use faultline_reports::{ClusterEvent, FaultWindow, RunReport, ScenarioInfo, SCHEMA_VERSION};
+use faultline_reports::{
+    ClusterEvent, FaultWindow, PartitionState, RunReport, ScenarioInfo, SCHEMA_VERSION,
+};
 use faultline_sim::seed::fnv1a;
+use faultline_sim::world::ClusterEventKind;
 use faultline_sim::{JudgedRun, Scenario, ScenarioError};
 
 use super::UsageError;
@@ -29,6 +32,19 @@ pub struct LoadedScenario {
     pub path: String,
     /// Hash of the file's bytes.
     pub hash: u64,
+}
+
+/// A scenario built in memory (a swarm draw, a guided mutation), named after `base`.
+pub fn derived_scenario(
+    base: &LoadedScenario,
+    scenario: faultline_sim::Scenario,
+) -> LoadedScenario {
+    let text = toml::to_string(&scenario).unwrap_or_default();
+    LoadedScenario {
+        scenario,
+        path: base.path.clone(),
+        hash: fnv1a(text.as_bytes()),
+    }
 }
 
 /// Loads a scenario file, or the built-in smoke scenario when `path` is `None` and no
@@ -59,6 +75,8 @@ pub struct Executed {
     pub report: RunReport,
     /// The history.
     pub history: History,
+    /// The coverage points the run reached.
+    pub coverage: std::collections::BTreeSet<String>,
 }
 
 /// Runs and checks one seed (the library's pipeline), and assembles its report.
@@ -104,8 +122,9 @@ pub fn execute(loaded: &LoadedScenario, seed: u64, repro: String) -> anyhow::Res
             .map(|e| ClusterEvent {
                 time_ns: e.time_ns,
                 node: e.node.clone(),
-                kind: event_kind(&e.description).to_string(),
-                description: e.description.clone(),
+                kind: e.kind.name().to_string(),
+                description: e.description(),
+                partition_state: partition_state(&e.kind),
             })
             .collect(),
         repro,
@@ -113,19 +132,49 @@ pub fn execute(loaded: &LoadedScenario, seed: u64, repro: String) -> anyhow::Res
     Ok(Executed {
         report,
         history: outcome.history,
+        coverage: outcome.coverage,
     })
 }
 
-fn event_kind(description: &str) -> &'static str {
-    if description.contains("became leader") || description.contains(": leader ") {
-        "leader-change"
-    } else if description.contains("fenced") {
-        "fence"
-    } else if description.contains("truncated") {
-        "truncation"
-    } else {
-        "event"
-    }
+/// The state a controller decision left its partition in, for the timeline's lanes.
+fn partition_state(kind: &ClusterEventKind) -> Option<PartitionState> {
+    let (partition, leader, leader_epoch, isr) = match kind {
+        ClusterEventKind::LeaderElected {
+            partition,
+            leader,
+            leader_epoch,
+            isr,
+            ..
+        }
+        | ClusterEventKind::IsrChanged {
+            partition,
+            leader,
+            leader_epoch,
+            isr,
+            ..
+        } => (partition, *leader, *leader_epoch, isr),
+        ClusterEventKind::PartitionOffline {
+            partition,
+            leader_epoch,
+            isr,
+            ..
+        } => (partition, -1, *leader_epoch, isr),
+        ClusterEventKind::BecameLeader { .. }
+        | ClusterEventKind::Truncated { .. }
+        | ClusterEventKind::BrokerFenced { .. }
+        | ClusterEventKind::BrokerUnfenced { .. }
+        | ClusterEventKind::PowerLossDamage { .. }
+        | ClusterEventKind::ClockSkewed { .. }
+        | ClusterEventKind::MessagesDropped { .. }
+        | ClusterEventKind::ProcessCrashed { .. }
+        | ClusterEventKind::ProcessRestarted { .. } => return None,
+    };
+    Some(PartitionState {
+        partition: format!("{}-{}", partition.0, partition.1),
+        leader,
+        leader_epoch,
+        isr: isr.clone(),
+    })
 }
 
 fn stats(history: &History) -> BTreeMap<String, u64> {

@@ -42,6 +42,18 @@ pub struct ExploreArgs {
     /// Where failure folders and the summary go.
     #[arg(long, default_value = "faultline-out/explore")]
     pub out: PathBuf,
+    /// Swarm testing: each seed draws its own fault kinds, rates, workload mix and cluster
+    /// size within each scenario's bounds (printed for failures, written to the run folder).
+    #[arg(long, conflicts_with = "guided")]
+    pub swarm: bool,
+    /// Coverage-guided: keep the runs that reached new coverage and spend runs mutating
+    /// their fault schedules (shift, add, remove, retime). Needs --seeds as the run budget.
+    #[arg(long)]
+    pub guided: bool,
+    /// Switch on a planted bug in every scenario (e.g. to measure runs to detection);
+    /// scenarios that expect anomalies (`checks.expect`) are then left out.
+    #[arg(long)]
+    pub bug: Vec<String>,
 }
 
 /// A shard of the seed space.
@@ -132,10 +144,18 @@ pub fn scenario_files(paths: &[PathBuf]) -> Result<Vec<Option<PathBuf>>, UsageEr
 /// Runs it.
 pub fn run(args: ExploreArgs) -> anyhow::Result<i32> {
     let files = scenario_files(&args.scenarios)?;
-    let scenarios: Vec<LoadedScenario> = files
+    let mut scenarios: Vec<LoadedScenario> = files
         .iter()
         .map(|f| load_scenario(f.as_deref()))
         .collect::<anyhow::Result<_>>()?;
+    if !args.bug.is_empty() {
+        scenarios.retain(|s| s.scenario.checks.expect.is_empty());
+        for loaded in &mut scenarios {
+            for bug in &args.bug {
+                loaded.scenario.bugs.enable(bug).map_err(UsageError)?;
+            }
+        }
+    }
     let shard = args.shard.as_deref().map(Shard::parse).transpose()?;
     let seeds = args.seeds.as_deref().map(parse_seeds).transpose()?;
     let budget = args
@@ -165,15 +185,30 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<i32> {
             .map(|b| format!(" · budget {:.0}s", b.as_secs_f64()))
             .unwrap_or_default(),
     );
-    let outcome = explore(
-        &scenarios,
-        seeds,
-        shard,
-        budget,
-        jobs,
-        args.keep_going,
-        &args.out,
-    )?;
+    let mode = if args.guided {
+        Mode::Guided
+    } else if args.swarm {
+        Mode::Swarm
+    } else {
+        Mode::Uniform
+    };
+    let outcome = if mode == Mode::Guided {
+        let (start, end) = seeds
+            .ok_or_else(|| UsageError("--guided needs --seeds A..B (the run budget)".into()))?;
+        super::guided::explore_guided(&scenarios, start, end, jobs, args.keep_going, &args.out)?
+    } else {
+        explore(
+            &scenarios,
+            seeds,
+            shard,
+            budget,
+            jobs,
+            args.keep_going,
+            &args.out,
+            mode,
+        )?
+    };
+    let coverage = outcome.coverage.len();
     let summary = Summary::from_rows(outcome.rows);
     std::fs::create_dir_all(&args.out)?;
     write_summary(&args.out, &summary)?;
@@ -197,6 +232,7 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<i32> {
         );
         println!("       repro: {}", row.repro);
     }
+    println!("coverage: {coverage} distinct points reached");
     println!("summary: {}", args.out.join("summary.json").display());
     Ok(if totals.invalid > 0 {
         EXIT_ANOMALY
@@ -220,9 +256,43 @@ pub fn write_summary(dir: &Path, summary: &Summary) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct Explored {
-    rows: Vec<RunSummaryRow>,
-    wall: Duration,
+/// How seeds become runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Each scenario as written, seed after seed.
+    Uniform,
+    /// Each seed draws its own configuration of the scenario.
+    Swarm,
+    /// Coverage-guided mutation of fault schedules.
+    Guided,
+}
+
+/// What an exploration produced.
+pub struct Explored {
+    /// One row per run, ordered by (scenario, seed) or run order.
+    pub rows: Vec<RunSummaryRow>,
+    /// Wall time.
+    pub wall: Duration,
+    /// Every coverage point reached.
+    pub coverage: std::collections::BTreeSet<String>,
+}
+
+/// Runs one scenario and seed; on failure writes its folder (with the effective
+/// scenario, so it replays) and returns the folder's name.
+pub fn run_one(
+    loaded: &LoadedScenario,
+    seed: u64,
+    repro: String,
+    out: &Path,
+    label: &str,
+) -> anyhow::Result<(super::execute::Executed, Option<String>)> {
+    let executed = execute(loaded, seed, repro)?;
+    let failed = executed.report.verdict != Verdict::Valid;
+    let dir = failed.then(|| format!("{}/{label}", loaded.scenario.name));
+    if let Some(dir) = &dir {
+        write_folder(&out.join(dir), &executed, &loaded.scenario)?;
+    }
+    Ok((executed, dir))
 }
 
 /// The `i`-th work item: scenarios round-robin, seeds ascending.
@@ -255,8 +325,10 @@ fn explore(
     jobs: usize,
     keep_going: bool,
     out: &Path,
+    mode: Mode,
 ) -> anyhow::Result<Explored> {
     let started = Instant::now();
+    let coverage = Mutex::new(std::collections::BTreeSet::new());
     let next = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let failures = AtomicUsize::new(0);
@@ -287,20 +359,34 @@ fn explore(
                 let Some((which, seed)) = item(i, scenarios.len(), seeds, shard) else {
                     return;
                 };
-                let loaded = &scenarios[which];
-                let repro = format!("faultline run {} --seed {seed}", loaded.path);
-                match execute(loaded, seed, repro) {
-                    Ok(executed) => {
-                        let failed = executed.report.verdict != Verdict::Valid;
-                        let dir = failed.then(|| format!("{}/{seed}", loaded.scenario.name));
-                        if let Some(dir) = &dir {
-                            if let Err(e) =
-                                write_folder(&out.join(dir), &executed, &loaded.scenario)
-                            {
-                                errors.lock().unwrap().push(format!("{dir}: {e}"));
-                            }
+                let written = &scenarios[which];
+                let swarmed = (mode == Mode::Swarm)
+                    .then(|| faultline_sim::swarm::swarm(&written.scenario, seed));
+                let derived = swarmed
+                    .as_ref()
+                    .map(|s| super::execute::derived_scenario(written, s.scenario.clone()));
+                let loaded = derived.as_ref().unwrap_or(written);
+                let repro = match &swarmed {
+                    Some(_) => format!(
+                        "faultline run {}/{}/{seed}/scenario.toml --seed {seed}   (or: faultline explore {} --swarm --seeds {seed}..={seed})",
+                        out.display(),
+                        loaded.scenario.name,
+                        written.path
+                    ),
+                    None => format!("faultline run {} --seed {seed}", loaded.path),
+                };
+                match run_one(loaded, seed, repro, out, &seed.to_string()) {
+                    Ok((executed, dir)) => {
+                        coverage.lock().unwrap().extend(executed.coverage.iter().cloned());
+                        if dir.is_some() {
                             let n = failures.fetch_add(1, Ordering::Relaxed) + 1;
                             bar.set_message(format!("{n} failures"));
+                            if let Some(s) = &swarmed {
+                                bar.println(format!(
+                                    "  swarm {} seed {seed}: {}",
+                                    loaded.scenario.name, s.summary
+                                ));
+                            }
                             if !keep_going {
                                 stop.store(true, Ordering::Relaxed);
                             }
@@ -326,6 +412,7 @@ fn explore(
     Ok(Explored {
         rows: rows.into_inner().unwrap(),
         wall: started.elapsed(),
+        coverage: coverage.into_inner().unwrap(),
     })
 }
 

@@ -4,6 +4,7 @@ mod certify;
 mod check;
 mod execute;
 mod explore;
+mod guided;
 mod hunt;
 mod merge;
 mod replay;

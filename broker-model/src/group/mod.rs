@@ -62,6 +62,14 @@ pub struct GroupCoordinator {
 }
 
 impl GroupCoordinator {
+    /// Every loaded group's current generation (read-only, for the simulation's checks).
+    pub fn generations(&self) -> Vec<(String, i32)> {
+        self.groups
+            .iter()
+            .map(|(id, group)| (id.clone(), group.generation_id))
+            .collect()
+    }
+
     /// A coordinator of nothing yet.
     pub fn new(partitions: i32) -> Self {
         GroupCoordinator {

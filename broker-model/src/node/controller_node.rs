@@ -140,7 +140,7 @@ impl ControllerNode {
     }
 
     /// Drains the controller's trace events.
-    pub fn drain_events(&self) -> Vec<String> {
+    pub fn drain_events(&self) -> Vec<crate::events::ControllerEvent> {
         std::mem::take(&mut self.lock().events)
     }
 }

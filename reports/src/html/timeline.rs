@@ -1,6 +1,7 @@
 //! The timeline: one lane per client process, each operation a bar from invoke to
 //! completion coloured by outcome, fault windows shaded across every lane, cluster events
-//! and anomalies marked in bands above the lanes.
+//! and anomalies marked in bands above the lanes, and one lane per partition with its
+//! leader, leader epoch and ISR as the controller registered them over time.
 //!
 //! Drawn as static SVG so the page shows the run even with scripts off; the page's script
 //! only adds highlighting and zoom. Each bar is one `<rect>` with a short `<title>`
@@ -15,7 +16,7 @@ use faultline_checker::history::{OpType, Process};
 use super::scale::{number, TimeScale, LEFT, PLOT_WIDTH, WIDTH};
 use crate::escape::{identifier, markup};
 use crate::evidence::{Evidence, OpSpan};
-use crate::run::RunReport;
+use crate::run::{PartitionState, RunReport};
 use crate::text;
 
 /// Beyond this many operations the timeline samples `ok` operations.
@@ -66,7 +67,9 @@ pub fn timeline(report: &RunReport, evidence: &Evidence) -> Timeline {
     let faults_top = AXIS_TOP + 4.0;
     let events_top = faults_top + BAND * row_count.max(1) as f64;
     let anomalies_top = events_top + BAND;
-    let lanes_top = anomalies_top + BAND + 4.0;
+    let partitions = partition_lanes(report);
+    let partitions_top = anomalies_top + BAND + 4.0;
+    let lanes_top = partitions_top + LANE * partitions.len() as f64;
     let height = lanes_top + LANE * lanes.len() as f64 + 4.0;
     let (drawn, ok_stride) = sample(evidence);
 
@@ -86,6 +89,13 @@ pub fn timeline(report: &RunReport, evidence: &Evidence) -> Timeline {
     write_events(&mut svg, report, &scale, events_top, height);
     write_band_label(&mut svg, "anomalies", anomalies_top);
     write_anomaly_marks(&mut svg, evidence, &scale, anomalies_top);
+    write_partition_lanes(
+        &mut svg,
+        &partitions,
+        &scale,
+        evidence.end_ns,
+        partitions_top,
+    );
     let mut count = 0;
     for (lane, (process, spans)) in lanes.iter().enumerate() {
         let top = lanes_top + LANE * lane as f64;
@@ -241,6 +251,70 @@ fn write_fault_bars(
                 format!(": {}", markup(&fault.detail))
             }
         );
+    }
+}
+
+/// Each partition's registered states over time, from the controller's decisions.
+fn partition_lanes(report: &RunReport) -> BTreeMap<&str, Vec<(u64, &PartitionState)>> {
+    let mut lanes: BTreeMap<&str, Vec<(u64, &PartitionState)>> = BTreeMap::new();
+    for event in &report.events {
+        if let Some(state) = &event.partition_state {
+            lanes
+                .entry(state.partition.as_str())
+                .or_default()
+                .push((event.time_ns, state));
+        }
+    }
+    lanes
+}
+
+/// Leader colours, by broker id (cycled); offline partitions are grey.
+const LEADER_FILLS: [&str; 5] = ["#0969da", "#1a7f37", "#8250df", "#bf8700", "#cf222e"];
+
+/// One lane per partition: a segment per registered state, coloured by leader, its title
+/// the leader, epoch and ISR (what the cluster did beside the clients' lanes).
+fn write_partition_lanes(
+    svg: &mut String,
+    lanes: &BTreeMap<&str, Vec<(u64, &PartitionState)>>,
+    scale: &TimeScale,
+    end_ns: u64,
+    top: f64,
+) {
+    for (lane, (partition, states)) in lanes.iter().enumerate() {
+        let y = top + LANE * lane as f64;
+        let _ = write!(
+            svg,
+            "<g class=\"partition-lane\" transform=\"translate(0,{})\">\
+             <text class=\"label\" x=\"4\" y=\"{}\">{}</text>",
+            number(y + 2.0),
+            number(BAR - 1.0),
+            markup(partition)
+        );
+        for (i, (from, state)) in states.iter().enumerate() {
+            let to = states.get(i + 1).map_or(end_ns, |(t, _)| *t).max(*from);
+            let x = scale.x(*from);
+            let width = (scale.x(to) - x).max(MIN_BAR);
+            let fill = if state.leader < 0 {
+                "#8c959f"
+            } else {
+                LEADER_FILLS[state.leader as usize % LEADER_FILLS.len()]
+            };
+            let _ = write!(
+                svg,
+                "<rect x=\"{}\" y=\"0\" width=\"{}\" height=\"{BAR}\" fill=\"{fill}\" \
+                 fill-opacity=\"{}\"><title>{partition} {}–{}: leader {} epoch {} isr {:?}</title></rect>",
+                number(x),
+                number(width),
+                // A shrunk ISR is drawn paler.
+                if state.isr.len() > 1 { "0.7" } else { "0.35" },
+                text::seconds(*from),
+                text::seconds(to),
+                state.leader,
+                state.leader_epoch,
+                state.isr
+            );
+        }
+        svg.push_str("</g>");
     }
 }
 

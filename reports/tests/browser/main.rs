@@ -309,6 +309,7 @@ fn busy_run() -> (
         node: "controller".into(),
         kind: "leader-change".into(),
         description: "partition 0: leader broker-1, epoch 3".into(),
+        partition_state: None,
     });
     let ok_send = ops
         .iter()

@@ -12,10 +12,11 @@ use faultline_checker::history::Fault;
 use faultline_workload::recorder::Recorder;
 
 use super::links::{LinkBook, Reason};
+use super::trigger::Triggers;
 use super::{leader_target, FaultKind, FaultWindow};
+use crate::events::{ClusterEvent, ClusterEventKind};
 use crate::hosts::Hosts;
 use crate::seed::stream;
-use crate::world::ClusterEvent;
 
 /// Maximum message latency on a link during a `latency` window.
 pub const LATENCY_SPIKE: Duration = Duration::from_millis(500);
@@ -65,6 +66,8 @@ pub struct Nemesis {
     pub applied: Vec<AppliedFault>,
     /// Events for the trace (power-loss damage, loss bursts), drained by the driver.
     pub events: Vec<ClusterEvent>,
+    /// Windows opened by cluster events.
+    triggers: Triggers,
 }
 
 impl Nemesis {
@@ -76,6 +79,7 @@ impl Nemesis {
         default_partition: (String, i32),
         seed: u64,
         latency_max: Duration,
+        triggers: Triggers,
     ) -> Self {
         schedule.sort_by_key(|w| w.at);
         Nemesis {
@@ -91,6 +95,20 @@ impl Nemesis {
             links: LinkBook::default(),
             applied: Vec::new(),
             events: Vec::new(),
+            triggers,
+        }
+    }
+
+    /// Opens the windows that this step's cluster events trigger. They join the schedule
+    /// and strike when their delay has passed, overlapping whatever else is open.
+    pub fn on_events(&mut self, events: &[ClusterEvent], now: Duration) {
+        let now_ms = now.as_millis() as u64;
+        for event in events {
+            for window in self.triggers.fire(&event.kind, now_ms) {
+                let pending = &self.schedule[self.next..];
+                let position = self.next + pending.partition_point(|w| w.at <= window.at);
+                self.schedule.insert(position, window);
+            }
         }
     }
 
@@ -106,7 +124,7 @@ impl Nemesis {
         let mut still_active = Vec::new();
         for (index, ends) in std::mem::take(&mut self.active) {
             if now >= ends {
-                self.heal(sim, index, hosts);
+                self.heal(sim, index, hosts, now_ns);
                 self.applied[index].end_ns = Some(now_ns);
                 recorder.fault(now_ns, false, fault_record(&self.applied[index]));
             } else {
@@ -141,7 +159,16 @@ impl Nemesis {
                 FaultKind::IsolateLeader => vec!["leader".into()],
                 FaultKind::IsolateController => vec!["controller".into()],
                 FaultKind::PowerLoss => self.servers.clone(),
-                _ => Vec::new(),
+                FaultKind::Isolate
+                | FaultKind::Halves
+                | FaultKind::Bridge
+                | FaultKind::OneWay
+                | FaultKind::Loss
+                | FaultKind::Latency
+                | FaultKind::Crash
+                | FaultKind::Pause
+                | FaultKind::DiskError
+                | FaultKind::ClockSkew => Vec::new(),
             };
         }
         let mut resolved: Vec<String> = targets
@@ -198,7 +225,15 @@ impl Nemesis {
                     }
                 }
             }
-            _ => {}
+            // Not link cuts: handled per target in `strike` and `heal`.
+            FaultKind::OneWay
+            | FaultKind::Loss
+            | FaultKind::Latency
+            | FaultKind::Crash
+            | FaultKind::Pause
+            | FaultKind::PowerLoss
+            | FaultKind::DiskError
+            | FaultKind::ClockSkew => {}
         }
         pairs
     }
@@ -208,6 +243,7 @@ impl Nemesis {
         let at_ms = self.applied[index].window.at.as_millis();
         let targets = self.applied[index].targets.clone();
         let mut details = Vec::new();
+        let mut events = Vec::new();
         for (a, b) in self.cuts(kind, &targets) {
             self.links.add(sim, Reason::Cut, &a, &b);
         }
@@ -227,7 +263,13 @@ impl Nemesis {
                         );
                     }
                 }
-                FaultKind::Crash => sim.crash(target.as_str()),
+                FaultKind::Crash => {
+                    sim.crash(target.as_str());
+                    events.push(ClusterEventKind::ProcessCrashed {
+                        node: target.clone(),
+                        power_loss: false,
+                    });
+                }
                 FaultKind::Pause => {
                     hosts.faults[target].pause.pause();
                     for other in self.others(target) {
@@ -236,9 +278,17 @@ impl Nemesis {
                 }
                 FaultKind::PowerLoss => {
                     sim.crash(target.as_str());
+                    events.push(ClusterEventKind::ProcessCrashed {
+                        node: target.clone(),
+                        power_loss: true,
+                    });
                     let mut rng = stream(self.seed, &format!("disk/{at_ms}/{target}"));
                     let lost = hosts.disks[target].power_loss(&mut rng);
                     details.push(format!("{target} lost {lost} unsynced entries"));
+                    events.push(ClusterEventKind::PowerLossDamage {
+                        node: target.clone(),
+                        lost,
+                    });
                 }
                 FaultKind::DiskError => hosts.disks[target].set_failing(true),
                 FaultKind::ClockSkew => {
@@ -246,21 +296,31 @@ impl Nemesis {
                     let rate = SKEW_RATES_PERMILLE[rng.random_range(0..SKEW_RATES_PERMILLE.len())];
                     hosts.faults[target].clock_rate.set_permille(rate);
                     details.push(format!("{target} clock at {rate}‰"));
+                    events.push(ClusterEventKind::ClockSkewed {
+                        node: target.clone(),
+                        rate_permille: rate,
+                    });
                 }
-                _ => {}
+                // Link cuts, made above.
+                FaultKind::Isolate
+                | FaultKind::IsolateLeader
+                | FaultKind::IsolateController
+                | FaultKind::Halves
+                | FaultKind::Bridge
+                | FaultKind::Loss => {}
             }
         }
-        for detail in &details {
+        for kind in events {
             self.events.push(ClusterEvent {
                 time_ns: now_ns,
                 node: "nemesis".into(),
-                description: format!("{}: {detail}", kind.name()),
+                kind,
             });
         }
         self.applied[index].detail = details.join("; ");
     }
 
-    fn heal(&mut self, sim: &mut turmoil::Sim<'_>, index: usize, hosts: &Hosts) {
+    fn heal(&mut self, sim: &mut turmoil::Sim<'_>, index: usize, hosts: &Hosts, now_ns: u64) {
         let kind = self.applied[index].window.kind;
         let targets = self.applied[index].targets.clone();
         for (a, b) in self.cuts(kind, &targets) {
@@ -282,7 +342,16 @@ impl Nemesis {
                         );
                     }
                 }
-                FaultKind::Crash | FaultKind::PowerLoss => sim.bounce(target.as_str()),
+                FaultKind::Crash | FaultKind::PowerLoss => {
+                    sim.bounce(target.as_str());
+                    self.events.push(ClusterEvent {
+                        time_ns: now_ns,
+                        node: "nemesis".into(),
+                        kind: ClusterEventKind::ProcessRestarted {
+                            node: target.clone(),
+                        },
+                    });
+                }
                 FaultKind::Pause => {
                     for other in self.others(target) {
                         self.links.remove(sim, Reason::Hold, target, &other);
@@ -291,7 +360,13 @@ impl Nemesis {
                 }
                 FaultKind::DiskError => hosts.disks[target].set_failing(false),
                 FaultKind::ClockSkew => hosts.faults[target].clock_rate.set_permille(1_000),
-                _ => {}
+                // Link cuts, healed above; message loss stops with the window.
+                FaultKind::Isolate
+                | FaultKind::IsolateLeader
+                | FaultKind::IsolateController
+                | FaultKind::Halves
+                | FaultKind::Bridge
+                | FaultKind::Loss => {}
             }
         }
     }
@@ -334,7 +409,7 @@ impl Nemesis {
             self.events.push(ClusterEvent {
                 time_ns: now_ns,
                 node: "nemesis".into(),
-                description: format!("loss: dropped messages in flight between {a} and {b}"),
+                kind: ClusterEventKind::MessagesDropped { a, b },
             });
         }
     }

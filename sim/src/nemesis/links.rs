@@ -41,7 +41,7 @@ impl LinkBook {
     fn count(&mut self, reason: Reason, a: &str, b: &str) -> &mut u32 {
         let key = match reason {
             Reason::OneWay => (a.to_string(), b.to_string()),
-            _ => pair(a, b),
+            Reason::Cut | Reason::Hold => pair(a, b),
         };
         let map = match reason {
             Reason::Cut => &mut self.cut,

@@ -7,10 +7,12 @@
 //! - [`schedule`]: the seeded schedule.
 //! - [`links`]: which links are cut, held or healthy when windows overlap.
 //! - [`apply`]: strikes and heals windows in the turmoil world.
+//! - [`trigger`]: windows opened by cluster events (an election, an ISR change, ...).
 
 pub mod apply;
 pub mod links;
 pub mod schedule;
+pub mod trigger;
 
 use serde::{Deserialize, Serialize};
 

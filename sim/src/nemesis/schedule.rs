@@ -1,4 +1,4 @@
-//! The seeded schedule: one fault at a time, kinds drawn from the scenario's mix (a kind
+//! The seeded schedule: one fault at a time (or overlapping, when asked), kinds drawn from the scenario's mix (a kind
 //! listed twice is drawn twice as often), gaps and lengths jittered around the means.
 //!
 //! It draws only from the `nemesis` stream, so the workload's and the network's draws
@@ -10,7 +10,9 @@ use rand_chacha::ChaCha8Rng;
 use super::{FaultKind, FaultWindow};
 use crate::duration::HumanDuration;
 
-/// Draws a schedule over `nodes` (the controller first, then the brokers).
+/// Draws a schedule over `nodes` (the controller first, then the brokers). With
+/// `overlap`, the next window may start while the previous one is still open or its
+/// cluster still recovering (Jepsen's composed nemeses); without, one fault at a time.
 pub fn draw_schedule(
     rng: &mut ChaCha8Rng,
     kinds: &[FaultKind],
@@ -18,6 +20,7 @@ pub fn draw_schedule(
     phase_ms: u64,
     interval_ms: u64,
     fault_ms: u64,
+    overlap: bool,
 ) -> Vec<FaultWindow> {
     let mut windows = Vec::new();
     if kinds.is_empty() || nodes.is_empty() {
@@ -39,10 +42,14 @@ pub fn draw_schedule(
             kind,
             targets,
         });
-        at += length
-            + rng
-                .random_range(interval_ms / 2..=interval_ms + interval_ms / 2)
-                .max(1);
+        at += if overlap {
+            rng.random_range(length / 4..=length + interval_ms).max(1)
+        } else {
+            length
+                + rng
+                    .random_range(interval_ms / 2..=interval_ms + interval_ms / 2)
+                    .max(1)
+        };
     }
     windows
 }
@@ -102,6 +109,7 @@ mod tests {
             600_000,
             2_000,
             1_000,
+            false,
         );
         for kind in FaultKind::ALL {
             assert!(

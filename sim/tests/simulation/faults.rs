@@ -4,10 +4,11 @@
 
 use std::path::Path;
 
+use faultline_broker::events::FenceReason;
 use faultline_checker::history::{Function, MicroOp, OpType, OpValue, Process};
 use faultline_checker::{check_log, log::LogOptions, Verdict};
 use faultline_sim::nemesis::FaultKind;
-use faultline_sim::world::ClusterEvent;
+use faultline_sim::world::{ClusterEvent, ClusterEventKind};
 use faultline_sim::{run, RunOutcome, Scenario};
 
 const SECOND: u64 = 1_000_000_000;
@@ -48,7 +49,16 @@ fn events_between(outcome: &RunOutcome, from_ns: u64, to_ns: u64) -> Vec<&Cluste
 fn has_event(events: &[&ClusterEvent], node: &str, text: &str) -> bool {
     events
         .iter()
-        .any(|e| e.node == node && e.description.contains(text))
+        .any(|e| e.node == node && e.description().contains(text))
+}
+
+/// Whether `event` is the controller electing a leader of partition 0 other than `broker`.
+fn elected_other_than(event: &ClusterEvent, broker: &str) -> bool {
+    matches!(
+        &event.kind,
+        ClusterEventKind::LeaderElected { partition, leader, .. }
+            if partition.1 == 0 && leader.to_string() != broker
+    )
 }
 
 /// The node id of a resolved `broker-N` target.
@@ -74,11 +84,9 @@ fn a_paused_leader_wakes_stale_and_is_fenced_by_leader_epoch() {
         "the paused broker's session must expire"
     );
     assert!(
-        during.iter().any(|e| e.node == "controller"
-            && e.description.starts_with("events-0: leader ")
-            && !e
-                .description
-                .starts_with(&format!("events-0: leader {paused} "))),
+        during
+            .iter()
+            .any(|e| e.node == "controller" && elected_other_than(e, &paused)),
         "partition 0 must move to another leader while {paused} sleeps"
     );
     let after = events_between(&outcome, 11 * SECOND, 24 * SECOND);
@@ -102,12 +110,7 @@ fn isolating_the_leader_moves_leadership() {
     let outcome = run(&s, 2).unwrap();
     let isolated = broker_id(&outcome.faults[0].targets[0]).to_string();
     let during = events_between(&outcome, 5 * SECOND, 10 * SECOND);
-    assert!(during
-        .iter()
-        .any(|e| e.description.starts_with("events-0: leader ")
-            && !e
-                .description
-                .starts_with(&format!("events-0: leader {isolated} "))));
+    assert!(during.iter().any(|e| elected_other_than(e, &isolated)));
     assert_log_valid(&outcome);
 }
 
@@ -186,7 +189,9 @@ fn message_loss_drops_messages_in_flight_and_requests_time_out() {
     let during = events_between(&outcome, 4 * SECOND, 16 * SECOND);
     let drops = during
         .iter()
-        .filter(|e| e.node == "nemesis" && e.description.starts_with("loss: dropped"))
+        .filter(|e| {
+            e.node == "nemesis" && matches!(e.kind, ClusterEventKind::MessagesDropped { .. })
+        })
         .count();
     assert!(drops > 0, "no message was lost");
     let failed = outcome
@@ -279,10 +284,13 @@ fn power_loss_loses_the_unsynced_tail_only_without_fsync() {
         .filter_map(|d| d.split(' ').next()?.parse::<usize>().ok())
         .sum();
     assert!(lost > 0, "{never}");
-    assert!(outcome
-        .events
-        .iter()
-        .any(|e| e.node == "nemesis" && e.description.starts_with("power-loss: ")));
+    assert!(
+        outcome
+            .events
+            .iter()
+            .any(|e| e.node == "nemesis"
+                && matches!(e.kind, ClusterEventKind::PowerLossDamage { .. }))
+    );
     let (always, outcome) = power_loss_detail("always", 10);
     assert!(
         always
@@ -329,13 +337,20 @@ fn a_fast_controller_clock_expires_healthy_sessions() {
     let outcome = run(&s, seed).unwrap();
     let during = events_between(&outcome, 5 * SECOND, 17 * SECOND);
     assert!(
-        during
-            .iter()
-            .any(|e| e.node == "controller" && e.description.contains("fenced: session timed out")),
+        during.iter().any(|e| e.node == "controller"
+            && matches!(
+                e.kind,
+                ClusterEventKind::BrokerFenced {
+                    reason: FenceReason::SessionTimedOut,
+                    ..
+                }
+            )),
         "{during:#?}"
     );
     let before = events_between(&outcome, 2 * SECOND, 5 * SECOND);
-    assert!(!before.iter().any(|e| e.description.contains("fenced")));
+    assert!(!before
+        .iter()
+        .any(|e| matches!(e.kind, ClusterEventKind::BrokerFenced { .. })));
     assert_log_valid(&outcome);
 }
 
@@ -415,4 +430,73 @@ fn removing_a_fault_does_not_change_the_workloads_choices() {
     let shared = a.len().min(b.len());
     assert!(shared > 100, "{shared} sends in common");
     assert_eq!(a[..shared], b[..shared]);
+}
+
+/// A trigger strikes at the moment the cluster names: isolating the leader forces an
+/// election, and the trigger crashes exactly the broker elected, within its delay.
+#[test]
+fn a_trigger_crashes_the_new_leader_right_after_its_election() {
+    let s = scenario(&format!(
+        "{FAST_SESSIONS}{}[[faults.trigger]]\non = \"leader-elected\"\naction = \"crash\"\ntarget = \"new-leader\"\ndelay = \"0ms..200ms\"\nduration = \"1s\"\nafter = \"5s\"\npartition = \"events-0\"\n",
+        window("5s", "5s", "isolate-leader", "")
+    ));
+    let outcome = run(&s, 3).unwrap();
+    let election = outcome
+        .events
+        .iter()
+        .find_map(|e| match &e.kind {
+            ClusterEventKind::LeaderElected {
+                partition, leader, ..
+            } if partition.1 == 0 && e.time_ns >= 5 * SECOND => Some((e.time_ns, *leader)),
+            _ => None,
+        })
+        .expect("isolating the leader elects another");
+    let crash = outcome
+        .faults
+        .iter()
+        .find(|f| f.window.kind == FaultKind::Crash)
+        .expect("the trigger fired");
+    assert_eq!(crash.targets, vec![format!("broker-{}", election.1)]);
+    let delay_ms = (crash.start_ns - election.0) / 1_000_000;
+    assert!(
+        delay_ms <= 200 + 10,
+        "struck {delay_ms} ms after the election"
+    );
+    assert_eq!(outcome.faults.len(), 2, "fires once: {:#?}", outcome.faults);
+    assert_log_valid(&outcome);
+}
+
+/// Triggers, overlapping windows and random triggers replay bit for bit.
+#[test]
+fn triggered_and_overlapping_faults_replay_to_the_same_trace_hash() {
+    let s = scenario(
+        "[faults]\nkinds = [\"isolate\", \"crash\", \"pause\"]\ninterval = \"2s\"\nfault_duration = \"2s\"\noverlap = true\ntriggered = 3\n[[faults.trigger]]\non = \"isr-shrink\"\naction = \"restart\"\nduration = \"100ms\"\ntimes = 2\n",
+    );
+    for seed in [1, 2] {
+        let a = run(&s, seed).unwrap();
+        let b = run(&s, seed).unwrap();
+        assert_eq!(a.trace_hash, b.trace_hash, "seed {seed}");
+        assert_eq!(a.faults, b.faults);
+    }
+}
+
+/// A swarm draw is a function of the seed: drawn twice, run twice, the same trace.
+#[test]
+fn a_swarm_seed_replays_to_the_same_trace_hash() {
+    let base = scenario(
+        "[faults]\nkinds = [\"isolate\", \"crash\", \"pause\", \"isolate-leader\"]\ninterval = \"3s\"\nfault_duration = \"2s\"\n",
+    );
+    for seed in [4, 5] {
+        let a = faultline_sim::swarm::swarm(&base, seed);
+        let b = faultline_sim::swarm::swarm(&base, seed);
+        assert_eq!(a.scenario, b.scenario);
+        let first = run(&a.scenario, seed).unwrap();
+        let second = run(&b.scenario, seed).unwrap();
+        assert_eq!(
+            first.trace_hash, second.trace_hash,
+            "seed {seed}: {}",
+            a.summary
+        );
+        assert_eq!(first.coverage, second.coverage);
+    }
 }

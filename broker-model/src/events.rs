@@ -1,0 +1,129 @@
+//! What brokers and the controller report to the run's trace, as data.
+//!
+//! The simulation turns these into its typed cluster events (fault triggers, coverage,
+//! the report's timeline) without parsing text; `describe()` gives the words the trace
+//! hash has always been computed over, so typing the events moved no recorded hash.
+
+use crate::storage::TopicPartition;
+
+/// A leadership or truncation a broker observed on one of its replicas.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BrokerEventKind {
+    /// This broker took over leadership of the partition in a new leader epoch
+    /// (KIP-101: every leadership change bumps the epoch).
+    BecameLeader {
+        /// The broker.
+        broker: i32,
+        /// The epoch it leads in.
+        leader_epoch: i32,
+        /// Its log end offset when it became leader.
+        log_end_offset: i64,
+        /// The ISR it was handed.
+        isr: Vec<i32>,
+    },
+    /// This broker, as a follower, cut its log's tail (KIP-101/KIP-279 truncation by
+    /// leader epoch, or a disk-error undo).
+    Truncated {
+        /// The broker.
+        broker: i32,
+        /// Log end offset before.
+        from: i64,
+        /// Log end offset after.
+        to: i64,
+        /// The leader epoch it follows.
+        leader_epoch: i32,
+    },
+}
+
+impl BrokerEventKind {
+    /// The event in words (without the partition).
+    pub fn describe(&self) -> String {
+        match self {
+            BrokerEventKind::BecameLeader {
+                broker,
+                leader_epoch,
+                log_end_offset,
+                isr,
+            } => format!(
+                "broker {broker} became leader at epoch {leader_epoch} with log end {log_end_offset} and isr {isr:?}"
+            ),
+            BrokerEventKind::Truncated {
+                broker,
+                from,
+                to,
+                leader_epoch,
+            } => format!("broker {broker} truncated from {from} to {to} at epoch {leader_epoch}"),
+        }
+    }
+}
+
+/// Why the controller fenced a broker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FenceReason {
+    /// No heartbeat within `broker.session.timeout.ms` (KIP-631).
+    SessionTimedOut,
+    /// A new process registered under its id: the old one is gone (it restarted).
+    Reregistered,
+}
+
+impl FenceReason {
+    /// The reason in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FenceReason::SessionTimedOut => "session timed out",
+            FenceReason::Reregistered => "re-registered with a new incarnation",
+        }
+    }
+}
+
+/// A decision the controller made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControllerEvent {
+    /// A partition registration was written to the metadata log (a new leader, a new ISR).
+    PartitionRegistered {
+        /// The partition.
+        partition: TopicPartition,
+        /// Its leader, -1 for none.
+        leader: i32,
+        /// Its leader epoch.
+        leader_epoch: i32,
+        /// Its partition epoch (bumped by every change, KIP-497's ISR version).
+        partition_epoch: i32,
+        /// Its ISR.
+        isr: Vec<i32>,
+    },
+    /// A broker was fenced: it leads nothing and joins no ISR.
+    BrokerFenced {
+        /// The broker.
+        broker: i32,
+        /// Why.
+        reason: FenceReason,
+    },
+    /// A broker heartbeated or registered and is eligible again.
+    BrokerUnfenced {
+        /// The broker.
+        broker: i32,
+    },
+}
+
+impl ControllerEvent {
+    /// The event in words.
+    pub fn describe(&self) -> String {
+        match self {
+            ControllerEvent::PartitionRegistered {
+                partition,
+                leader,
+                leader_epoch,
+                isr,
+                ..
+            } => format!(
+                "{}-{}: leader {leader} epoch {leader_epoch} isr {isr:?}",
+                partition.0, partition.1
+            ),
+            ControllerEvent::BrokerFenced { broker, reason } => {
+                format!("broker {broker} fenced: {}", reason.describe())
+            }
+            ControllerEvent::BrokerUnfenced { broker } => format!("broker {broker} unfenced"),
+        }
+    }
+}
