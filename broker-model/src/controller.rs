@@ -33,6 +33,8 @@ pub struct Controller {
     storage: Box<dyn Storage>,
     log: Vec<MetadataRecord>,
     partitions: BTreeMap<TopicPartition, PartitionRegistration>,
+    /// Topics and their partition counts, as the log says.
+    topics: BTreeMap<String, i32>,
     brokers: BTreeMap<i32, BrokerLiveness>,
     next_broker_epoch: i64,
     /// Human-readable decisions since last drained, for the run's trace.
@@ -52,6 +54,7 @@ impl Controller {
             storage,
             log: Vec::new(),
             partitions: BTreeMap::new(),
+            topics: BTreeMap::new(),
             brokers: BTreeMap::new(),
             next_broker_epoch: 1,
             events: Vec::new(),
@@ -97,7 +100,9 @@ impl Controller {
     /// Applies a record to the in-memory state (on append and on replay).
     fn replay(&mut self, record: &MetadataRecord, now_ms: u64) {
         match record {
-            MetadataRecord::Topic { .. } => {}
+            MetadataRecord::Topic { name, partitions } => {
+                self.topics.insert(name.clone(), *partitions);
+            }
             MetadataRecord::Partition(registration) => {
                 self.partitions
                     .insert(registration.topic_partition(), registration.clone());
@@ -167,6 +172,14 @@ impl Controller {
     /// The metadata log's end offset.
     pub fn log_end_offset(&self) -> i64 {
         self.log.len() as i64
+    }
+
+    /// The topic whose id (KIP-516) is `id`.
+    pub fn topic_named_by_id(&self, id: uuid::Uuid) -> Option<&str> {
+        self.topics
+            .keys()
+            .find(|name| crate::metadata::topic_id(name) == id)
+            .map(String::as_str)
     }
 
     /// The current registration of a partition.

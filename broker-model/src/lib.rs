@@ -13,7 +13,10 @@
 //! - [`broker`]: a broker's replicas and metadata.
 //! - [`group`]: the group coordinator (classic consumer groups, committed offsets).
 //! - [`handlers`]: Kafka API requests to responses.
-//! - [`node`]: the network edge: connections, replica fetchers, the controller channel.
+//! - [`replica_fetcher`], [`controller_channel`]: what a follower and a broker's
+//!   controller link send and do with the answers, sans-IO (state in, messages out).
+//! - [`node`]: the network edge: connections, and the loops that carry the replica
+//!   fetchers' and the controller channel's messages.
 //! - [`pause`], [`clock`], [`buggify`]: what a simulation reaches into a node through —
 //!   a pause gate, a skewable clock, seeded BUGGIFY points.
 
@@ -23,6 +26,7 @@ pub mod bugs;
 pub mod clock;
 pub mod config;
 pub mod controller;
+pub mod controller_channel;
 #[cfg(test)]
 mod fencing_tests;
 pub mod group;
@@ -35,6 +39,7 @@ pub mod partition;
 pub mod pause;
 pub mod producer_ids;
 pub mod producer_state;
+pub mod replica_fetcher;
 pub mod storage;
 
 pub use config::{ClusterConfig, FsyncPolicy, TopicSpec};

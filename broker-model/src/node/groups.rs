@@ -43,7 +43,7 @@ impl BrokerNode {
         }
     }
 
-    pub(super) async fn join_group(&self, request: JoinGroupRequest) -> JoinGroupResponse {
+    pub(crate) async fn join_group(&self, request: JoinGroupRequest) -> JoinGroupResponse {
         let begun = groups::join_begin(&mut self.lock(), &request, self.clock.now_ms());
         self.notify();
         let member_id = match begun {
@@ -69,7 +69,7 @@ impl BrokerNode {
         )
     }
 
-    pub(super) async fn sync_group(&self, request: SyncGroupRequest) -> SyncGroupResponse {
+    pub(crate) async fn sync_group(&self, request: SyncGroupRequest) -> SyncGroupResponse {
         let begun = groups::sync_begin(&mut self.lock(), &request, self.clock.now_ms());
         self.notify();
         if let Err(error) = begun {
@@ -85,7 +85,7 @@ impl BrokerNode {
         groups::sync_response(answer.unwrap_or(Err(ResponseError::RebalanceInProgress)))
     }
 
-    pub(super) async fn offset_commit(&self, request: OffsetCommitRequest) -> OffsetCommitResponse {
+    pub(crate) async fn offset_commit(&self, request: OffsetCommitRequest) -> OffsetCommitResponse {
         let mut pending =
             offset_commit::commit_begin(&mut self.lock(), &request, self.clock.now_ms());
         self.notify();

@@ -1,0 +1,115 @@
+//! The dispatch tables: which handler answers each API, as exhaustive matches over
+//! [`ApiKey`] (one line per API). Served APIs are the ones [`super::broker_versions`] and
+//! [`super::controller_versions`] list; the rest are the groups in `handlers/mod.rs`.
+
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+
+use crate::controller::Controller;
+use crate::node::BrokerNode;
+
+use super::{
+    api_versions, broker_versions, controller, controller_versions, find_coordinator, groups,
+    init_producer_id, metadata, offset_commit, offsets, support_table,
+};
+
+/// The request body of `$variant`, or `None` from the enclosing function: the decoder
+/// builds the body from the header's api key, so a mismatch is a malformed request.
+macro_rules! body {
+    ($body:expr, $variant:ident) => {
+        match $body {
+            RequestKind::$variant(request) => request,
+            _ => return None,
+        }
+    };
+}
+
+impl BrokerNode {
+    /// Answers one request a broker serves; `None` closes the connection.
+    pub(crate) async fn dispatch(&self, api: ApiKey, body: RequestKind) -> Option<ResponseKind> {
+        let now = self.clock.now_ms();
+        Some(match api {
+            ApiKey::ApiVersions => {
+                ResponseKind::ApiVersions(api_versions::handle(&support_table(broker_versions), 0))
+            }
+            ApiKey::Metadata => {
+                let request = body!(body, Metadata);
+                ResponseKind::Metadata(metadata::handle(&self.lock(), &request))
+            }
+            ApiKey::ListOffsets => {
+                let request = body!(body, ListOffsets);
+                ResponseKind::ListOffsets(offsets::list_offsets(&self.lock(), &request))
+            }
+            ApiKey::OffsetForLeaderEpoch => {
+                let request = body!(body, OffsetForLeaderEpoch);
+                ResponseKind::OffsetForLeaderEpoch(offsets::offset_for_leader_epoch(
+                    &self.lock(),
+                    &request,
+                ))
+            }
+            ApiKey::Produce => ResponseKind::Produce(self.produce(body!(body, Produce)).await),
+            ApiKey::Fetch => ResponseKind::Fetch(self.fetch(body!(body, Fetch)).await),
+            ApiKey::InitProducerId => {
+                let request = body!(body, InitProducerId);
+                ResponseKind::InitProducerId(init_producer_id::handle(&mut self.lock(), &request))
+            }
+            ApiKey::FindCoordinator => {
+                let request = body!(body, FindCoordinator);
+                ResponseKind::FindCoordinator(find_coordinator::handle(&self.lock(), &request))
+            }
+            ApiKey::JoinGroup => {
+                ResponseKind::JoinGroup(self.join_group(body!(body, JoinGroup)).await)
+            }
+            ApiKey::SyncGroup => {
+                ResponseKind::SyncGroup(self.sync_group(body!(body, SyncGroup)).await)
+            }
+            ApiKey::Heartbeat => {
+                let request = body!(body, Heartbeat);
+                ResponseKind::Heartbeat(groups::heartbeat(&mut self.lock(), &request, now))
+            }
+            ApiKey::LeaveGroup => {
+                let request = body!(body, LeaveGroup);
+                ResponseKind::LeaveGroup(groups::leave(&mut self.lock(), &request, now))
+            }
+            ApiKey::OffsetCommit => {
+                ResponseKind::OffsetCommit(self.offset_commit(body!(body, OffsetCommit)).await)
+            }
+            ApiKey::OffsetFetch => {
+                let request = body!(body, OffsetFetch);
+                ResponseKind::OffsetFetch(offset_commit::offset_fetch(&mut self.lock(), &request))
+            }
+            controller_only_apis!() | unserved_apis!() => return None,
+        })
+    }
+}
+
+/// Answers one request the controller serves; `None` closes the connection.
+pub fn controller_dispatch(
+    state: &mut Controller,
+    api: ApiKey,
+    version: i16,
+    body: &RequestKind,
+    now_ms: u64,
+) -> Option<ResponseKind> {
+    Some(match api {
+        ApiKey::ApiVersions => ResponseKind::ApiVersions(api_versions::handle(
+            &support_table(controller_versions),
+            version,
+        )),
+        ApiKey::BrokerRegistration => ResponseKind::BrokerRegistration(controller::register(
+            state,
+            body!(body, BrokerRegistration),
+            now_ms,
+        )),
+        ApiKey::BrokerHeartbeat => ResponseKind::BrokerHeartbeat(controller::heartbeat(
+            state,
+            body!(body, BrokerHeartbeat),
+            now_ms,
+        )),
+        ApiKey::AlterPartition => ResponseKind::AlterPartition(controller::alter_partition(
+            state,
+            body!(body, AlterPartition),
+        )),
+        ApiKey::Fetch => ResponseKind::Fetch(controller::fetch_metadata(state, body!(body, Fetch))),
+        broker_only_apis!() | unserved_apis!() => return None,
+    })
+}
