@@ -135,7 +135,7 @@ impl BrokerNode {
         }
         let api_key = request.api_key;
         let acks_zero = matches!(&request.body, RequestKind::Produce(p) if p.acks == 0);
-        let Some(mut response) = self.handle(api_key, request.body).await else {
+        let Some(mut response) = self.handle(api_key, version, request.body).await else {
             return Answer::Close;
         };
         handlers::fit::fit_response(&mut response, version);
@@ -150,7 +150,7 @@ impl BrokerNode {
 
     /// Answers a request at the handler the dispatch table names, unless this broker
     /// must not answer it at all.
-    async fn handle(&self, api: ApiKey, body: RequestKind) -> Option<ResponseKind> {
+    async fn handle(&self, api: ApiKey, version: i16, body: RequestKind) -> Option<ResponseKind> {
         let group_request = matches!(
             body,
             RequestKind::JoinGroup(_)
@@ -166,7 +166,7 @@ impl BrokerNode {
             // is a lost commit). Closing the connection sends the client to FindCoordinator.
             return None;
         }
-        self.dispatch(api, body).await
+        self.dispatch(api, version, body).await
     }
 
     pub(crate) async fn produce(

@@ -25,7 +25,12 @@ macro_rules! body {
 
 impl BrokerNode {
     /// Answers one request a broker serves; `None` closes the connection.
-    pub(crate) async fn dispatch(&self, api: ApiKey, body: RequestKind) -> Option<ResponseKind> {
+    pub(crate) async fn dispatch(
+        &self,
+        api: ApiKey,
+        version: i16,
+        body: RequestKind,
+    ) -> Option<ResponseKind> {
         let now = self.clock.now_ms();
         Some(match api {
             ApiKey::ApiVersions => {
@@ -57,7 +62,7 @@ impl BrokerNode {
                 ResponseKind::FindCoordinator(find_coordinator::handle(&self.lock(), &request))
             }
             ApiKey::JoinGroup => {
-                ResponseKind::JoinGroup(self.join_group(body!(body, JoinGroup)).await)
+                ResponseKind::JoinGroup(self.join_group(body!(body, JoinGroup), version).await)
             }
             ApiKey::SyncGroup => {
                 ResponseKind::SyncGroup(self.sync_group(body!(body, SyncGroup)).await)

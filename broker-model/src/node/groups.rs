@@ -43,12 +43,16 @@ impl BrokerNode {
         }
     }
 
-    pub(crate) async fn join_group(&self, request: JoinGroupRequest) -> JoinGroupResponse {
-        let begun = groups::join_begin(&mut self.lock(), &request, self.clock.now_ms());
+    pub(crate) async fn join_group(
+        &self,
+        request: JoinGroupRequest,
+        version: i16,
+    ) -> JoinGroupResponse {
+        let begun = groups::join_begin(&mut self.lock(), &request, version, self.clock.now_ms());
         self.notify();
         let member_id = match begun {
             Ok(member_id) => member_id,
-            Err(error) => return groups::join_response(Err(error), &request.member_id),
+            Err((error, member_id)) => return groups::join_response(Err(error), &member_id),
         };
         let timeout = request
             .rebalance_timeout_ms
