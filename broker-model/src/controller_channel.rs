@@ -23,6 +23,12 @@ use crate::storage::TopicPartition;
 pub const REGISTRATION_VERSION: i16 = 0;
 /// Version of AlterPartition a broker sends (v2+: topics by id).
 pub const ALTER_PARTITION_VERSION: i16 = 2;
+/// Version of CreateTopics a broker forwards at: the newest, so nothing a client sent is
+/// lost; the answer is fitted back to the client's version.
+pub const FORWARDED_CREATE_TOPICS_VERSION: i16 = 7;
+/// Version of DeleteTopics a broker forwards at (v5: topics by name; v6 clients' ids are
+/// resolved to names first).
+pub const FORWARDED_DELETE_TOPICS_VERSION: i16 = 5;
 
 /// BrokerRegistration: the incarnation id's low 64 bits identify this process, so a
 /// restarted one is told apart from a retry (KIP-631).

@@ -11,6 +11,7 @@
 //!   (KIP-98, KIP-360): recent batches per producer, the deduplicating append, and
 //!   cluster-unique producer ids.
 //! - [`broker`]: a broker's replicas and metadata.
+//! - [`forwarding`]: CreateTopics/DeleteTopics a broker forwards to the controller (KIP-590).
 //! - [`group`]: the group coordinator (classic consumer groups, committed offsets).
 //! - [`handlers`]: Kafka API requests to responses.
 //! - [`replica_fetcher`], [`controller_channel`]: what a follower and a broker's
@@ -29,6 +30,7 @@ pub mod controller;
 pub mod controller_channel;
 #[cfg(test)]
 mod fencing_tests;
+pub mod forwarding;
 pub mod group;
 pub mod handlers;
 pub mod idempotence;

@@ -26,6 +26,7 @@ use crate::config::ClusterConfig;
 use crate::handlers::{self, api_versions, fetch, produce};
 use crate::storage::Storage;
 
+mod admin;
 mod background;
 mod controller_node;
 mod groups;

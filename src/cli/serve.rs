@@ -31,6 +31,10 @@ pub struct ServeArgs {
     /// Topics to create, `NAME[:PARTITIONS]` (repeatable; default `events:3`).
     #[arg(long = "topic")]
     pub topics: Vec<String>,
+    /// Turn off `auto.create.topics.enable` (on by default, as in Kafka): Metadata and
+    /// Produce requests for unknown topics then get UNKNOWN_TOPIC_OR_PARTITION.
+    #[arg(long)]
+    pub no_auto_create_topics: bool,
     /// Planted bug to switch on (repeatable), to see certification catch it.
     #[arg(long = "bug", value_name = "NAME")]
     pub bugs: Vec<String>,
@@ -105,6 +109,8 @@ async fn serve(args: ServeArgs, topics: Vec<TopicSpec>) -> anyhow::Result<()> {
         broker_heartbeat_interval_ms: 300,
         replica_fetch_wait_max_ms: 500,
         inter_broker_request_timeout_ms: 5_000,
+        // Kafka's default; real clients (and their tests) count on it.
+        auto_create_topics_enable: !args.no_auto_create_topics,
         bugs,
         ..ClusterConfig::default()
     };

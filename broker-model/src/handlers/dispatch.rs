@@ -8,8 +8,8 @@ use crate::controller::Controller;
 use crate::node::BrokerNode;
 
 use super::{
-    api_versions, broker_versions, controller, controller_versions, find_coordinator, groups,
-    init_producer_id, metadata, offset_commit, offsets, support_table,
+    admin, api_versions, broker_versions, controller, controller_versions, find_coordinator,
+    groups, init_producer_id, metadata, offset_commit, offsets, support_table, topics,
 };
 
 /// The request body of `$variant`, or `None` from the enclosing function: the decoder
@@ -38,7 +38,8 @@ impl BrokerNode {
             }
             ApiKey::Metadata => {
                 let request = body!(body, Metadata);
-                ResponseKind::Metadata(metadata::handle(&self.lock(), &request))
+                let response = metadata::handle(&mut self.lock(), &request, version);
+                ResponseKind::Metadata(response)
             }
             ApiKey::ListOffsets => {
                 let request = body!(body, ListOffsets);
@@ -51,7 +52,11 @@ impl BrokerNode {
                     &request,
                 ))
             }
-            ApiKey::Produce => ResponseKind::Produce(self.produce(body!(body, Produce)).await),
+            ApiKey::Produce => {
+                let request = body!(body, Produce);
+                self.auto_create_for_produce(&request);
+                ResponseKind::Produce(self.produce(request).await)
+            }
             ApiKey::Fetch => ResponseKind::Fetch(self.fetch(body!(body, Fetch)).await),
             ApiKey::InitProducerId => {
                 let request = body!(body, InitProducerId);
@@ -81,6 +86,28 @@ impl BrokerNode {
             ApiKey::OffsetFetch => {
                 let request = body!(body, OffsetFetch);
                 ResponseKind::OffsetFetch(offset_commit::offset_fetch(&mut self.lock(), &request))
+            }
+            ApiKey::CreateTopics => ResponseKind::CreateTopics(
+                self.create_topics(body!(body, CreateTopics), version).await,
+            ),
+            ApiKey::DeleteTopics => ResponseKind::DeleteTopics(
+                self.delete_topics(body!(body, DeleteTopics), version).await,
+            ),
+            ApiKey::DescribeCluster => {
+                let request = body!(body, DescribeCluster);
+                ResponseKind::DescribeCluster(admin::describe_cluster(&self.lock(), &request))
+            }
+            ApiKey::ListGroups => {
+                let request = body!(body, ListGroups);
+                ResponseKind::ListGroups(admin::list_groups(&self.lock(), &request, version))
+            }
+            ApiKey::DescribeGroups => {
+                let request = body!(body, DescribeGroups);
+                ResponseKind::DescribeGroups(admin::describe_groups(
+                    &self.lock(),
+                    &request,
+                    version,
+                ))
             }
             controller_only_apis!() | unserved_apis!() => return None,
         })
@@ -115,6 +142,12 @@ pub fn controller_dispatch(
             body!(body, AlterPartition),
         )),
         ApiKey::Fetch => ResponseKind::Fetch(controller::fetch_metadata(state, body!(body, Fetch))),
+        ApiKey::CreateTopics => {
+            ResponseKind::CreateTopics(topics::create_topics(state, body!(body, CreateTopics)))
+        }
+        ApiKey::DeleteTopics => {
+            ResponseKind::DeleteTopics(topics::delete_topics(state, body!(body, DeleteTopics)))
+        }
         broker_only_apis!() | unserved_apis!() => return None,
     })
 }

@@ -33,6 +33,9 @@ macro_rules! broker_only_apis {
             | ApiKey::SyncGroup
             | ApiKey::InitProducerId
             | ApiKey::OffsetForLeaderEpoch
+            | ApiKey::DescribeGroups
+            | ApiKey::ListGroups
+            | ApiKey::DescribeCluster
     };
 }
 
@@ -41,12 +44,7 @@ macro_rules! broker_only_apis {
 macro_rules! unserved_apis {
     () => {
         // Not served yet (issue #16).
-        ApiKey::DescribeGroups
-            | ApiKey::ListGroups
-            | ApiKey::CreateTopics
-            | ApiKey::DeleteTopics
-            | ApiKey::DeleteRecords
-            | ApiKey::DescribeCluster
+        ApiKey::DeleteRecords
             // Transactions (KIP-98 transactional producers; only idempotence is served).
             | ApiKey::AddPartitionsToTxn
             | ApiKey::AddOffsetsToTxn
@@ -121,6 +119,7 @@ macro_rules! unserved_apis {
     };
 }
 
+pub mod admin;
 pub mod api_versions;
 pub mod controller;
 pub mod dispatch;
@@ -133,6 +132,7 @@ pub mod metadata;
 pub mod offset_commit;
 pub mod offsets;
 pub mod produce;
+pub mod topics;
 
 /// `(min version, max version)` of `api` a broker serves, or `None`. One line per API.
 pub fn broker_versions(api: ApiKey) -> Option<(i16, i16)> {
@@ -151,6 +151,11 @@ pub fn broker_versions(api: ApiKey) -> Option<(i16, i16)> {
         ApiKey::LeaveGroup => Some((0, 4)),
         ApiKey::OffsetCommit => Some((2, 7)),
         ApiKey::OffsetFetch => Some((1, 7)),
+        ApiKey::CreateTopics => Some((2, 7)),
+        ApiKey::DeleteTopics => Some((1, 6)),
+        ApiKey::DescribeCluster => Some((0, 2)),
+        ApiKey::ListGroups => Some((0, 5)),
+        ApiKey::DescribeGroups => Some((0, 5)),
         controller_only_apis!() | unserved_apis!() => None,
     }
 }
@@ -163,6 +168,8 @@ pub fn controller_versions(api: ApiKey) -> Option<(i16, i16)> {
         ApiKey::BrokerRegistration => Some((0, 4)),
         ApiKey::BrokerHeartbeat => Some((0, 1)),
         ApiKey::AlterPartition => Some((2, 3)),
+        ApiKey::CreateTopics => Some((2, 7)),
+        ApiKey::DeleteTopics => Some((1, 6)),
         broker_only_apis!() | unserved_apis!() => None,
     }
 }
@@ -185,8 +192,8 @@ pub fn supports(table: &[(ApiKey, i16, i16)], api: ApiKey, version: i16) -> bool
 mod tests {
     use super::*;
 
-    /// Every API is served by the broker, the controller, both (Fetch, ApiVersions), or
-    /// neither; a served API advertises a non-empty version range.
+    /// Every API is served by the broker, the controller, both (Fetch, ApiVersions, and
+    /// the forwarded CreateTopics and DeleteTopics), or neither; a served API advertises a non-empty version range.
     #[test]
     fn version_tables_are_well_formed() {
         for api in ApiKey::iter() {

@@ -15,6 +15,7 @@ use faultline_wire::Transport;
 
 use super::BrokerNode;
 use crate::controller_channel::{self as channel, ALTER_PARTITION_VERSION, REGISTRATION_VERSION};
+use crate::forwarding::{ForwardedRequest, ForwardedResponse, Outgoing};
 use crate::replica_fetcher::{
     self as fetcher, TruncationStep, INTER_BROKER_FETCH_VERSION, OFFSET_FOR_LEADER_EPOCH_VERSION,
 };
@@ -130,11 +131,28 @@ impl BrokerNode {
             Ok(r) if r.error_code == 0 => {}
             _ => return false,
         }
+        let forwarded = self.lock().forwarding.take_outbox();
+        let mut answers = Vec::with_capacity(forwarded.len());
+        let mut broken = false;
+        for outgoing in forwarded {
+            let answer = if broken {
+                ForwardedResponse::Unanswered
+            } else {
+                self.forward(connection, &outgoing.request, timeout).await
+            };
+            broken |= answer == ForwardedResponse::Unanswered;
+            answers.push((outgoing, answer));
+        }
+        if broken {
+            self.post_answers(answers);
+            return false;
+        }
         let fetch_request = channel::metadata_fetch_request(&self.lock());
         let Ok(response) = connection
             .send(&fetch_request, INTER_BROKER_FETCH_VERSION, timeout)
             .await
         else {
+            self.post_answers(answers);
             return false;
         };
         let records = channel::metadata_records(&response);
@@ -144,6 +162,9 @@ impl BrokerNode {
             self.lock().apply_metadata(&records, now);
             self.notify();
         }
+        // After the metadata that a topic creation or deletion appended is applied here,
+        // so that a client told "created" finds the topic at this broker.
+        self.post_answers(answers);
         // The metadata is now current as of the heartbeat's sending, and the controller
         // moves nothing away from this broker before a session timeout after that.
         self.lock().renew_coordinator_lease(heartbeat_sent_ms);
@@ -169,6 +190,44 @@ impl BrokerNode {
             }
         }
         true
+    }
+
+    /// Sends one forwarded request to the controller (KIP-590).
+    async fn forward<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        connection: &mut Connection<S>,
+        request: &ForwardedRequest,
+        timeout: Duration,
+    ) -> ForwardedResponse {
+        match request {
+            ForwardedRequest::CreateTopics(r) => connection
+                .send(r, channel::FORWARDED_CREATE_TOPICS_VERSION, timeout)
+                .await
+                .map_or(
+                    ForwardedResponse::Unanswered,
+                    ForwardedResponse::CreateTopics,
+                ),
+            ForwardedRequest::DeleteTopics(r) => connection
+                .send(r, channel::FORWARDED_DELETE_TOPICS_VERSION, timeout)
+                .await
+                .map_or(
+                    ForwardedResponse::Unanswered,
+                    ForwardedResponse::DeleteTopics,
+                ),
+        }
+    }
+
+    fn post_answers(&self, answers: Vec<(Outgoing, ForwardedResponse)>) {
+        if answers.is_empty() {
+            return;
+        }
+        {
+            let mut state = self.lock();
+            for (outgoing, answer) in answers {
+                state.forwarding.answer(&outgoing, answer);
+            }
+        }
+        self.notify();
     }
 
     /// Follows every partition led by `leader`: truncates by leader epoch, then fetches.

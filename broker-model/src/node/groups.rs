@@ -23,7 +23,7 @@ const REBALANCE_GRACE: Duration = Duration::from_millis(1_000);
 
 impl BrokerNode {
     /// Waits until `ready` returns an answer, the broker changes, or `deadline` passes.
-    async fn wait_for<T>(
+    pub(crate) async fn wait_for<T>(
         &self,
         deadline: Instant,
         mut ready: impl FnMut(&Self) -> Option<T>,
