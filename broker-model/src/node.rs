@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use faultline_wire::bounded_frame::{read_frame_bounded, BoundedFrame, RequestMemory};
 use faultline_wire::codec::{decode_request, encode_response, peek_header};
 use faultline_wire::frame::{read_frame, write_frame};
 use faultline_wire::ResponseError;
@@ -93,29 +94,54 @@ impl BrokerNode {
         mut stream: S,
     ) {
         while let Ok(Some(frame)) = read_frame(&mut stream).await {
-            self.faults.pause.wait_running().await;
-            // BUGGIFY: a slow request handler (a long GC, a busy request thread).
-            self.faults
-                .buggify
-                .maybe_sleep(50, Duration::from_millis(300))
-                .await;
-            let answer = self.answer(frame).await;
-            // A process paused while the request waited answers only once it resumes.
-            self.faults.pause.wait_running().await;
-            // BUGGIFY: the request was handled but the connection dies before the answer
-            // leaves: the client cannot tell whether it happened.
-            if self.faults.buggify.fires(200) {
+            if !self.serve_frame(&mut stream, frame).await {
                 return;
             }
-            match answer {
-                Answer::Reply(reply) => {
-                    if write_frame(&mut stream, &reply).await.is_err() {
-                        return;
-                    }
-                }
-                Answer::Silent => {}
-                Answer::Close => return,
+        }
+    }
+
+    /// Serves one connection from an untrusted client (`faultline serve`): frames are
+    /// read within `memory`'s `socket.request.max.bytes` and `queued.max.request.bytes`,
+    /// and each holds its share of the budget until it is answered.
+    pub async fn serve_connection_bounded<S: AsyncRead + AsyncWrite + Unpin>(
+        self: Arc<Self>,
+        mut stream: S,
+        memory: RequestMemory,
+    ) {
+        while let Ok(Some(frame)) = read_frame_bounded(&mut stream, &memory).await {
+            let BoundedFrame { body, reservation } = frame;
+            let open = self.serve_frame(&mut stream, body).await;
+            drop(reservation);
+            if !open {
+                return;
             }
+        }
+    }
+
+    /// Answers one frame; `false` when the connection must close.
+    async fn serve_frame<S: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        stream: &mut S,
+        frame: Bytes,
+    ) -> bool {
+        self.faults.pause.wait_running().await;
+        // BUGGIFY: a slow request handler (a long GC, a busy request thread).
+        self.faults
+            .buggify
+            .maybe_sleep(50, Duration::from_millis(300))
+            .await;
+        let answer = self.answer(frame).await;
+        // A process paused while the request waited answers only once it resumes.
+        self.faults.pause.wait_running().await;
+        // BUGGIFY: the request was handled but the connection dies before the answer
+        // leaves: the client cannot tell whether it happened.
+        if self.faults.buggify.fires(200) {
+            return false;
+        }
+        match answer {
+            Answer::Reply(reply) => write_frame(stream, &reply).await.is_ok(),
+            Answer::Silent => true,
+            Answer::Close => false,
         }
     }
 

@@ -15,6 +15,10 @@ use tokio::task::LocalSet;
 use faultline_broker::config::{ClusterConfig, TopicSpec};
 use faultline_broker::node::{BrokerNode, ControllerNode};
 use faultline_broker::MemoryStorage;
+use faultline_wire::bounded_frame::{
+    RequestMemory, DEFAULT_BODY_TIMEOUT, DEFAULT_QUEUED_MAX_REQUEST_BYTES,
+    DEFAULT_SOCKET_REQUEST_MAX_BYTES,
+};
 use faultline_wire::transport::TokioTransport;
 
 use super::{UsageError, EXIT_OK};
@@ -35,6 +39,14 @@ pub struct ServeArgs {
     /// Produce requests for unknown topics then get UNKNOWN_TOPIC_OR_PARTITION.
     #[arg(long)]
     pub no_auto_create_topics: bool,
+    /// `socket.request.max.bytes`: a request frame longer than this closes its
+    /// connection (Kafka's default, 100 MiB).
+    #[arg(long, default_value_t = DEFAULT_SOCKET_REQUEST_MAX_BYTES)]
+    pub socket_request_max_bytes: usize,
+    /// `queued.max.request.bytes`: request bytes being read or handled at once, across
+    /// all connections; more frames wait until some are answered.
+    #[arg(long, default_value_t = DEFAULT_QUEUED_MAX_REQUEST_BYTES)]
+    pub queued_max_request_bytes: usize,
     /// Planted bug to switch on (repeatable), to see certification catch it.
     #[arg(long = "bug", value_name = "NAME")]
     pub bugs: Vec<String>,
@@ -120,13 +132,23 @@ async fn serve(args: ServeArgs, topics: Vec<TopicSpec>) -> anyhow::Result<()> {
     tokio::task::spawn_local(accept(controller_listener, move |stream| {
         tokio::task::spawn_local(controller.clone().serve_connection(stream));
     }));
+    // One budget for the whole process: every broker in it shares the machine's memory.
+    let memory = RequestMemory::new(
+        args.socket_request_max_bytes,
+        args.queued_max_request_bytes,
+        DEFAULT_BODY_TIMEOUT,
+    );
     for (id, (address, listener)) in listeners {
         let node = BrokerNode::new(id, config.clone(), Box::new(MemoryStorage::default()), 1);
         node.spawn_background(TokioTransport);
         println!("broker {id} listening on {address}");
+        let memory = memory.clone();
         tokio::task::spawn_local(accept(listener, move |stream| {
             let _ = stream.set_nodelay(true);
-            tokio::task::spawn_local(node.clone().serve_connection(stream));
+            let connection = node
+                .clone()
+                .serve_connection_bounded(stream, memory.clone());
+            tokio::task::spawn_local(connection);
         }));
     }
     println!(
