@@ -3,15 +3,17 @@
 //! `queued.max.request.bytes` (all requests being read or handled at once; Kafka's
 //! `MemoryPool`).
 //!
-//! A frame's length prefix is only a claim. The body is read as it arrives, its buffer
-//! growing with the bytes actually received, so a connection that sends a prefix of
-//! 16 MiB and nothing more costs a few bytes, not 16 MiB. Before the body is read the
-//! frame reserves its declared size from a budget shared by all connections (as Kafka's
-//! memory pool does, so two large frames never deadlock half-read); when the budget is
-//! spent, further frames wait until requests in flight finish. A frame over the cap is
-//! refused by closing the connection, and a body that does not arrive within the body
-//! timeout gives its reservation back, so a slow sender cannot hold the budget forever.
+//! A frame's length prefix is only a claim. The body is read as it arrives, and each chunk
+//! received is charged to a budget shared by all connections before it is kept, so a
+//! connection that sends a prefix of 16 MiB and nothing more costs nothing of the budget
+//! and a few KiB of memory, and the memory held by frames being read or handled never
+//! exceeds the budget. When the budget is spent, readers wait until requests in flight
+//! are answered. A frame over the cap is refused by closing the connection, and a body
+//! that does not arrive within the body timeout is dropped with its charge, so frames
+//! that stall half-read (a slow sender, or senders that together exhaust the budget)
+//! cannot hold it forever.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,8 +29,11 @@ pub const DEFAULT_QUEUED_MAX_REQUEST_BYTES: usize = 256 * 1024 * 1024;
 /// How long a frame's body may take to arrive once its length is read (Kafka's default
 /// `request.timeout.ms`).
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
-/// The first read's buffer; it doubles as bytes arrive, up to the declared length.
-const FIRST_CHUNK_BYTES: usize = 64 * 1024;
+/// The most read (and charged) at once.
+const CHUNK_BYTES: usize = 8 * 1024;
+/// The body buffer's first allocation, made once the first chunk has arrived; it grows
+/// by doubling as more arrives, never beyond the declared length.
+const FIRST_CAPACITY_BYTES: usize = 64 * 1024;
 
 /// The limits one server applies to every client connection. Cloning shares the budget.
 #[derive(Debug, Clone)]
@@ -41,6 +46,8 @@ pub struct RequestMemory {
     budget_bytes: usize,
     /// How long a body may take to arrive.
     body_timeout: Duration,
+    /// Bytes ever charged to the budget, so an owner can tell that requests came and went.
+    charged_total: Arc<AtomicU64>,
 }
 
 impl RequestMemory {
@@ -56,7 +63,13 @@ impl RequestMemory {
             budget: Arc::new(Semaphore::new(budget_bytes)),
             budget_bytes,
             body_timeout,
+            charged_total: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Bytes ever charged to the budget (read from clients' frame bodies).
+    pub fn charged_total_bytes(&self) -> u64 {
+        self.charged_total.load(Ordering::Relaxed)
     }
 
     /// Bytes reserved by frames being read or handled now.
@@ -106,40 +119,53 @@ pub async fn read_frame_bounded<R: AsyncRead + Unpin>(
         )));
     }
     let length = length as usize;
-    let reservation = memory
-        .budget
-        .clone()
-        .acquire_many_owned(length as u32)
-        .await
-        .map_err(|_| invalid("request memory budget closed".into()))?;
-    let body = tokio::time::timeout(memory.body_timeout, read_body(reader, length))
+    let read = tokio::time::timeout(memory.body_timeout, read_body(reader, length, memory));
+    let (body, reservation) = read
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "frame body too slow"))??;
-    Ok(Some(BoundedFrame {
-        body,
-        reservation,
-    }))
+    Ok(Some(BoundedFrame { body, reservation }))
 }
 
-/// Reads `length` bytes, growing the buffer only as they arrive.
-async fn read_body<R: AsyncRead + Unpin>(reader: &mut R, length: usize) -> std::io::Result<Bytes> {
-    let mut body: Vec<u8> = Vec::with_capacity(length.min(FIRST_CHUNK_BYTES));
+/// Reads `length` bytes through a small scratch buffer, charging each chunk to the budget
+/// before keeping it.
+async fn read_body<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    length: usize,
+    memory: &RequestMemory,
+) -> std::io::Result<(Bytes, OwnedSemaphorePermit)> {
+    let mut reservation = acquire(memory, 0).await?;
+    let mut body: Vec<u8> = Vec::new();
+    let mut scratch = [0u8; CHUNK_BYTES];
     while body.len() < length {
-        if body.len() == body.capacity() {
-            let grow = body.len().max(FIRST_CHUNK_BYTES).min(length - body.len());
-            body.reserve_exact(grow);
-        }
-        let room = (body.capacity() - body.len()).min(length - body.len());
-        let mut limited = (&mut *reader).take(room as u64);
-        let read = limited.read_buf(&mut body).await?;
+        let want = (length - body.len()).min(CHUNK_BYTES);
+        let read = reader.read(&mut scratch[..want]).await?;
         if read == 0 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 "frame truncated",
             ));
         }
+        reservation.merge(acquire(memory, read).await?);
+        if body.len() + read > body.capacity() {
+            let doubled = (body.capacity() * 2).max(FIRST_CAPACITY_BYTES);
+            let target = doubled.max(body.len() + read).min(length);
+            body.reserve_exact(target - body.len());
+        }
+        body.extend_from_slice(&scratch[..read]);
     }
-    Ok(Bytes::from(body))
+    Ok((Bytes::from(body), reservation))
+}
+
+async fn acquire(memory: &RequestMemory, bytes: usize) -> std::io::Result<OwnedSemaphorePermit> {
+    memory
+        .charged_total
+        .fetch_add(bytes as u64, Ordering::Relaxed);
+    memory
+        .budget
+        .clone()
+        .acquire_many_owned(bytes as u32)
+        .await
+        .map_err(|_| invalid("request memory budget closed".into()))
 }
 
 fn invalid(message: String) -> std::io::Error {
@@ -226,6 +252,27 @@ mod tests {
             assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
             assert_eq!(memory.in_use_bytes(), 0);
             drop(client);
+        });
+    }
+
+    /// A claimed length costs nothing until its bytes arrive: a prefix-only connection
+    /// claiming the whole budget does not stop another frame.
+    #[test]
+    fn a_claimed_length_does_not_hold_the_budget() {
+        runtime().block_on(async {
+            let memory = memory(100, 100);
+            let (mut client, mut server) = tokio::io::duplex(64);
+            client.write_all(&100i32.to_be_bytes()).await.unwrap();
+            let stalled = read_frame_bounded(&mut server, &memory);
+            let other = async {
+                let input = [0u8, 0, 0, 1, 5];
+                let frame = read_frame_bounded(&mut input.as_slice(), &memory).await;
+                frame.unwrap().unwrap().body
+            };
+            tokio::select! {
+                _ = stalled => panic!("the stalled frame cannot complete"),
+                body = other => assert_eq!(&body[..], &[5]),
+            }
         });
     }
 
