@@ -10,6 +10,7 @@ use kafka_protocol::records::{Record, TimestampType};
 
 use crate::config::{ClusterConfig, FsyncPolicy};
 use crate::events::BrokerEventKind;
+use crate::forwarding::Forwarding;
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
 use crate::log::{LogEntry, PartitionLog};
 use crate::metadata::{MetadataImage, MetadataRecord, PartitionRegistration};
@@ -55,6 +56,9 @@ pub struct Broker {
     /// Until when (this broker's clock) its metadata is fresh enough to act as a group
     /// coordinator: renewed by every completed controller round.
     pub coordinator_lease_until_ms: u64,
+    /// CreateTopics/DeleteTopics and auto-creations waiting to go to the controller
+    /// (KIP-590).
+    pub forwarding: Forwarding,
 }
 
 impl Broker {
@@ -79,6 +83,7 @@ impl Broker {
             groups: GroupCoordinator::new(config_offsets_partitions),
             isr_outbox: BTreeMap::new(),
             coordinator_lease_until_ms: 0,
+            forwarding: Forwarding::default(),
         }
     }
 
@@ -88,6 +93,10 @@ impl Broker {
     pub fn apply_metadata(&mut self, records: &[MetadataRecord], now_ms: u64) {
         let mut latest: BTreeMap<TopicPartition, PartitionRegistration> = BTreeMap::new();
         for record in records {
+            if let MetadataRecord::TopicRemoved { name } = record {
+                latest.retain(|(topic, _), _| topic != name);
+                self.remove_topic(name);
+            }
             if let Some(registration) = self.image.apply(record) {
                 latest.insert(registration.topic_partition(), registration);
             }
@@ -95,6 +104,23 @@ impl Broker {
         for registration in latest.into_values() {
             self.apply_registration(registration, now_ms);
         }
+    }
+
+    /// Drops every replica of a deleted topic, in memory and on disk, so that a topic
+    /// created again under the name starts empty.
+    fn remove_topic(&mut self, name: &str) {
+        let doomed: Vec<TopicPartition> = self
+            .partitions
+            .keys()
+            .filter(|(topic, _)| topic == name)
+            .cloned()
+            .collect();
+        for key in doomed {
+            self.partitions.remove(&key);
+            self.isr_outbox.remove(&key);
+            self.storage.truncate(&key, 0);
+        }
+        self.recovered_logs.retain(|(topic, _), _| topic != name);
     }
 
     fn apply_registration(&mut self, registration: PartitionRegistration, now_ms: u64) {

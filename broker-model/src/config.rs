@@ -73,6 +73,13 @@ pub struct ClusterConfig {
     /// `group.max.session.timeout.ms`: JoinGroup with a longer session timeout gets
     /// INVALID_SESSION_TIMEOUT (Kafka: 1800000).
     pub group_max_session_timeout_ms: u64,
+    /// `auto.create.topics.enable`: a Metadata request (v4+: that allows it) or a Produce
+    /// naming an unknown topic creates it with `num_partitions` partitions. Kafka's default
+    /// is on; scenarios keep it off unless they ask, so that a typo is an error.
+    pub auto_create_topics_enable: bool,
+    /// `num.partitions`: partitions of an auto-created topic, and of a CreateTopics that
+    /// asks for the default (-1, KIP-464).
+    pub num_partitions: i32,
     /// Switched-on planted bugs; all off is the correct broker.
     pub bugs: PlantedBugs,
 }
@@ -100,6 +107,8 @@ impl Default for ClusterConfig {
             group_initial_rebalance_delay_ms: 300,
             group_min_session_timeout_ms: 1_000,
             group_max_session_timeout_ms: 1_800_000,
+            auto_create_topics_enable: false,
+            num_partitions: 1,
             bugs: PlantedBugs::default(),
         }
     }
@@ -141,6 +150,9 @@ impl ClusterConfig {
                 ));
             }
         }
+        if self.num_partitions < 1 {
+            return fail("num_partitions must be at least 1".into());
+        }
         if self.min_insync_replicas < 1 {
             return fail("min_insync_replicas must be at least 1".into());
         }
@@ -171,6 +183,12 @@ impl ClusterConfig {
             replication_factor: (self.brokers.len() as i32).min(3),
         });
         topics
+    }
+
+    /// `default.replication.factor` for topics created without one (-1, KIP-464): 3,
+    /// capped at the broker count, like `offsets.topic.replication.factor`.
+    pub fn default_replication_factor(&self) -> i32 {
+        (self.brokers.len() as i32).min(3)
     }
 
     /// The replica assignment of a topic's partition: brokers in id order, rotated by the

@@ -10,10 +10,14 @@ use std::collections::BTreeMap;
 
 use faultline_wire::ResponseError;
 
-use crate::config::ClusterConfig;
+use crate::config::{ClusterConfig, TopicSpec};
 use crate::events::{ControllerEvent, FenceReason};
 use crate::metadata::{MetadataRecord, PartitionRegistration, METADATA_TOPIC};
 use crate::storage::{Storage, TopicPartition};
+
+mod topics;
+
+pub(crate) use topics::validate_topic_name;
 
 /// What the controller knows of one broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +38,8 @@ pub struct Controller {
     storage: Box<dyn Storage>,
     log: Vec<MetadataRecord>,
     partitions: BTreeMap<TopicPartition, PartitionRegistration>,
+    /// Topics and their partition counts, as the log says.
+    topics: BTreeMap<String, i32>,
     brokers: BTreeMap<i32, BrokerLiveness>,
     next_broker_epoch: i64,
     /// Decisions since last drained, for the run's trace.
@@ -53,6 +59,7 @@ impl Controller {
             storage,
             log: Vec::new(),
             partitions: BTreeMap::new(),
+            topics: BTreeMap::new(),
             brokers: BTreeMap::new(),
             next_broker_epoch: 1,
             events: Vec::new(),
@@ -76,29 +83,44 @@ impl Controller {
 
     fn bootstrap(&mut self) {
         for topic in self.config.bootstrap_topics() {
-            self.append(MetadataRecord::Topic {
-                name: topic.name.clone(),
-                partitions: topic.partitions,
-            });
-            for partition in 0..topic.partitions {
-                let replicas = self.config.replicas_of(&topic, partition);
-                self.append(MetadataRecord::Partition(PartitionRegistration {
-                    topic: topic.name.clone(),
-                    partition,
-                    leader: replicas[0],
-                    isr: replicas.clone(),
-                    replicas,
-                    leader_epoch: 0,
-                    partition_epoch: 0,
-                }));
-            }
+            let placement: Vec<Vec<i32>> = (0..topic.partitions)
+                .map(|partition| self.config.replicas_of(&topic, partition))
+                .collect();
+            self.append_topic(&topic, placement);
+        }
+    }
+
+    /// Appends a topic and the first registration of each of its partitions, the first
+    /// replica of each leading it.
+    fn append_topic(&mut self, topic: &TopicSpec, placement: Vec<Vec<i32>>) {
+        self.append(MetadataRecord::Topic {
+            name: topic.name.clone(),
+            partitions: topic.partitions,
+        });
+        for (partition, replicas) in (0..topic.partitions).zip(placement) {
+            assert_eq!(replicas.len(), topic.replication_factor as usize);
+            self.append(MetadataRecord::Partition(PartitionRegistration {
+                topic: topic.name.clone(),
+                partition,
+                leader: replicas[0],
+                isr: replicas.clone(),
+                replicas,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            }));
         }
     }
 
     /// Applies a record to the in-memory state (on append and on replay).
     fn replay(&mut self, record: &MetadataRecord, now_ms: u64) {
         match record {
-            MetadataRecord::Topic { .. } => {}
+            MetadataRecord::Topic { name, partitions } => {
+                self.topics.insert(name.clone(), *partitions);
+            }
+            MetadataRecord::TopicRemoved { name } => {
+                self.topics.remove(name);
+                self.partitions.retain(|(topic, _), _| topic != name);
+            }
             MetadataRecord::Partition(registration) => {
                 self.partitions
                     .insert(registration.topic_partition(), registration.clone());
@@ -167,6 +189,14 @@ impl Controller {
     /// The metadata log's end offset.
     pub fn log_end_offset(&self) -> i64 {
         self.log.len() as i64
+    }
+
+    /// The topic whose id (KIP-516) is `id`.
+    pub fn topic_named_by_id(&self, id: uuid::Uuid) -> Option<&str> {
+        self.topics
+            .keys()
+            .find(|name| crate::metadata::topic_id(name) == id)
+            .map(String::as_str)
     }
 
     /// The current registration of a partition.

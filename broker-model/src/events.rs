@@ -104,6 +104,20 @@ pub enum ControllerEvent {
         /// The broker.
         broker: i32,
     },
+    /// A topic was created (CreateTopics forwarded to the controller, KIP-590).
+    TopicCreated {
+        /// The topic.
+        name: String,
+        /// Its partitions.
+        partitions: i32,
+        /// Its replication factor.
+        replication_factor: i32,
+    },
+    /// A topic was deleted (DeleteTopics forwarded to the controller).
+    TopicDeleted {
+        /// The topic.
+        name: String,
+    },
 }
 
 impl ControllerEvent {
@@ -124,6 +138,14 @@ impl ControllerEvent {
                 format!("broker {broker} fenced: {}", reason.describe())
             }
             ControllerEvent::BrokerUnfenced { broker } => format!("broker {broker} unfenced"),
+            ControllerEvent::TopicCreated {
+                name,
+                partitions,
+                replication_factor,
+            } => format!(
+                "topic {name} created: {partitions} partitions, replication {replication_factor}"
+            ),
+            ControllerEvent::TopicDeleted { name } => format!("topic {name} deleted"),
         }
     }
 }

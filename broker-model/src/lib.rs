@@ -12,9 +12,13 @@
 //!   cluster-unique producer ids.
 //! - [`broker`]: a broker's replicas and metadata.
 //! - [`events`]: what brokers and the controller report to the trace, as data.
+//! - [`forwarding`]: CreateTopics/DeleteTopics a broker forwards to the controller (KIP-590).
 //! - [`group`]: the group coordinator (classic consumer groups, committed offsets).
 //! - [`handlers`]: Kafka API requests to responses.
-//! - [`node`]: the network edge: connections, replica fetchers, the controller channel.
+//! - [`replica_fetcher`], [`controller_channel`]: what a follower and a broker's
+//!   controller link send and do with the answers, sans-IO (state in, messages out).
+//! - [`node`]: the network edge: connections, and the loops that carry the replica
+//!   fetchers' and the controller channel's messages.
 //! - [`pause`], [`clock`], [`buggify`]: what a simulation reaches into a node through —
 //!   a pause gate, a skewable clock, seeded BUGGIFY points.
 
@@ -24,9 +28,11 @@ pub mod bugs;
 pub mod clock;
 pub mod config;
 pub mod controller;
+pub mod controller_channel;
 pub mod events;
 #[cfg(test)]
 mod fencing_tests;
+pub mod forwarding;
 pub mod group;
 pub mod handlers;
 pub mod idempotence;
@@ -37,6 +43,7 @@ pub mod partition;
 pub mod pause;
 pub mod producer_ids;
 pub mod producer_state;
+pub mod replica_fetcher;
 pub mod storage;
 
 pub use config::{ClusterConfig, FsyncPolicy, TopicSpec};

@@ -55,6 +55,11 @@ pub enum MetadataRecord {
     },
     /// A partition's full registration after a change.
     Partition(PartitionRegistration),
+    /// A topic was deleted, with all its partitions (KRaft's `RemoveTopicRecord`).
+    TopicRemoved {
+        /// Name.
+        name: String,
+    },
     /// A broker registered (again): a new incarnation means a restarted process.
     BrokerRegistration {
         /// Node id.
@@ -116,6 +121,11 @@ impl MetadataImage {
                 self.partitions
                     .insert(registration.topic_partition(), registration.clone());
                 Some(registration.clone())
+            }
+            MetadataRecord::TopicRemoved { name } => {
+                self.topics.remove(name);
+                self.partitions.retain(|(topic, _), _| topic != name);
+                None
             }
             MetadataRecord::BrokerRegistration { .. } => None,
         }

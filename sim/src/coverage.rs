@@ -105,7 +105,8 @@ pub fn points(
             | ClusterEventKind::ClockSkewed { .. }
             | ClusterEventKind::MessagesDropped { .. }
             | ClusterEventKind::ProcessCrashed { .. }
-            | ClusterEventKind::ProcessRestarted { .. } => {}
+            | ClusterEventKind::ProcessRestarted { .. }
+            | ClusterEventKind::TopicChanged { .. } => {}
         }
     }
     for (kind, n) in counts {

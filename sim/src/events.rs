@@ -140,6 +140,11 @@ pub enum ClusterEventKind {
         /// The host.
         node: String,
     },
+    /// The controller created or deleted a topic (CreateTopics/DeleteTopics, KIP-590).
+    TopicChanged {
+        /// The controller's event.
+        event: ControllerEvent,
+    },
 }
 
 impl ClusterEventKind {
@@ -234,6 +239,7 @@ impl ClusterEventKind {
                 format!("{node} {how}")
             }
             ClusterEventKind::ProcessRestarted { node } => format!("{node} restarted"),
+            ClusterEventKind::TopicChanged { event } => event.describe(),
         }
     }
 
@@ -254,6 +260,7 @@ impl ClusterEventKind {
             ClusterEventKind::MessagesDropped { .. } => "message-loss",
             ClusterEventKind::ProcessCrashed { .. } => "crash",
             ClusterEventKind::ProcessRestarted { .. } => "restart",
+            ClusterEventKind::TopicChanged { .. } => "topic",
         }
     }
 
@@ -271,7 +278,8 @@ impl ClusterEventKind {
             | ClusterEventKind::ClockSkewed { .. }
             | ClusterEventKind::MessagesDropped { .. }
             | ClusterEventKind::ProcessCrashed { .. }
-            | ClusterEventKind::ProcessRestarted { .. } => None,
+            | ClusterEventKind::ProcessRestarted { .. }
+            | ClusterEventKind::TopicChanged { .. } => None,
         }
     }
 }
@@ -344,6 +352,8 @@ impl EventTyper {
             ControllerEvent::BrokerUnfenced { broker } => {
                 ClusterEventKind::BrokerUnfenced { broker }
             }
+            event @ (ControllerEvent::TopicCreated { .. }
+            | ControllerEvent::TopicDeleted { .. }) => ClusterEventKind::TopicChanged { event },
         }
     }
 

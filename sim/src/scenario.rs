@@ -95,6 +95,9 @@ pub struct Cluster {
     pub session_timeout: HumanDuration,
     /// `broker.heartbeat.interval.ms`.
     pub heartbeat_interval: HumanDuration,
+    /// `auto.create.topics.enable`: off unless a scenario asks, so that a misspelt topic
+    /// is an error rather than a new topic.
+    pub auto_create_topics: bool,
 }
 
 impl Default for Cluster {
@@ -107,6 +110,7 @@ impl Default for Cluster {
             replica_lag_time_max: HumanDuration::from_millis(kafka.replica_lag_time_max_ms),
             session_timeout: HumanDuration::from_millis(kafka.broker_session_timeout_ms),
             heartbeat_interval: HumanDuration::from_millis(kafka.broker_heartbeat_interval_ms),
+            auto_create_topics: kafka.auto_create_topics_enable,
         }
     }
 }
@@ -501,6 +505,7 @@ impl Scenario {
             } else {
                 0
             },
+            auto_create_topics_enable: self.cluster.auto_create_topics,
             bugs: self.bugs,
             ..base
         }

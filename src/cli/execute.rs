@@ -167,7 +167,8 @@ fn partition_state(kind: &ClusterEventKind) -> Option<PartitionState> {
         | ClusterEventKind::ClockSkewed { .. }
         | ClusterEventKind::MessagesDropped { .. }
         | ClusterEventKind::ProcessCrashed { .. }
-        | ClusterEventKind::ProcessRestarted { .. } => return None,
+        | ClusterEventKind::ProcessRestarted { .. }
+        | ClusterEventKind::TopicChanged { .. } => return None,
     };
     Some(PartitionState {
         partition: format!("{}-{}", partition.0, partition.1),

@@ -15,6 +15,10 @@ use tokio::task::LocalSet;
 use faultline_broker::config::{ClusterConfig, TopicSpec};
 use faultline_broker::node::{BrokerNode, ControllerNode};
 use faultline_broker::MemoryStorage;
+use faultline_wire::bounded_frame::{
+    RequestMemory, DEFAULT_BODY_TIMEOUT, DEFAULT_QUEUED_MAX_REQUEST_BYTES,
+    DEFAULT_SOCKET_REQUEST_MAX_BYTES,
+};
 use faultline_wire::transport::TokioTransport;
 
 use super::{UsageError, EXIT_OK};
@@ -31,6 +35,18 @@ pub struct ServeArgs {
     /// Topics to create, `NAME[:PARTITIONS]` (repeatable; default `events:3`).
     #[arg(long = "topic")]
     pub topics: Vec<String>,
+    /// Turn off `auto.create.topics.enable` (on by default, as in Kafka): Metadata and
+    /// Produce requests for unknown topics then get UNKNOWN_TOPIC_OR_PARTITION.
+    #[arg(long)]
+    pub no_auto_create_topics: bool,
+    /// `socket.request.max.bytes`: a request frame longer than this closes its
+    /// connection (Kafka's default, 100 MiB).
+    #[arg(long, default_value_t = DEFAULT_SOCKET_REQUEST_MAX_BYTES)]
+    pub socket_request_max_bytes: usize,
+    /// `queued.max.request.bytes`: request bytes being read or handled at once, across
+    /// all connections; more frames wait until some are answered.
+    #[arg(long, default_value_t = DEFAULT_QUEUED_MAX_REQUEST_BYTES)]
+    pub queued_max_request_bytes: usize,
     /// Planted bug to switch on (repeatable), to see certification catch it.
     #[arg(long = "bug", value_name = "NAME")]
     pub bugs: Vec<String>,
@@ -105,6 +121,8 @@ async fn serve(args: ServeArgs, topics: Vec<TopicSpec>) -> anyhow::Result<()> {
         broker_heartbeat_interval_ms: 300,
         replica_fetch_wait_max_ms: 500,
         inter_broker_request_timeout_ms: 5_000,
+        // Kafka's default; real clients (and their tests) count on it.
+        auto_create_topics_enable: !args.no_auto_create_topics,
         bugs,
         ..ClusterConfig::default()
     };
@@ -114,13 +132,23 @@ async fn serve(args: ServeArgs, topics: Vec<TopicSpec>) -> anyhow::Result<()> {
     tokio::task::spawn_local(accept(controller_listener, move |stream| {
         tokio::task::spawn_local(controller.clone().serve_connection(stream));
     }));
+    // One budget for the whole process: every broker in it shares the machine's memory.
+    let memory = RequestMemory::new(
+        args.socket_request_max_bytes,
+        args.queued_max_request_bytes,
+        DEFAULT_BODY_TIMEOUT,
+    );
     for (id, (address, listener)) in listeners {
         let node = BrokerNode::new(id, config.clone(), Box::new(MemoryStorage::default()), 1);
         node.spawn_background(TokioTransport);
         println!("broker {id} listening on {address}");
+        let memory = memory.clone();
         tokio::task::spawn_local(accept(listener, move |stream| {
             let _ = stream.set_nodelay(true);
-            tokio::task::spawn_local(node.clone().serve_connection(stream));
+            let connection = node
+                .clone()
+                .serve_connection_bounded(stream, memory.clone());
+            tokio::task::spawn_local(connection);
         }));
     }
     println!(
@@ -135,9 +163,36 @@ async fn serve(args: ServeArgs, topics: Vec<TopicSpec>) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    tokio::task::spawn_local(return_idle_memory(memory));
     std::future::pending::<()>().await;
     Ok(())
 }
+
+/// Gives freed request buffers back to the operating system once no request is being
+/// read or handled: glibc keeps freed heap memory for reuse, so without this the resident
+/// size after a burst of large frames stays near its peak although nothing uses it.
+async fn return_idle_memory(memory: RequestMemory) {
+    let mut charged_at_trim = 0;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let charged = memory.charged_total_bytes();
+        if memory.in_use_bytes() == 0 && charged - charged_at_trim >= 1 << 20 {
+            charged_at_trim = charged;
+            trim_heap();
+        }
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn trim_heap() {
+    // SAFETY: malloc_trim only returns free pages of the allocator's heaps to the kernel.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn trim_heap() {}
 
 async fn accept(listener: TcpListener, mut on_stream: impl FnMut(tokio::net::TcpStream)) {
     loop {

@@ -4,11 +4,14 @@
 //! on real TCP.
 //!
 //! - [`frame`]: size-prefixed frames (Kafka protocol guide, "Common Request and Response Structure").
+//! - [`bounded_frame`]: the server's frame reader for untrusted clients, within
+//!   `socket.request.max.bytes` and `queued.max.request.bytes`.
 //! - [`codec`]: request/response headers and bodies, via the `kafka-protocol` crate.
 //! - [`transport`]: the seam between code and network (turmoil or tokio).
 //! - [`connection`]: a client connection that sends one request at a time.
 
 pub mod alloc_guard;
+pub mod bounded_frame;
 pub mod codec;
 pub mod connection;
 pub mod frame;

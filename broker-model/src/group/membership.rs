@@ -93,6 +93,9 @@ pub struct Group {
     pub join_results: BTreeMap<String, JoinResult>,
     /// Committed offsets and their metadata strings by (topic, partition).
     pub committed: BTreeMap<(String, i32), (i64, String)>,
+    /// Member ids handed out with MEMBER_ID_REQUIRED and not yet used to join, with when
+    /// each expires (KIP-394: after a session timeout, as Kafka's `pendingMembers`).
+    pub pending_members: BTreeMap<String, u64>,
 }
 
 impl Group {
@@ -109,12 +112,32 @@ impl Group {
             rebalance_not_before_ms: 0,
             join_results: BTreeMap::new(),
             committed: BTreeMap::new(),
+            pending_members: BTreeMap::new(),
         }
     }
 
-    /// JoinGroup: an empty `member.member_id` is a new member, which gets `new_member_id`
-    /// (protocol guide, JoinGroup; we skip v4's MEMBER_ID_REQUIRED round trip). Returns the
-    /// member id; the answer comes from [`Group::join_result`].
+    /// KIP-394: a JoinGroup v4+ without a member id is answered at once with
+    /// MEMBER_ID_REQUIRED and `new_member_id`, which stays reserved for a session timeout.
+    /// The member is not in the group until it joins again with that id, so a client that
+    /// closes in between leaves nothing behind — and a client that closes while its second
+    /// JoinGroup is pending knows its id and can send LeaveGroup.
+    pub fn require_member_id(
+        &mut self,
+        new_member_id: String,
+        session_timeout_ms: u64,
+        now_ms: u64,
+    ) -> String {
+        self.pending_members.insert(
+            new_member_id.clone(),
+            now_ms.saturating_add(session_timeout_ms),
+        );
+        new_member_id
+    }
+
+    /// JoinGroup: an empty `member.member_id` is a new member of a v0-v3 JoinGroup, which
+    /// gets `new_member_id` (protocol guide, JoinGroup); from v4 the caller first hands out
+    /// an id with [`Group::require_member_id`] (KIP-394). Returns the member id; the answer
+    /// comes from [`Group::join_result`].
     pub fn join(
         &mut self,
         mut member: Member,
@@ -124,6 +147,8 @@ impl Group {
     ) -> Result<String, ResponseError> {
         if member.member_id.is_empty() {
             member.member_id = new_member_id;
+        } else if self.pending_members.remove(&member.member_id).is_some() {
+            // KIP-394: the second JoinGroup of a member told MEMBER_ID_REQUIRED.
         } else if !self.members.contains_key(&member.member_id) {
             return Err(ResponseError::UnknownMemberId);
         }
@@ -338,6 +363,10 @@ impl Group {
 
     /// LeaveGroup: the member goes at once and the others rebalance.
     pub fn leave(&mut self, member_id: &str, now_ms: u64) -> Result<(), ResponseError> {
+        if self.pending_members.remove(member_id).is_some() {
+            // KIP-394: a member that got its id but never joined leaves nothing to rebalance.
+            return Ok(());
+        }
         if self.members.remove(member_id).is_none() {
             return Err(ResponseError::UnknownMemberId);
         }
@@ -365,6 +394,8 @@ impl Group {
     /// Removes members whose session expired and completes a rebalance whose time came.
     /// A member waiting in JoinGroup is alive by definition (its request is the proof).
     pub fn tick(&mut self, now_ms: u64) {
+        self.pending_members
+            .retain(|_, expires_ms| now_ms <= *expires_ms);
         let rebalancing = self.state == GroupState::PreparingRebalance;
         let before = self.members.len();
         self.members.retain(|_, m| {

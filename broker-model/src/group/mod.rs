@@ -130,6 +130,20 @@ impl GroupCoordinator {
         Ok(self.group_entry(group_id, partition))
     }
 
+    /// The groups this broker coordinates, by id (ListGroups).
+    pub fn coordinated(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    /// The group, if this broker coordinates its partition: `Ok(None)` for a group it
+    /// would coordinate but knows nothing of (DescribeGroups answers it as Dead).
+    pub fn describe(&self, group_id: &str) -> Result<Option<&Group>, ResponseError> {
+        if !self.is_loaded(partition_for(group_id, self.partitions)) {
+            return Err(ResponseError::NotCoordinator);
+        }
+        Ok(self.groups.get(group_id))
+    }
+
     /// A member id never handed out before by any coordinator of the group: the client
     /// id, this broker, the coordinator's leader epoch (a restarted broker's counter starts
     /// over, its epoch does not) and a counter.

@@ -222,3 +222,40 @@ fn a_pending_join_carries_over_into_the_next_rebalance() {
     assert_eq!(a.generation_id, 2);
     assert_eq!(b.generation_id, 2);
 }
+
+/// KIP-394: the id handed out with MEMBER_ID_REQUIRED is accepted by the next JoinGroup,
+/// and a member that leaves with it before joining leaves nothing that would hold up the
+/// rebalance of the others.
+#[test]
+fn a_required_member_id_joins_or_leaves_without_stalling_the_group() {
+    let mut group = stable(&["a"]);
+    let id = group.require_member_id("b".into(), SESSION_MS, 10);
+    assert!(
+        group.members.get("b").is_none(),
+        "not a member before it joins"
+    );
+    assert_eq!(
+        group.join(member(&id), "unused".into(), 0, 20),
+        Ok("b".into())
+    );
+    assert!(group.pending_members.is_empty());
+
+    let mut group = stable(&["a"]);
+    let id = group.require_member_id("c".into(), SESSION_MS, 10);
+    assert_eq!(group.leave(&id, 20), Ok(()));
+    assert_eq!(group.state, GroupState::Stable, "nobody to rebalance for");
+    assert_eq!(
+        group.join(member(&id), "unused".into(), 0, 30),
+        Err(ResponseError::UnknownMemberId),
+        "a left id is forgotten"
+    );
+}
+
+/// KIP-394: a reserved id that is never used expires after a session timeout.
+#[test]
+fn a_required_member_id_expires_after_a_session_timeout() {
+    let mut group = stable(&["a"]);
+    group.require_member_id("b".into(), SESSION_MS, 10);
+    group.tick(10 + SESSION_MS + 1);
+    assert!(group.pending_members.is_empty());
+}

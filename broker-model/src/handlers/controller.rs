@@ -9,7 +9,7 @@ use kafka_protocol::messages::{
 
 use crate::controller::Controller;
 use crate::handlers::fetch::{self, PartitionFetch};
-use crate::metadata::{topic_id, METADATA_TOPIC};
+use crate::metadata::METADATA_TOPIC;
 
 /// Metadata records per fetch.
 const MAX_METADATA_RECORDS: usize = 1_000;
@@ -48,12 +48,13 @@ pub fn heartbeat(
 /// AlterPartition: topics are named by id (v2+), which we derive from the name.
 pub fn alter_partition(
     controller: &mut Controller,
-    topics: &[String],
     request: &AlterPartitionRequest,
 ) -> AlterPartitionResponse {
     let mut out = Vec::new();
     for topic in &request.topics {
-        let name = topics.iter().find(|name| topic_id(name) == topic.topic_id);
+        let name = controller
+            .topic_named_by_id(topic.topic_id)
+            .map(str::to_string);
         let mut partitions = Vec::new();
         for wanted in &topic.partitions {
             let new_isr: Vec<i32> = if wanted.new_isr_with_epochs.is_empty() {
@@ -67,7 +68,7 @@ pub fn alter_partition(
             };
             let result = match name {
                 None => Err(faultline_wire::ResponseError::UnknownTopicId),
-                Some(name) => controller.alter_partition(
+                Some(ref name) => controller.alter_partition(
                     request.broker_id.0,
                     request.broker_epoch,
                     &(name.clone(), wanted.partition_index),

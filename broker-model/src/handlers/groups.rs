@@ -18,12 +18,44 @@ use faultline_wire::ResponseError;
 use crate::broker::Broker;
 use crate::group::membership::{JoinResult, Member};
 
-/// Starts a JoinGroup: the member id to wait on, or the error to answer with at once.
+/// KIP-394: from JoinGroup v4 a member without an id (and without a static
+/// `group.instance.id`, KIP-345) is told MEMBER_ID_REQUIRED with the id to join with.
+pub fn requires_member_id(request: &JoinGroupRequest, version: i16) -> bool {
+    version >= 4 && request.member_id.is_empty() && request.group_instance_id.is_none()
+}
+
+/// Starts a JoinGroup: the member id to wait on, or the error to answer with at once
+/// (with the member id to put in the answer: KIP-394's MEMBER_ID_REQUIRED carries one).
 pub fn join_begin(
     broker: &mut Broker,
     request: &JoinGroupRequest,
+    version: i16,
     now_ms: u64,
-) -> Result<String, ResponseError> {
+) -> Result<String, (ResponseError, String)> {
+    join_admit(broker, request, version, now_ms)
+        .map_err(|error| (error, request.member_id.to_string()))
+        .and_then(|admitted| match admitted {
+            Admitted::Joining(member_id) => Ok(member_id),
+            Admitted::MemberIdRequired(member_id) => {
+                Err((ResponseError::MemberIdRequired, member_id))
+            }
+        })
+}
+
+/// What [`join_admit`] decided.
+enum Admitted {
+    /// Joined; wait on this member id.
+    Joining(String),
+    /// KIP-394: answer MEMBER_ID_REQUIRED with this id.
+    MemberIdRequired(String),
+}
+
+fn join_admit(
+    broker: &mut Broker,
+    request: &JoinGroupRequest,
+    version: i16,
+    now_ms: u64,
+) -> Result<Admitted, ResponseError> {
     // Kafka's `GroupCoordinator` refuses a session timeout outside
     // [group.min.session.timeout.ms, group.max.session.timeout.ms] (protocol guide,
     // JoinGroup: INVALID_SESSION_TIMEOUT).
@@ -39,6 +71,10 @@ pub fn join_begin(
         .groups
         .new_member_id("consumer", &request.group_id.0, node_id);
     let group = broker.groups.group(&request.group_id.0)?;
+    if requires_member_id(request, version) {
+        let member_id = group.require_member_id(new_member_id, session_timeout_ms, now_ms);
+        return Ok(Admitted::MemberIdRequired(member_id));
+    }
     // KIP-62: v0 has no rebalance timeout; the session timeout stands in for it.
     let rebalance_timeout_ms = if request.rebalance_timeout_ms > 0 {
         request.rebalance_timeout_ms
@@ -59,7 +95,9 @@ pub fn join_begin(
         awaiting_join: true,
         assignment: Bytes::new(),
     };
-    group.join(member, new_member_id, delay, now_ms)
+    group
+        .join(member, new_member_id, delay, now_ms)
+        .map(Admitted::Joining)
 }
 
 /// The JoinGroup answer for `member_id`, once the generation has formed.

@@ -11,9 +11,38 @@ use faultline_wire::ResponseError;
 use crate::broker::Broker;
 use crate::metadata::{topic_id, METADATA_TOPIC};
 
-/// Answers Metadata. Topics are not auto-created: an unknown one is
-/// UNKNOWN_TOPIC_OR_PARTITION.
-pub fn handle(broker: &Broker, request: &MetadataRequest) -> MetadataResponse {
+/// Answers Metadata. An unknown topic is UNKNOWN_TOPIC_OR_PARTITION, unless
+/// `auto.create.topics.enable` is on and the request allows it (always before v4,
+/// KIP-204's `allow_auto_topic_creation` from v4): then its creation is forwarded to the
+/// controller and it is LEADER_NOT_AVAILABLE until it exists, as in Kafka.
+pub fn handle(broker: &mut Broker, request: &MetadataRequest, version: i16) -> MetadataResponse {
+    let may_create = broker.config.auto_create_topics_enable
+        && (version < 4 || request.allow_auto_topic_creation);
+    let mut creating = Vec::new();
+    for topic in request.topics.iter().flatten() {
+        let Some(name) = &topic.name else { continue };
+        let name = name.0.as_str();
+        if may_create && !broker.image.topics.contains_key(name) && auto_creatable(name) {
+            broker.forwarding.auto_create(name);
+            creating.push(name.to_string());
+        }
+    }
+    let mut response = describe(broker, request);
+    for topic in &mut response.topics {
+        let named = |n: &String| topic.name.as_ref().is_some_and(|t| t.0.as_str() == n);
+        if creating.iter().any(named) {
+            topic.error_code = ResponseError::LeaderNotAvailable.code();
+        }
+    }
+    response
+}
+
+/// Whether `name` may be auto-created: a legal topic name that is not internal.
+pub fn auto_creatable(name: &str) -> bool {
+    crate::controller::validate_topic_name(name).is_ok() && name != METADATA_TOPIC
+}
+
+fn describe(broker: &Broker, request: &MetadataRequest) -> MetadataResponse {
     let brokers = broker
         .config
         .brokers
@@ -45,7 +74,7 @@ pub fn handle(broker: &Broker, request: &MetadataRequest) -> MetadataResponse {
     MetadataResponse::default()
         .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_static_str("faultline")))
-        .with_controller_id(BrokerId(-1))
+        .with_controller_id(BrokerId(super::admin::controller_id(broker)))
         .with_topics(topics)
 }
 

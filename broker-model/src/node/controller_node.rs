@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use kafka_protocol::messages::{RequestKind, ResponseKind};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use faultline_wire::codec::{decode_request, encode_response};
@@ -16,7 +15,7 @@ use crate::buggify::NodeFaults;
 use crate::clock::Clock;
 use crate::config::ClusterConfig;
 use crate::controller::Controller;
-use crate::handlers::{self, api_versions};
+use crate::handlers::{self, dispatch};
 use crate::storage::{Storage, TopicPartition};
 
 /// A running controller process.
@@ -26,7 +25,6 @@ pub struct ControllerNode {
     clock: Clock,
     /// Pause gate, clock rate and BUGGIFY draw the simulation controls.
     faults: NodeFaults,
-    topics: Vec<String>,
     tick_interval: Duration,
 }
 
@@ -43,17 +41,11 @@ impl ControllerNode {
         storage: Box<dyn Storage>,
         faults: NodeFaults,
     ) -> Arc<Self> {
-        let topics = config
-            .bootstrap_topics()
-            .iter()
-            .map(|t| t.name.clone())
-            .collect();
         let tick_interval = Duration::from_millis(config.broker_heartbeat_interval_ms.max(10));
         Arc::new(ControllerNode {
             state: Mutex::new(Controller::start(config, storage, 0)),
             clock: Clock::new(faults.clock_rate.clone()),
             faults,
-            topics,
             tick_interval,
         })
     }
@@ -91,32 +83,18 @@ impl ControllerNode {
     fn answer(&self, frame: Bytes) -> Option<Bytes> {
         let request = decode_request(frame).ok()?;
         let version = request.header.request_api_version;
-        if !handlers::supports(handlers::CONTROLLER_APIS, request.api_key, version) {
+        let (min, max) = handlers::controller_versions(request.api_key)?;
+        if !(min..=max).contains(&version) {
             return None;
         }
         let now = self.clock.now_ms();
-        let response = {
-            let mut controller = self.lock();
-            match &request.body {
-                RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle(
-                    handlers::CONTROLLER_APIS,
-                    version,
-                )),
-                RequestKind::BrokerRegistration(r) => ResponseKind::BrokerRegistration(
-                    handlers::controller::register(&mut controller, r, now),
-                ),
-                RequestKind::BrokerHeartbeat(r) => ResponseKind::BrokerHeartbeat(
-                    handlers::controller::heartbeat(&mut controller, r, now),
-                ),
-                RequestKind::AlterPartition(r) => ResponseKind::AlterPartition(
-                    handlers::controller::alter_partition(&mut controller, &self.topics, r),
-                ),
-                RequestKind::Fetch(r) => {
-                    ResponseKind::Fetch(handlers::controller::fetch_metadata(&controller, r))
-                }
-                _ => return None,
-            }
-        };
+        let response = dispatch::controller_dispatch(
+            &mut self.lock(),
+            request.api_key,
+            version,
+            &request.body,
+            now,
+        )?;
         encode_response(
             request.api_key,
             version,

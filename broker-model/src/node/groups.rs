@@ -23,7 +23,7 @@ const REBALANCE_GRACE: Duration = Duration::from_millis(1_000);
 
 impl BrokerNode {
     /// Waits until `ready` returns an answer, the broker changes, or `deadline` passes.
-    async fn wait_for<T>(
+    pub(crate) async fn wait_for<T>(
         &self,
         deadline: Instant,
         mut ready: impl FnMut(&Self) -> Option<T>,
@@ -43,12 +43,16 @@ impl BrokerNode {
         }
     }
 
-    pub(super) async fn join_group(&self, request: JoinGroupRequest) -> JoinGroupResponse {
-        let begun = groups::join_begin(&mut self.lock(), &request, self.clock.now_ms());
+    pub(crate) async fn join_group(
+        &self,
+        request: JoinGroupRequest,
+        version: i16,
+    ) -> JoinGroupResponse {
+        let begun = groups::join_begin(&mut self.lock(), &request, version, self.clock.now_ms());
         self.notify();
         let member_id = match begun {
             Ok(member_id) => member_id,
-            Err(error) => return groups::join_response(Err(error), &request.member_id),
+            Err((error, member_id)) => return groups::join_response(Err(error), &member_id),
         };
         let timeout = request
             .rebalance_timeout_ms
@@ -69,7 +73,7 @@ impl BrokerNode {
         )
     }
 
-    pub(super) async fn sync_group(&self, request: SyncGroupRequest) -> SyncGroupResponse {
+    pub(crate) async fn sync_group(&self, request: SyncGroupRequest) -> SyncGroupResponse {
         let begun = groups::sync_begin(&mut self.lock(), &request, self.clock.now_ms());
         self.notify();
         if let Err(error) = begun {
@@ -85,7 +89,7 @@ impl BrokerNode {
         groups::sync_response(answer.unwrap_or(Err(ResponseError::RebalanceInProgress)))
     }
 
-    pub(super) async fn offset_commit(&self, request: OffsetCommitRequest) -> OffsetCommitResponse {
+    pub(crate) async fn offset_commit(&self, request: OffsetCommitRequest) -> OffsetCommitResponse {
         let mut pending =
             offset_commit::commit_begin(&mut self.lock(), &request, self.clock.now_ms());
         self.notify();

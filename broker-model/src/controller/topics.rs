@@ -1,0 +1,163 @@
+//! The controller's topic administration: CreateTopics and DeleteTopics as brokers forward
+//! them (KIP-590), decided here and appended to the metadata log every broker replays.
+
+use faultline_wire::ResponseError;
+
+use super::Controller;
+use crate::config::TopicSpec;
+use crate::events::ControllerEvent;
+use crate::metadata::{MetadataRecord, METADATA_TOPIC};
+
+impl Controller {
+    /// Whether a topic exists.
+    pub fn topic_exists(&self, name: &str) -> bool {
+        self.topics.contains_key(name)
+    }
+
+    /// CreateTopics (KIP-590: brokers forward it to the controller, which decides and
+    /// appends the records every broker then replays). `partitions` or
+    /// `replication_factor` of -1 take the cluster defaults (KIP-464). With
+    /// `validate_only`, checks and appends nothing. Returns what was (or would be) created.
+    pub fn create_topic(
+        &mut self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i32,
+        validate_only: bool,
+    ) -> Result<TopicSpec, ResponseError> {
+        validate_topic_name(name)?;
+        if self.topics.contains_key(name) {
+            return Err(ResponseError::TopicAlreadyExists);
+        }
+        let partitions = if partitions == -1 {
+            self.config.num_partitions
+        } else {
+            partitions
+        };
+        let replication_factor = if replication_factor == -1 {
+            self.config.default_replication_factor()
+        } else {
+            replication_factor
+        };
+        if partitions < 1 {
+            return Err(ResponseError::InvalidPartitions);
+        }
+        // KRaft places replicas on unfenced brokers only, and refuses a replication factor
+        // they cannot reach (INVALID_REPLICATION_FACTOR, `ReplicationControlManager`).
+        let alive: Vec<i32> = self
+            .brokers
+            .iter()
+            .filter(|(_, b)| !b.fenced)
+            .map(|(&id, _)| id)
+            .collect();
+        if replication_factor < 1 || replication_factor as usize > alive.len() {
+            return Err(ResponseError::InvalidReplicationFactor);
+        }
+        let spec = TopicSpec {
+            name: name.to_string(),
+            partitions,
+            replication_factor,
+        };
+        if !validate_only {
+            // Round-robin over the live brokers, rotated per partition (no racks).
+            let placement = (0..partitions as usize)
+                .map(|p| {
+                    (0..replication_factor as usize)
+                        .map(|i| alive[(p + i) % alive.len()])
+                        .collect()
+                })
+                .collect();
+            self.append_topic(&spec, placement);
+            self.events.push(ControllerEvent::TopicCreated {
+                name: name.to_string(),
+                partitions,
+                replication_factor,
+            });
+        }
+        Ok(spec)
+    }
+
+    /// DeleteTopics (forwarded like CreateTopics): one record removes the topic and its
+    /// partitions; brokers drop their replicas when they replay it. The internal offsets
+    /// topic cannot be deleted.
+    pub fn delete_topic(&mut self, name: &str) -> Result<(), ResponseError> {
+        if !self.topics.contains_key(name) {
+            return Err(ResponseError::UnknownTopicOrPartition);
+        }
+        if name == crate::group::OFFSETS_TOPIC || name == METADATA_TOPIC {
+            return Err(ResponseError::InvalidTopicException);
+        }
+        self.append(MetadataRecord::TopicRemoved {
+            name: name.to_string(),
+        });
+        self.events.push(ControllerEvent::TopicDeleted {
+            name: name.to_string(),
+        });
+        Ok(())
+    }
+}
+
+/// Kafka's topic name rules (`org.apache.kafka.common.internals.Topic.validate`): 1 to
+/// 249 characters of ASCII letters, digits, `.`, `_` and `-`, and not `.` or `..`.
+pub(crate) fn validate_topic_name(name: &str) -> Result<(), ResponseError> {
+    let legal = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if name.is_empty() || name.len() > 249 || name == "." || name == ".." || !legal {
+        return Err(ResponseError::InvalidTopicException);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ClusterConfig;
+    use crate::storage::MemoryStorage;
+
+    fn controller() -> Controller {
+        let mut c = Controller::start(
+            ClusterConfig::default(),
+            Box::new(MemoryStorage::default()),
+            0,
+        );
+        for id in 1..=3 {
+            c.register(id, 100 + id as u64, 0).unwrap();
+        }
+        c
+    }
+
+    /// KIP-590/KIP-464: a created topic gets registrations for every partition (defaults
+    /// for -1), a second create is TOPIC_ALREADY_EXISTS, and a delete removes them all.
+    #[test]
+    fn topics_are_created_and_deleted_through_the_log() {
+        let mut c = controller();
+        let spec = c.create_topic("orders", -1, -1, false).unwrap();
+        assert_eq!((spec.partitions, spec.replication_factor), (1, 3));
+        assert!(c.partition(&("orders".into(), 0)).is_some());
+        assert_eq!(
+            c.create_topic("orders", 2, 1, false),
+            Err(ResponseError::TopicAlreadyExists)
+        );
+        assert_eq!(
+            c.create_topic("bad/name", 1, 1, false),
+            Err(ResponseError::InvalidTopicException)
+        );
+        assert_eq!(
+            c.create_topic("wide", 1, 4, false),
+            Err(ResponseError::InvalidReplicationFactor)
+        );
+        assert_eq!(
+            c.create_topic("none", 0, 1, false),
+            Err(ResponseError::InvalidPartitions)
+        );
+        c.create_topic("dry", 2, 1, true).unwrap();
+        assert!(!c.topic_exists("dry"), "validate_only creates nothing");
+        c.delete_topic("orders").unwrap();
+        assert!(c.partition(&("orders".into(), 0)).is_none());
+        assert_eq!(
+            c.delete_topic("orders"),
+            Err(ResponseError::UnknownTopicOrPartition)
+        );
+    }
+}

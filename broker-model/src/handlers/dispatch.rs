@@ -1,0 +1,153 @@
+//! The dispatch tables: which handler answers each API, as exhaustive matches over
+//! [`ApiKey`] (one line per API). Served APIs are the ones [`super::broker_versions`] and
+//! [`super::controller_versions`] list; the rest are the groups in `handlers/mod.rs`.
+
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+
+use crate::controller::Controller;
+use crate::node::BrokerNode;
+
+use super::{
+    admin, api_versions, broker_versions, controller, controller_versions, find_coordinator,
+    groups, init_producer_id, metadata, offset_commit, offsets, support_table, topics,
+};
+
+/// The request body of `$variant`, or `None` from the enclosing function: the decoder
+/// builds the body from the header's api key, so a mismatch is a malformed request.
+macro_rules! body {
+    ($body:expr, $variant:ident) => {
+        match $body {
+            RequestKind::$variant(request) => request,
+            _ => return None,
+        }
+    };
+}
+
+impl BrokerNode {
+    /// Answers one request a broker serves; `None` closes the connection.
+    pub(crate) async fn dispatch(
+        &self,
+        api: ApiKey,
+        version: i16,
+        body: RequestKind,
+    ) -> Option<ResponseKind> {
+        let now = self.clock.now_ms();
+        Some(match api {
+            ApiKey::ApiVersions => {
+                ResponseKind::ApiVersions(api_versions::handle(&support_table(broker_versions), 0))
+            }
+            ApiKey::Metadata => {
+                let request = body!(body, Metadata);
+                let response = metadata::handle(&mut self.lock(), &request, version);
+                ResponseKind::Metadata(response)
+            }
+            ApiKey::ListOffsets => {
+                let request = body!(body, ListOffsets);
+                ResponseKind::ListOffsets(offsets::list_offsets(&self.lock(), &request))
+            }
+            ApiKey::OffsetForLeaderEpoch => {
+                let request = body!(body, OffsetForLeaderEpoch);
+                ResponseKind::OffsetForLeaderEpoch(offsets::offset_for_leader_epoch(
+                    &self.lock(),
+                    &request,
+                ))
+            }
+            ApiKey::Produce => {
+                let request = body!(body, Produce);
+                self.auto_create_for_produce(&request);
+                ResponseKind::Produce(self.produce(request).await)
+            }
+            ApiKey::Fetch => ResponseKind::Fetch(self.fetch(body!(body, Fetch)).await),
+            ApiKey::InitProducerId => {
+                let request = body!(body, InitProducerId);
+                ResponseKind::InitProducerId(init_producer_id::handle(&mut self.lock(), &request))
+            }
+            ApiKey::FindCoordinator => {
+                let request = body!(body, FindCoordinator);
+                ResponseKind::FindCoordinator(find_coordinator::handle(&self.lock(), &request))
+            }
+            ApiKey::JoinGroup => {
+                ResponseKind::JoinGroup(self.join_group(body!(body, JoinGroup), version).await)
+            }
+            ApiKey::SyncGroup => {
+                ResponseKind::SyncGroup(self.sync_group(body!(body, SyncGroup)).await)
+            }
+            ApiKey::Heartbeat => {
+                let request = body!(body, Heartbeat);
+                ResponseKind::Heartbeat(groups::heartbeat(&mut self.lock(), &request, now))
+            }
+            ApiKey::LeaveGroup => {
+                let request = body!(body, LeaveGroup);
+                ResponseKind::LeaveGroup(groups::leave(&mut self.lock(), &request, now))
+            }
+            ApiKey::OffsetCommit => {
+                ResponseKind::OffsetCommit(self.offset_commit(body!(body, OffsetCommit)).await)
+            }
+            ApiKey::OffsetFetch => {
+                let request = body!(body, OffsetFetch);
+                ResponseKind::OffsetFetch(offset_commit::offset_fetch(&mut self.lock(), &request))
+            }
+            ApiKey::CreateTopics => ResponseKind::CreateTopics(
+                self.create_topics(body!(body, CreateTopics), version).await,
+            ),
+            ApiKey::DeleteTopics => ResponseKind::DeleteTopics(
+                self.delete_topics(body!(body, DeleteTopics), version).await,
+            ),
+            ApiKey::DescribeCluster => {
+                let request = body!(body, DescribeCluster);
+                ResponseKind::DescribeCluster(admin::describe_cluster(&self.lock(), &request))
+            }
+            ApiKey::ListGroups => {
+                let request = body!(body, ListGroups);
+                ResponseKind::ListGroups(admin::list_groups(&self.lock(), &request, version))
+            }
+            ApiKey::DescribeGroups => {
+                let request = body!(body, DescribeGroups);
+                ResponseKind::DescribeGroups(admin::describe_groups(
+                    &self.lock(),
+                    &request,
+                    version,
+                ))
+            }
+            controller_only_apis!() | unserved_apis!() => return None,
+        })
+    }
+}
+
+/// Answers one request the controller serves; `None` closes the connection.
+pub fn controller_dispatch(
+    state: &mut Controller,
+    api: ApiKey,
+    version: i16,
+    body: &RequestKind,
+    now_ms: u64,
+) -> Option<ResponseKind> {
+    Some(match api {
+        ApiKey::ApiVersions => ResponseKind::ApiVersions(api_versions::handle(
+            &support_table(controller_versions),
+            version,
+        )),
+        ApiKey::BrokerRegistration => ResponseKind::BrokerRegistration(controller::register(
+            state,
+            body!(body, BrokerRegistration),
+            now_ms,
+        )),
+        ApiKey::BrokerHeartbeat => ResponseKind::BrokerHeartbeat(controller::heartbeat(
+            state,
+            body!(body, BrokerHeartbeat),
+            now_ms,
+        )),
+        ApiKey::AlterPartition => ResponseKind::AlterPartition(controller::alter_partition(
+            state,
+            body!(body, AlterPartition),
+        )),
+        ApiKey::Fetch => ResponseKind::Fetch(controller::fetch_metadata(state, body!(body, Fetch))),
+        ApiKey::CreateTopics => {
+            ResponseKind::CreateTopics(topics::create_topics(state, body!(body, CreateTopics)))
+        }
+        ApiKey::DeleteTopics => {
+            ResponseKind::DeleteTopics(topics::delete_topics(state, body!(body, DeleteTopics)))
+        }
+        broker_only_apis!() | unserved_apis!() => return None,
+    })
+}

@@ -1,0 +1,180 @@
+//! CreateTopics and DeleteTopics. A broker forwards them to the controller, which decides
+//! (KIP-590; in KRaft only the controller writes topic records, KIP-500), and fits the
+//! controller's answer back to the version the client spoke.
+
+use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+use kafka_protocol::messages::{
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use faultline_wire::ResponseError;
+
+use crate::broker::Broker;
+use crate::controller::Controller;
+use crate::metadata::topic_id;
+
+/// The controller's CreateTopics: each topic on its own (one bad name does not fail the
+/// others), answered at the newest version; the broker fits it to the client's.
+pub fn create_topics(
+    controller: &mut Controller,
+    request: &CreateTopicsRequest,
+) -> CreateTopicsResponse {
+    let topics = request
+        .topics
+        .iter()
+        .map(|topic| {
+            let name = topic.name.0.to_string();
+            // Explicit replica assignments are not modelled: Kafka's placement is used.
+            let result = if topic.assignments.is_empty() {
+                controller.create_topic(
+                    &name,
+                    topic.num_partitions,
+                    i32::from(topic.replication_factor),
+                    request.validate_only,
+                )
+            } else {
+                Err(ResponseError::InvalidReplicaAssignment)
+            };
+            let answer = CreatableTopicResult::default()
+                .with_name(topic.name.clone())
+                .with_topic_id(topic_id(&name));
+            match result {
+                Ok(spec) => answer
+                    .with_error_message(None)
+                    .with_num_partitions(spec.partitions)
+                    .with_replication_factor(spec.replication_factor as i16),
+                Err(error) => answer
+                    .with_error_code(error.code())
+                    .with_error_message(Some(StrBytes::from_string(error.to_string()))),
+            }
+        })
+        .collect();
+    CreateTopicsResponse::default().with_topics(topics)
+}
+
+/// The controller's DeleteTopics (by name: the broker resolved ids).
+pub fn delete_topics(
+    controller: &mut Controller,
+    request: &DeleteTopicsRequest,
+) -> DeleteTopicsResponse {
+    let responses = request
+        .topic_names
+        .iter()
+        .map(|name| {
+            let code = controller
+                .delete_topic(name.0.as_str())
+                .err()
+                .map_or(0, |e| e.code());
+            DeletableTopicResult::default()
+                .with_name(Some(name.clone()))
+                .with_topic_id(topic_id(name.0.as_str()))
+                .with_error_code(code)
+        })
+        .collect();
+    DeleteTopicsResponse::default().with_responses(responses)
+}
+
+/// The DeleteTopics to forward: v6 clients may name topics by id (KIP-516), which this
+/// broker resolves against its metadata image; unknown ids stay unresolved and are
+/// answered UNKNOWN_TOPIC_ID by [`fit_delete_topics`].
+pub fn delete_by_name(broker: &Broker, request: &DeleteTopicsRequest) -> DeleteTopicsRequest {
+    let mut names = request.topic_names.clone();
+    for state in &request.topics {
+        let name = match &state.name {
+            Some(name) => Some(name.0.to_string()),
+            None => broker
+                .image
+                .topics
+                .keys()
+                .find(|name| topic_id(name) == state.topic_id)
+                .cloned(),
+        };
+        if let Some(name) = name {
+            names.push(TopicName(StrBytes::from_string(name)));
+        }
+    }
+    DeleteTopicsRequest::default()
+        .with_topic_names(names)
+        .with_timeout_ms(request.timeout_ms)
+}
+
+/// The answer when the controller did not answer.
+pub fn create_topics_failed(request: &CreateTopicsRequest, version: i16) -> CreateTopicsResponse {
+    let topics = request
+        .topics
+        .iter()
+        .map(|t| {
+            CreatableTopicResult::default()
+                .with_name(t.name.clone())
+                .with_error_code(ResponseError::RequestTimedOut.code())
+        })
+        .collect();
+    fit_create_topics(CreateTopicsResponse::default().with_topics(topics), version)
+}
+
+/// Resets what `version` of CreateTopicsResponse lacks (error_message v1+; counts and
+/// configs v5+, KIP-525; topic_id v7+, KIP-516).
+pub fn fit_create_topics(mut response: CreateTopicsResponse, version: i16) -> CreateTopicsResponse {
+    for topic in &mut response.topics {
+        if version < 7 {
+            topic.topic_id = uuid::Uuid::nil();
+        }
+        if version < 5 {
+            topic.num_partitions = -1;
+            topic.replication_factor = -1;
+            topic.configs = Some(Vec::new());
+            topic.topic_config_error_code = 0;
+        }
+        if version < 1 {
+            topic.error_message = Some(StrBytes::default());
+        }
+    }
+    response
+}
+
+/// The DeleteTopics answer for the client: the controller's per-name results, plus
+/// UNKNOWN_TOPIC_ID for ids this broker could not resolve, fitted to `version`
+/// (error_message v5+; names nullable and topic ids v6+).
+pub fn fit_delete_topics(
+    request: &DeleteTopicsRequest,
+    forwarded: Option<DeleteTopicsResponse>,
+    version: i16,
+) -> DeleteTopicsResponse {
+    let mut responses: Vec<DeletableTopicResult> = match forwarded {
+        Some(answer) => answer.responses,
+        None => request
+            .topic_names
+            .iter()
+            .map(|name| {
+                DeletableTopicResult::default()
+                    .with_name(Some(name.clone()))
+                    .with_error_code(ResponseError::RequestTimedOut.code())
+            })
+            .collect(),
+    };
+    for state in request.topics.iter().filter(|s| s.name.is_none()) {
+        let resolved = responses.iter().any(|r| r.topic_id == state.topic_id);
+        if !resolved {
+            responses.push(
+                DeletableTopicResult::default()
+                    .with_name(None)
+                    .with_topic_id(state.topic_id)
+                    .with_error_code(ResponseError::UnknownTopicId.code()),
+            );
+        }
+    }
+    for response in &mut responses {
+        if version < 6 {
+            response.topic_id = uuid::Uuid::nil();
+            if response.name.is_none() {
+                response.name = Some(TopicName(StrBytes::default()));
+            }
+        }
+        if version < 5 {
+            response.error_message = None;
+        }
+    }
+    DeleteTopicsResponse::default().with_responses(responses)
+}

@@ -1,0 +1,248 @@
+//! The replica fetcher as a sans-IO state machine: what a follower asks the leader it
+//! follows, and what it does with the answers. The broker's state goes in, requests come
+//! out; responses go in, the state moves. The network edge (`node::background`) only
+//! carries the bytes, as in raft-rs's `Ready` loop.
+//!
+//! Per followed partition, two phases (KIP-101, KIP-279): first OffsetForLeaderEpoch until
+//! the follower knows where its log diverges from the leader's and has truncated there,
+//! then Fetch from the log end.
+
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::{
+    BrokerId, FetchRequest, FetchResponse, OffsetForLeaderEpochRequest,
+    OffsetForLeaderEpochResponse, TopicName,
+};
+
+use faultline_wire::records::decode_records;
+use faultline_wire::ResponseError;
+
+use crate::broker::{record_to_entry, Broker};
+use crate::log::Divergence;
+use crate::partition::Role;
+use crate::storage::TopicPartition;
+
+/// Version of Fetch that brokers use among themselves (topic names, leader epochs).
+pub const INTER_BROKER_FETCH_VERSION: i16 = 12;
+/// Version of OffsetForLeaderEpoch that followers send (KIP-320: current leader epoch).
+pub const OFFSET_FOR_LEADER_EPOCH_VERSION: i16 = 3;
+
+/// One follower partition still looking for its divergence point.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncation {
+    /// The partition.
+    pub partition: TopicPartition,
+    /// The leader epoch the follower is in; the leader fences a different one (KIP-320).
+    pub current_leader_epoch: i32,
+    /// The epoch whose end offset the follower asks for next.
+    pub asked_epoch: i32,
+}
+
+/// What a follower does after one OffsetForLeaderEpoch answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TruncationStep {
+    /// Truncated, or nothing more to do for this partition this round.
+    Done,
+    /// The leader's answer was about an epoch the follower does not hold: ask again about
+    /// this one (`Divergence::AskAgain`).
+    AskAgain,
+    /// The answer was malformed: drop the connection and start over.
+    Broken,
+}
+
+/// The follower partitions led by anyone that still need OffsetForLeaderEpoch.
+pub fn truncations_needed(broker: &Broker, followed: &[TopicPartition]) -> Vec<Truncation> {
+    followed
+        .iter()
+        .filter_map(|key| {
+            let p = broker.partitions.get(key)?;
+            match p.role {
+                Role::Follower {
+                    truncated: false, ..
+                } => Some(Truncation {
+                    partition: key.clone(),
+                    current_leader_epoch: p.leader_epoch(),
+                    asked_epoch: p.log.latest_epoch(),
+                }),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+/// Planted bug `truncate_to_high_watermark` (Kafka before KIP-101): truncate to the high
+/// watermark without asking the leader. `true` when it applied.
+pub fn truncate_without_asking(broker: &mut Broker, truncation: &Truncation) -> bool {
+    if !broker.config.bugs.truncate_to_high_watermark {
+        return false;
+    }
+    let high_watermark = broker.partitions[&truncation.partition].high_watermark;
+    broker.truncate(&truncation.partition, high_watermark);
+    true
+}
+
+/// The OffsetForLeaderEpoch request for one partition.
+pub fn epoch_request(node_id: i32, truncation: &Truncation) -> OffsetForLeaderEpochRequest {
+    let (topic, partition) = &truncation.partition;
+    OffsetForLeaderEpochRequest::default()
+        .with_replica_id(BrokerId(node_id))
+        .with_topics(vec![OffsetForLeaderTopic::default()
+            .with_topic(TopicName(topic.clone().into()))
+            .with_partitions(vec![OffsetForLeaderPartition::default()
+                .with_partition(*partition)
+                .with_current_leader_epoch(truncation.current_leader_epoch)
+                .with_leader_epoch(truncation.asked_epoch)])])
+}
+
+/// Applies the leader's answer: truncates where the logs diverge (KIP-279), or updates
+/// `truncation.asked_epoch` to ask again.
+pub fn on_epoch_response(
+    broker: &mut Broker,
+    truncation: &mut Truncation,
+    response: &OffsetForLeaderEpochResponse,
+) -> TruncationStep {
+    let Some(answer) = response.topics.first().and_then(|t| t.partitions.first()) else {
+        return TruncationStep::Broken;
+    };
+    if answer.error_code != 0 {
+        return TruncationStep::Done;
+    }
+    let key = &truncation.partition;
+    let still_following = broker.partitions.get(key).is_some_and(|p| {
+        p.leader_epoch() == truncation.current_leader_epoch
+            && matches!(
+                p.role,
+                Role::Follower {
+                    truncated: false,
+                    ..
+                }
+            )
+    });
+    if !still_following {
+        return TruncationStep::Done;
+    }
+    let divergence = broker.partitions[key]
+        .log
+        .divergence(answer.leader_epoch, answer.end_offset);
+    match divergence {
+        Divergence::TruncateTo(offset) => {
+            broker.truncate(key, offset);
+            TruncationStep::Done
+        }
+        Divergence::AskAgain(epoch) => {
+            truncation.asked_epoch = epoch;
+            TruncationStep::AskAgain
+        }
+    }
+}
+
+/// One fetch asked of a leader: what each partition's position was when it was asked, so
+/// that an answer to a stale question is ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchRound {
+    /// `(partition, leader epoch, fetch offset)` as asked.
+    pub asked: Vec<(TopicPartition, i32, i64)>,
+}
+
+/// What one fetch response did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FetchOutcome {
+    /// A partition was refused for something other than its offset (a fenced or unknown
+    /// leader epoch): back off before asking again, the metadata is catching up.
+    pub fenced: bool,
+}
+
+/// The Fetch for every truncated follower partition led by `leader`, or `None` when there
+/// is nothing to fetch yet.
+pub fn fetch_request(
+    broker: &Broker,
+    leader: i32,
+    followed: &[TopicPartition],
+    max_wait_ms: i32,
+) -> Option<(FetchRequest, FetchRound)> {
+    let asked: Vec<(TopicPartition, i32, i64)> = followed
+        .iter()
+        .filter_map(|key| {
+            let p = broker.partitions.get(key)?;
+            match p.role {
+                Role::Follower {
+                    leader: l,
+                    truncated: true,
+                } if l == leader => Some((key.clone(), p.leader_epoch(), p.log.end_offset())),
+                _ => None,
+            }
+        })
+        .collect();
+    if asked.is_empty() {
+        return None;
+    }
+    let mut topics: Vec<FetchTopic> = Vec::new();
+    for ((topic, partition), epoch, offset) in &asked {
+        let wanted = FetchPartition::default()
+            .with_partition(*partition)
+            .with_current_leader_epoch(*epoch)
+            .with_fetch_offset(*offset);
+        match topics.iter_mut().find(|t| t.topic.0.as_str() == topic) {
+            Some(t) => t.partitions.push(wanted),
+            None => topics.push(
+                FetchTopic::default()
+                    .with_topic(TopicName(topic.clone().into()))
+                    .with_partitions(vec![wanted]),
+            ),
+        }
+    }
+    let request = FetchRequest::default()
+        .with_replica_id(BrokerId(broker.node_id))
+        .with_max_wait_ms(max_wait_ms)
+        .with_topics(topics);
+    Some((request, FetchRound { asked }))
+}
+
+/// Appends what the leader returned to each partition still where it was when asked.
+pub fn on_fetch_response(
+    broker: &mut Broker,
+    round: &FetchRound,
+    response: &FetchResponse,
+) -> FetchOutcome {
+    let mut outcome = FetchOutcome::default();
+    for topic in &response.responses {
+        for data in &topic.partitions {
+            let key = (topic.topic.0.to_string(), data.partition_index);
+            let Some(&(_, epoch, offset)) = round.asked.iter().find(|(k, _, _)| *k == key) else {
+                continue;
+            };
+            if data.error_code != 0 {
+                outcome.fenced |= data.error_code != ResponseError::OffsetOutOfRange.code();
+                continue;
+            }
+            let current = broker
+                .partitions
+                .get(&key)
+                .map(|p| (p.leader_epoch(), p.log.end_offset()));
+            if current != Some((epoch, offset)) {
+                continue;
+            }
+            let entries: Vec<_> = data
+                .records
+                .as_ref()
+                .and_then(|bytes| decode_records(bytes).ok())
+                .unwrap_or_default()
+                .iter()
+                .map(record_to_entry)
+                .collect();
+            let partition = broker.partitions.get_mut(&key).expect("checked above");
+            let before = partition.log.end_offset();
+            partition.append_as_follower(entries, data.high_watermark);
+            let written: Vec<_> = partition.log.read_from(before, usize::MAX).to_vec();
+            if !written.is_empty() && broker.persist_append(&key, &written).is_err() {
+                // An I/O error: forget the records and fetch them again later.
+                if let Some(partition) = broker.partitions.get_mut(&key) {
+                    partition.undo_follower_append(before);
+                }
+            }
+        }
+    }
+    outcome
+}
