@@ -35,6 +35,24 @@ pub struct TopicSpec {
     pub replication_factor: i32,
 }
 
+/// `message.timestamp.type` (KIP-32): whose clock a record's timestamp is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageTimestampType {
+    /// The producer's timestamp is kept (Kafka's default).
+    #[default]
+    CreateTime,
+    /// The leader stamps each batch with its append time.
+    LogAppendTime,
+}
+
+/// A topic's configuration overrides (Kafka's topic-level configs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicConfig {
+    /// `message.timestamp.type`.
+    #[serde(default)]
+    pub message_timestamp_type: MessageTimestampType,
+}
+
 /// What every node of one cluster agrees on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterConfig {
@@ -75,6 +93,9 @@ pub struct ClusterConfig {
     pub group_max_session_timeout_ms: u64,
     /// Switched-on planted bugs; all off is the correct broker.
     pub bugs: PlantedBugs,
+    /// Per-topic configs; a topic not listed has the defaults.
+    #[serde(default)]
+    pub topic_configs: BTreeMap<String, TopicConfig>,
 }
 
 impl Default for ClusterConfig {
@@ -101,6 +122,7 @@ impl Default for ClusterConfig {
             group_min_session_timeout_ms: 1_000,
             group_max_session_timeout_ms: 1_800_000,
             bugs: PlantedBugs::default(),
+            topic_configs: BTreeMap::new(),
         }
     }
 }
@@ -111,6 +133,11 @@ impl Default for ClusterConfig {
 pub struct ConfigError(pub String);
 
 impl ClusterConfig {
+    /// The configuration of `topic`.
+    pub fn topic_config(&self, topic: &str) -> TopicConfig {
+        self.topic_configs.get(topic).cloned().unwrap_or_default()
+    }
+
     /// Checks cross-field rules.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |message: String| Err(ConfigError(message));

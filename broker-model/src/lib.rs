@@ -2,7 +2,8 @@
 //! machines with I/O at the edges.
 //!
 //! - [`config`], [`bugs`]: cluster configuration and planted-bug switches.
-//! - [`log`]: a partition's log and leader-epoch cache (KIP-101).
+//! - [`log`]: a partition's log of batches as written, and leader-epoch cache (KIP-101).
+//! - [`append`]: a producer's batch validated and assigned offsets by the leader.
 //! - [`storage`]: the disk seam.
 //! - [`metadata`]: the controller's metadata log and the image brokers replay.
 //! - [`controller`]: liveness, elections from the ISR, AlterPartition.
@@ -17,12 +18,15 @@
 //! - [`pause`], [`clock`], [`buggify`]: what a simulation reaches into a node through —
 //!   a pause gate, a skewable clock, seeded BUGGIFY points.
 
+pub mod append;
 pub mod broker;
 pub mod buggify;
 pub mod bugs;
 pub mod clock;
 pub mod config;
 pub mod controller;
+#[cfg(test)]
+mod data_path_tests;
 #[cfg(test)]
 mod fencing_tests;
 pub mod group;

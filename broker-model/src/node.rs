@@ -29,7 +29,7 @@ use faultline_wire::frame::{read_frame, write_frame};
 use faultline_wire::records::decode_records;
 use faultline_wire::{ResponseError, Transport};
 
-use crate::broker::{record_to_entry, Broker};
+use crate::broker::Broker;
 use crate::buggify::NodeFaults;
 use crate::clock::Clock;
 use crate::config::ClusterConfig;
@@ -46,6 +46,9 @@ pub use controller_node::ControllerNode;
 
 /// Version of Fetch that brokers use among themselves (topic names, leader epochs).
 const INTER_BROKER_FETCH_VERSION: i16 = 12;
+/// Kafka's `replica.fetch.max.bytes` and `replica.fetch.response.max.bytes` defaults.
+const REPLICA_FETCH_MAX_BYTES: i32 = 1 << 20;
+const REPLICA_FETCH_RESPONSE_MAX_BYTES: i32 = 10 << 20;
 
 /// A running broker process.
 pub struct BrokerNode {
@@ -214,6 +217,9 @@ impl BrokerNode {
             RequestKind::OffsetFetch(request) => ResponseKind::OffsetFetch(
                 handlers::offset_commit::offset_fetch(&mut self.lock(), &request),
             ),
+            RequestKind::DeleteRecords(request) => ResponseKind::DeleteRecords(
+                handlers::delete_records::handle(&mut self.lock(), &request),
+            ),
             _ => return None,
         })
     }
@@ -223,7 +229,7 @@ impl BrokerNode {
         request: kafka_protocol::messages::ProduceRequest,
     ) -> kafka_protocol::messages::ProduceResponse {
         let mut seen = self.changed.subscribe();
-        let mut pending = produce::begin(&mut self.lock(), &request);
+        let mut pending = produce::begin(&mut self.lock(), &request, self.clock.now_ms());
         self.notify();
         let deadline = Instant::now() + Duration::from_millis(request.timeout_ms.max(0) as u64);
         loop {
@@ -628,7 +634,8 @@ impl BrokerNode {
             let wanted = FetchPartition::default()
                 .with_partition(*partition)
                 .with_current_leader_epoch(*epoch)
-                .with_fetch_offset(*offset);
+                .with_fetch_offset(*offset)
+                .with_partition_max_bytes(REPLICA_FETCH_MAX_BYTES);
             match topics.iter_mut().find(|t| t.topic.0.as_str() == topic) {
                 Some(t) => t.partitions.push(wanted),
                 None => topics.push(
@@ -641,6 +648,7 @@ impl BrokerNode {
         let request = FetchRequest::default()
             .with_replica_id(BrokerId(node_id))
             .with_max_wait_ms(wait.as_millis() as i32)
+            .with_max_bytes(REPLICA_FETCH_RESPONSE_MAX_BYTES)
             .with_topics(topics);
         let Ok(response) = connection
             .send(&request, INTER_BROKER_FETCH_VERSION, wait + timeout)
@@ -669,24 +677,12 @@ impl BrokerNode {
                     if current != Some((epoch, offset)) {
                         continue;
                     }
-                    let entries: Vec<_> = data
-                        .records
-                        .as_ref()
-                        .and_then(|bytes| decode_records(bytes).ok())
-                        .unwrap_or_default()
-                        .iter()
-                        .map(record_to_entry)
-                        .collect();
-                    let partition = state.partitions.get_mut(&key).expect("checked above");
-                    let before = partition.log.end_offset();
-                    partition.append_as_follower(entries, data.high_watermark);
-                    let written: Vec<_> = partition.log.read_from(before, usize::MAX).to_vec();
-                    if !written.is_empty() && state.persist_append(&key, &written).is_err() {
-                        // An I/O error: forget the records and fetch them again later.
-                        if let Some(partition) = state.partitions.get_mut(&key) {
-                            partition.undo_follower_append(before);
-                        }
-                    }
+                    state.follower_append(
+                        &key,
+                        data.records.as_ref(),
+                        data.high_watermark,
+                        data.log_start_offset,
+                    );
                 }
             }
         }

@@ -6,6 +6,7 @@
 
 pub mod api_versions;
 pub mod controller;
+pub mod delete_records;
 pub mod fetch;
 pub mod find_coordinator;
 pub mod fit;
@@ -34,6 +35,7 @@ pub const BROKER_APIS: &[(ApiKey, i16, i16)] = &[
     (ApiKey::LeaveGroup, 0, 4),
     (ApiKey::OffsetCommit, 2, 7),
     (ApiKey::OffsetFetch, 1, 7),
+    (ApiKey::DeleteRecords, 0, 2),
 ];
 
 /// `(api, min version, max version)` the controller serves.

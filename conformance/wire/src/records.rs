@@ -67,11 +67,10 @@ pub fn encode_batch(
             producer_epoch,
             timestamp_type: kafka_protocol::records::TimestampType::Creation,
             offset: i as i64,
-            sequence: if first_sequence < 0 {
-                -1
-            } else {
-                first_sequence.wrapping_add(i as i32)
-            },
+            // Without a producer the header's base sequence is -1; the encoder derives it
+            // from the first record and keeps records together while offset minus
+            // sequence stays constant, so number them on from -1.
+            sequence: first_sequence.wrapping_add(i as i32),
             timestamp: record.timestamp,
             key: record.key.clone(),
             value: record.value.clone(),
