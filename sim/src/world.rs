@@ -12,7 +12,7 @@ use faultline_conformance::client::KafkaClient;
 use faultline_conformance::group_consumer;
 use faultline_conformance::history::History;
 use faultline_conformance::recorder::Recorder;
-use faultline_conformance::workload::{self, WorkloadConfig};
+use faultline_conformance::workload::{self, BatchShape, WorkloadConfig};
 use faultline_wire::transport::ConnectFuture;
 use faultline_wire::Transport;
 
@@ -112,6 +112,11 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         member_crashes: scenario.workload.member_crashes,
         replay_interval: scenario.workload.replay_interval.map(|i| i.0),
         start_offsets: Default::default(),
+        batch: BatchShape {
+            batch_size: scenario.workload.batch_size,
+            compression: scenario.workload.compression.wire(),
+            headers: scenario.workload.headers,
+        },
     };
     let bootstrap: Vec<String> = config.brokers.values().cloned().collect();
     let client = |name: &str| {

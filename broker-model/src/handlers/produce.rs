@@ -63,11 +63,16 @@ fn append_one(
     if !matches!(acks, -1..=1) {
         return Outcome::Done(Err(ResponseError::InvalidRequiredAcks));
     }
-    let batch = match records.map(ProducedBatch::parse) {
+    let mut batch = match records.map(ProducedBatch::parse) {
         Some(Ok(batch)) => batch,
         Some(Err(error)) => return Outcome::Done(Err(error)),
         None => return Outcome::Done(Err(ResponseError::InvalidRecord)),
     };
+    // Planted bug `headers_dropped`: re-batch from the decoded records, which carry no
+    // headers, instead of keeping the producer's bytes.
+    if broker.config.bugs.headers_dropped {
+        batch = ProducedBatch::from_entries(&batch.records);
+    }
     let time = AppendTime {
         timestamp_type: broker.config.topic_config(&key.0).message_timestamp_type,
         now_ms: now_ms as i64,
