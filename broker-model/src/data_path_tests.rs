@@ -428,3 +428,36 @@ fn followers_hold_the_leaders_batches_byte_for_byte() {
         leader.partitions[&key].log.entries()
     );
 }
+
+/// KIP-98: a new leader rebuilds producer state from its log's batches, so the retry of a
+/// multi-record batch written under the old leader is a duplicate answered with the
+/// original offsets.
+#[test]
+fn kip_98_a_new_leader_recognises_a_retried_multi_record_batch() {
+    let mut broker = leader();
+    let batch = |first_sequence| {
+        encode_batch(
+            &records(3, 10, 0),
+            Some((11, 0, first_sequence)),
+            Compression::Gzip,
+        )
+    };
+    produce_to(&mut broker, 0, batch(0), 0);
+    assert_eq!(produce_to(&mut broker, 0, batch(3), 0), 3);
+    let key = (TOPIC.to_string(), 0);
+    let mut registration = broker.partitions[&key].registration.clone();
+    registration.leader_epoch = 1;
+    registration.partition_epoch = 1;
+    broker.apply_metadata(&[MetadataRecord::Partition(registration)], 10);
+    assert_eq!(
+        produce_to(&mut broker, 0, batch(3), 10),
+        3,
+        "the original offset"
+    );
+    assert_eq!(
+        broker.partitions[&key].log.end_offset(),
+        6,
+        "nothing appended"
+    );
+    assert_eq!(produce_to(&mut broker, 0, batch(6), 10), 6);
+}

@@ -174,7 +174,7 @@ impl Partition {
         self.log.note_epoch(self.registration.leader_epoch, end);
         // Followers replicate producer ids, epochs and sequences with the records, so the
         // new leader's own log tells it every producer's recent batches.
-        self.producers = ProducerStateTable::rebuild(self.log.entries());
+        self.producers = ProducerStateTable::rebuild_from_log(&self.log);
         let followers = self
             .registration
             .replicas

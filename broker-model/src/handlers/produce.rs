@@ -100,7 +100,7 @@ fn append_one(
                 if let Some(partition) = broker.partitions.get_mut(key) {
                     partition.undo_leader_append(&appended, previous_high_watermark);
                     // The undone batch must not be remembered as written (KIP-98).
-                    partition.producers = ProducerStateTable::rebuild(partition.log.entries());
+                    partition.producers = ProducerStateTable::rebuild_from_log(&partition.log);
                 }
                 return Outcome::Done(Err(ResponseError::KafkaStorageError));
             }
