@@ -9,9 +9,9 @@
 //! "in-place assignment").
 
 use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::compression::{Decompressor, Gzip, Lz4, Snappy, Zstd};
 use kafka_protocol::records::{Compression, Record, RecordBatchDecoder};
 
+use crate::decompress::{decompress, MAX_DECOMPRESSED_BYTES};
 use crate::records::CorruptRecords;
 
 /// Offset of the `batchLength` field.
@@ -204,14 +204,15 @@ fn parse_header(batch: &[u8]) -> Result<BatchHeader, CorruptRecords> {
     Ok(header)
 }
 
-/// Decodes a batch's records, decompressing them first. The record count is checked
+/// Decodes a batch's records, decompressing them first (at most
+/// [`MAX_DECOMPRESSED_BYTES`]). The record count is checked
 /// against the decompressed size before the decoder reserves memory for it. For a
 /// `LogAppendTime` batch every record's timestamp is the batch's max timestamp (Kafka's
 /// `DefaultRecordBatch`: "the timestamp of every record is the log append time").
 pub fn decode_batch(batch: &Batch) -> Result<Vec<Record>, CorruptRecords> {
     let count = batch.header.record_count as usize;
     let decompress = |records: &mut Bytes, compression: Compression| -> anyhow::Result<Bytes> {
-        let plain = decompress(records, compression)?;
+        let plain = decompress(records, compression, MAX_DECOMPRESSED_BYTES)?;
         if count > plain.len() / MIN_RECORD_BYTES {
             anyhow::bail!(
                 "record count {count} cannot fit in {} decompressed bytes",
@@ -236,18 +237,6 @@ pub fn decode_batch(batch: &Batch) -> Result<Vec<Record>, CorruptRecords> {
         }
     }
     Ok(records)
-}
-
-/// The records section of a batch, decompressed.
-fn decompress(records: &mut Bytes, compression: Compression) -> anyhow::Result<Bytes> {
-    let all = |plain: &mut Bytes| Ok(plain.split_to(plain.len()));
-    match compression {
-        Compression::None => Ok(records.split_to(records.len())),
-        Compression::Gzip => Gzip::decompress(records, all),
-        Compression::Snappy => Snappy::decompress(records, all),
-        Compression::Lz4 => Lz4::decompress(records, all),
-        Compression::Zstd => Zstd::decompress(records, all),
-    }
 }
 
 /// The batch with the fields a leader owns rewritten: its base offset and partition leader

@@ -14,6 +14,7 @@ pub mod alloc_guard;
 pub mod batch;
 pub mod codec;
 pub mod connection;
+pub mod decompress;
 pub mod frame;
 pub mod records;
 pub mod transport;
