@@ -221,3 +221,41 @@ fn batches_come_back_as_written_within_fetch_limits_with_timestamps_and_delete_r
         assert_eq!(count(&bytes), 3);
     });
 }
+
+/// KIP-32: `--topic-config events:message.timestamp.type=LogAppendTime` makes the leader
+/// stamp each batch with its append time; the records read back carry it, not the
+/// producer's timestamps, and the compressed records are still the producer's bytes.
+#[test]
+fn log_append_time_topics_stamp_batches_with_the_leaders_clock() {
+    let server = common::serve(
+        1,
+        &[
+            "--topic",
+            "events:1",
+            "--topic-config",
+            "events:message.timestamp.type=LogAppendTime",
+        ],
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut leader = leader_of(server.port, 0).await;
+        let sent = encode_batch(&records(3, 50, 1_000), None, Compression::Snappy);
+        produce(&mut leader, 0, sent.clone()).await;
+        let (error, bytes) = fetch(&mut leader, 0, 0, 1 << 20, 1 << 20).await;
+        assert_eq!(error, 0);
+        let batch = &split_batches(&bytes).unwrap()[0];
+        assert!(batch.header.log_append_time());
+        assert_eq!(batch.bytes[HEADER_BYTES..], sent[HEADER_BYTES..]);
+        let stamped = batch.header.max_timestamp;
+        assert!(
+            stamped > 1_000_000,
+            "the leader's clock, not the producer's"
+        );
+        let decoded = decode_batch(batch).unwrap();
+        assert!(decoded.iter().all(|r| r.timestamp == stamped));
+        assert_eq!(list_offset(&mut leader, 0, 1_001).await, (0, stamped));
+    });
+}

@@ -96,6 +96,12 @@ pub struct ClusterConfig {
     /// Per-topic configs; a topic not listed has the defaults.
     #[serde(default)]
     pub topic_configs: BTreeMap<String, TopicConfig>,
+    /// The Unix time in ms at which a broker's clock (ms since its process started) reads
+    /// 0: LogAppendTime stamps are this plus the broker's clock (KIP-32 stamps wall-clock
+    /// time). `serve` sets it from the wall clock at start; a simulation keeps 0, as its
+    /// brokers may read no wall clock.
+    #[serde(default)]
+    pub clock_epoch_ms: i64,
 }
 
 impl Default for ClusterConfig {
@@ -123,6 +129,7 @@ impl Default for ClusterConfig {
             group_max_session_timeout_ms: 1_800_000,
             bugs: PlantedBugs::default(),
             topic_configs: BTreeMap::new(),
+            clock_epoch_ms: 0,
         }
     }
 }

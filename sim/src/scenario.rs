@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use faultline_broker::bugs::PlantedBugs;
-use faultline_broker::config::{ClusterConfig, FsyncPolicy, TopicSpec};
+use faultline_broker::config::{
+    ClusterConfig, FsyncPolicy, MessageTimestampType, TopicConfig, TopicSpec,
+};
 use faultline_conformance::checker::AnomalyKind;
 
 use crate::duration::{line_column, HumanDuration};
@@ -143,6 +145,13 @@ pub struct Topic {
     pub partitions: i32,
     /// Replicas per partition.
     pub replication_factor: i32,
+    /// `message.timestamp.type` (KIP-32): `"CreateTime"` (default) or `"LogAppendTime"`.
+    #[serde(default, skip_serializing_if = "is_create_time")]
+    pub message_timestamp_type: MessageTimestampType,
+}
+
+fn is_create_time(kind: &MessageTimestampType) -> bool {
+    *kind == MessageTimestampType::CreateTime
 }
 
 /// The workload.
@@ -329,6 +338,7 @@ mod defaults {
             name: "events".into(),
             partitions: 3,
             replication_factor: 3,
+            message_timestamp_type: MessageTimestampType::CreateTime,
         }]
     }
 }
@@ -491,6 +501,16 @@ impl Scenario {
                     name: t.name.clone(),
                     partitions: t.partitions,
                     replication_factor: t.replication_factor,
+                })
+                .collect(),
+            topic_configs: self
+                .topics
+                .iter()
+                .map(|t| {
+                    let config = TopicConfig {
+                        message_timestamp_type: t.message_timestamp_type,
+                    };
+                    (t.name.clone(), config)
                 })
                 .collect(),
             min_insync_replicas: self.cluster.min_insync_replicas,

@@ -75,7 +75,7 @@ fn append_one(
     }
     let time = AppendTime {
         timestamp_type: broker.config.topic_config(&key.0).message_timestamp_type,
-        now_ms: now_ms as i64,
+        now_ms: broker.config.clock_epoch_ms + now_ms as i64,
     };
     let min_insync_replicas = broker.config.min_insync_replicas;
     let ack_early = broker.config.bugs.ack_before_replication;
