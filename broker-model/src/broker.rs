@@ -6,17 +6,19 @@
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use kafka_protocol::records::{Record, TimestampType};
+use kafka_protocol::records::Record;
+
+use faultline_wire::batch::split_batches;
 
 use crate::config::{ClusterConfig, FsyncPolicy};
 use crate::events::BrokerEventKind;
 use crate::forwarding::Forwarding;
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
-use crate::log::{LogEntry, PartitionLog};
+use crate::log::{entry_to_record, LogEntry, PartitionLog, StoredBatch};
 use crate::metadata::{MetadataImage, MetadataRecord, PartitionRegistration};
 use crate::partition::{Partition, Role};
 use crate::producer_ids::{ProducerIdAllocator, PRODUCER_ID_BLOB};
-use crate::storage::{Storage, StorageError, TopicPartition};
+use crate::storage::{log_start_blob, Storage, StorageError, TopicPartition};
 
 /// A leadership or ISR change this broker observed, for the run's trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +42,9 @@ pub struct Broker {
     /// Its disk.
     pub storage: Box<dyn Storage>,
     /// Logs found on disk at start, waiting for their partition's first registration.
-    recovered_logs: BTreeMap<TopicPartition, Vec<LogEntry>>,
+    recovered_logs: BTreeMap<TopicPartition, Vec<StoredBatch>>,
+    /// Log start offsets found on disk at start (KIP-107's checkpoint).
+    recovered_log_starts: BTreeMap<TopicPartition, i64>,
     /// Messages appended since the last fsync (for `FsyncPolicy::EveryMessages`).
     unsynced_messages: u64,
     /// Events for the trace, drained by the node layer.
@@ -76,6 +80,15 @@ impl Broker {
             image: MetadataImage::default(),
             partitions: BTreeMap::new(),
             storage,
+            recovered_log_starts: recovered
+                .logs
+                .keys()
+                .filter_map(|key| {
+                    let blob = recovered.blobs.get(&log_start_blob(key))?;
+                    let offset = i64::from_be_bytes(blob.as_slice().try_into().ok()?);
+                    Some((key.clone(), offset))
+                })
+                .collect(),
             recovered_logs: recovered.logs,
             unsynced_messages: 0,
             events: Vec::new(),
@@ -130,13 +143,15 @@ impl Broker {
         let key = registration.topic_partition();
         let node_id = self.node_id;
         let recovered = &mut self.recovered_logs;
+        let log_start = self.recovered_log_starts.remove(&key).unwrap_or(0);
+        let storage = &mut self.storage;
         let partition = self.partitions.entry(key.clone()).or_insert_with(|| {
-            let entries = recovered.remove(&key).unwrap_or_default();
-            Partition::new(
-                node_id,
-                registration.clone(),
-                PartitionLog::from_entries(entries),
-            )
+            let batches = recovered.remove(&key).unwrap_or_default();
+            let log = PartitionLog::from_batches(batches, log_start);
+            // Recovery cut a torn tail: cut it on disk too, before anything is appended
+            // after it (Kafka's `LogSegment.recover` truncates the segment file).
+            storage.truncate(&key, log.end_offset());
+            Partition::new(node_id, registration.clone(), log)
         });
         let was_leader = partition.is_leader();
         let old_epoch = partition.leader_epoch();
@@ -165,15 +180,15 @@ impl Broker {
         }
     }
 
-    /// Writes appended entries to disk according to the fsync policy. On an I/O error
+    /// Writes appended batches to disk according to the fsync policy. On an I/O error
     /// nothing was written and the caller must undo its in-memory append.
     pub fn persist_append(
         &mut self,
         partition: &TopicPartition,
-        entries: &[LogEntry],
+        batches: &[StoredBatch],
     ) -> Result<(), StorageError> {
-        self.storage.append(partition, entries)?;
-        self.unsynced_messages += entries.len() as u64;
+        self.storage.append(partition, batches)?;
+        self.unsynced_messages += batches.iter().map(|b| b.record_count() as u64).sum::<u64>();
         let sync = match self.config.fsync {
             FsyncPolicy::Never => false,
             FsyncPolicy::Always => true,
@@ -211,6 +226,56 @@ impl Broker {
                 });
             }
         }
+    }
+
+    /// Appends what a follower fetched from its leader: the leader's batches byte for byte,
+    /// then its high watermark and log start offset. Bytes that do not decode are dropped
+    /// from the first bad batch on (the next fetch asks again); an I/O error undoes the
+    /// append.
+    pub fn follower_append(
+        &mut self,
+        key: &TopicPartition,
+        records: Option<&Bytes>,
+        leader_high_watermark: i64,
+        leader_log_start_offset: i64,
+    ) {
+        let mut batches = Vec::new();
+        let wire = records
+            .map(split_batches)
+            .and_then(Result::ok)
+            .unwrap_or_default();
+        for batch in &wire {
+            let stored = StoredBatch::from_wire(batch);
+            let Ok(entries) = stored.decode() else {
+                break;
+            };
+            batches.push((stored, entries));
+        }
+        let Some(partition) = self.partitions.get_mut(key) else {
+            return;
+        };
+        let before = partition.log.end_offset();
+        let log_start_before = partition.log.log_start_offset();
+        partition.append_as_follower(batches, leader_high_watermark, leader_log_start_offset);
+        let written: Vec<StoredBatch> = partition.log.batches_from(before).to_vec();
+        let log_start = partition.log.log_start_offset();
+        if !written.is_empty() && self.persist_append(key, &written).is_err() {
+            // An I/O error: forget the records and fetch them again later.
+            if let Some(partition) = self.partitions.get_mut(key) {
+                partition.undo_follower_append(before);
+            }
+        }
+        if log_start > log_start_before {
+            self.persist_log_start(key, log_start);
+        }
+    }
+
+    /// Checkpoints a partition's log start offset (Kafka's `log-start-offset-checkpoint`).
+    pub fn persist_log_start(&mut self, key: &TopicPartition, log_start_offset: i64) {
+        self.storage.put_blob(
+            &log_start_blob(key),
+            log_start_offset.to_be_bytes().to_vec(),
+        );
     }
 
     /// The leader each followed partition is fetched from, grouped by leader.
@@ -264,40 +329,7 @@ impl Broker {
     }
 }
 
-/// Converts a stored entry to a wire record.
-pub fn entry_to_record(entry: &LogEntry) -> Record {
-    Record {
-        transactional: false,
-        control: false,
-        delete_horizon: false,
-        partition_leader_epoch: entry.leader_epoch,
-        producer_id: entry.producer_id,
-        producer_epoch: entry.producer_epoch,
-        timestamp_type: TimestampType::Creation,
-        offset: entry.offset,
-        sequence: entry.sequence,
-        timestamp: entry.timestamp,
-        key: entry.key.clone(),
-        value: entry.value.clone(),
-        headers: Default::default(),
-    }
-}
-
-/// Converts a wire record to a stored entry (offset and epoch as the record says).
-pub fn record_to_entry(record: &Record) -> LogEntry {
-    LogEntry {
-        offset: record.offset,
-        leader_epoch: record.partition_leader_epoch,
-        timestamp: record.timestamp,
-        key: record.key.clone(),
-        value: record.value.clone(),
-        producer_id: record.producer_id,
-        producer_epoch: record.producer_epoch,
-        sequence: record.sequence,
-    }
-}
-
-/// Encodes stored entries as record batches.
+/// Encodes stored entries as record batches (the controller's metadata log).
 pub fn encode_entries(entries: &[LogEntry]) -> Bytes {
     let records: Vec<Record> = entries.iter().map(entry_to_record).collect();
     faultline_wire::records::encode_records(&records)

@@ -82,6 +82,15 @@ pub struct PlantedBugs {
     /// Revealed by: lost-commit (group checker). Needs: group consumers and a crash or
     /// isolation of the coordinator (the leader of the group's offsets partition).
     pub offsets_not_replicated: bool,
+    /// The leader re-batches each produced batch from its decoded records instead of
+    /// keeping the producer's bytes, and the records lose their headers (and compression)
+    /// on the way. Breaks: KIP-82 record headers are part of the record; dropping them is
+    /// data loss. Source: this reference broker before issue 16 (a raw Fetch showed header
+    /// count 0), and the class of brokers that rewrite batches into a format without
+    /// headers (message format v0/v1, KIP-82's down-conversion caveat). Revealed by:
+    /// phantom (a consumer checking headers reads a record that is not the one written).
+    /// Needs: `headers = true` producers; no fault.
+    pub headers_dropped: bool,
 }
 
 impl PlantedBugs {
@@ -97,6 +106,7 @@ impl PlantedBugs {
         "idempotence-without-dedup",
         "no-generation-fencing",
         "offsets-not-replicated",
+        "headers-dropped",
     ];
 
     fn switch(&mut self, name: &str) -> Option<&mut bool> {
@@ -111,6 +121,7 @@ impl PlantedBugs {
             "idempotence-without-dedup" => &mut self.idempotence_without_dedup,
             "no-generation-fencing" => &mut self.no_generation_fencing,
             "offsets-not-replicated" => &mut self.offsets_not_replicated,
+            "headers-dropped" => &mut self.headers_dropped,
             _ => return None,
         })
     }

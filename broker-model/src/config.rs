@@ -35,6 +35,24 @@ pub struct TopicSpec {
     pub replication_factor: i32,
 }
 
+/// `message.timestamp.type` (KIP-32): whose clock a record's timestamp is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MessageTimestampType {
+    /// The producer's timestamp is kept (Kafka's default).
+    #[default]
+    CreateTime,
+    /// The leader stamps each batch with its append time.
+    LogAppendTime,
+}
+
+/// A topic's configuration overrides (Kafka's topic-level configs).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicConfig {
+    /// `message.timestamp.type`.
+    #[serde(default)]
+    pub message_timestamp_type: MessageTimestampType,
+}
+
 /// What every node of one cluster agrees on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterConfig {
@@ -82,6 +100,15 @@ pub struct ClusterConfig {
     pub num_partitions: i32,
     /// Switched-on planted bugs; all off is the correct broker.
     pub bugs: PlantedBugs,
+    /// Per-topic configs; a topic not listed has the defaults.
+    #[serde(default)]
+    pub topic_configs: BTreeMap<String, TopicConfig>,
+    /// The Unix time in ms at which a broker's clock (ms since its process started) reads
+    /// 0: LogAppendTime stamps are this plus the broker's clock (KIP-32 stamps wall-clock
+    /// time). `serve` sets it from the wall clock at start; a simulation keeps 0, as its
+    /// brokers may read no wall clock.
+    #[serde(default)]
+    pub clock_epoch_ms: i64,
 }
 
 impl Default for ClusterConfig {
@@ -110,6 +137,8 @@ impl Default for ClusterConfig {
             auto_create_topics_enable: false,
             num_partitions: 1,
             bugs: PlantedBugs::default(),
+            topic_configs: BTreeMap::new(),
+            clock_epoch_ms: 0,
         }
     }
 }
@@ -120,6 +149,11 @@ impl Default for ClusterConfig {
 pub struct ConfigError(pub String);
 
 impl ClusterConfig {
+    /// The configuration of `topic`.
+    pub fn topic_config(&self, topic: &str) -> TopicConfig {
+        self.topic_configs.get(topic).cloned().unwrap_or_default()
+    }
+
     /// Checks cross-field rules.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |message: String| Err(ConfigError(message));

@@ -12,6 +12,7 @@ use faultline_wire::ResponseError;
 
 use crate::config::{ClusterConfig, TopicSpec};
 use crate::events::{ControllerEvent, FenceReason};
+use crate::log::StoredBatch;
 use crate::metadata::{MetadataRecord, PartitionRegistration, METADATA_TOPIC};
 use crate::storage::{Storage, TopicPartition};
 
@@ -69,6 +70,9 @@ impl Controller {
             .get(&metadata_partition())
             .cloned()
             .unwrap_or_default();
+        let entries = entries
+            .iter()
+            .flat_map(|batch| batch.decode().expect("the controller's own log decodes"));
         for entry in entries {
             let value = entry.value.as_deref().unwrap_or_default();
             let record = MetadataRecord::decode(value).expect("the controller's own log decodes");
@@ -157,7 +161,10 @@ impl Controller {
         // The simulation injects I/O errors into brokers only: a KRaft controller that
         // cannot write its metadata log stops (its fatal fault handler), it never carries on.
         self.storage
-            .append(&metadata_partition(), &[entry])
+            .append(
+                &metadata_partition(),
+                &[StoredBatch::from_entries(&[entry])],
+            )
             .expect("the controller's metadata log is never given I/O errors");
         self.storage.sync();
         if let MetadataRecord::Partition(registration) = &record {
@@ -514,7 +521,10 @@ mod tests {
         let log: Vec<MetadataRecord> = c.read_log(0, usize::MAX).to_vec();
         for (offset, record) in log.iter().enumerate() {
             storage
-                .append(&metadata_partition(), &[record.to_entry(offset as i64)])
+                .append(
+                    &metadata_partition(),
+                    &[StoredBatch::from_entries(&[record.to_entry(offset as i64)])],
+                )
                 .unwrap();
         }
         let restarted = Controller::start(ClusterConfig::default(), Box::new(storage), 0);

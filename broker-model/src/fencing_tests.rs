@@ -4,7 +4,10 @@
 
 use faultline_wire::ResponseError;
 
-use crate::log::{LogEntry, PartitionLog};
+use crate::append::ProducedBatch;
+use crate::config::MessageTimestampType;
+use crate::idempotence::AppendTime;
+use crate::log::PartitionLog;
 use crate::metadata::PartitionRegistration;
 use crate::partition::Partition;
 
@@ -20,18 +23,15 @@ fn registration(leader: i32, leader_epoch: i32) -> PartitionRegistration {
     }
 }
 
-fn entry() -> LogEntry {
-    LogEntry {
-        offset: 0,
-        leader_epoch: -1,
-        timestamp: 0,
-        key: None,
-        value: None,
-        producer_id: -1,
-        producer_epoch: -1,
-        sequence: -1,
-    }
+fn batch() -> ProducedBatch {
+    let bytes = faultline_wire::records::producer_batch(&[bytes::Bytes::new()], None, 0);
+    ProducedBatch::parse(&bytes).unwrap()
 }
+
+const TIME: AppendTime = AppendTime {
+    timestamp_type: MessageTimestampType::CreateTime,
+    now_ms: 0,
+};
 
 /// KIP-320: a request carrying an older current_leader_epoch than the replica's is
 /// FENCED_LEADER_EPOCH (a client or follower acting on stale metadata); a newer one is
@@ -53,14 +53,14 @@ fn kip_320_an_older_leader_epoch_is_fenced_leader_epoch() {
 fn a_follower_or_deposed_leader_is_not_leader_or_follower() {
     let mut p = Partition::new(1, registration(1, 0), PartitionLog::default());
     p.apply_registration(registration(1, 0), 0);
-    assert!(p.append_produce(vec![entry()], -1, 2, true).is_ok());
+    assert!(p.append_produce(&batch(), -1, 2, true, TIME).is_ok());
     p.apply_registration(registration(2, 1), 10);
     assert_eq!(
-        p.append_produce(vec![entry()], -1, 2, true),
+        p.append_produce(&batch(), -1, 2, true, TIME),
         Err(ResponseError::NotLeaderOrFollower)
     );
     assert_eq!(
-        p.fetch_by_follower(3, 0, 10, 10),
+        p.fetch_by_follower(3, 0, 10, 1 << 20, 10),
         Err(ResponseError::NotLeaderOrFollower)
     );
 }

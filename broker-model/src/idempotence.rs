@@ -9,17 +9,28 @@
 
 use faultline_wire::ResponseError;
 
-use crate::log::LogEntry;
+use crate::append::ProducedBatch;
+use crate::config::MessageTimestampType;
+use crate::log::StoredBatch;
 use crate::partition::{Appended, Partition};
 use crate::producer_state::{BatchMetadata, SequenceCheck};
 
 /// What a produce append did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProduceAppend {
-    /// Appended these entries (to be persisted).
-    Appended(Vec<LogEntry>, Appended),
+    /// Appended this batch (to be persisted).
+    Appended(StoredBatch, Appended),
     /// A retry of a batch already in the log: nothing appended, these are its offsets.
     Duplicate(Appended),
+}
+
+/// How a leader stamps what it appends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendTime {
+    /// The topic's `message.timestamp.type`.
+    pub timestamp_type: MessageTimestampType,
+    /// The leader's clock now, for LogAppendTime.
+    pub now_ms: i64,
 }
 
 impl Partition {
@@ -27,10 +38,11 @@ impl Partition {
     /// `idempotence-without-dedup`: sequences are neither checked nor remembered.
     pub fn append_produce(
         &mut self,
-        entries: Vec<LogEntry>,
+        batch: &ProducedBatch,
         required_acks: i16,
         min_insync_replicas: i32,
         dedup: bool,
+        time: AppendTime,
     ) -> Result<ProduceAppend, ResponseError> {
         if !self.is_leader() {
             return Err(ResponseError::NotLeaderOrFollower);
@@ -38,25 +50,27 @@ impl Partition {
         if required_acks == -1 && (self.isr().len() as i32) < min_insync_replicas {
             return Err(ResponseError::NotEnoughReplicas);
         }
-        let producer = entries
-            .first()
-            .filter(|e| e.producer_id >= 0 && dedup)
-            .map(|e| (e.producer_id, e.producer_epoch, e.sequence));
-        let Some((producer_id, producer_epoch, first_sequence)) = producer else {
-            let (written, appended) =
-                self.append_as_leader(entries, required_acks, min_insync_replicas)?;
+        let append = |partition: &mut Partition| {
+            partition.append_batch_as_leader(
+                batch,
+                required_acks,
+                min_insync_replicas,
+                time.timestamp_type,
+                time.now_ms,
+            )
+        };
+        let Some((producer_id, producer_epoch, first_sequence)) =
+            batch.producer().filter(|_| dedup)
+        else {
+            let (written, appended) = append(self)?;
             return Ok(ProduceAppend::Appended(written, appended));
         };
-        // The protocol guide's Record Batch: one producer per batch, sequences consecutive.
-        let consistent = entries.iter().enumerate().all(|(i, e)| {
-            e.producer_id == producer_id
-                && e.producer_epoch == producer_epoch
-                && e.sequence == first_sequence.wrapping_add(i as i32)
-        });
-        if !consistent || first_sequence < 0 {
+        // The protocol guide's Record Batch: one producer per batch, its records numbered
+        // from the base sequence (which the header carries, so they cannot disagree).
+        if first_sequence < 0 {
             return Err(ResponseError::InvalidRecord);
         }
-        let last_sequence = first_sequence.wrapping_add(entries.len() as i32 - 1);
+        let last_sequence = first_sequence.wrapping_add(batch.record_count() as i32 - 1);
         match self
             .producers
             .check(producer_id, producer_epoch, first_sequence, last_sequence)?
@@ -67,8 +81,7 @@ impl Partition {
                 leader_epoch: self.leader_epoch(),
             })),
             SequenceCheck::Append => {
-                let (written, appended) =
-                    self.append_as_leader(entries, required_acks, min_insync_replicas)?;
+                let (written, appended) = append(self)?;
                 self.producers.record(
                     producer_id,
                     producer_epoch,
@@ -106,28 +119,29 @@ mod tests {
         p
     }
 
-    fn record(sequence: i32) -> Vec<LogEntry> {
-        vec![LogEntry {
-            offset: 0,
-            leader_epoch: -1,
-            timestamp: 0,
-            key: None,
-            value: None,
-            producer_id: 42,
-            producer_epoch: 0,
-            sequence,
-        }]
+    fn record(sequence: i32) -> ProducedBatch {
+        let bytes = faultline_wire::records::producer_batch(
+            &[bytes::Bytes::from_static(b"v")],
+            Some((42, 0, sequence)),
+            0,
+        );
+        ProducedBatch::parse(&bytes).unwrap()
     }
+
+    const TIME: AppendTime = AppendTime {
+        timestamp_type: MessageTimestampType::CreateTime,
+        now_ms: 0,
+    };
 
     /// KIP-98: the retry of an appended batch appends nothing and gets the original offset.
     #[test]
     fn kip_98_a_retry_appends_nothing_and_gets_the_original_offset() {
         let mut p = leader(vec![1, 2, 3]);
-        let first = p.append_produce(record(0), -1, 2, true).unwrap();
+        let first = p.append_produce(&record(0), -1, 2, true, TIME).unwrap();
         let ProduceAppend::Appended(_, appended) = first else {
             panic!("first attempt appends")
         };
-        let retry = p.append_produce(record(0), -1, 2, true).unwrap();
+        let retry = p.append_produce(&record(0), -1, 2, true, TIME).unwrap();
         assert_eq!(
             retry,
             ProduceAppend::Duplicate(Appended {
@@ -142,8 +156,8 @@ mod tests {
     #[test]
     fn without_dedup_a_retry_is_appended_twice() {
         let mut p = leader(vec![1, 2, 3]);
-        p.append_produce(record(0), -1, 2, false).unwrap();
-        p.append_produce(record(0), -1, 2, false).unwrap();
+        p.append_produce(&record(0), -1, 2, false, TIME).unwrap();
+        p.append_produce(&record(0), -1, 2, false, TIME).unwrap();
         assert_eq!(p.log.end_offset(), 2);
     }
 
@@ -153,7 +167,7 @@ mod tests {
     fn min_insync_replicas_is_not_enough_replicas_before_any_sequence_check() {
         let mut p = leader(vec![1]);
         assert_eq!(
-            p.append_produce(record(9), -1, 2, true),
+            p.append_produce(&record(9), -1, 2, true, TIME),
             Err(ResponseError::NotEnoughReplicas)
         );
         assert_eq!(p.log.end_offset(), 0);
@@ -163,9 +177,9 @@ mod tests {
     #[test]
     fn kip_98_a_gap_is_refused_and_nothing_is_written() {
         let mut p = leader(vec![1, 2, 3]);
-        p.append_produce(record(0), 1, 2, true).unwrap();
+        p.append_produce(&record(0), 1, 2, true, TIME).unwrap();
         assert_eq!(
-            p.append_produce(record(2), 1, 2, true),
+            p.append_produce(&record(2), 1, 2, true, TIME),
             Err(ResponseError::OutOfOrderSequenceNumber)
         );
         assert_eq!(p.log.end_offset(), 1);

@@ -2,7 +2,8 @@
 //! machines with I/O at the edges.
 //!
 //! - [`config`], [`bugs`]: cluster configuration and planted-bug switches.
-//! - [`log`]: a partition's log and leader-epoch cache (KIP-101).
+//! - [`log`]: a partition's log of batches as written, and leader-epoch cache (KIP-101).
+//! - [`append`]: a producer's batch validated and assigned offsets by the leader.
 //! - [`storage`]: the disk seam.
 //! - [`metadata`]: the controller's metadata log and the image brokers replay.
 //! - [`controller`]: liveness, elections from the ISR, AlterPartition.
@@ -22,6 +23,7 @@
 //! - [`pause`], [`clock`], [`buggify`]: what a simulation reaches into a node through —
 //!   a pause gate, a skewable clock, seeded BUGGIFY points.
 
+pub mod append;
 pub mod broker;
 pub mod buggify;
 pub mod bugs;
@@ -29,6 +31,8 @@ pub mod clock;
 pub mod config;
 pub mod controller;
 pub mod controller_channel;
+#[cfg(test)]
+mod data_path_tests;
 pub mod events;
 #[cfg(test)]
 mod fencing_tests;

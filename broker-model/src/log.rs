@@ -1,22 +1,30 @@
 //! A partition's log and its leader-epoch cache, as pure data.
 //!
+//! The log holds record batches exactly as the leader wrote them (Kafka protocol guide,
+//! "Record Batch": the producer's bytes, compression and headers included, with the base
+//! offset and partition leader epoch the leader assigned), plus a decoded view of each
+//! record for the broker's own readers (producer state, timestamps, the group coordinator).
 //! The epoch cache maps each leader epoch to the first offset written in it, exactly as
 //! Kafka's `leader-epoch-checkpoint` (KIP-101). Followers truncate by it after a leader
 //! change, never to the high watermark.
 
 use bytes::Bytes;
+use kafka_protocol::records::{Record, TimestampType};
+
+use faultline_wire::batch::{decode_batch, split_batches, Batch};
+use faultline_wire::records::{encode_records, CorruptRecords};
 
 /// Marks an unknown epoch or offset, as the protocol does (`UNDEFINED_EPOCH` = -1).
 pub const UNDEFINED: i64 = -1;
 
-/// One record as stored.
+/// One record as stored, decoded from its batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEntry {
     /// Its offset in the partition.
     pub offset: i64,
     /// The leader epoch in which the leader appended it.
     pub leader_epoch: i32,
-    /// Producer-supplied timestamp.
+    /// Its timestamp: the producer's (CreateTime) or the leader's append time.
     pub timestamp: i64,
     /// Record key.
     pub key: Option<Bytes>,
@@ -30,17 +38,170 @@ pub struct LogEntry {
     pub sequence: i32,
 }
 
-/// The log of one partition replica: entries from offset 0 (we never delete) and the
-/// epoch cache.
+/// One record batch as stored: the bytes a fetch returns and replicas copy, and the header
+/// fields the log indexes by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBatch {
+    /// Offset of its first record.
+    pub base_offset: i64,
+    /// Offset of its last record.
+    pub last_offset: i64,
+    /// The leader epoch it was appended in.
+    pub leader_epoch: i32,
+    /// Its largest record timestamp (the append time under LogAppendTime).
+    pub max_timestamp: i64,
+    /// The whole v2 batch, header included.
+    pub bytes: Bytes,
+}
+
+impl StoredBatch {
+    /// A batch as read from the wire (a leader's rewritten batch, or a follower's fetch).
+    pub fn from_wire(batch: &Batch) -> Self {
+        StoredBatch {
+            base_offset: batch.header.base_offset,
+            last_offset: batch.header.last_offset(),
+            leader_epoch: batch.header.partition_leader_epoch,
+            max_timestamp: batch.header.max_timestamp,
+            bytes: batch.bytes.clone(),
+        }
+    }
+
+    /// The broker's own records (metadata, committed offsets) as one uncompressed batch.
+    /// They must be contiguous and of one leader epoch and producer.
+    pub fn from_entries(entries: &[LogEntry]) -> Self {
+        let first = entries.first().expect("a batch holds at least one record");
+        for (i, entry) in entries.iter().enumerate() {
+            assert_eq!(
+                entry.offset,
+                first.offset + i as i64,
+                "batch offsets are contiguous"
+            );
+            assert_eq!(
+                entry.leader_epoch, first.leader_epoch,
+                "one epoch per batch"
+            );
+            assert_eq!(
+                entry.producer_id, first.producer_id,
+                "one producer per batch"
+            );
+        }
+        let records: Vec<Record> = entries
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| Record {
+                // The encoder keeps records in one batch while offset minus sequence is
+                // constant; without a producer the base sequence is -1 (KIP-98).
+                sequence: if entry.producer_id < 0 {
+                    (i as i32) - 1
+                } else {
+                    entry.sequence
+                },
+                ..entry_to_record(entry)
+            })
+            .collect();
+        let bytes = encode_records(&records);
+        let batches = split_batches(&bytes).expect("our own encoding splits");
+        assert_eq!(batches.len(), 1, "one epoch and producer make one batch");
+        StoredBatch::from_wire(&batches[0])
+    }
+
+    /// Its records as log entries. Fails only on bytes that did not come from a leader
+    /// (a corrupt disk or a broken peer).
+    pub fn decode(&self) -> Result<Vec<LogEntry>, CorruptRecords> {
+        let batches = split_batches(&self.bytes)?;
+        let [batch] = batches.as_slice() else {
+            return Err(CorruptRecords(format!(
+                "{} batches where one was stored",
+                batches.len()
+            )));
+        };
+        let entries: Vec<LogEntry> = decode_batch(batch)?.iter().map(record_to_entry).collect();
+        let contiguous = entries
+            .iter()
+            .enumerate()
+            .all(|(i, e)| e.offset == self.base_offset + i as i64)
+            && entries.last().map(|e| e.offset) == Some(self.last_offset);
+        if !contiguous {
+            return Err(CorruptRecords(
+                "record offsets do not run from the base to the last offset".into(),
+            ));
+        }
+        Ok(entries)
+    }
+
+    /// Records in it.
+    pub fn record_count(&self) -> i64 {
+        self.last_offset - self.base_offset + 1
+    }
+}
+
+/// Converts a stored entry to a wire record.
+pub fn entry_to_record(entry: &LogEntry) -> Record {
+    Record {
+        transactional: false,
+        control: false,
+        delete_horizon: false,
+        partition_leader_epoch: entry.leader_epoch,
+        producer_id: entry.producer_id,
+        producer_epoch: entry.producer_epoch,
+        timestamp_type: TimestampType::Creation,
+        offset: entry.offset,
+        sequence: entry.sequence,
+        timestamp: entry.timestamp,
+        key: entry.key.clone(),
+        value: entry.value.clone(),
+        headers: Default::default(),
+    }
+}
+
+/// Converts a wire record to a stored entry (offset and epoch as the record says). A record
+/// without a producer has no sequence (the decoder numbers them on from the header's -1).
+pub fn record_to_entry(record: &Record) -> LogEntry {
+    let sequence = if record.producer_id < 0 {
+        -1
+    } else {
+        record.sequence
+    };
+    LogEntry {
+        offset: record.offset,
+        leader_epoch: record.partition_leader_epoch,
+        timestamp: record.timestamp,
+        key: record.key.clone(),
+        value: record.value.clone(),
+        producer_id: record.producer_id,
+        producer_epoch: record.producer_epoch,
+        sequence,
+    }
+}
+
+/// What a read of the log returns: whole batches (KIP-74).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadBatches {
+    /// The batches, concatenated.
+    pub bytes: Bytes,
+    /// How many batches.
+    pub batch_count: usize,
+    /// How many records they hold (some may lie before the offset asked for).
+    pub record_count: i64,
+}
+
+/// The log of one partition replica: batches from offset 0 (DeleteRecords only moves the
+/// log start offset), their records decoded, and the epoch cache.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PartitionLog {
+    /// Every record, `entries[i].offset == i`.
     entries: Vec<LogEntry>,
+    /// The batches holding `entries`, in order, without gaps.
+    batches: Vec<StoredBatch>,
     /// `(leader_epoch, start_offset)`, strictly increasing in both.
     epochs: Vec<(i32, i64)>,
+    /// The first offset a consumer may read (Kafka's `logStartOffset`; DeleteRecords,
+    /// KIP-107, moves it forward).
+    log_start_offset: i64,
 }
 
 impl PartitionLog {
-    /// Rebuilds a log (and its epoch cache) from recovered entries.
+    /// Rebuilds a log (and its epoch cache) from recovered entries, one batch per entry.
     pub fn from_entries(entries: Vec<LogEntry>) -> Self {
         let mut log = PartitionLog::default();
         for entry in entries {
@@ -49,9 +210,32 @@ impl PartitionLog {
         log
     }
 
+    /// Rebuilds a log from recovered batches. Recovery stops at the first batch that does
+    /// not decode or does not continue the log, as Kafka's log recovery cuts a segment at
+    /// the first invalid batch (`LogSegment.recover`).
+    pub fn from_batches(batches: Vec<StoredBatch>, log_start_offset: i64) -> Self {
+        let mut log = PartitionLog::default();
+        for batch in batches {
+            if batch.base_offset != log.end_offset() {
+                break;
+            }
+            let Ok(entries) = batch.decode() else {
+                break;
+            };
+            log.push_batch(batch, entries);
+        }
+        log.advance_log_start(log_start_offset.min(log.end_offset()));
+        log
+    }
+
     /// The log end offset (LEO): the offset the next record will get.
     pub fn end_offset(&self) -> i64 {
         self.entries.len() as i64
+    }
+
+    /// The first offset a consumer may read.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
     }
 
     /// The entries from `offset` on (empty past the end).
@@ -66,15 +250,147 @@ impl PartitionLog {
         &self.entries
     }
 
-    /// Appends one entry at the end; its offset must be the log end offset.
+    /// All batches.
+    pub fn batches(&self) -> &[StoredBatch] {
+        &self.batches
+    }
+
+    /// The batches from the one holding `offset` on, wholly below `upper_offset`: the first
+    /// always (KIP-74: "if the first record batch in the first non-empty partition of the
+    /// fetch is larger than this limit, the batch will still be returned") when
+    /// `first_always`, then each next one while the total stays within `max_bytes` and
+    /// fewer than `max_records` records were taken.
+    pub fn read_batches(
+        &self,
+        offset: i64,
+        upper_offset: i64,
+        max_bytes: usize,
+        first_always: bool,
+        max_records: i64,
+    ) -> ReadBatches {
+        let first = self.batches.partition_point(|b| b.last_offset < offset);
+        let mut taken: Vec<&StoredBatch> = Vec::new();
+        let mut size = 0usize;
+        let mut records = 0i64;
+        for batch in &self.batches[first..] {
+            // A batch is returned only once all of it is below the bound: a consumer never
+            // sees a record past the high watermark inside a batch.
+            if batch.last_offset >= upper_offset || records >= max_records {
+                break;
+            }
+            let fits = size + batch.bytes.len() <= max_bytes;
+            if !(fits || (first_always && taken.is_empty())) {
+                break;
+            }
+            size += batch.bytes.len();
+            records += batch.record_count();
+            taken.push(batch);
+        }
+        let bytes = match taken.as_slice() {
+            [] => Bytes::new(),
+            [one] => one.bytes.clone(),
+            many => {
+                let mut joined = Vec::with_capacity(size);
+                for batch in many {
+                    joined.extend_from_slice(&batch.bytes);
+                }
+                Bytes::from(joined)
+            }
+        };
+        ReadBatches {
+            bytes,
+            batch_count: taken.len(),
+            record_count: records,
+        }
+    }
+
+    /// The batches from `offset` on, for a disk write after an append.
+    pub fn batches_from(&self, offset: i64) -> &[StoredBatch] {
+        let first = self.batches.partition_point(|b| b.base_offset < offset);
+        &self.batches[first..]
+    }
+
+    /// The batch holding `offset`, if any.
+    pub fn batch_containing(&self, offset: i64) -> Option<&StoredBatch> {
+        let index = self.batches.partition_point(|b| b.last_offset < offset);
+        self.batches.get(index).filter(|b| b.base_offset <= offset)
+    }
+
+    /// Appends one entry at the end as a batch of its own; its offset must be the log end.
     pub fn push(&mut self, entry: LogEntry) {
+        let batch = StoredBatch::from_entries(std::slice::from_ref(&entry));
+        self.push_batch(batch, vec![entry]);
+    }
+
+    /// Appends a batch and its decoded records at the log end.
+    pub fn push_batch(&mut self, batch: StoredBatch, entries: Vec<LogEntry>) {
         assert_eq!(
-            entry.offset,
+            batch.base_offset,
             self.end_offset(),
             "log appends are contiguous"
         );
-        self.note_epoch(entry.leader_epoch, entry.offset);
-        self.entries.push(entry);
+        assert!(
+            batch.last_offset >= batch.base_offset,
+            "a batch holds records"
+        );
+        assert_eq!(
+            entries.len() as i64,
+            batch.record_count(),
+            "a batch's records fill its offsets"
+        );
+        for (i, entry) in entries.iter().enumerate() {
+            assert_eq!(
+                entry.offset,
+                batch.base_offset + i as i64,
+                "offsets are contiguous"
+            );
+            assert_eq!(
+                entry.leader_epoch, batch.leader_epoch,
+                "one epoch per batch"
+            );
+        }
+        self.note_epoch(batch.leader_epoch, batch.base_offset);
+        self.entries.extend(entries);
+        self.batches.push(batch);
+    }
+
+    /// Moves the log start offset forward to `offset` (DeleteRecords, KIP-107; a follower
+    /// takes its leader's). Never backwards, never past the log end.
+    pub fn advance_log_start(&mut self, offset: i64) {
+        assert!(
+            offset <= self.end_offset(),
+            "log start {offset} past the log end {}",
+            self.end_offset()
+        );
+        self.log_start_offset = self.log_start_offset.max(offset);
+    }
+
+    /// The first record below `upper_offset`, from the log start, whose timestamp is at
+    /// least `target`: `(offset, timestamp)` (ListOffsets by timestamp, KIP-79).
+    pub fn offset_for_timestamp(&self, target: i64, upper_offset: i64) -> Option<(i64, i64)> {
+        self.visible(upper_offset)
+            .iter()
+            .find(|e| e.timestamp >= target)
+            .map(|e| (e.offset, e.timestamp))
+    }
+
+    /// The record below `upper_offset` with the largest timestamp, the earliest of equals:
+    /// `(offset, timestamp)` (ListOffsets `MAX_TIMESTAMP`, KIP-734).
+    pub fn max_timestamp(&self, upper_offset: i64) -> Option<(i64, i64)> {
+        let mut best: Option<&LogEntry> = None;
+        for entry in self.visible(upper_offset) {
+            if best.is_none_or(|b| entry.timestamp > b.timestamp) {
+                best = Some(entry);
+            }
+        }
+        best.map(|e| (e.offset, e.timestamp))
+    }
+
+    /// Entries from the log start to `upper_offset`.
+    fn visible(&self, upper_offset: i64) -> &[LogEntry] {
+        let start = self.log_start_offset.max(0) as usize;
+        let end = (upper_offset.max(0) as usize).min(self.entries.len());
+        &self.entries[start.min(end)..end]
     }
 
     /// Records that `leader_epoch` begins at `start_offset`, if it is newer than any known.
@@ -87,12 +403,22 @@ impl PartitionLog {
         }
     }
 
-    /// Drops every entry at or after `offset`, and the epochs that begin there
-    /// (`LeaderEpochFileCache.truncateFromEnd`).
+    /// Drops every batch holding an offset at or after `offset`, and the epochs that begin
+    /// there (`LeaderEpochFileCache.truncateFromEnd`). A batch is never split: a cut inside
+    /// one drops it whole (Kafka's `LogSegment.truncateTo` cuts at the batch holding the
+    /// offset), so the new end may lie below `offset`.
     pub fn truncate_to(&mut self, offset: i64) {
         let offset = offset.clamp(0, self.end_offset());
-        self.entries.truncate(offset as usize);
-        self.epochs.retain(|&(_, start)| start < offset);
+        let keep = self.batches.partition_point(|b| b.last_offset < offset);
+        let end = self
+            .batches
+            .get(keep)
+            .map_or(self.end_offset(), |b| b.base_offset);
+        assert!(end <= offset, "truncation keeps nothing at or past the cut");
+        self.batches.truncate(keep);
+        self.entries.truncate(end as usize);
+        self.epochs.retain(|&(_, start)| start < end);
+        self.log_start_offset = self.log_start_offset.min(end);
     }
 
     /// The newest leader epoch this log knows, or -1.

@@ -201,7 +201,7 @@ impl BrokerNode {
         request: kafka_protocol::messages::ProduceRequest,
     ) -> kafka_protocol::messages::ProduceResponse {
         let mut seen = self.changed.subscribe();
-        let mut pending = produce::begin(&mut self.lock(), &request);
+        let mut pending = produce::begin(&mut self.lock(), &request, self.clock.now_ms());
         self.notify();
         let deadline = Instant::now() + Duration::from_millis(request.timeout_ms.max(0) as u64);
         loop {

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 
 use faultline_wire::ResponseError;
 
-use crate::log::{LogEntry, PartitionLog};
+use crate::append::ProducedBatch;
+use crate::config::MessageTimestampType;
+use crate::log::{LogEntry, PartitionLog, ReadBatches, StoredBatch};
 use crate::metadata::PartitionRegistration;
 use crate::producer_state::ProducerStateTable;
 
@@ -96,12 +98,14 @@ pub struct Appended {
 }
 
 impl Partition {
-    /// A replica recovered from disk, before any metadata arrives.
+    /// A replica recovered from disk, before any metadata arrives. Its high watermark
+    /// starts at its log start offset: records below that were committed before they could
+    /// be deleted (Kafka's `UnifiedLog.updateHighWatermark` never goes below the log start).
     pub fn new(node_id: i32, registration: PartitionRegistration, log: PartitionLog) -> Self {
         Partition {
             node_id,
+            high_watermark: log.log_start_offset(),
             log,
-            high_watermark: 0,
             registration,
             role: Role::Offline,
             producers: ProducerStateTable::default(),
@@ -170,7 +174,7 @@ impl Partition {
         self.log.note_epoch(self.registration.leader_epoch, end);
         // Followers replicate producer ids, epochs and sequences with the records, so the
         // new leader's own log tells it every producer's recent batches.
-        self.producers = ProducerStateTable::rebuild(self.log.entries());
+        self.producers = ProducerStateTable::rebuild_from_log(&self.log);
         let followers = self
             .registration
             .replicas
@@ -194,56 +198,119 @@ impl Partition {
         });
     }
 
-    /// Appends records as leader. `required_acks` of -1 needs `min_insync_replicas`
-    /// in the ISR before anything is written (NOT_ENOUGH_REPLICAS, KIP-1... Kafka's
-    /// `Partition.appendRecordsToLeader`).
+    /// Appends the broker's own records (committed offsets) as one batch, as leader.
     pub fn append_as_leader(
         &mut self,
-        mut entries: Vec<LogEntry>,
+        entries: Vec<LogEntry>,
         required_acks: i16,
         min_insync_replicas: i32,
-    ) -> Result<(Vec<LogEntry>, Appended), ResponseError> {
+    ) -> Result<(StoredBatch, Appended), ResponseError> {
+        if entries.is_empty() {
+            return Err(ResponseError::InvalidRecord);
+        }
+        let batch = ProducedBatch::from_entries(&entries);
+        self.append_batch_as_leader(
+            &batch,
+            required_acks,
+            min_insync_replicas,
+            MessageTimestampType::CreateTime,
+            0,
+        )
+    }
+
+    /// Appends a validated batch as leader, at the log end and in the current leader
+    /// epoch. `required_acks` of -1 needs `min_insync_replicas` in the ISR before anything
+    /// is written (NOT_ENOUGH_REPLICAS, Kafka's `Partition.appendRecordsToLeader`).
+    pub fn append_batch_as_leader(
+        &mut self,
+        batch: &ProducedBatch,
+        required_acks: i16,
+        min_insync_replicas: i32,
+        timestamp_type: MessageTimestampType,
+        now_ms: i64,
+    ) -> Result<(StoredBatch, Appended), ResponseError> {
         if !self.is_leader() {
             return Err(ResponseError::NotLeaderOrFollower);
         }
         if required_acks == -1 && (self.isr().len() as i32) < min_insync_replicas {
             return Err(ResponseError::NotEnoughReplicas);
         }
-        if entries.is_empty() {
-            return Err(ResponseError::InvalidRecord);
-        }
         let base_offset = self.log.end_offset();
         let leader_epoch = self.leader_epoch();
-        for (i, entry) in entries.iter_mut().enumerate() {
-            entry.offset = base_offset + i as i64;
-            entry.leader_epoch = leader_epoch;
-        }
-        for entry in &entries {
-            self.log.push(entry.clone());
-        }
+        let (stored, entries) = batch.assign(base_offset, leader_epoch, timestamp_type, now_ms);
+        self.log.push_batch(stored.clone(), entries);
         let appended = Appended {
             base_offset,
             last_offset: self.log.end_offset() - 1,
             leader_epoch,
         };
+        assert_eq!(
+            appended.last_offset - appended.base_offset + 1,
+            batch.record_count(),
+            "a batch's offsets are its records'"
+        );
         self.advance_high_watermark();
-        Ok((entries, appended))
+        Ok((stored, appended))
     }
 
     /// Undoes a leader append whose write to disk failed, before anyone could read it
     /// (same critical section): the log ends at `base_offset` again, the high watermark
     /// returns to `previous_high_watermark`, and the epoch cache keeps this epoch's start.
     pub fn undo_leader_append(&mut self, appended: &Appended, previous_high_watermark: i64) {
+        // Nobody saw a high watermark past the undone batch: the cut drops nothing committed.
+        assert!(
+            previous_high_watermark <= appended.base_offset,
+            "an undone append never cuts below the high watermark"
+        );
         self.log.truncate_to(appended.base_offset);
+        assert_eq!(self.log.end_offset(), appended.base_offset);
         self.log
             .note_epoch(appended.leader_epoch, appended.base_offset);
         self.high_watermark = previous_high_watermark.min(self.log.end_offset());
+        self.check_offsets();
+    }
+
+    /// The offsets' own invariants: log start ≤ high watermark ≤ log end.
+    pub fn check_offsets(&self) {
+        assert!(
+            self.high_watermark <= self.log.end_offset(),
+            "high watermark {} past the log end {}",
+            self.high_watermark,
+            self.log.end_offset()
+        );
+        assert!(
+            self.log.log_start_offset() <= self.high_watermark,
+            "log start {} past the high watermark {}",
+            self.log.log_start_offset(),
+            self.high_watermark
+        );
+    }
+
+    /// DeleteRecords as leader (KIP-107): the log start moves to `offset` (-1 for the high
+    /// watermark). Past the high watermark is OFFSET_OUT_OF_RANGE. Returns the new log
+    /// start offset (the "low watermark").
+    pub fn delete_records(&mut self, offset: i64) -> Result<i64, ResponseError> {
+        if !self.is_leader() {
+            return Err(ResponseError::NotLeaderOrFollower);
+        }
+        let offset = if offset == -1 {
+            self.high_watermark
+        } else {
+            offset
+        };
+        if offset < 0 || offset > self.high_watermark {
+            return Err(ResponseError::OffsetOutOfRange);
+        }
+        self.log.advance_log_start(offset);
+        self.check_offsets();
+        Ok(self.log.log_start_offset())
     }
 
     /// Undoes a follower append whose write to disk failed: the next fetch asks again.
     pub fn undo_follower_append(&mut self, end_offset: i64) {
         self.log.truncate_to(end_offset);
         self.high_watermark = self.high_watermark.min(self.log.end_offset());
+        self.check_offsets();
     }
 
     /// Checks a request's `current_leader_epoch` against ours (KIP-320): an older one is
@@ -259,14 +326,16 @@ impl Partition {
     }
 
     /// A follower fetched at `fetch_offset`: record its progress (which may move the high
-    /// watermark). Returns the entries to send from there.
+    /// watermark). Returns the whole batches to send from there, within `max_bytes` but at
+    /// least one (KIP-74), so replicas hold the leader's batches byte for byte.
     pub fn fetch_by_follower(
         &mut self,
         replica_id: i32,
         fetch_offset: i64,
         now_ms: u64,
-        max_records: usize,
-    ) -> Result<Vec<LogEntry>, ResponseError> {
+        max_bytes: usize,
+        max_records: i64,
+    ) -> Result<ReadBatches, ResponseError> {
         let end = self.log.end_offset();
         let Role::Leader(state) = &mut self.role else {
             return Err(ResponseError::NotLeaderOrFollower);
@@ -288,7 +357,10 @@ impl Partition {
         progress.leader_end_offset_at_last_fetch = end;
         progress.last_fetch_ms = now_ms;
         self.advance_high_watermark();
-        Ok(self.log.read_from(fetch_offset, max_records).to_vec())
+        let end = self.log.end_offset();
+        Ok(self
+            .log
+            .read_batches(fetch_offset, end, max_bytes, true, max_records))
     }
 
     /// The high watermark moves to the smallest log end offset over the ISR, counting a
@@ -317,6 +389,7 @@ impl Partition {
         if minimum > self.high_watermark {
             self.high_watermark = minimum;
         }
+        self.check_offsets();
     }
 
     /// The ISR change this leader wants now, if any and none is in flight: drop followers
@@ -399,25 +472,39 @@ impl Partition {
         self.advance_high_watermark();
     }
 
-    /// Appends records fetched from the leader and takes its high watermark.
-    pub fn append_as_follower(&mut self, entries: Vec<LogEntry>, leader_high_watermark: i64) {
-        for entry in entries {
-            if entry.offset != self.log.end_offset() {
+    /// Appends batches fetched from the leader, byte for byte, and takes its high watermark
+    /// and log start offset (Kafka's `ReplicaFetcherThread.processPartitionData`: the
+    /// follower's high watermark is the leader's capped by its own log end; its log start
+    /// follows the leader's, KIP-107).
+    pub fn append_as_follower(
+        &mut self,
+        batches: Vec<(StoredBatch, Vec<LogEntry>)>,
+        leader_high_watermark: i64,
+        leader_log_start_offset: i64,
+    ) {
+        for (batch, entries) in batches {
+            if batch.base_offset != self.log.end_offset() {
                 // A response to a fetch made before a truncation: ignore the rest.
                 break;
             }
-            self.log.push(entry);
+            self.log.push_batch(batch, entries);
         }
         let high_watermark = leader_high_watermark.min(self.log.end_offset());
         if high_watermark > self.high_watermark {
             self.high_watermark = high_watermark;
         }
+        let log_start = leader_log_start_offset.min(self.high_watermark);
+        if log_start > self.log.log_start_offset() {
+            self.log.advance_log_start(log_start);
+        }
+        self.check_offsets();
     }
 
     /// Truncates as a follower after OffsetForLeaderEpoch.
     pub fn truncate_as_follower(&mut self, offset: i64) {
         self.log.truncate_to(offset);
         self.high_watermark = self.high_watermark.min(self.log.end_offset());
+        self.check_offsets();
         if let Role::Follower { truncated, .. } = &mut self.role {
             *truncated = true;
         }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use faultline_wire::ResponseError;
 
-use crate::log::LogEntry;
+use crate::log::{LogEntry, PartitionLog};
 
 /// Batches retained per producer (Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`, which
 /// is also why `max.in.flight.requests.per.connection` must be at most 5).
@@ -96,6 +96,32 @@ impl ProducerStateTable {
         table
     }
 
+    /// Rebuilds the table from a log's batches, as Kafka's `loadProducerState` does from
+    /// segments: each batch of an idempotent producer is one retained batch, with the
+    /// sequences of its first and last records (KIP-98).
+    pub fn rebuild_from_log(log: &PartitionLog) -> Self {
+        let mut table = ProducerStateTable::default();
+        let entries = log.entries();
+        for batch in log.batches() {
+            let first = &entries[batch.base_offset as usize];
+            let last = &entries[batch.last_offset as usize];
+            if first.producer_id < 0 {
+                continue;
+            }
+            table.record(
+                first.producer_id,
+                first.producer_epoch,
+                BatchMetadata {
+                    first_sequence: first.sequence,
+                    last_sequence: last.sequence,
+                    first_offset: batch.base_offset,
+                    last_offset: batch.last_offset,
+                },
+            );
+        }
+        table
+    }
+
     /// What one producer id last did, if anything.
     pub fn producer(&self, producer_id: i64) -> Option<&ProducerEntry> {
         self.producers.get(&producer_id)
@@ -132,8 +158,8 @@ impl ProducerStateTable {
                 Err(ResponseError::OutOfOrderSequenceNumber)
             };
         }
-        // Rebuilt state merges adjacent batches (the log keeps records, not batch
-        // boundaries), so a retry matches any retained range that contains it.
+        // State rebuilt from records alone ([`Self::rebuild`]) merges adjacent batches, so
+        // a retry matches any retained range that contains it.
         if let Some(batch) = entry
             .batches
             .iter()

@@ -16,16 +16,18 @@ use kafka_protocol::messages::{
     OffsetForLeaderEpochResponse, TopicName,
 };
 
-use faultline_wire::records::decode_records;
 use faultline_wire::ResponseError;
 
-use crate::broker::{record_to_entry, Broker};
+use crate::broker::Broker;
 use crate::log::Divergence;
 use crate::partition::Role;
 use crate::storage::TopicPartition;
 
 /// Version of Fetch that brokers use among themselves (topic names, leader epochs).
 pub const INTER_BROKER_FETCH_VERSION: i16 = 12;
+/// Kafka's `replica.fetch.max.bytes` and `replica.fetch.response.max.bytes` defaults.
+const REPLICA_FETCH_MAX_BYTES: i32 = 1 << 20;
+const REPLICA_FETCH_RESPONSE_MAX_BYTES: i32 = 10 << 20;
 /// Version of OffsetForLeaderEpoch that followers send (KIP-320: current leader epoch).
 pub const OFFSET_FOR_LEADER_EPOCH_VERSION: i16 = 3;
 
@@ -183,7 +185,8 @@ pub fn fetch_request(
         let wanted = FetchPartition::default()
             .with_partition(*partition)
             .with_current_leader_epoch(*epoch)
-            .with_fetch_offset(*offset);
+            .with_fetch_offset(*offset)
+            .with_partition_max_bytes(REPLICA_FETCH_MAX_BYTES);
         match topics.iter_mut().find(|t| t.topic.0.as_str() == topic) {
             Some(t) => t.partitions.push(wanted),
             None => topics.push(
@@ -196,6 +199,7 @@ pub fn fetch_request(
     let request = FetchRequest::default()
         .with_replica_id(BrokerId(broker.node_id))
         .with_max_wait_ms(max_wait_ms)
+        .with_max_bytes(REPLICA_FETCH_RESPONSE_MAX_BYTES)
         .with_topics(topics);
     Some((request, FetchRound { asked }))
 }
@@ -224,24 +228,13 @@ pub fn on_fetch_response(
             if current != Some((epoch, offset)) {
                 continue;
             }
-            let entries: Vec<_> = data
-                .records
-                .as_ref()
-                .and_then(|bytes| decode_records(bytes).ok())
-                .unwrap_or_default()
-                .iter()
-                .map(record_to_entry)
-                .collect();
-            let partition = broker.partitions.get_mut(&key).expect("checked above");
-            let before = partition.log.end_offset();
-            partition.append_as_follower(entries, data.high_watermark);
-            let written: Vec<_> = partition.log.read_from(before, usize::MAX).to_vec();
-            if !written.is_empty() && broker.persist_append(&key, &written).is_err() {
-                // An I/O error: forget the records and fetch them again later.
-                if let Some(partition) = broker.partitions.get_mut(&key) {
-                    partition.undo_follower_append(before);
-                }
-            }
+            // The leader's batches, byte for byte, and its log start (KIP-107).
+            broker.follower_append(
+                &key,
+                data.records.as_ref(),
+                data.high_watermark,
+                data.log_start_offset,
+            );
         }
     }
     outcome

@@ -6,16 +6,21 @@
 
 use std::collections::BTreeMap;
 
-use crate::log::LogEntry;
+use crate::log::StoredBatch;
 
 /// A partition by topic name and index.
 pub type TopicPartition = (String, i32);
 
+/// The blob holding a partition's log start offset (Kafka's `log-start-offset-checkpoint`).
+pub fn log_start_blob(partition: &TopicPartition) -> String {
+    format!("log-start-offset/{}/{}", partition.0, partition.1)
+}
+
 /// What a restarted node finds on its disk.
 #[derive(Debug, Clone, Default)]
 pub struct Recovered {
-    /// Each partition's log entries, from offset 0.
-    pub logs: BTreeMap<TopicPartition, Vec<LogEntry>>,
+    /// Each partition's log batches, from offset 0, as written.
+    pub logs: BTreeMap<TopicPartition, Vec<StoredBatch>>,
     /// Named blobs.
     pub blobs: BTreeMap<String, Vec<u8>>,
 }
@@ -31,14 +36,15 @@ pub struct StorageError {
 
 /// A node's disk.
 pub trait Storage: Send {
-    /// Appends entries to a partition's log (buffered until `sync`). On error nothing of
-    /// `entries` was written.
+    /// Appends batches to a partition's log (buffered until `sync`). On error nothing of
+    /// `batches` was written.
     fn append(
         &mut self,
         partition: &TopicPartition,
-        entries: &[LogEntry],
+        batches: &[StoredBatch],
     ) -> Result<(), StorageError>;
-    /// Cuts a partition's log to `end_offset` entries.
+    /// Cuts a partition's log to end at `end_offset`: every batch from there on goes (logs
+    /// are truncated at batch boundaries).
     fn truncate(&mut self, partition: &TopicPartition, end_offset: i64);
     /// Replaces a named blob (buffered until `sync`).
     fn put_blob(&mut self, name: &str, bytes: Vec<u8>);
@@ -59,19 +65,19 @@ impl Storage for MemoryStorage {
     fn append(
         &mut self,
         partition: &TopicPartition,
-        entries: &[LogEntry],
+        batches: &[StoredBatch],
     ) -> Result<(), StorageError> {
         self.state
             .logs
             .entry(partition.clone())
             .or_default()
-            .extend_from_slice(entries);
+            .extend_from_slice(batches);
         Ok(())
     }
 
     fn truncate(&mut self, partition: &TopicPartition, end_offset: i64) {
         if let Some(log) = self.state.logs.get_mut(partition) {
-            log.truncate(end_offset.max(0) as usize);
+            log.retain(|batch| batch.base_offset < end_offset);
         }
     }
 

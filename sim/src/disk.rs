@@ -1,8 +1,8 @@
 //! A simulated disk per host: written data lives in the page cache until fsynced.
 //!
 //! A process crash keeps the page cache (the kernel still has it); a power loss keeps the
-//! synced prefix and, seeded, some or none of the unsynced tail (a torn tail ends at an
-//! entry boundary, as a log's CRC check would cut it on recovery).
+//! synced prefix and, seeded, some or none of the unsynced tail (a torn tail ends at a
+//! batch boundary, as a log's CRC check cuts it on recovery: Kafka's `LogSegment.recover`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -10,12 +10,14 @@ use std::sync::{Arc, Mutex};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use faultline_broker::log::LogEntry;
+use faultline_broker::log::StoredBatch;
 use faultline_broker::storage::{Recovered, Storage, StorageError, TopicPartition};
 
 #[derive(Debug, Default)]
 struct DiskState {
-    logs: BTreeMap<TopicPartition, Vec<LogEntry>>,
+    /// Each partition's batches as written.
+    logs: BTreeMap<TopicPartition, Vec<StoredBatch>>,
+    /// How many of each partition's batches are synced.
     synced: BTreeMap<TopicPartition, usize>,
     blobs: BTreeMap<String, Vec<u8>>,
     synced_blobs: BTreeMap<String, Vec<u8>>,
@@ -34,8 +36,8 @@ impl SimDisk {
         self.state.lock().expect("disk lock")
     }
 
-    /// Power loss: unsynced data is lost, except a seeded part of each log's tail.
-    /// Returns how many log entries were lost.
+    /// Power loss: unsynced data is lost, except a seeded part of each log's tail, cut at
+    /// a batch boundary. Returns how many records were lost.
     pub fn power_loss(&self, rng: &mut ChaCha8Rng) -> usize {
         let mut state = self.lock();
         let DiskState {
@@ -54,8 +56,17 @@ impl SimDisk {
             } else {
                 rng.random_range(0..=unsynced)
             };
-            lost += unsynced - kept;
-            log.truncate(durable + kept);
+            lost += records(&log[durable + kept..]);
+            let mut end = durable + kept;
+            if end < log.len() {
+                // The next batch was being written: a seeded prefix of its bytes reached
+                // the platter, which recovery must find torn (bad length or CRC) and cut.
+                let torn = &mut log[end];
+                let cut = rng.random_range(0..torn.bytes.len());
+                torn.bytes = torn.bytes.slice(0..cut);
+                end += 1;
+            }
+            log.truncate(end);
             synced.insert(partition.clone(), log.len());
         }
         *blobs = synced_blobs.clone();
@@ -67,22 +78,29 @@ impl SimDisk {
         self.lock().failing = failing;
     }
 
-    /// Entries written but not yet synced, over all partitions.
+    /// Records written but not yet synced, over all partitions.
     pub fn unsynced_entries(&self) -> usize {
         let state = self.lock();
         state
             .logs
             .iter()
-            .map(|(p, log)| log.len() - state.synced.get(p).copied().unwrap_or(0).min(log.len()))
+            .map(|(p, log)| {
+                records(&log[state.synced.get(p).copied().unwrap_or(0).min(log.len())..])
+            })
             .sum()
     }
+}
+
+/// Records held by `batches`.
+fn records(batches: &[StoredBatch]) -> usize {
+    batches.iter().map(|b| b.record_count() as usize).sum()
 }
 
 impl Storage for SimDisk {
     fn append(
         &mut self,
         partition: &TopicPartition,
-        entries: &[LogEntry],
+        batches: &[StoredBatch],
     ) -> Result<(), StorageError> {
         let mut state = self.lock();
         if state.failing {
@@ -94,18 +112,19 @@ impl Storage for SimDisk {
             .logs
             .entry(partition.clone())
             .or_default()
-            .extend_from_slice(entries);
+            .extend_from_slice(batches);
         Ok(())
     }
 
     fn truncate(&mut self, partition: &TopicPartition, end_offset: i64) {
         let mut state = self.lock();
-        let end = end_offset.max(0) as usize;
-        if let Some(log) = state.logs.get_mut(partition) {
-            log.truncate(end);
-        }
+        let Some(log) = state.logs.get_mut(partition) else {
+            return;
+        };
+        let kept = log.partition_point(|b| b.base_offset < end_offset);
+        log.truncate(kept);
         if let Some(synced) = state.synced.get_mut(partition) {
-            *synced = (*synced).min(end);
+            *synced = (*synced).min(kept);
         }
     }
 
@@ -137,24 +156,35 @@ impl Storage for SimDisk {
 mod tests {
     use super::*;
     use crate::seed::stream;
+    use faultline_broker::log::PartitionLog;
 
-    fn entries(from: i64, n: i64) -> Vec<LogEntry> {
+    /// `n` one-record batches from offset `from`.
+    fn entries(from: i64, n: i64) -> Vec<StoredBatch> {
         (from..from + n)
-            .map(|offset| LogEntry {
-                offset,
-                leader_epoch: 0,
-                timestamp: 0,
-                key: None,
-                value: None,
-                producer_id: -1,
-                producer_epoch: -1,
-                sequence: -1,
+            .map(|offset| {
+                StoredBatch::from_entries(&[faultline_broker::log::LogEntry {
+                    offset,
+                    leader_epoch: 0,
+                    timestamp: 0,
+                    key: None,
+                    value: None,
+                    producer_id: -1,
+                    producer_epoch: -1,
+                    sequence: -1,
+                }])
             })
             .collect()
     }
 
+    /// Records a restarted broker recovers: up to the first torn batch.
     fn len(disk: &SimDisk, partition: &TopicPartition) -> usize {
-        disk.recover().logs.get(partition).map_or(0, Vec::len)
+        let batches = disk
+            .recover()
+            .logs
+            .get(partition)
+            .cloned()
+            .unwrap_or_default();
+        PartitionLog::from_batches(batches, 0).end_offset() as usize
     }
 
     #[test]
@@ -166,7 +196,7 @@ mod tests {
             disk.sync();
             disk.append(&p, &entries(5, 5)).unwrap();
             let lost = disk.power_loss(&mut stream(seed, "disk"));
-            assert_eq!(len(&disk, &p), 10 - lost);
+            assert_eq!(len(&disk, &p), 10 - lost, "a torn batch is cut on recovery");
             assert!(len(&disk, &p) >= 5);
             assert_eq!(disk.unsynced_entries(), 0);
         }

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use faultline_broker::bugs::PlantedBugs;
-use faultline_broker::config::{ClusterConfig, FsyncPolicy, TopicSpec};
+use faultline_broker::config::{
+    ClusterConfig, FsyncPolicy, MessageTimestampType, TopicConfig, TopicSpec,
+};
 use faultline_checker::AnomalyKind;
 
 use crate::duration::{line_column, HumanDuration};
@@ -148,6 +150,13 @@ pub struct Topic {
     pub partitions: i32,
     /// Replicas per partition.
     pub replication_factor: i32,
+    /// `message.timestamp.type` (KIP-32): `"CreateTime"` (default) or `"LogAppendTime"`.
+    #[serde(default, skip_serializing_if = "is_create_time")]
+    pub message_timestamp_type: MessageTimestampType,
+}
+
+fn is_create_time(kind: &MessageTimestampType) -> bool {
+    *kind == MessageTimestampType::CreateTime
 }
 
 /// The workload.
@@ -180,6 +189,43 @@ pub struct Workload {
     pub idempotent: bool,
     /// When set, consumers seek back to the earliest offset this often and re-read.
     pub replay_interval: Option<HumanDuration>,
+    /// Records per produce: one batch, one op with a send per record (default 1).
+    pub batch_size: u32,
+    /// The codec producers compress batches with (default `"none"`).
+    pub compression: Codec,
+    /// Records carry a header repeating their value, which consumers check (default off).
+    pub headers: bool,
+}
+
+/// A record batch compression codec (Kafka protocol guide, "Record Batch" attributes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Codec {
+    /// Uncompressed.
+    #[default]
+    None,
+    /// gzip.
+    Gzip,
+    /// Snappy (xerial framing, as the Java client writes it).
+    Snappy,
+    /// LZ4 frames.
+    Lz4,
+    /// Zstandard.
+    Zstd,
+}
+
+impl Codec {
+    /// The wire codec.
+    pub fn wire(self) -> kafka_protocol::records::Compression {
+        use kafka_protocol::records::Compression;
+        match self {
+            Codec::None => Compression::None,
+            Codec::Gzip => Compression::Gzip,
+            Codec::Snappy => Compression::Snappy,
+            Codec::Lz4 => Compression::Lz4,
+            Codec::Zstd => Compression::Zstd,
+        }
+    }
 }
 
 impl Default for Workload {
@@ -197,6 +243,9 @@ impl Default for Workload {
             group: "faultline".to_string(),
             member_crashes: false,
             replay_interval: None,
+            batch_size: 1,
+            compression: Codec::None,
+            headers: false,
         }
     }
 }
@@ -309,6 +358,7 @@ mod defaults {
             name: "events".into(),
             partitions: 3,
             replication_factor: 3,
+            message_timestamp_type: MessageTimestampType::CreateTime,
         }]
     }
 }
@@ -393,6 +443,9 @@ impl Scenario {
         }
         if self.workload.producers == 0 {
             return Err("workload.producers must be at least 1".into());
+        }
+        if self.workload.batch_size == 0 {
+            return Err("workload.batch_size must be at least 1".into());
         }
         for kind in &self.checks.expect {
             let known: Result<AnomalyKind, _> = serde_json::from_value(serde_json::json!(kind));
@@ -487,6 +540,16 @@ impl Scenario {
                     name: t.name.clone(),
                     partitions: t.partitions,
                     replication_factor: t.replication_factor,
+                })
+                .collect(),
+            topic_configs: self
+                .topics
+                .iter()
+                .map(|t| {
+                    let config = TopicConfig {
+                        message_timestamp_type: t.message_timestamp_type,
+                    };
+                    (t.name.clone(), config)
                 })
                 .collect(),
             min_insync_replicas: self.cluster.min_insync_replicas,

@@ -15,7 +15,7 @@ use faultline_wire::Transport;
 use faultline_workload::client::KafkaClient;
 use faultline_workload::group_consumer;
 use faultline_workload::recorder::Recorder;
-use faultline_workload::workload::{self, WorkloadConfig};
+use faultline_workload::workload::{self, BatchShape, WorkloadConfig};
 
 pub use crate::events::{ClusterEvent, ClusterEventKind};
 use crate::hosts::Hosts;
@@ -109,6 +109,11 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         member_crashes: scenario.workload.member_crashes,
         replay_interval: scenario.workload.replay_interval.map(|i| i.0),
         start_offsets: Default::default(),
+        batch: BatchShape {
+            batch_size: scenario.workload.batch_size,
+            compression: scenario.workload.compression.wire(),
+            headers: scenario.workload.headers,
+        },
     };
     let bootstrap: Vec<String> = config.brokers.values().cloned().collect();
     let client = |name: &str| {

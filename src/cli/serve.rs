@@ -12,7 +12,7 @@ use clap::Args;
 use tokio::net::TcpListener;
 use tokio::task::LocalSet;
 
-use faultline_broker::config::{ClusterConfig, TopicSpec};
+use faultline_broker::config::{ClusterConfig, MessageTimestampType, TopicConfig, TopicSpec};
 use faultline_broker::node::{BrokerNode, ControllerNode};
 use faultline_broker::MemoryStorage;
 use faultline_wire::bounded_frame::{
@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// all connections; more frames wait until some are answered.
     #[arg(long, default_value_t = DEFAULT_QUEUED_MAX_REQUEST_BYTES)]
     pub queued_max_request_bytes: usize,
+    /// A topic config, `TOPIC:message.timestamp.type=CreateTime|LogAppendTime`
+    /// (repeatable; KIP-32).
+    #[arg(long = "topic-config", value_name = "TOPIC:KEY=VALUE")]
+    pub topic_configs: Vec<String>,
     /// Planted bug to switch on (repeatable), to see certification catch it.
     #[arg(long = "bug", value_name = "NAME")]
     pub bugs: Vec<String>,
@@ -77,6 +81,30 @@ fn topics(args: &ServeArgs) -> Result<Vec<TopicSpec>, UsageError> {
             })
         })
         .collect()
+}
+
+fn topic_configs(args: &ServeArgs) -> Result<BTreeMap<String, TopicConfig>, UsageError> {
+    let mut configs: BTreeMap<String, TopicConfig> = BTreeMap::new();
+    for spec in &args.topic_configs {
+        let bad = || UsageError(format!("--topic-config {spec:?}: expected TOPIC:KEY=VALUE"));
+        let (topic, setting) = spec.split_once(':').ok_or_else(bad)?;
+        let (key, value) = setting.split_once('=').ok_or_else(bad)?;
+        let config = configs.entry(topic.to_string()).or_default();
+        match (key, value) {
+            ("message.timestamp.type", "CreateTime") => {
+                config.message_timestamp_type = MessageTimestampType::CreateTime
+            }
+            ("message.timestamp.type", "LogAppendTime") => {
+                config.message_timestamp_type = MessageTimestampType::LogAppendTime
+            }
+            _ => {
+                return Err(UsageError(format!(
+                    "--topic-config {spec:?}: only message.timestamp.type=CreateTime|LogAppendTime is supported"
+                )))
+            }
+        }
+    }
+    Ok(configs)
 }
 
 /// Runs it until the process is stopped.
@@ -124,6 +152,11 @@ async fn serve(args: ServeArgs, topics: Vec<TopicSpec>) -> anyhow::Result<()> {
         // Kafka's default; real clients (and their tests) count on it.
         auto_create_topics_enable: !args.no_auto_create_topics,
         bugs,
+        topic_configs: topic_configs(&args)?,
+        // LogAppendTime stamps are wall-clock time for real clients (KIP-32).
+        clock_epoch_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64),
         ..ClusterConfig::default()
     };
     config.validate().map_err(|e| UsageError(e.0))?;

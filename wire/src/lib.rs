@@ -9,11 +9,15 @@
 //! - [`codec`]: request/response headers and bodies, via the `kafka-protocol` crate.
 //! - [`transport`]: the seam between code and network (turmoil or tokio).
 //! - [`connection`]: a client connection that sends one request at a time.
+//! - [`records`], [`batch`]: record batches: encoding, decoding (all four codecs), and the
+//!   header fields a leader rewrites.
 
 pub mod alloc_guard;
+pub mod batch;
 pub mod bounded_frame;
 pub mod codec;
 pub mod connection;
+pub mod decompress;
 pub mod frame;
 pub mod records;
 pub mod transport;

@@ -1,19 +1,15 @@
-//! Record batches (message format v2, Kafka protocol guide "Record Batch"), with a guard:
-//! a batch header's record count is checked against the batch's length before the
-//! decoder reserves memory for it, so a hostile count cannot exhaust memory.
+//! Record batches (message format v2, Kafka protocol guide "Record Batch") as records:
+//! encoding a producer's batch (any codec, with headers) and decoding fetched bytes, with a
+//! guard: a batch header's record count is checked against the batch's (decompressed)
+//! length before the decoder reserves memory for it, so a hostile count cannot exhaust
+//! memory (see [`crate::batch`]).
 
-use bytes::{Buf, Bytes, BytesMut};
-use kafka_protocol::records::{
-    Compression, Record, RecordBatchDecoder, RecordBatchEncoder, RecordEncodeOptions,
-};
+use bytes::{Bytes, BytesMut};
+use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions};
 
-/// Offset of the `records count` field in a v2 batch header.
-const RECORD_COUNT_OFFSET: usize = 57;
-/// Offset of the magic byte.
-const MAGIC_OFFSET: usize = 16;
-/// Every v2 record takes at least this many bytes (length, attributes, two deltas, key and
-/// value lengths, header count — one varint byte each at least).
-const MIN_RECORD_BYTES: usize = 7;
+#[cfg(test)]
+use crate::batch::RECORD_COUNT_OFFSET;
+use crate::batch::{decode_batch, split_batches};
 
 /// Why record bytes did not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,19 +32,33 @@ pub fn encode_records(records: &[Record]) -> Bytes {
     out.freeze()
 }
 
-/// One uncompressed v2 batch of `values` as a producer sends it: offsets are deltas from
-/// the base offset the leader assigns (KIP-98), and for an idempotent producer
-/// `(producer id, epoch, first sequence)` numbers the records from its first sequence.
-pub fn producer_batch(
-    values: &[Bytes],
+/// One record as a producer hands it over: what goes into a batch besides the offsets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchRecord {
+    /// Record key.
+    pub key: Option<Bytes>,
+    /// Record value.
+    pub value: Option<Bytes>,
+    /// CreateTime timestamp.
+    pub timestamp: i64,
+    /// Record headers, in order (KIP-82).
+    pub headers: Vec<(String, Option<Bytes>)>,
+}
+
+/// One v2 batch as a producer sends it: offsets are deltas from the base offset the leader
+/// assigns (KIP-98), and for an idempotent producer `(producer id, epoch, first sequence)`
+/// numbers the records from its first sequence. `compression` wraps the records, never the
+/// header (Kafka protocol guide, "Record Batch").
+pub fn encode_batch(
+    records: &[BatchRecord],
     producer: Option<(i64, i16, i32)>,
-    timestamp: i64,
+    compression: Compression,
 ) -> Bytes {
     let (producer_id, producer_epoch, first_sequence) = producer.unwrap_or((-1, -1, -1));
-    let records: Vec<Record> = values
+    let records: Vec<Record> = records
         .iter()
         .enumerate()
-        .map(|(i, value)| Record {
+        .map(|(i, record)| Record {
             transactional: false,
             control: false,
             delete_horizon: false,
@@ -57,76 +67,59 @@ pub fn producer_batch(
             producer_epoch,
             timestamp_type: kafka_protocol::records::TimestampType::Creation,
             offset: i as i64,
-            sequence: if first_sequence < 0 {
-                -1
-            } else {
-                first_sequence.wrapping_add(i as i32)
-            },
-            timestamp,
-            key: None,
-            value: Some(value.clone()),
-            headers: Default::default(),
+            // Without a producer the header's base sequence is -1; the encoder derives it
+            // from the first record and keeps records together while offset minus
+            // sequence stays constant, so number them on from -1.
+            sequence: first_sequence.wrapping_add(i as i32),
+            timestamp: record.timestamp,
+            key: record.key.clone(),
+            value: record.value.clone(),
+            headers: record
+                .headers
+                .iter()
+                .map(|(name, value)| (name.clone().into(), value.clone()))
+                .collect(),
         })
         .collect();
-    encode_records(&records)
-}
-
-/// Decodes every batch in `bytes`, after checking each header's lengths.
-pub fn decode_records(bytes: &Bytes) -> Result<Vec<Record>, CorruptRecords> {
-    check_batches(bytes)?;
-    let mut buf = bytes.clone();
-    let sets =
-        RecordBatchDecoder::decode_all(&mut buf).map_err(|e| CorruptRecords(e.to_string()))?;
-    Ok(sets.into_iter().flat_map(|set| set.records).collect())
-}
-
-/// Walks batch headers: each batch must fit, be v2, and claim no more records than its
-/// bytes could hold.
-fn check_batches(bytes: &[u8]) -> Result<(), CorruptRecords> {
-    let mut rest = bytes;
-    while !rest.is_empty() {
-        if rest.len() < RECORD_COUNT_OFFSET + 4 {
-            return Err(CorruptRecords(format!(
-                "{} trailing bytes are too short for a batch header",
-                rest.len()
-            )));
-        }
-        let batch_length = (&rest[8..12]).get_i32();
-        let total = 12usize
-            .checked_add(
-                usize::try_from(batch_length)
-                    .map_err(|_| CorruptRecords(format!("negative batch length {batch_length}")))?,
-            )
-            .ok_or_else(|| CorruptRecords("batch length overflows".into()))?;
-        if total > rest.len() || total < RECORD_COUNT_OFFSET + 4 {
-            return Err(CorruptRecords(format!(
-                "batch length {batch_length} does not fit the {} bytes left",
-                rest.len()
-            )));
-        }
-        if rest[MAGIC_OFFSET] != 2 {
-            return Err(CorruptRecords(format!(
-                "unsupported magic byte {}",
-                rest[MAGIC_OFFSET]
-            )));
-        }
-        let count = (&rest[RECORD_COUNT_OFFSET..RECORD_COUNT_OFFSET + 4]).get_i32();
-        let room = (total - RECORD_COUNT_OFFSET - 4) / MIN_RECORD_BYTES;
-        let attributes = (&rest[21..23]).get_i16();
-        let compressed = attributes & 0x7 != 0;
-        if count < 0 || (!compressed && count as usize > room) {
-            return Err(CorruptRecords(format!(
-                "record count {count} cannot fit in a batch of {batch_length} bytes"
-            )));
-        }
-        if compressed {
-            return Err(CorruptRecords(
-                "compressed batches are not supported by this build".into(),
-            ));
-        }
-        rest = &rest[total..];
+    let mut out = BytesMut::new();
+    if records.is_empty() {
+        return out.freeze();
     }
-    Ok(())
+    let options = RecordEncodeOptions {
+        version: 2,
+        compression,
+    };
+    RecordBatchEncoder::encode(&mut out, records.iter(), &options)
+        .expect("encoding v2 batches of valid records cannot fail");
+    out.freeze()
+}
+
+/// One uncompressed v2 batch of `values`, without keys or headers, all at `timestamp`.
+pub fn producer_batch(
+    values: &[Bytes],
+    producer: Option<(i64, i16, i32)>,
+    timestamp: i64,
+) -> Bytes {
+    let records: Vec<BatchRecord> = values
+        .iter()
+        .map(|value| BatchRecord {
+            key: None,
+            value: Some(value.clone()),
+            timestamp,
+            headers: Vec::new(),
+        })
+        .collect();
+    encode_batch(&records, producer, Compression::None)
+}
+
+/// Decodes every batch in `bytes` (decompressing as needed), after checking each header's
+/// lengths, CRC and record count.
+pub fn decode_records(bytes: &Bytes) -> Result<Vec<Record>, CorruptRecords> {
+    let mut records = Vec::new();
+    for batch in split_batches(bytes)? {
+        records.extend(decode_batch(&batch)?);
+    }
+    Ok(records)
 }
 
 #[cfg(test)]

@@ -16,8 +16,9 @@ use kafka_protocol::messages::{
 };
 
 use faultline_wire::connection::{connect, Connection};
-use faultline_wire::records::{decode_records, producer_batch};
+use faultline_wire::records::{decode_records, encode_batch, BatchRecord};
 use faultline_wire::{ResponseError, Transport};
+use kafka_protocol::records::Compression;
 
 pub mod group;
 
@@ -29,6 +30,10 @@ pub const PRODUCE_VERSION: i16 = 8;
 pub const FETCH_VERSION: i16 = 11;
 const LIST_OFFSETS_VERSION: i16 = 5;
 const INIT_PRODUCER_ID_VERSION: i16 = 2;
+
+/// The record header a workload producer repeats its value in (KIP-82 headers), so a
+/// consumer can tell a record whose headers were lost or altered.
+pub const VALUE_HEADER: &str = "faultline-value";
 
 /// How a produce attempt ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +52,8 @@ pub enum ProduceOutcome {
 pub struct Fetched {
     /// `(offset, value)` in log order.
     pub records: Vec<(i64, Bytes)>,
+    /// Each record's [`VALUE_HEADER`], if it has one, in the same order.
+    pub value_headers: Vec<Option<Bytes>>,
     /// The leader's high watermark.
     pub high_watermark: i64,
 }
@@ -229,19 +236,30 @@ impl<T: Transport> KafkaClient<T> {
         acks: i16,
         timestamp: i64,
     ) -> ProduceOutcome {
-        self.produce_as(topic, partition, values, acks, timestamp, None)
+        let records: Vec<BatchRecord> = values
+            .iter()
+            .map(|value| BatchRecord {
+                key: None,
+                value: Some(value.clone()),
+                timestamp,
+                headers: Vec::new(),
+            })
+            .collect();
+        self.produce_as(topic, partition, &records, Compression::None, acks, None)
             .await
     }
 
     /// One produce attempt, as an idempotent producer when `producer` is given: its
     /// `(producer_id, producer_epoch, first sequence)` go in the batch header (KIP-98).
+    /// The records go as one batch compressed with `compression`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn produce_as(
         &mut self,
         topic: &str,
         partition: i32,
-        values: &[Bytes],
+        records: &[BatchRecord],
+        compression: Compression,
         acks: i16,
-        timestamp: i64,
         producer: Option<(i64, i16, i32)>,
     ) -> ProduceOutcome {
         let (address, _) = match self.leader(topic, partition).await {
@@ -255,7 +273,7 @@ impl<T: Transport> KafkaClient<T> {
                 .with_name(TopicName(topic.to_string().into()))
                 .with_partition_data(vec![PartitionProduceData::default()
                     .with_index(partition)
-                    .with_records(Some(producer_batch(values, producer, timestamp)))])]);
+                    .with_records(Some(encode_batch(records, producer, compression)))])]);
         // The broker's own timeout is the request's; allow it to answer first.
         let timeout = self.request_timeout * 2;
         if let Err(e) = self.connection(&address).await {
@@ -367,10 +385,16 @@ impl<T: Transport> KafkaClient<T> {
             Some(bytes) => decode_records(bytes).map_err(|e| e.to_string())?,
             None => Vec::new(),
         };
+        // Whole batches come back (Kafka protocol guide, Fetch): skip the records before
+        // the offset asked for.
+        let records: Vec<_> = records.into_iter().filter(|r| r.offset >= offset).collect();
         Ok(Fetched {
+            value_headers: records
+                .iter()
+                .map(|r| r.headers.get(VALUE_HEADER.as_bytes()).cloned().flatten())
+                .collect(),
             records: records
                 .into_iter()
-                .filter(|r| r.offset >= offset)
                 .map(|r| (r.offset, r.value.unwrap_or_default()))
                 .collect(),
             high_watermark: data.high_watermark,

@@ -11,8 +11,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use bytes::Bytes;
+use kafka_protocol::records::Compression;
 use tokio::time::Instant;
+
+use faultline_wire::records::BatchRecord;
 
 use faultline_wire::Transport;
 
@@ -34,16 +36,17 @@ pub struct IdempotentProducer {
 }
 
 impl IdempotentProducer {
-    /// Sends `values` to one partition; retries indeterminate attempts until `stop_at`.
+    /// Sends `records` as one batch to one partition; retries indeterminate attempts
+    /// until `stop_at`.
     #[allow(clippy::too_many_arguments)]
     pub async fn send<T: Transport>(
         &mut self,
         client: &mut KafkaClient<T>,
         topic: &str,
         partition: i32,
-        values: &[Bytes],
+        records: &[BatchRecord],
+        compression: Compression,
         acks: i16,
-        timestamp: i64,
         stop_at: Instant,
     ) -> ProduceOutcome {
         let (producer_id, producer_epoch) = match self.identity {
@@ -62,12 +65,12 @@ impl IdempotentProducer {
         let mut maybe_written: Option<String> = None;
         for attempt in 1..=MAX_ATTEMPTS {
             let outcome = client
-                .produce_as(topic, partition, values, acks, timestamp, batch)
+                .produce_as(topic, partition, records, compression, acks, batch)
                 .await;
             match outcome {
                 ProduceOutcome::Ok(offset) => {
                     self.sequences
-                        .insert(partition, sequence.wrapping_add(values.len() as i32));
+                        .insert(partition, sequence.wrapping_add(records.len() as i32));
                     return ProduceOutcome::Ok(offset);
                 }
                 ProduceOutcome::Fail(error) if maybe_written.is_none() => {

@@ -8,13 +8,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+use kafka_protocol::records::Compression;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
+use faultline_wire::records::BatchRecord;
 use faultline_wire::Transport;
 
-use crate::client::{KafkaClient, ProduceOutcome};
+use crate::client::{KafkaClient, ProduceOutcome, VALUE_HEADER};
 use crate::idempotent::IdempotentProducer;
 use crate::recorder::Recorder;
 use faultline_checker::history::{Function, Key, MicroOp, OpType, OpValue, Process, Value};
@@ -52,6 +54,54 @@ pub struct WorkloadConfig {
     /// certification sets it to the log end seen before the workload, so records older
     /// than the run (earlier runs, the protocol suite) are never read. Empty: offset 0.
     pub start_offsets: BTreeMap<Key, i64>,
+    /// How producers shape their batches.
+    pub batch: BatchShape,
+}
+
+/// How a producer's sends look on the wire: how many records per batch, compressed how,
+/// with headers or not. The default — one uncompressed record without headers — is the
+/// workload as it always was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchShape {
+    /// Records per produce (one batch, one history op with one send per record).
+    pub batch_size: u32,
+    /// The codec every batch is compressed with (Kafka protocol guide, "Record Batch").
+    pub compression: Compression,
+    /// Each record repeats its value in a [`VALUE_HEADER`] header, and consumers read a
+    /// record whose header is missing or differs as a value nobody wrote (KIP-82 headers
+    /// are part of the record: losing them is data loss).
+    pub headers: bool,
+}
+
+impl Default for BatchShape {
+    fn default() -> Self {
+        BatchShape {
+            batch_size: 1,
+            compression: Compression::None,
+            headers: false,
+        }
+    }
+}
+
+impl BatchShape {
+    /// The records of one batch of `values`, each timestamped a millisecond after the
+    /// previous one from `timestamp` (CreateTime, KIP-32).
+    pub fn records(&self, values: &[Value], timestamp: i64) -> Vec<BatchRecord> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &value)| BatchRecord {
+                key: None,
+                value: Some(encode_value(value)),
+                timestamp: timestamp + i as i64,
+                headers: if self.headers {
+                    vec![(VALUE_HEADER.to_string(), Some(encode_value(value)))]
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect()
+    }
 }
 
 impl WorkloadConfig {
@@ -81,7 +131,8 @@ pub fn jitter(rng: &mut ChaCha8Rng, mean: Duration) -> Duration {
     Duration::from_millis(rng.random_range(ms / 2..=ms + ms / 2))
 }
 
-/// Sends one value at a time to random partitions until `stop_at`.
+/// Sends one batch of `batch.batch_size` values at a time to random partitions until
+/// `stop_at`.
 pub async fn run_producer<T: Transport>(
     mut client: KafkaClient<T>,
     recorder: Recorder,
@@ -97,12 +148,21 @@ pub async fn run_producer<T: Transport>(
             break;
         }
         let key: Key = rng.random_range(0..config.partitions) as Key;
-        let value = recorder.next_value(key);
-        let invoke = vec![MicroOp::Send {
-            key,
-            value,
-            offset: None,
-        }];
+        let values: Vec<Value> = (0..config.batch.batch_size.max(1))
+            .map(|_| recorder.next_value(key))
+            .collect();
+        let sends = |offset: Option<i64>| -> Vec<MicroOp> {
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, &value)| MicroOp::Send {
+                    key,
+                    value,
+                    offset: offset.map(|base| base + i as i64),
+                })
+                .collect()
+        };
+        let invoke = sends(None);
         recorder.record(
             Process::Client(process),
             OpType::Invoke,
@@ -111,7 +171,8 @@ pub async fn run_producer<T: Transport>(
             None,
         );
         let timestamp = recorder.now_ns() as i64 / 1_000_000;
-        let values = [encode_value(value)];
+        let records = config.batch.records(&values, timestamp);
+        let compression = config.batch.compression;
         let outcome = match idempotent.as_mut() {
             Some(producer) => {
                 producer
@@ -119,26 +180,29 @@ pub async fn run_producer<T: Transport>(
                         &mut client,
                         &config.topic,
                         key as i32,
-                        &values,
+                        &records,
+                        compression,
                         config.acks,
-                        timestamp,
                         stop_at,
                     )
                     .await
             }
             None => {
                 client
-                    .produce(&config.topic, key as i32, &values, config.acks, timestamp)
+                    .produce_as(
+                        &config.topic,
+                        key as i32,
+                        &records,
+                        compression,
+                        config.acks,
+                        None,
+                    )
                     .await
             }
         };
         match outcome {
             ProduceOutcome::Ok(offset) => {
-                let done = vec![MicroOp::Send {
-                    key,
-                    value,
-                    offset: Some(offset),
-                }];
+                let done = sends(Some(offset));
                 recorder.record(
                     Process::Client(process),
                     OpType::Ok,
@@ -248,7 +312,20 @@ pub async fn poll_once<T: Transport>(
                 let records: Vec<(i64, Value)> = fetched
                     .records
                     .iter()
-                    .map(|(offset, value)| (*offset, decode_value(value)))
+                    .zip(&fetched.value_headers)
+                    .map(|((offset, value), header)| {
+                        let intact = !config.batch.headers || header.as_ref() == Some(value);
+                        // A record whose header was lost or altered is not the record
+                        // written: the checker sees a value nobody sent.
+                        (
+                            *offset,
+                            if intact {
+                                decode_value(value)
+                            } else {
+                                u64::MAX
+                            },
+                        )
+                    })
                     .collect();
                 if let Some(&(last, _)) = records.last() {
                     positions.insert(key, last + 1);

@@ -7,8 +7,10 @@ use kafka_protocol::messages::{
     BrokerId, BrokerRegistrationRequest, BrokerRegistrationResponse, FetchRequest, FetchResponse,
 };
 
+use crate::broker::encode_entries;
 use crate::controller::Controller;
 use crate::handlers::fetch::{self, PartitionFetch};
+use crate::log::ReadBatches;
 use crate::metadata::METADATA_TOPIC;
 
 /// Metadata records per fetch.
@@ -110,17 +112,23 @@ pub fn fetch_metadata(controller: &Controller, request: &FetchRequest) -> FetchR
                 Err(faultline_wire::ResponseError::OffsetOutOfRange)
             } else {
                 let records = controller.read_log(wanted.fetch_offset, MAX_METADATA_RECORDS);
-                Ok(records
+                let entries: Vec<_> = records
                     .iter()
                     .enumerate()
                     .map(|(i, record)| record.to_entry(wanted.fetch_offset + i as i64))
-                    .collect())
+                    .collect();
+                Ok(ReadBatches {
+                    bytes: encode_entries(&entries),
+                    batch_count: usize::from(!entries.is_empty()),
+                    record_count: entries.len() as i64,
+                })
             };
             results.push(PartitionFetch {
                 topic: topic.topic.0.to_string(),
                 partition: wanted.partition,
                 result,
                 high_watermark: controller.log_end_offset(),
+                log_start_offset: 0,
             });
         }
     }

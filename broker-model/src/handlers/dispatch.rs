@@ -8,8 +8,9 @@ use crate::controller::Controller;
 use crate::node::BrokerNode;
 
 use super::{
-    admin, api_versions, broker_versions, controller, controller_versions, find_coordinator,
-    groups, init_producer_id, metadata, offset_commit, offsets, support_table, topics,
+    admin, api_versions, broker_versions, controller, controller_versions, delete_records,
+    find_coordinator, groups, init_producer_id, metadata, offset_commit, offsets, support_table,
+    topics,
 };
 
 /// The request body of `$variant`, or `None` from the enclosing function: the decoder
@@ -58,6 +59,10 @@ impl BrokerNode {
                 ResponseKind::Produce(self.produce(request).await)
             }
             ApiKey::Fetch => ResponseKind::Fetch(self.fetch(body!(body, Fetch)).await),
+            ApiKey::DeleteRecords => {
+                let request = body!(body, DeleteRecords);
+                ResponseKind::DeleteRecords(delete_records::handle(&mut self.lock(), &request))
+            }
             ApiKey::InitProducerId => {
                 let request = body!(body, InitProducerId);
                 ResponseKind::InitProducerId(init_producer_id::handle(&mut self.lock(), &request))

@@ -4,17 +4,23 @@
 //! Fetch; "read_uncommitted" still stops at the high watermark). Followers (replica id ≥ 0)
 //! read up to the log end, and their fetch offset tells the leader how far they are
 //! (Kafka's replication protocol). `current_leader_epoch` fences stale requests (KIP-320).
+//!
+//! Both get whole batches as the leader stored them, starting with the batch that holds
+//! the fetch offset (a client skips the records before its offset). Sizes follow KIP-74:
+//! partitions are filled in request order, each up to `partition_max_bytes` and all up to
+//! `max_bytes`, except that the first batch of the first partition with data is returned
+//! even when larger, so that a consumer always makes progress.
 
 use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
 use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
 
 use faultline_wire::ResponseError;
 
-use crate::broker::{encode_entries, Broker};
-use crate::log::LogEntry;
+use crate::broker::Broker;
+use crate::log::ReadBatches;
 
-/// Records per partition per fetch: small batches keep simulated messages small.
-pub const MAX_RECORDS_PER_PARTITION: usize = 500;
+/// Records per partition per fetch (after the first batch): keeps simulated messages small.
+pub const MAX_RECORDS_PER_PARTITION: i64 = 500;
 
 /// One partition's answer.
 #[derive(Debug, Clone)]
@@ -23,10 +29,12 @@ pub struct PartitionFetch {
     pub topic: String,
     /// Partition index.
     pub partition: i32,
-    /// The entries, or the error.
-    pub result: Result<Vec<LogEntry>, ResponseError>,
+    /// The batches, or the error.
+    pub result: Result<ReadBatches, ResponseError>,
     /// The high watermark sent back.
     pub high_watermark: i64,
+    /// The log start offset sent back (KIP-107; followers take it over).
+    pub log_start_offset: i64,
 }
 
 /// The replica id of a fetch request (v15+ moved it into `replica_state`).
@@ -48,12 +56,17 @@ pub fn read(
     let replica = replica_id(request);
     let mut advanced = false;
     let mut out = Vec::new();
+    // KIP-74: the response as a whole stays within max_bytes, but the first batch of the
+    // first partition with data goes out whatever its size.
+    let mut remaining = request.max_bytes.max(0) as usize;
+    let mut first_always = true;
     for topic in &request.topics {
         let name = topic.topic.0.to_string();
         for wanted in &topic.partitions {
             let key = (name.clone(), wanted.partition);
-            let (result, high_watermark) = match broker.partitions.get_mut(&key) {
-                None => (Err(unknown_or_not_leader(broker, &key)), -1),
+            let limit = (wanted.partition_max_bytes.max(0) as usize).min(remaining);
+            let (result, high_watermark, log_start_offset) = match broker.partitions.get_mut(&key) {
+                None => (Err(unknown_or_not_leader(broker, &key)), -1, -1),
                 Some(partition) => {
                     let before = partition.high_watermark;
                     let result =
@@ -65,25 +78,37 @@ pub fn read(
                                         replica,
                                         wanted.fetch_offset,
                                         now_ms,
+                                        limit,
                                         MAX_RECORDS_PER_PARTITION,
                                     )
                                 } else {
                                     read_committed(
                                         partition,
                                         wanted.fetch_offset,
+                                        limit,
+                                        first_always,
                                         broker.config.bugs,
                                     )
                                 }
                             });
                     advanced |= partition.high_watermark > before;
-                    (result, partition.high_watermark)
+                    (
+                        result,
+                        partition.high_watermark,
+                        partition.log.log_start_offset(),
+                    )
                 }
             };
+            if let Ok(read) = &result {
+                remaining = remaining.saturating_sub(read.bytes.len());
+                first_always &= read.batch_count == 0;
+            }
             out.push(PartitionFetch {
                 topic: name.clone(),
                 partition: wanted.partition,
                 result,
                 high_watermark,
+                log_start_offset,
             });
         }
     }
@@ -98,15 +123,21 @@ fn unknown_or_not_leader(broker: &Broker, key: &(String, i32)) -> ResponseError 
     }
 }
 
+/// A consumer's read: whole batches wholly below the high watermark, from the batch
+/// holding `fetch_offset`. Below the log start or past the log end is OFFSET_OUT_OF_RANGE
+/// (Kafka protocol guide, Fetch; KIP-107 for the log start).
 fn read_committed(
     partition: &crate::partition::Partition,
     fetch_offset: i64,
+    max_bytes: usize,
+    first_always: bool,
     bugs: crate::bugs::PlantedBugs,
-) -> Result<Vec<LogEntry>, ResponseError> {
+) -> Result<ReadBatches, ResponseError> {
     if !partition.is_leader() {
         return Err(ResponseError::NotLeaderOrFollower);
     }
-    if fetch_offset < 0 || fetch_offset > partition.log.end_offset() {
+    if fetch_offset < partition.log.log_start_offset() || fetch_offset > partition.log.end_offset()
+    {
         return Err(ResponseError::OffsetOutOfRange);
     }
     // Planted bug `reads_above_high_watermark`: serve the uncommitted tail too.
@@ -115,18 +146,20 @@ fn read_committed(
     } else {
         partition.high_watermark
     };
-    let visible = (limit - fetch_offset).max(0) as usize;
-    Ok(partition
-        .log
-        .read_from(fetch_offset, visible.min(MAX_RECORDS_PER_PARTITION))
-        .to_vec())
+    Ok(partition.log.read_batches(
+        fetch_offset,
+        limit,
+        max_bytes,
+        first_always,
+        MAX_RECORDS_PER_PARTITION,
+    ))
 }
 
 /// Whether any partition has records or an error worth answering at once.
 pub fn has_news(results: &[PartitionFetch]) -> bool {
     results
         .iter()
-        .any(|r| !matches!(&r.result, Ok(entries) if entries.is_empty()))
+        .any(|r| !matches!(&r.result, Ok(read) if read.batch_count == 0))
 }
 
 /// Builds the response.
@@ -134,12 +167,12 @@ pub fn response(results: &[PartitionFetch]) -> FetchResponse {
     let mut topics: Vec<FetchableTopicResponse> = Vec::new();
     for item in results {
         let data = match &item.result {
-            Ok(entries) => PartitionData::default()
+            Ok(read) => PartitionData::default()
                 .with_partition_index(item.partition)
                 .with_high_watermark(item.high_watermark)
                 .with_last_stable_offset(item.high_watermark)
-                .with_log_start_offset(0)
-                .with_records(Some(encode_entries(entries))),
+                .with_log_start_offset(item.log_start_offset)
+                .with_records(Some(read.bytes.clone())),
             Err(error) => PartitionData::default()
                 .with_partition_index(item.partition)
                 .with_error_code(error.code())

@@ -36,6 +36,7 @@ macro_rules! broker_only_apis {
             | ApiKey::DescribeGroups
             | ApiKey::ListGroups
             | ApiKey::DescribeCluster
+            | ApiKey::DeleteRecords
     };
 }
 
@@ -43,10 +44,8 @@ macro_rules! broker_only_apis {
 /// connection, as Kafka does for an API it does not know (except ApiVersions, KIP-511).
 macro_rules! unserved_apis {
     () => {
-        // Not served yet (issue #16).
-        ApiKey::DeleteRecords
-            // Transactions (KIP-98 transactional producers; only idempotence is served).
-            | ApiKey::AddPartitionsToTxn
+        // Transactions (KIP-98 transactional producers; only idempotence is served).
+        ApiKey::AddPartitionsToTxn
             | ApiKey::AddOffsetsToTxn
             | ApiKey::EndTxn
             | ApiKey::WriteTxnMarkers
@@ -122,6 +121,7 @@ macro_rules! unserved_apis {
 pub mod admin;
 pub mod api_versions;
 pub mod controller;
+pub mod delete_records;
 pub mod dispatch;
 pub mod fetch;
 pub mod find_coordinator;
@@ -156,6 +156,7 @@ pub fn broker_versions(api: ApiKey) -> Option<(i16, i16)> {
         ApiKey::DescribeCluster => Some((0, 2)),
         ApiKey::ListGroups => Some((0, 5)),
         ApiKey::DescribeGroups => Some((0, 5)),
+        ApiKey::DeleteRecords => Some((0, 2)),
         controller_only_apis!() | unserved_apis!() => None,
     }
 }

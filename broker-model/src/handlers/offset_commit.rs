@@ -111,7 +111,7 @@ fn append_commit(
             ResponseError::NotEnoughReplicas => ResponseError::CoordinatorNotAvailable,
             other => other,
         })?;
-    if broker.persist_append(&key, &written).is_err() {
+    if broker.persist_append(&key, &[written]).is_err() {
         // Kafka's coordinator answers a failed offsets append (KAFKA_STORAGE_ERROR) with
         // NOT_COORDINATOR (`GroupMetadataManager.storeOffsets`); nothing stays appended.
         if let Some(partition) = broker.partitions.get_mut(&key) {

@@ -1,8 +1,13 @@
 //! ListOffsets and OffsetForLeaderEpoch.
 //!
-//! ListOffsets (Kafka protocol guide; KIP-79): timestamp -2 is the earliest offset, -1 the
-//! latest — for a consumer, the high watermark. OffsetForLeaderEpoch (KIP-101, KIP-279):
-//! the end offset of the largest epoch ≤ the one asked about.
+//! ListOffsets (Kafka protocol guide; KIP-79): timestamp -2 is the earliest offset (the log
+//! start, which DeleteRecords moves, KIP-107), -1 the latest — for a consumer, the high
+//! watermark; -3 the record with the largest timestamp (KIP-734); any timestamp ≥ 0 the
+//! first offset whose timestamp is at least it (KIP-79). Only records below the high
+//! watermark count (Kafka's `Partition.fetchOffsetForTimestamp` filters the rest for
+//! consumers); none found is offset -1, timestamp -1 without an error.
+//! OffsetForLeaderEpoch (KIP-101, KIP-279): the end offset of the largest epoch ≤ the one
+//! asked about.
 
 use kafka_protocol::messages::list_offsets_response::{
     ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
@@ -18,11 +23,41 @@ use kafka_protocol::messages::{
 use faultline_wire::ResponseError;
 
 use crate::broker::Broker;
+use crate::partition::Partition;
 
 /// Earliest-offset timestamp sentinel.
 pub const EARLIEST_TIMESTAMP: i64 = -2;
 /// Latest-offset timestamp sentinel.
 pub const LATEST_TIMESTAMP: i64 = -1;
+/// Max-timestamp sentinel (KIP-734, ListOffsets v7).
+pub const MAX_TIMESTAMP: i64 = -3;
+
+/// One partition's ListOffsets answer: `(offset, timestamp, leader epoch)`.
+pub fn offset_for(partition: &Partition, timestamp: i64) -> Result<(i64, i64, i32), ResponseError> {
+    let high_watermark = partition.high_watermark;
+    let epoch_of = |offset: i64| {
+        partition
+            .log
+            .batch_containing(offset)
+            .map_or(partition.leader_epoch(), |b| b.leader_epoch)
+    };
+    let found = |answer: Option<(i64, i64)>| match answer {
+        Some((offset, timestamp)) => (offset, timestamp, epoch_of(offset)),
+        None => (-1, -1, -1),
+    };
+    match timestamp {
+        EARLIEST_TIMESTAMP => {
+            let start = partition.log.log_start_offset();
+            Ok((start, -1, epoch_of(start)))
+        }
+        LATEST_TIMESTAMP => Ok((high_watermark, -1, partition.leader_epoch())),
+        MAX_TIMESTAMP => Ok(found(partition.log.max_timestamp(high_watermark))),
+        target if target >= 0 => Ok(found(
+            partition.log.offset_for_timestamp(target, high_watermark),
+        )),
+        _ => Err(ResponseError::InvalidRequest),
+    }
+}
 
 /// Answers ListOffsets from the leader.
 pub fn list_offsets(broker: &Broker, request: &ListOffsetsRequest) -> ListOffsetsResponse {
@@ -46,16 +81,12 @@ pub fn list_offsets(broker: &Broker, request: &ListOffsetsRequest) -> ListOffset
                             if !p.is_leader() {
                                 return Err(ResponseError::NotLeaderOrFollower);
                             }
-                            match wanted.timestamp {
-                                EARLIEST_TIMESTAMP => Ok((0, p.leader_epoch())),
-                                LATEST_TIMESTAMP => Ok((p.high_watermark, p.leader_epoch())),
-                                _ => Err(ResponseError::InvalidRequest),
-                            }
+                            offset_for(p, wanted.timestamp)
                         });
                     match answer {
-                        Ok((offset, epoch)) => response
+                        Ok((offset, timestamp, epoch)) => response
                             .with_offset(offset)
-                            .with_timestamp(-1)
+                            .with_timestamp(timestamp)
                             .with_leader_epoch(epoch),
                         Err(error) => response.with_error_code(error.code()).with_offset(-1),
                     }

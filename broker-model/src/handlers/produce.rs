@@ -3,15 +3,17 @@
 //! Kafka protocol guide, Produce `acks`: 0 = no response needed, 1 = the leader's append,
 //! -1 (all) = every in-sync replica has the records, i.e. the high watermark passed them.
 //! `min.insync.replicas` is checked before the append (NOT_ENOUGH_REPLICAS).
+//! Each partition's batch is validated (decompressed) and stored as the producer wrote it
+//! ([`crate::append`]).
 
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 
-use faultline_wire::records::decode_records;
 use faultline_wire::ResponseError;
 
-use crate::broker::{record_to_entry, Broker};
-use crate::idempotence::ProduceAppend;
+use crate::append::ProducedBatch;
+use crate::broker::Broker;
+use crate::idempotence::{AppendTime, ProduceAppend};
 use crate::partition::Appended;
 use crate::producer_state::ProducerStateTable;
 use crate::storage::TopicPartition;
@@ -35,12 +37,13 @@ pub struct PartitionProduce {
 }
 
 /// Appends every partition's records; returns what still waits for replication.
-pub fn begin(broker: &mut Broker, request: &ProduceRequest) -> Vec<PartitionProduce> {
+/// `now_ms` is the leader's clock, for LogAppendTime topics.
+pub fn begin(broker: &mut Broker, request: &ProduceRequest, now_ms: u64) -> Vec<PartitionProduce> {
     let mut results = Vec::new();
     for topic in &request.topic_data {
         for data in &topic.partition_data {
             let key: TopicPartition = (topic.name.0.to_string(), data.index);
-            let outcome = append_one(broker, &key, data.records.as_ref(), request.acks);
+            let outcome = append_one(broker, &key, data.records.as_ref(), request.acks, now_ms);
             results.push(PartitionProduce {
                 partition: key,
                 outcome,
@@ -55,14 +58,24 @@ fn append_one(
     key: &TopicPartition,
     records: Option<&bytes::Bytes>,
     acks: i16,
+    now_ms: u64,
 ) -> Outcome {
     if !matches!(acks, -1..=1) {
         return Outcome::Done(Err(ResponseError::InvalidRequiredAcks));
     }
-    let records = match records.map(decode_records) {
-        Some(Ok(records)) if !records.is_empty() => records,
-        Some(Ok(_)) | None => return Outcome::Done(Err(ResponseError::InvalidRecord)),
-        Some(Err(_)) => return Outcome::Done(Err(ResponseError::CorruptMessage)),
+    let mut batch = match records.map(ProducedBatch::parse) {
+        Some(Ok(batch)) => batch,
+        Some(Err(error)) => return Outcome::Done(Err(error)),
+        None => return Outcome::Done(Err(ResponseError::InvalidRecord)),
+    };
+    // Planted bug `headers_dropped`: re-batch from the decoded records, which carry no
+    // headers, instead of keeping the producer's bytes.
+    if broker.config.bugs.headers_dropped {
+        batch = ProducedBatch::from_entries(&batch.records);
+    }
+    let time = AppendTime {
+        timestamp_type: broker.config.topic_config(&key.0).message_timestamp_type,
+        now_ms: broker.config.clock_epoch_ms + now_ms as i64,
     };
     let min_insync_replicas = broker.config.min_insync_replicas;
     let ack_early = broker.config.bugs.ack_before_replication;
@@ -75,20 +88,19 @@ fn append_one(
             ResponseError::UnknownTopicOrPartition
         }));
     };
-    let entries = records.iter().map(record_to_entry).collect();
     let previous_high_watermark = partition.high_watermark;
-    let appended = match partition.append_produce(entries, acks, min_insync_replicas, dedup) {
+    let appended = match partition.append_produce(&batch, acks, min_insync_replicas, dedup, time) {
         Err(error) => return Outcome::Done(Err(error)),
         // A duplicate waits for the same high watermark its original does (KIP-98).
         Ok(ProduceAppend::Duplicate(appended)) => appended,
         Ok(ProduceAppend::Appended(written, appended)) => {
-            if broker.persist_append(key, &written).is_err() {
+            if broker.persist_append(key, &[written]).is_err() {
                 // Kafka fails the append with KAFKA_STORAGE_ERROR and acknowledges nothing
                 // (`ReplicaManager.appendToLocalLog` on a `KafkaStorageException`).
                 if let Some(partition) = broker.partitions.get_mut(key) {
                     partition.undo_leader_append(&appended, previous_high_watermark);
                     // The undone batch must not be remembered as written (KIP-98).
-                    partition.producers = ProducerStateTable::rebuild(partition.log.entries());
+                    partition.producers = ProducerStateTable::rebuild_from_log(&partition.log);
                 }
                 return Outcome::Done(Err(ResponseError::KafkaStorageError));
             }
