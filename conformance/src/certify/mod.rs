@@ -13,6 +13,7 @@
 
 pub mod judge;
 pub mod live;
+pub mod model_based;
 pub mod model;
 pub mod process;
 pub mod proxy;
