@@ -29,6 +29,28 @@ pub struct ModelOptions {
     pub replay_prefix: String,
 }
 
+impl ModelOptions {
+    /// Options for a real broker: every family, the default budget, the wall clock for
+    /// record timestamps (live certification only: outside the simulation).
+    pub fn live(seed: u64, tag: &str) -> Self {
+        ModelOptions {
+            families: Family::ALL.to_vec(),
+            budget: Budget::default(),
+            context: RunContext {
+                seed,
+                tag: format!("m{tag}"),
+                clock_ms: std::sync::Arc::new(|| {
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_millis() as i64)
+                }),
+            },
+            target_name: String::new(),
+            replay_prefix: "faultline certify --target TARGET --replay ".to_string(),
+        }
+    }
+}
+
 /// The suite's results.
 #[derive(Debug, Clone, Default)]
 pub struct ModelReport {

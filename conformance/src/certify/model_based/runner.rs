@@ -213,8 +213,13 @@ pub async fn run_family<T: Transport>(
         );
         let (mut best_case, mut best_run) = (first.clone(), run);
         let mut runs = 0;
+        let shrinking = tokio::time::Instant::now();
         if tree.simplify() {
             while runs < budget.shrink_runs_max {
+                // Shrinking gets as much time again as the family's budget.
+                if budget.duration.is_some_and(|d| shrinking.elapsed() >= d) {
+                    break;
+                }
                 runs += 1;
                 let candidate = tree.current();
                 let run = run_case(transport, target, family, versions, &candidate, names).await;
