@@ -8,24 +8,19 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{
-    ApiKey, BrokerId, FetchRequest, InitProducerIdRequest, ListOffsetsRequest, ProduceRequest,
-    ProducerId,
-};
+use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, ProduceRequest};
 
 use faultline_wire::records::{decode_records, producer_batch};
-use faultline_wire::{ResponseError, Transport};
+use faultline_wire::Transport;
 
 use super::group_model::GroupModel;
 use super::log_model::{FetchSeen, PartitionModel, ProduceSeen, SeenRecord};
-use super::ops::{Acks, MaxBytes, OffsetQuery, Op};
-use super::producer_model::{ProducerModel, Resolved};
-use super::rules::{Violation, ANSWERED, LIST_OFFSETS, METADATA};
+use super::ops::{Acks, MaxBytes, Op};
+use super::producer_model::ProducerModel;
+use super::rules::{Violation, ANSWERED};
 use super::setup::CaseSetup;
 use crate::certify::model::Exchange;
-use crate::certify::suite::identify::metadata;
 use crate::certify::suite::partition_io::topic_name;
 use crate::certify::suite::probe::Probe;
 use crate::certify::suite::SuiteTarget;
@@ -96,7 +91,7 @@ impl<'a, T: Transport> Driver<'a, T> {
         self.exchanges.append(&mut probe.exchanges);
     }
 
-    fn client(&mut self, slot: u8) -> Probe<T> {
+    pub(super) fn client(&mut self, slot: u8) -> Probe<T> {
         let index = slot as usize % self.clients.len();
         std::mem::replace(
             &mut self.clients[index],
@@ -104,18 +99,18 @@ impl<'a, T: Transport> Driver<'a, T> {
         )
     }
 
-    fn give_back(&mut self, slot: u8, mut probe: Probe<T>) {
+    pub(super) fn give_back(&mut self, slot: u8, mut probe: Probe<T>) {
         self.collect(&mut probe);
         let index = slot as usize % self.clients.len();
         self.clients[index] = probe;
     }
 
-    fn slot(&self, partition: u8) -> usize {
+    pub(super) fn slot(&self, partition: u8) -> usize {
         partition as usize % self.setup.partitions.len()
     }
 
     /// Values of a new batch written by op `index`: unique across cases and runs.
-    fn values(&self, index: usize, records: u8) -> Vec<String> {
+    pub(super) fn values(&self, index: usize, records: u8) -> Vec<String> {
         (0..records.clamp(1, 50))
             .map(|i| format!("{}/{index}/{i}", self.setup.tag))
             .collect()
@@ -189,7 +184,7 @@ impl<'a, T: Transport> Driver<'a, T> {
         }
     }
 
-    fn produce_request(&self, slot: usize, batch: Bytes, acks: Acks) -> ProduceRequest {
+    pub(super) fn produce_request(&self, slot: usize, batch: Bytes, acks: Acks) -> ProduceRequest {
         ProduceRequest::default()
             .with_acks(acks.wire())
             .with_timeout_ms(self.target.request_timeout.as_millis() as i32)
@@ -200,7 +195,7 @@ impl<'a, T: Transport> Driver<'a, T> {
                     .with_records(Some(batch))])])
     }
 
-    fn batch(
+    pub(super) fn batch(
         &self,
         values: &[String],
         timestamp_ms: i64,
@@ -211,7 +206,7 @@ impl<'a, T: Transport> Driver<'a, T> {
     }
 
     /// Sends one Produce and reads the partition's answer (`Err`: no answer).
-    async fn send_produce(
+    pub(super) async fn send_produce(
         probe: &mut Probe<T>,
         address: &str,
         version: i16,
@@ -401,261 +396,6 @@ impl<'a, T: Transport> Driver<'a, T> {
                 .collect(),
         };
         self.model.partitions[slot].check_fetch(offset, &seen)
-    }
-
-    async fn list_offsets(
-        &mut self,
-        client: u8,
-        slot: usize,
-        query: OffsetQuery,
-    ) -> Result<(), Violation> {
-        let model = &self.model.partitions[slot];
-        let placed = |k: u8| {
-            let placed: Vec<_> = model
-                .batches
-                .iter()
-                .filter(|b| b.base_offset.is_some())
-                .collect();
-            (!placed.is_empty()).then(|| placed[k as usize % placed.len()].timestamp_ms)
-        };
-        let version = self.setup.versions.list_offsets;
-        let timestamp = match query {
-            OffsetQuery::Earliest => -2,
-            OffsetQuery::Latest => -1,
-            // KIP-734: ListOffsets v7 and later.
-            OffsetQuery::MaxTimestamp if version >= 7 => -3,
-            OffsetQuery::MaxTimestamp => return Ok(()),
-            OffsetQuery::TimestampOfBatch(k) => placed(k).unwrap_or(self.setup.timestamp_base_ms),
-            OffsetQuery::JustAfterBatch(k) => placed(k).unwrap_or(self.setup.timestamp_base_ms) + 1,
-            OffsetQuery::AfterEverything => self.setup.timestamp_base_ms + 1_000_000,
-        };
-        let request = ListOffsetsRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_topics(vec![ListOffsetsTopic::default()
-                .with_name(topic_name(&self.setup.topic))
-                .with_partitions(vec![ListOffsetsPartition::default()
-                    .with_partition_index(self.setup.partitions[slot])
-                    .with_timestamp(timestamp)])]);
-        let leader = self.setup.leaders[slot].clone();
-        let mut probe = self.client(client);
-        let answer = probe.send(&leader, &request, version, Duration::ZERO).await;
-        self.give_back(client, probe);
-        let response =
-            answer.map_err(|e| ANSWERED.violated(format!("ListOffsets got no answer: {e}")))?;
-        let id = self.setup.partitions[slot];
-        let (error_code, offset) = response
-            .topics
-            .iter()
-            .flat_map(|t| t.partitions.iter())
-            .find(|p| p.partition_index == id)
-            .map(|p| (p.error_code, p.offset))
-            .ok_or_else(|| {
-                ANSWERED.violated(format!(
-                    "the ListOffsets response has no answer for partition {id}"
-                ))
-            })?;
-        let model = &mut self.model.partitions[slot];
-        match ResponseError::try_from_code(error_code) {
-            None => {}
-            Some(e) if e.is_retriable() => return Ok(()),
-            // Timestamp lookups a broker declines are recorded as not applicable (the
-            // brief's latitude for brokers still adding them), never as a pass.
-            Some(
-                e @ (ResponseError::InvalidRequest
-                | ResponseError::UnsupportedVersion
-                | ResponseError::UnsupportedForMessageFormat),
-            ) if timestamp >= 0 || timestamp == -3 => {
-                let what = if timestamp == -3 {
-                    "max-timestamp lookups"
-                } else {
-                    "timestamp lookups"
-                };
-                self.model
-                    .unsupported
-                    .insert(format!("ListOffsets {what} (answered {e:?})"));
-                return Ok(());
-            }
-            Some(e) => {
-                return Err(LIST_OFFSETS.violated(format!(
-                    "ListOffsets with timestamp {timestamp} answered {e:?}"
-                )))
-            }
-        }
-        match timestamp {
-            -2 => model.check_earliest(offset),
-            -1 => model.check_latest(offset),
-            -3 => model.check_max_timestamp(offset),
-            t => model.check_timestamp(t, offset),
-        }
-    }
-
-    fn metadata_request(&self) -> kafka_protocol::messages::MetadataRequest {
-        use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
-        kafka_protocol::messages::MetadataRequest::default()
-            .with_topics(Some(vec![
-                MetadataRequestTopic::default().with_name(Some(topic_name(&self.setup.topic)))
-            ]))
-            .with_allow_auto_topic_creation(false)
-    }
-
-    async fn metadata(&mut self, client: u8) -> Result<(), Violation> {
-        let address = self.target.bootstrap[client as usize % self.target.bootstrap.len()].clone();
-        let mut probe = self.client(client);
-        let view = metadata(
-            &mut probe,
-            &address,
-            &self.target.advertised,
-            Some(&self.setup.topic),
-            false,
-        )
-        .await;
-        self.give_back(client, probe);
-        let view = view.ok_or_else(|| ANSWERED.violated("Metadata got no answer"))?;
-        let Some((error_code, partitions)) = view.topics.get(&self.setup.topic) else {
-            return Err(
-                METADATA.violated(format!("Metadata does not list topic {}", self.setup.topic))
-            );
-        };
-        if *error_code != 0 {
-            return Err(METADATA.violated(format!(
-                "Metadata answered error code {error_code} for the topic"
-            )));
-        }
-        for id in &self.setup.partitions {
-            match partitions.get(id) {
-                Some((0, leader)) if view.brokers.contains_key(leader) => {}
-                Some((code, _)) if ResponseError::try_from_code(*code).is_some_and(|e| e.is_retriable()) => {}
-                other => {
-                    return Err(METADATA.violated(format!(
-                        "partition {id}: Metadata answered {other:?} (error, leader), brokers listed {:?}",
-                        view.brokers.keys().collect::<Vec<_>>()
-                    )))
-                }
-            }
-        }
-        Ok(())
-    }
-
-    async fn init_producer_id(&mut self, producer: u8, bump: bool) -> Result<(), Violation> {
-        let Some(version) = self.setup.versions.init_producer_id else {
-            return Ok(());
-        };
-        let state = self
-            .model
-            .producers
-            .get(&producer)
-            .cloned()
-            .unwrap_or_default();
-        // KIP-360: an idempotent producer may ask for its next epoch from v3.
-        let (id, epoch, bump) = match state.identity {
-            Some((id, epoch)) if bump && version >= 3 => (id, epoch, true),
-            _ => (-1, -1, false),
-        };
-        let request = InitProducerIdRequest::default()
-            .with_transactional_id(None)
-            .with_transaction_timeout_ms(60_000)
-            .with_producer_id(ProducerId(id))
-            .with_producer_epoch(epoch);
-        let address = self.setup.leaders[0].clone();
-        let mut probe = self.client(producer);
-        let answer = probe
-            .send(&address, &request, version, Duration::ZERO)
-            .await;
-        self.give_back(producer, probe);
-        let response =
-            answer.map_err(|e| ANSWERED.violated(format!("InitProducerId got no answer: {e}")))?;
-        if response.error_code != 0 {
-            return match ResponseError::try_from_code(response.error_code) {
-                Some(e) if e.is_retriable() => Ok(()),
-                other => Err(super::rules::PRODUCER_ID
-                    .violated(format!("InitProducerId answered {other:?}"))),
-            };
-        }
-        let mut state = state;
-        state.check_init(
-            bump,
-            (response.producer_id.0, response.producer_epoch),
-            &mut self.model.producer_ids,
-        )?;
-        self.model.producers.insert(producer, state);
-        Ok(())
-    }
-
-    async fn idempotent_produce(
-        &mut self,
-        index: usize,
-        producer: u8,
-        partition: u8,
-        values: Vec<String>,
-        sequence: super::ops::SequenceChoice,
-    ) -> Result<(), Violation> {
-        let slot = self.slot(partition);
-        let key = slot as u8;
-        let Some(state) = self.model.producers.get(&producer).cloned() else {
-            return Ok(());
-        };
-        let Some(resolved) = state.resolve(key, sequence) else {
-            return Ok(());
-        };
-        let timestamp_ms = self.setup.timestamp_base_ms + index as i64;
-        let (wire, batch_values, batch_ts) = match &resolved {
-            Resolved::New { wire, .. } => (*wire, values, timestamp_ms),
-            Resolved::Duplicate { wire, batch } => {
-                (*wire, batch.values.clone(), batch.timestamp_ms)
-            }
-        };
-        let request = self.produce_request(
-            slot,
-            self.batch(&batch_values, batch_ts, Some(wire)),
-            Acks::All,
-        );
-        let leader = self.setup.leaders[slot].clone();
-        let mut probe = self.client(producer);
-        let seen = Self::send_produce(
-            &mut probe,
-            &leader,
-            self.setup.versions.produce,
-            &request,
-            self.setup.partitions[slot],
-        )
-        .await;
-        self.give_back(producer, probe);
-        let seen = seen?;
-        match resolved {
-            Resolved::Duplicate { batch, .. } => {
-                ProducerModel::check_duplicate(&batch, seen.error_code, seen.base_offset)
-            }
-            Resolved::New {
-                refused,
-                wire,
-                may_append,
-            } if !refused.is_empty() && !(may_append && seen.error_code == 0) => {
-                ProducerModel::check_refused(&refused, wire, seen.error_code)
-            }
-            Resolved::New { wire, .. } => {
-                let count = batch_values.len();
-                self.model.partitions[slot].check_produce(
-                    batch_values.clone(),
-                    batch_ts,
-                    true,
-                    seen,
-                )?;
-                if seen.error_code == 0 {
-                    let state = self.model.producers.entry(producer).or_default();
-                    state.appended(key, wire.2, batch_values, batch_ts, seen.base_offset);
-                    debug_assert_eq!(
-                        count,
-                        state.partitions[&key]
-                            .1
-                            .back()
-                            .map_or(0, |b| b.values.len())
-                    );
-                } else {
-                    self.model.producers.entry(producer).or_default().uncertain = true;
-                }
-                Ok(())
-            }
-        }
     }
 }
 

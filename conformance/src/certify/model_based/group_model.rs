@@ -341,7 +341,6 @@ impl GroupModel {
                 self.leader = Some(*slot);
             }
         }
-        let _ = answers;
         self.phase = Phase::AwaitingSync;
         self.generation_id = Some(newest);
         self.generation_inexact = false;
@@ -441,5 +440,97 @@ impl GroupModel {
                 other.map_or("NONE".to_string(), |e| format!("{e:?}"))
             ))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn joined(member: &str, generation: i32, leader: &str, members: &[&str]) -> JoinSeen {
+        JoinSeen {
+            error_code: 0,
+            generation_id: generation,
+            member_id: member.into(),
+            leader: leader.into(),
+            members: members.iter().map(|m| m.to_string()).collect(),
+        }
+    }
+
+    fn stable_pair() -> GroupModel {
+        let mut g = GroupModel::default();
+        g.check_join(&[
+            (0, joined("a", 1, "a", &["a", "b"])),
+            (1, joined("b", 1, "a", &[])),
+        ])
+        .unwrap();
+        g.check_sync(&[(0, 0, vec![1], vec![1]), (1, 0, vec![2], vec![2])])
+            .unwrap();
+        g
+    }
+
+    #[test]
+    fn a_commit_is_fenced_by_member_and_generation_and_stored_otherwise() {
+        let mut g = stable_pair();
+        g.check_fenced("a", 1, 0, Some((0, 5, "m".into()))).unwrap();
+        assert_eq!(g.committed[&0], (5, "m".to_string()));
+        let stale = ResponseError::IllegalGeneration.code();
+        g.check_fenced("a", 0, stale, Some((0, 6, "x".into())))
+            .unwrap();
+        let v = g
+            .check_fenced("a", 0, 0, Some((0, 6, "x".into())))
+            .unwrap_err();
+        assert_eq!(v.rule, FENCING.id);
+        let v = g
+            .check_fenced("never", 1, 0, Some((0, 6, "x".into())))
+            .unwrap_err();
+        assert_eq!(v.rule, FENCING.id);
+        assert_eq!(g.committed[&0], (5, "m".to_string()));
+        g.check_committed(&[(0, 0, 5, Some("m".into()))]).unwrap();
+        let v = g
+            .check_committed(&[(0, 0, 6, Some("x".into()))])
+            .unwrap_err();
+        assert_eq!(v.rule, COMMITTED.id);
+    }
+
+    #[test]
+    fn a_changed_membership_needs_a_newer_generation_with_the_leader_among_it() {
+        let g = stable_pair();
+        // A member that rejoins unchanged may be handed the current generation again…
+        g.clone()
+            .check_join(&[(1, joined("b", 1, "a", &[]))])
+            .unwrap();
+        // …but a new member may not.
+        let v = g
+            .clone()
+            .check_join(&[(2, joined("c", 1, "a", &[]))])
+            .unwrap_err();
+        assert_eq!(v.rule, JOIN.id);
+        let v = g
+            .clone()
+            .check_join(&[(0, joined("a", 2, "b", &[]))])
+            .unwrap_err();
+        assert_eq!(v.rule, JOIN.id);
+        let mut next = g.clone();
+        next.check_join(&[(0, joined("a", 2, "a", &["a"]))])
+            .unwrap();
+        assert_eq!(next.members.len(), 1);
+        assert_eq!(next.former[&1], "b");
+    }
+
+    #[test]
+    fn sync_must_hand_out_what_the_leader_sent() {
+        let mut g = stable_pair();
+        let v = g.check_sync(&[(1, 0, vec![9], vec![2])]).unwrap_err();
+        assert_eq!(v.rule, SYNC.id);
+    }
+
+    #[test]
+    fn leave_removes_a_member_and_refuses_a_stranger() {
+        let mut g = stable_pair();
+        g.check_leave(1, "b", 0).unwrap();
+        assert_eq!(g.phase, Phase::Rebalancing);
+        let v = g.check_leave(2, "never", 0).unwrap_err();
+        assert_eq!(v.rule, LEAVE.id);
     }
 }

@@ -458,3 +458,111 @@ impl PartitionModel {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("v{i}")).collect()
+    }
+
+    fn ok(base_offset: i64) -> ProduceSeen {
+        ProduceSeen {
+            error_code: 0,
+            base_offset,
+        }
+    }
+
+    fn fetched(high_watermark: i64, offsets: std::ops::Range<i64>, start: i64) -> FetchSeen {
+        FetchSeen {
+            error_code: 0,
+            high_watermark,
+            records: offsets
+                .map(|o| SeenRecord {
+                    offset: o,
+                    value: Some(format!("v{}", o - start)),
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_batch_must_start_at_the_log_end_and_the_next_one_right_after() {
+        let mut model = PartitionModel::default();
+        model.check_produce(values(3), 1, true, ok(10)).unwrap();
+        assert_eq!(model.log_end(), Some(13));
+        model.check_produce(values(2), 2, true, ok(13)).unwrap();
+        let mut racy = model.clone();
+        let v = racy.check_produce(values(2), 3, true, ok(16)).unwrap_err();
+        assert_eq!(v.rule, BASE_OFFSET.id);
+    }
+
+    #[test]
+    fn concurrent_batches_must_tile_the_log() {
+        let mut model = PartitionModel::default();
+        model.check_produce(values(1), 1, true, ok(0)).unwrap();
+        let tiled = vec![(values(2), 2, ok(3)), (values(2), 2, ok(1))];
+        model.clone().check_concurrent(tiled, true).unwrap();
+        let overlapping = vec![(values(2), 2, ok(1)), (values(2), 2, ok(2))];
+        let v = model.check_concurrent(overlapping, true).unwrap_err();
+        assert_eq!(v.rule, CONCURRENT_TILING.id);
+    }
+
+    #[test]
+    fn a_fetch_sees_what_was_written_below_the_high_watermark_only() {
+        let mut model = PartitionModel::default();
+        model.check_produce(values(4), 1, false, ok(20)).unwrap();
+        // Whole batch from before the fetch offset, below the high watermark: allowed.
+        model
+            .clone()
+            .check_fetch(22, &fetched(24, 20..24, 20))
+            .unwrap();
+        // An empty answer below the high watermark breaks KIP-74's progress.
+        let v = model
+            .clone()
+            .check_fetch(22, &fetched(24, 0..0, 20))
+            .unwrap_err();
+        assert_eq!(v.rule, FETCH_PROGRESS.id);
+        // A record at the high watermark reported.
+        let v = model
+            .clone()
+            .check_fetch(20, &fetched(22, 20..24, 20))
+            .unwrap_err();
+        assert_eq!(v.rule, FETCH_BELOW_HIGH_WATERMARK.id);
+        // A different value at an acknowledged offset.
+        let mut wrong = fetched(24, 20..24, 20);
+        wrong.records[1].value = Some("other".into());
+        let v = model.check_fetch(20, &wrong).unwrap_err();
+        assert_eq!(v.rule, FETCH_CONTENTS.id);
+    }
+
+    #[test]
+    fn past_the_end_is_out_of_range_and_the_end_itself_is_not() {
+        let mut model = PartitionModel::default();
+        model.check_produce(values(2), 1, true, ok(5)).unwrap();
+        let out_of_range = FetchSeen {
+            error_code: ResponseError::OffsetOutOfRange.code(),
+            high_watermark: -1,
+            records: Vec::new(),
+        };
+        model.clone().check_fetch(8, &out_of_range).unwrap();
+        let v = model
+            .clone()
+            .check_fetch(8, &fetched(7, 0..0, 0))
+            .unwrap_err();
+        assert_eq!(v.rule, FETCH_RANGE.id);
+        model.check_fetch(7, &fetched(7, 0..0, 0)).unwrap();
+    }
+
+    #[test]
+    fn the_high_watermark_covers_acks_all_and_never_goes_back() {
+        let mut model = PartitionModel::default();
+        model.check_produce(values(2), 1, true, ok(0)).unwrap();
+        let v = model.clone().check_latest(1).unwrap_err();
+        assert_eq!(v.rule, LIST_OFFSETS.id);
+        model.check_latest(2).unwrap();
+        let v = model.check_fetch(0, &fetched(1, 0..1, 0)).unwrap_err();
+        assert_eq!(v.rule, HIGH_WATERMARK.id);
+    }
+}

@@ -10,7 +10,8 @@
 //! - [`ops`]: the generated steps, relative so any subsequence still means something.
 //! - [`strategy`]: proptest strategies per family.
 //! - [`log_model`], [`producer_model`], [`group_model`]: the model.
-//! - [`setup`], [`driver`], [`group_driver`], [`acks_zero`]: running a case on a broker.
+//! - [`setup`], [`driver`], [`offsets_driver`], [`producer_driver`], [`group_driver`],
+//!   [`acks_zero`]: running a case on a broker.
 //! - [`runner`]: budgets, and shrinking by replaying proptest's simplifications.
 //! - [`case_file`]: `case-*.json` and replay.
 //! - [`properties`]: a family's outcome as a certificate property.
@@ -21,7 +22,9 @@ pub mod driver;
 pub mod group_driver;
 pub mod group_model;
 pub mod log_model;
+pub mod offsets_driver;
 pub mod ops;
+pub mod producer_driver;
 pub mod producer_model;
 pub mod properties;
 pub mod rules;

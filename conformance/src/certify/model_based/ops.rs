@@ -228,21 +228,3 @@ pub struct Case {
     /// The steps.
     pub ops: Vec<Op>,
 }
-
-impl Case {
-    /// How many requests the ops send at most (setup requests not counted): acks=0 and
-    /// joins of new members can take two.
-    pub fn requests(&self) -> usize {
-        self.ops
-            .iter()
-            .map(|op| match op {
-                Op::Produce {
-                    acks: Acks::None, ..
-                } => 2,
-                Op::ProduceConcurrently { batches, .. } => batches.len(),
-                Op::Join { members } => members.len(),
-                _ => 1,
-            })
-            .sum()
-    }
-}

@@ -225,3 +225,72 @@ impl ProducerModel {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn producer() -> ProducerModel {
+        let mut p = ProducerModel::default();
+        p.check_init(false, (7, 0), &mut BTreeSet::new()).unwrap();
+        p.appended(0, 0, vec!["a".into(), "b".into()], 1, 40);
+        p
+    }
+
+    #[test]
+    fn a_resend_must_come_back_at_its_first_offset() {
+        let p = producer();
+        let Some(Resolved::Duplicate { batch, wire }) = p.resolve(0, SequenceChoice::Duplicate(0))
+        else {
+            panic!("a duplicate resolves to the remembered batch");
+        };
+        assert_eq!(wire, (7, 0, 0));
+        ProducerModel::check_duplicate(&batch, 0, 40).unwrap();
+        ProducerModel::check_duplicate(&batch, ResponseError::DuplicateSequenceNumber.code(), -1)
+            .unwrap();
+        let v = ProducerModel::check_duplicate(&batch, 0, 42).unwrap_err();
+        assert_eq!(v.rule, DEDUP.id);
+    }
+
+    #[test]
+    fn a_gap_is_refused_once_the_partition_knows_the_producer() {
+        let p = producer();
+        let Some(Resolved::New {
+            refused,
+            wire,
+            may_append,
+        }) = p.resolve(0, SequenceChoice::Gap(2))
+        else {
+            panic!("a gap is a new batch");
+        };
+        assert!(!may_append);
+        assert_eq!(wire.2, 4);
+        ProducerModel::check_refused(
+            &refused,
+            wire,
+            ResponseError::OutOfOrderSequenceNumber.code(),
+        )
+        .unwrap();
+        let v = ProducerModel::check_refused(&refused, wire, 0).unwrap_err();
+        assert_eq!(v.rule, SEQUENCE.id);
+        // On a partition without state, KIP-360 lets the first sequence in.
+        let Some(Resolved::New { may_append, .. }) = p.resolve(1, SequenceChoice::Gap(2)) else {
+            panic!("a gap is a new batch");
+        };
+        assert!(may_append);
+    }
+
+    #[test]
+    fn producer_ids_are_fresh_and_bumps_raise_the_epoch() {
+        let mut seen = BTreeSet::new();
+        let mut a = ProducerModel::default();
+        a.check_init(false, (7, 0), &mut seen).unwrap();
+        let mut b = ProducerModel::default();
+        let v = b.check_init(false, (7, 0), &mut seen).unwrap_err();
+        assert_eq!(v.rule, PRODUCER_ID.id);
+        a.check_init(true, (7, 1), &mut seen).unwrap();
+        assert_eq!(a.previous_epoch, Some(0));
+        let v = a.check_init(true, (7, 1), &mut seen).unwrap_err();
+        assert_eq!(v.rule, PRODUCER_ID.id);
+    }
+}

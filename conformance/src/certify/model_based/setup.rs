@@ -10,9 +10,7 @@ use super::driver::{version_of, CaseVersions};
 use super::Family;
 use crate::certify::model::Exchange;
 use crate::certify::suite::identify::metadata;
-use crate::certify::suite::partition_io::{
-    Versions, FETCH_VERSIONS, LIST_OFFSETS_VERSIONS, PRODUCE_VERSIONS,
-};
+use crate::certify::suite::partition_io::Versions;
 use crate::certify::suite::probe::{no_version_reason, Probe};
 use crate::certify::suite::SuiteTarget;
 
@@ -77,7 +75,6 @@ pub fn versions(target: &SuiteTarget, family: Family) -> Result<CaseVersions, St
     if family == Family::Groups {
         crate::certify::suite::group_calls::GroupVersions::of(&target.advertised)?;
     }
-    let _ = (PRODUCE_VERSIONS, FETCH_VERSIONS, LIST_OFFSETS_VERSIONS);
     Ok(CaseVersions {
         produce: data.produce.expect("checked by missing()"),
         fetch: data.fetch.expect("checked by missing()"),
