@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
+use kafka_protocol::messages::join_group_request::JoinGroupRequestProtocol;
 use kafka_protocol::messages::leave_group_request::MemberIdentity;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
@@ -12,19 +13,18 @@ use kafka_protocol::messages::offset_commit_request::{
 use kafka_protocol::messages::offset_fetch_request::OffsetFetchRequestTopic;
 use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::{
-    ApiKey, GroupId, LeaveGroupRequest, OffsetCommitRequest, OffsetFetchRequest, SyncGroupRequest,
+    ApiKey, GroupId, JoinGroupRequest, LeaveGroupRequest, OffsetCommitRequest, OffsetFetchRequest,
+    SyncGroupRequest,
 };
 use kafka_protocol::protocol::StrBytes;
 
-use faultline_wire::Transport;
+use faultline_wire::{ResponseError, Transport};
 
 use super::driver::{version_of, Driver};
 use super::group_model::{claimed, JoinSeen};
 use super::ops::Claim;
 use super::rules::{Violation, ANSWERED};
-use crate::certify::suite::group_calls::{
-    find_coordinator, GroupVersions, Member, REBALANCE_TIMEOUT_MS,
-};
+use crate::certify::suite::group_calls::{find_coordinator, GroupVersions, Joined, Member};
 use crate::certify::suite::join_all;
 use crate::certify::suite::partition_io::topic_name;
 use crate::certify::suite::probe::Probe;
@@ -32,6 +32,11 @@ use crate::certify::suite::probe::Probe;
 /// `session.timeout.ms`: long enough that no member of a case expires between its ops,
 /// within Kafka's default `group.max.session.timeout.ms` (30 minutes).
 const SESSION_TIMEOUT_MS: i32 = 30_000;
+/// `rebalance.timeout.ms`: a rebalance waiting for a member that does not rejoin gives up
+/// on it after this (Kafka has no lower bound), so such a step costs one second.
+const REBALANCE_TIMEOUT_MS: i32 = 1_000;
+/// JoinGroup versions (v4+ answers a new member MEMBER_ID_REQUIRED, KIP-394).
+const JOIN_VERSIONS: (i16, i16) = (0, 9);
 /// Member slots a case uses.
 pub const MEMBER_SLOTS: u8 = 4;
 /// Versions of the group calls this file builds itself.
@@ -91,6 +96,14 @@ impl<T: Transport> Driver<'_, T> {
         let mut slots: Vec<u8> = slots.iter().map(|s| s % MEMBER_SLOTS).collect();
         slots.sort_unstable();
         slots.dedup();
+        let Some(version) = version_of(
+            self.target,
+            ApiKey::JoinGroup,
+            JOIN_VERSIONS.0,
+            JOIN_VERSIONS.1,
+        ) else {
+            return Ok(());
+        };
         let mut joining = Vec::new();
         for &slot in &slots {
             let mut member = self.member(slot).await?;
@@ -101,13 +114,7 @@ impl<T: Transport> Driver<'_, T> {
             }
             joining.push(member);
         }
-        let answers = join_all(
-            joining
-                .iter_mut()
-                .map(|m| m.join(SESSION_TIMEOUT_MS))
-                .collect(),
-        )
-        .await;
+        let answers = join_all(joining.iter_mut().map(|m| join(m, version)).collect()).await;
         let mut seen = Vec::new();
         let mut failure = None;
         for ((slot, member), answer) in slots.iter().zip(joining).zip(answers) {
@@ -391,6 +398,59 @@ impl<T: Transport> Driver<'_, T> {
         };
         self.model.group.check_leave(slot, &member_id, error_code)
     }
+}
+
+/// JoinGroup of `member` (with its id, or as a new member), joining again with the id the
+/// coordinator assigned when it answers MEMBER_ID_REQUIRED (KIP-394).
+async fn join<T: Transport>(member: &mut Member<T>, version: i16) -> Result<Joined, String> {
+    let mut joined = join_once(member, version).await?;
+    if joined.error_code == ResponseError::MemberIdRequired.code() {
+        joined = join_once(member, version).await?;
+    }
+    Ok(joined)
+}
+
+async fn join_once<T: Transport>(member: &mut Member<T>, version: i16) -> Result<Joined, String> {
+    let request = JoinGroupRequest::default()
+        .with_group_id(GroupId(StrBytes::from_string(member.group.clone())))
+        .with_session_timeout_ms(SESSION_TIMEOUT_MS)
+        .with_rebalance_timeout_ms(REBALANCE_TIMEOUT_MS)
+        .with_member_id(StrBytes::from_string(member.member_id.clone()))
+        .with_protocol_type(StrBytes::from_static_str("consumer"))
+        .with_protocols(vec![JoinGroupRequestProtocol::default()
+            .with_name(StrBytes::from_static_str("range"))
+            .with_metadata(subscription(&member.topic))]);
+    // The coordinator holds JoinGroup until the rebalance completes or times out.
+    let wait = Duration::from_millis(REBALANCE_TIMEOUT_MS as u64 * 2);
+    let coordinator = member.coordinator.clone();
+    let r = member
+        .probe
+        .send(&coordinator, &request, version, wait)
+        .await?;
+    if !r.member_id.is_empty() {
+        member.member_id = r.member_id.to_string();
+    }
+    if r.error_code == 0 {
+        member.generation_id = r.generation_id;
+    }
+    Ok(Joined {
+        error_code: r.error_code,
+        generation_id: r.generation_id,
+        member_id: r.member_id.to_string(),
+        leader: r.leader.to_string(),
+        members: r.members.iter().map(|m| m.member_id.to_string()).collect(),
+    })
+}
+
+/// A ConsumerProtocolSubscription v0 for one topic.
+fn subscription(topic: &str) -> Bytes {
+    let mut out = BytesMut::new();
+    out.put_i16(0);
+    out.put_i32(1);
+    out.put_i16(topic.len() as i16);
+    out.put_slice(topic.as_bytes());
+    out.put_i32(-1);
+    out.freeze()
 }
 
 /// A ConsumerProtocolAssignment v0 giving member `k` of `n` the partitions `k, k+n, ...`
