@@ -42,6 +42,13 @@ fn certify(target: &Path, out: &Path, extra: &[&str]) -> Output {
         .arg(target)
         .arg("--out")
         .arg(out)
+        // A small model-based budget unless the test sets one: the suite's own tests
+        // run it at length.
+        .args(if extra.contains(&"--cases") {
+            &[][..]
+        } else {
+            &["--cases", "3", "--model-duration", "3s"][..]
+        })
         .args(extra)
         .output()
         .expect("faultline certify runs")
@@ -249,6 +256,57 @@ fn every_reachable_planted_bug_fails_its_property_with_evidence() {
         let md = std::fs::read_to_string(folder.join("certificate.md")).unwrap();
         assert!(md.contains(id) && md.contains("faultline certify --target"));
     }
+}
+
+/// A model-based FAIL leaves its shrunk case in the certificate folder, and
+/// `--replay` sends exactly that sequence again and reproduces the violation.
+#[test]
+fn a_model_based_failure_is_written_as_a_case_that_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, folder, cert) = certify_serve(
+        dir.path(),
+        &["idempotence-without-dedup"],
+        false,
+        &[
+            "--no-faults",
+            "--suite",
+            "model",
+            "--cases",
+            "40",
+            "--model-duration",
+            "20s",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    let p = property(&cert, "model.idempotence");
+    assert_eq!(p["status"], "fail", "{}", statuses(&cert));
+    assert!(p["detail"].as_str().unwrap().contains("--replay"), "{p:#}");
+    let case = folder.join("case-idempotence.json");
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&case).unwrap()).unwrap();
+    let requests = file["requests"].as_u64().unwrap();
+    assert!(requests <= 10, "the shrunk case sends {requests} requests");
+    assert_eq!(file["exchanges"].as_array().unwrap().len() as u64, requests);
+    let target = folder
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("target.toml");
+    let replay = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["certify", "--target"])
+        .arg(&target)
+        .arg("--replay")
+        .arg(&case)
+        .arg("--out")
+        .arg(dir.path().join("replay"))
+        .output()
+        .unwrap();
+    assert_eq!(replay.status.code(), Some(1), "{}", show(&replay));
+    assert!(
+        String::from_utf8_lossy(&replay.stdout).contains("violation reproduced"),
+        "{}",
+        show(&replay)
+    );
 }
 
 #[test]

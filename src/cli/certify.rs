@@ -9,8 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::Args;
 
 use faultline_conformance::certify::live::{LiveFault, LivePlan};
+use faultline_conformance::certify::model_based::{Budget, CaseFile, ModelOptions};
 use faultline_conformance::certify::process::CommandContext;
-use faultline_conformance::certify::session::{certify, CertifyOptions};
+use faultline_conformance::certify::session::{certify, replay_case, CertifyOptions};
 use faultline_conformance::certify::suite::Suite;
 use faultline_conformance::certify::target::Target;
 use faultline_conformance::certify::Status;
@@ -41,7 +42,7 @@ pub struct CertifyArgs {
     /// partition, black-hole, latency, reset, pause, crash).
     #[arg(long = "fault", value_name = "KIND", value_parser = parse_fault)]
     pub faults: Vec<LiveFault>,
-    /// Protocol suites to run (repeatable: api, produce-fetch, groups, idempotence;
+    /// Protocol suites to run (repeatable: api, produce-fetch, groups, idempotence, model;
     /// default all).
     #[arg(long = "suite", value_name = "NAME", value_parser = parse_suite)]
     pub suites: Vec<Suite>,
@@ -54,6 +55,17 @@ pub struct CertifyArgs {
     /// Where the certificate folder goes.
     #[arg(long, default_value = "faultline-certificates")]
     pub out: PathBuf,
+    /// The model-based suite: generated sequences (cases) per API family.
+    #[arg(long, default_value_t = 100)]
+    pub cases: u32,
+    /// The model-based suite: time per API family (no new case starts after it;
+    /// shrinking a failure gets as much again).
+    #[arg(long, value_parser = parse_duration, default_value = "15s")]
+    pub model_duration: Duration,
+    /// Replay one model-based case file (`case-*.json` from a certificate folder) against
+    /// the target, exactly, instead of certifying.
+    #[arg(long, value_name = "CASE.json")]
+    pub replay: Option<PathBuf>,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -216,6 +228,9 @@ fn slug(name: &str) -> String {
 /// Runs it.
 pub fn run(args: CertifyArgs) -> anyhow::Result<i32> {
     let target = Target::load(&args.target).map_err(|e| UsageError(e.to_string()))?;
+    if let Some(case) = &args.replay {
+        return replay(&args, &target, case);
+    }
     let mut plan = match &args.scenario {
         Some(path) => {
             let scenario = Scenario::load(path).map_err(|e| UsageError(e.to_string()))?;
@@ -261,6 +276,28 @@ pub fn run(args: CertifyArgs) -> anyhow::Result<i32> {
     if args.no_faults {
         rerun.push_str(" --no-faults");
     }
+    if args.cases != 100 {
+        rerun.push_str(&format!(" --cases {}", args.cases));
+    }
+    if args.model_duration != Duration::from_secs(15) {
+        rerun.push_str(&format!(
+            " --model-duration {}ms",
+            args.model_duration.as_millis()
+        ));
+    }
+    let run_tag = format!("{:x}", (now.as_nanos() as u64 ^ args.seed) & 0xff_ffff);
+    let mut model = ModelOptions::live(args.seed, &run_tag);
+    model.budget = Budget {
+        cases: args.cases,
+        duration: Some(args.model_duration),
+        ..Budget::default()
+    };
+    model.target_name = target.name.clone();
+    model.replay_prefix = format!(
+        "faultline certify --target {} --replay {}/",
+        args.target.display(),
+        out.display()
+    );
     let options = CertifyOptions {
         suites,
         plan: (!args.no_faults).then_some(plan),
@@ -270,7 +307,8 @@ pub fn run(args: CertifyArgs) -> anyhow::Result<i32> {
         },
         rerun,
         started_at: rfc3339(now.as_secs()),
-        run_tag: format!("{:x}", (now.as_nanos() as u64 ^ args.seed) & 0xff_ffff),
+        run_tag,
+        model,
     };
     println!(
         "faultline {} · certifying {} ({} node{}) · seed {}",
@@ -291,6 +329,19 @@ pub fn run(args: CertifyArgs) -> anyhow::Result<i32> {
         certificate,
         certified.history.as_ref(),
     )?;
+    // Case files of an earlier run in this folder are stale.
+    if let Ok(entries) = std::fs::read_dir(&out) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("case-") && name.ends_with(".json") {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+    }
+    for case in &certified.model_cases {
+        let path = out.join(case.file_name());
+        std::fs::write(&path, serde_json::to_string_pretty(case)?)?;
+    }
     for property in &certificate.properties {
         println!(
             "  {:<14} {:<48} {}",
@@ -315,6 +366,66 @@ pub fn run(args: CertifyArgs) -> anyhow::Result<i32> {
     Ok(match certificate.verdict() {
         Status::Fail => EXIT_ANOMALY,
         _ => EXIT_OK,
+    })
+}
+
+/// `--replay CASE.json`: the case's requests once against the target, every request and
+/// response printed, and whether the model's violation reproduced (exit 1) or not (0).
+fn replay(args: &CertifyArgs, target: &Target, case: &PathBuf) -> anyhow::Result<i32> {
+    let file = CaseFile::load(case).map_err(|e| UsageError(e.to_string()))?;
+    println!(
+        "faultline {} · replaying {} ({}, {} ops, seed {}) against {}",
+        env!("CARGO_PKG_VERSION"),
+        case.display(),
+        file.property,
+        file.case.ops.len(),
+        file.seed,
+        target.name
+    );
+    println!(
+        "  recorded violation: {}: {}",
+        file.violation.rule, file.violation.message
+    );
+    let out = args.out.join(slug(&target.name));
+    let context = CommandContext {
+        faultline: std::env::current_exe()?,
+        log_dir: out.join("logs"),
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let tag = format!("replay{:x}", now.as_nanos() as u64 & 0xff_ffff);
+    let run_context = ModelOptions::live(file.seed, &tag).context;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let replayed = runtime
+        .block_on(replay_case(target, context, &file, run_context))
+        .map_err(anyhow::Error::msg)?;
+    if let Some(why) = &replayed.not_applicable {
+        println!("not applicable: {why}");
+        return Ok(EXIT_OK);
+    }
+    for exchange in &replayed.exchanges {
+        println!(
+            "  → {} v{} {}",
+            exchange.api, exchange.version, exchange.request
+        );
+        println!("    ← {}", exchange.response);
+    }
+    Ok(match &replayed.violation {
+        Some(v) => {
+            println!(
+                "violation reproduced: {} ({}): {}",
+                v.rule, v.citation, v.message
+            );
+            EXIT_ANOMALY
+        }
+        None => {
+            println!("no violation: every response was one the model allows");
+            EXIT_OK
+        }
     })
 }
 

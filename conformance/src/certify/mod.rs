@@ -15,6 +15,7 @@ pub mod judge;
 pub mod live;
 /// The certificate's data model lives with its renderers (`faultline-reports`).
 pub use faultline_reports::certificate::model;
+pub mod model_based;
 pub mod process;
 pub mod proxy;
 pub mod session;

@@ -26,6 +26,7 @@ use super::model::{
     BrokerIdentity, Category, Certificate, Evidence, Exchange, PropertyResult, Status,
     WorkloadSummary, CERTIFICATE_SCHEMA_VERSION,
 };
+use super::model_based::{run_model_suite, CaseFile, ModelOptions, RunContext};
 use super::process::{CommandContext, Nodes};
 use super::proxy::ProxyCluster;
 use super::suite::{self, Suite, SuiteTarget};
@@ -46,6 +47,9 @@ pub struct CertifyOptions {
     pub started_at: String,
     /// A per-run tag for topic and group names (so runs never share records).
     pub run_tag: String,
+    /// The model-based suite's families, budget and seed (when `suites` has
+    /// [`Suite::Model`]).
+    pub model: ModelOptions,
 }
 
 /// A finished certification.
@@ -57,6 +61,8 @@ pub struct Certified {
     pub history: Option<History>,
     /// The checker reports behind the fault properties.
     pub checks: Vec<CheckReport>,
+    /// The model-based suite's shrunk failing cases, to be written as `case-*.json`.
+    pub model_cases: Vec<CaseFile>,
 }
 
 /// Runs one certification of `target`.
@@ -81,6 +87,7 @@ pub async fn certify(target: &Target, options: &CertifyOptions) -> std::io::Resu
         certificate: certificate.clone(),
         history: None,
         checks: Vec::new(),
+        model_cases: Vec::new(),
     };
     let ready = match nodes.setup_all().await {
         Ok(()) => nodes.start_all().await,
@@ -106,6 +113,7 @@ pub async fn certify(target: &Target, options: &CertifyOptions) -> std::io::Resu
         &proxies,
         &mut certificate,
         started,
+        &mut certified.model_cases,
     )
     .await;
     proxies.shutdown();
@@ -128,6 +136,7 @@ async fn certify_started(
     proxies: &ProxyCluster,
     certificate: &mut Certificate,
     started: Instant,
+    model_cases: &mut Vec<CaseFile>,
 ) -> (Option<History>, Vec<CheckReport>) {
     let timeout = target.request_timeout();
     // Identify the broker on its own addresses, so the certificate shows what it advertises.
@@ -183,6 +192,12 @@ async fn certify_started(
             request_timeout: timeout,
             started,
         };
+        if suite_kind == Suite::Model {
+            let report = run_model_suite(&TokioTransport, &suite_target, &options.model).await;
+            certificate.properties.extend(report.properties);
+            model_cases.extend(report.cases);
+            continue;
+        }
         certificate
             .properties
             .extend(suite::run_suite(&TokioTransport, &suite_target, suite_kind).await);
@@ -501,4 +516,60 @@ async fn probe_anomalies(
         }));
     }
     probes
+}
+
+/// Replays one model-based case file against `target` exactly once: starts the target's
+/// nodes, identifies the broker, makes sure the topic is there, sends the case's requests
+/// and checks every response against the model; stops what it started.
+pub async fn replay_case(
+    target: &Target,
+    context: CommandContext,
+    file: &CaseFile,
+    run_context: RunContext,
+) -> Result<super::model_based::case_file::Replayed, String> {
+    let mut nodes = Nodes::new(target, context);
+    let ready = match nodes.setup_all().await {
+        Ok(()) => nodes.start_all().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = ready {
+        nodes.stop_all().await;
+        return Err(format!("the target did not start: {e}"));
+    }
+    let timeout = target.request_timeout();
+    let outcome = async {
+        let identity = suite::identify(&TokioTransport, &target.bootstrap(), &target.name, timeout)
+            .await
+            .map_err(|e| format!("could not identify the broker: {}", e.summary))?;
+        let creates = target.topic.create && identity.api_versions.iter().any(|a| a.key == 19);
+        let topic = if creates {
+            format!("{}-replay", target.topic.name)
+        } else {
+            target.topic.name.clone()
+        };
+        let partitions = suite::ensure_topic(
+            &TokioTransport,
+            &target.bootstrap(),
+            &topic,
+            target.topic.partitions,
+            target.topic.replication_factor,
+            creates,
+            target.ready_timeout(),
+        )
+        .await
+        .map_err(|e| format!("topic {topic}: {}", e.summary))?;
+        let suite_target = SuiteTarget {
+            bootstrap: target.bootstrap(),
+            broker_name: Arc::new(|address: &str| address.to_string()),
+            topic,
+            partitions,
+            advertised: identity.api_versions,
+            request_timeout: timeout,
+            started: Instant::now(),
+        };
+        Ok(super::model_based::replay(&TokioTransport, &suite_target, file, run_context).await)
+    }
+    .await;
+    nodes.stop_all().await;
+    outcome
 }

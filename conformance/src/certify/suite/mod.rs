@@ -77,24 +77,38 @@ pub enum Suite {
     Groups,
     /// Idempotent producers (KIP-98).
     Idempotence,
+    /// The model-based suite: generated request sequences checked against an abstract
+    /// model of Kafka, one `model.*` property per API family
+    /// ([`crate::certify::model_based`]).
+    Model,
 }
 
 impl Suite {
     /// Every suite, in the order certification runs them.
-    pub const ALL: [Suite; 4] = [
+    pub const ALL: [Suite; 5] = [
+        Suite::Api,
+        Suite::ProduceFetch,
+        Suite::Groups,
+        Suite::Idempotence,
+        Suite::Model,
+    ];
+
+    /// The single-probe smoke suites (every suite but the model-based one).
+    pub const PROBES: [Suite; 4] = [
         Suite::Api,
         Suite::ProduceFetch,
         Suite::Groups,
         Suite::Idempotence,
     ];
 
-    /// A short stable name: `api`, `produce-fetch`, `groups`, `idempotence`.
+    /// A short stable name: `api`, `produce-fetch`, `groups`, `idempotence`, `model`.
     pub fn name(self) -> &'static str {
         match self {
             Suite::Api => "api",
             Suite::ProduceFetch => "produce-fetch",
             Suite::Groups => "groups",
             Suite::Idempotence => "idempotence",
+            Suite::Model => "model",
         }
     }
 }
@@ -111,6 +125,12 @@ pub async fn run_suite<T: Transport>(
         Suite::ProduceFetch => produce_fetch::run(transport, target).await,
         Suite::Groups => groups::run(transport, target).await,
         Suite::Idempotence => idempotence::run(transport, target).await,
+        Suite::Model => {
+            let options = crate::certify::model_based::ModelOptions::live(1, &run_token());
+            crate::certify::model_based::run_model_suite(transport, target, &options)
+                .await
+                .properties
+        }
     };
     tracing::info!(
         suite = suite.name(),

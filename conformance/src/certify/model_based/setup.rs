@@ -1,0 +1,125 @@
+//! What a case needs before its first op: the API versions both sides speak (or why the
+//! family does not apply), and the leaders of the partitions it uses, from one Metadata
+//! request — the case's only setup request, recorded with the rest.
+
+use kafka_protocol::messages::ApiKey;
+
+use faultline_wire::Transport;
+
+use super::driver::{version_of, CaseVersions};
+use super::Family;
+use crate::certify::model::Exchange;
+use crate::certify::suite::identify::metadata;
+use crate::certify::suite::partition_io::Versions;
+use crate::certify::suite::probe::{no_version_reason, Probe};
+use crate::certify::suite::SuiteTarget;
+
+/// Metadata versions a case sends.
+const METADATA_VERSIONS: (i16, i16) = (1, 12);
+/// InitProducerId versions (v0 has every field an idempotent producer needs; v3 adds the
+/// epoch bump of KIP-360).
+const INIT_PRODUCER_ID_VERSIONS: (i16, i16) = (0, 4);
+
+/// One case's fixed facts.
+#[derive(Debug, Clone)]
+pub struct CaseSetup {
+    /// The topic.
+    pub topic: String,
+    /// The partition ids its slots map to.
+    pub partitions: Vec<i32>,
+    /// Each partition's leader address (as the target's addresses reach it).
+    pub leaders: Vec<String>,
+    /// Versions.
+    pub versions: CaseVersions,
+    /// Unique text for values and the group name.
+    pub tag: String,
+    /// The group this case uses.
+    pub group: String,
+    /// The first batch's timestamp; op `i` stamps `base + i`. Later than any record the
+    /// topic held before the case, so timestamp lookups are decided by the case's batches.
+    pub timestamp_base_ms: i64,
+}
+
+/// The versions `family` needs, or why it does not apply to this broker (an API not
+/// advertised, or no version both sides speak).
+pub fn versions(target: &SuiteTarget, family: Family) -> Result<CaseVersions, String> {
+    let data = Versions::of(&target.advertised);
+    let needs_list_offsets = family == Family::ListOffsets;
+    if let Some(why) = data.missing(&target.advertised, needs_list_offsets) {
+        return Err(why);
+    }
+    let metadata = version_of(
+        target,
+        ApiKey::Metadata,
+        METADATA_VERSIONS.0,
+        METADATA_VERSIONS.1,
+    )
+    .ok_or_else(|| {
+        no_version_reason(
+            &target.advertised,
+            ApiKey::Metadata,
+            METADATA_VERSIONS.0,
+            METADATA_VERSIONS.1,
+        )
+    })?;
+    let (floor, ceiling) = INIT_PRODUCER_ID_VERSIONS;
+    let init_producer_id = version_of(target, ApiKey::InitProducerId, floor, ceiling);
+    if family == Family::Idempotence && init_producer_id.is_none() {
+        return Err(no_version_reason(
+            &target.advertised,
+            ApiKey::InitProducerId,
+            floor,
+            ceiling,
+        ));
+    }
+    if family == Family::Groups {
+        crate::certify::suite::group_calls::GroupVersions::of(&target.advertised)?;
+    }
+    Ok(CaseVersions {
+        produce: data.produce.expect("checked by missing()"),
+        fetch: data.fetch.expect("checked by missing()"),
+        list_offsets: data.list_offsets.unwrap_or(1),
+        metadata,
+        init_producer_id,
+    })
+}
+
+/// Finds the leaders of the first `partitions` partitions of the target's topic with one
+/// Metadata request (to each bootstrap address in turn until one answers with them all).
+pub async fn leaders<T: Transport>(
+    transport: &T,
+    target: &SuiteTarget,
+    partitions: u8,
+    exchanges: &mut Vec<Exchange>,
+) -> Result<(Vec<i32>, Vec<String>), String> {
+    let count = i32::from(partitions.clamp(1, 3)).min(target.partitions.max(1));
+    let ids: Vec<i32> = (0..count).collect();
+    let mut probe = Probe::new(transport, target);
+    let mut found = None;
+    for address in &target.bootstrap {
+        let view = metadata(
+            &mut probe,
+            address,
+            &target.advertised,
+            Some(&target.topic),
+            false,
+        )
+        .await;
+        let leaders: Option<Vec<String>> = view.and_then(|v| {
+            ids.iter()
+                .map(|&p| v.leader_address(&target.topic, p))
+                .collect()
+        });
+        if let Some(leaders) = leaders {
+            found = Some(leaders);
+            break;
+        }
+    }
+    exchanges.append(&mut probe.exchanges);
+    found.map(|leaders| (ids, leaders)).ok_or_else(|| {
+        format!(
+            "no bootstrap address reported a leader for every partition of {} in Metadata",
+            target.topic
+        )
+    })
+}
