@@ -246,7 +246,9 @@ fn no_crate_holds_more_than_a_quarter_of_the_rust_lines() {
         let folder = repo().join(src).parent().unwrap().to_path_buf();
         let mut files = Vec::new();
         for sub in ["src", "tests", "benches"] {
-            if folder.join(sub).is_dir() && !(name == "faultline" && sub != "src") {
+            // The root package's folder is the repository: its own src/, tests/ and
+            // benches/ only (the member crates are counted under their own names).
+            if folder.join(sub).is_dir() {
                 rust_files(&folder.join(sub), &mut files);
             }
         }

@@ -22,7 +22,7 @@ use crate::disk::SimDisk;
 use crate::events::{ClusterEvent, EventTyper};
 use crate::invariants::{InvariantChecker, ReplicaRef};
 use crate::seed::stream;
-use crate::world::TurmoilTransport;
+use crate::transport::TurmoilTransport;
 
 /// A running process.
 enum Node {

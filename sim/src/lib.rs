@@ -11,6 +11,7 @@
 //! - [`hosts`]: the controller and broker hosts, their disks and fault handles.
 //! - [`invariants`]: the cluster state checker, run after every step.
 //! - [`liveness`]: recovery after the heal, within a bound.
+//! - [`transport`]: turmoil's TCP as the wire's transport.
 //! - [`world`]: builds and drives a run.
 //! - [`pipeline`]: a run judged: the checks its scenario names, and the verdict.
 
@@ -24,6 +25,7 @@ pub mod nemesis;
 pub mod pipeline;
 pub mod scenario;
 pub mod swarm;
+pub mod transport;
 pub mod world;
 
 pub use faultline_workload::{duration, seed};

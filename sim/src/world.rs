@@ -10,8 +10,6 @@ use rand::Rng;
 use faultline_broker::storage::TopicPartition;
 use faultline_checker::history::History;
 use faultline_checker::CheckReport;
-use faultline_wire::transport::ConnectFuture;
-use faultline_wire::Transport;
 use faultline_workload::client::KafkaClient;
 use faultline_workload::group_consumer;
 use faultline_workload::recorder::Recorder;
@@ -26,19 +24,7 @@ use crate::nemesis::draw_schedule;
 use crate::nemesis::trigger::{draw_triggers, Trigger, Triggers};
 use crate::scenario::{Acks, Scenario};
 use crate::seed::{fnv1a, stream};
-
-/// turmoil's TCP as a [`Transport`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TurmoilTransport;
-
-impl Transport for TurmoilTransport {
-    type Stream = turmoil::net::TcpStream;
-
-    fn connect(&self, address: &str) -> ConnectFuture<Self::Stream> {
-        let address = address.to_string();
-        Box::pin(async move { turmoil::net::TcpStream::connect(address).await })
-    }
-}
+pub use crate::transport::TurmoilTransport;
 
 /// Everything a run produced.
 #[derive(Debug, Clone)]

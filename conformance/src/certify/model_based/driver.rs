@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
-use kafka_protocol::messages::{ApiKey, BrokerId, FetchRequest, ProduceRequest};
+use kafka_protocol::messages::{BrokerId, FetchRequest, ProduceRequest};
 
 use faultline_wire::records::{decode_records, producer_batch};
 use faultline_wire::Transport;
@@ -397,24 +397,4 @@ impl<'a, T: Transport> Driver<'a, T> {
         };
         self.model.partitions[slot].check_fetch(offset, &seen)
     }
-}
-
-/// The API versions a case speaks.
-#[derive(Debug, Clone, Copy)]
-pub struct CaseVersions {
-    /// Produce.
-    pub produce: i16,
-    /// Fetch.
-    pub fetch: i16,
-    /// ListOffsets.
-    pub list_offsets: i16,
-    /// Metadata.
-    pub metadata: i16,
-    /// InitProducerId, if advertised.
-    pub init_producer_id: Option<i16>,
-}
-
-/// Versions for `api` both sides speak, within what the driver builds.
-pub fn version_of(target: &SuiteTarget, api: ApiKey, floor: i16, ceiling: i16) -> Option<i16> {
-    crate::certify::suite::probe::choose_version(&target.advertised, api, floor, ceiling)
 }

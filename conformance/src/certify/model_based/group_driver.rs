@@ -20,10 +20,11 @@ use kafka_protocol::protocol::StrBytes;
 
 use faultline_wire::{ResponseError, Transport};
 
-use super::driver::{version_of, Driver};
+use super::driver::Driver;
 use super::group_model::{claimed, JoinSeen};
 use super::ops::Claim;
 use super::rules::{Violation, ANSWERED};
+use super::setup::version_of;
 use crate::certify::suite::group_calls::{find_coordinator, GroupVersions, Joined, Member};
 use crate::certify::suite::join_all;
 use crate::certify::suite::partition_io::topic_name;

@@ -13,9 +13,10 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use faultline_wire::Transport;
 
-use super::driver::{CaseVersions, Driver};
+use super::driver::Driver;
 use super::ops::Case;
 use super::rules::{Violation, ANSWERED};
+use super::setup::CaseVersions;
 use super::setup::{leaders, CaseSetup};
 use super::strategy;
 use super::Family;

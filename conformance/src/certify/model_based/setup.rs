@@ -6,7 +6,6 @@ use kafka_protocol::messages::ApiKey;
 
 use faultline_wire::Transport;
 
-use super::driver::{version_of, CaseVersions};
 use super::Family;
 use crate::certify::model::Exchange;
 use crate::certify::suite::identify::metadata;
@@ -122,4 +121,24 @@ pub async fn leaders<T: Transport>(
             target.topic
         )
     })
+}
+
+/// The API versions a case speaks.
+#[derive(Debug, Clone, Copy)]
+pub struct CaseVersions {
+    /// Produce.
+    pub produce: i16,
+    /// Fetch.
+    pub fetch: i16,
+    /// ListOffsets.
+    pub list_offsets: i16,
+    /// Metadata.
+    pub metadata: i16,
+    /// InitProducerId, if advertised.
+    pub init_producer_id: Option<i16>,
+}
+
+/// Versions for `api` both sides speak, within what the driver builds.
+pub fn version_of(target: &SuiteTarget, api: ApiKey, floor: i16, ceiling: i16) -> Option<i16> {
+    crate::certify::suite::probe::choose_version(&target.advertised, api, floor, ceiling)
 }
