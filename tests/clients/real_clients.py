@@ -6,7 +6,7 @@ and kcat, each feature checked end to end. Usage:
 
 Prints one line per (client, feature) with PASS or FAIL and why, optionally writes the
 client x feature table as Markdown, and exits 1 if anything failed (or a client is
-missing: nothing here is skipped). `tests/real_clients.rs` runs it against
+missing: nothing here is skipped). `tests/serve/real_clients.rs` runs it against
 `serve --brokers 3`; see the README's table.
 """
 

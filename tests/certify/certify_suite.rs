@@ -5,8 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-mod common;
-use common::Server;
+use crate::common::Server;
 
 use faultline_conformance::certify::suite::{
     ensure_topic, identify, run_suite, Suite, SuiteTarget,
@@ -20,7 +19,7 @@ fn serve(bug: Option<&str>) -> Server {
     if let Some(bug) = bug {
         extra.extend(["--bug", bug]);
     }
-    common::serve(3, &extra)
+    crate::common::serve(3, &extra)
 }
 
 /// Identifies the cluster, waits for every partition's leader, and builds the target.

@@ -11,8 +11,6 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-mod common;
-
 /// The venv's interpreter, if the clients are installed.
 fn python() -> Option<PathBuf> {
     let path = std::env::var_os("FAULTLINE_CLIENTS_PYTHON")
@@ -44,7 +42,7 @@ fn real_clients_work_against_three_brokers() {
     let Some(python) = python() else {
         return;
     };
-    let server = common::serve(3, &["--topic", "events:3"]);
+    let server = crate::common::serve(3, &["--topic", "events:3"]);
     // Leaders are elected and announced within a few heartbeats.
     std::thread::sleep(Duration::from_millis(1500));
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients/real_clients.py");

@@ -6,11 +6,10 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-mod common;
-use common::Server;
+use crate::common::Server;
 
 fn serve(brokers: u16) -> Server {
-    let server = common::serve(brokers, &["--topic", "events:3"]);
+    let server = crate::common::serve(brokers, &["--topic", "events:3"]);
     // Leaders are elected and announced within a few heartbeats.
     std::thread::sleep(Duration::from_millis(1500));
     server

@@ -4,7 +4,7 @@
 //! table of `faultline run` over every catalog scenario for a seed range:
 //!
 //! ```text
-//! FAULTLINE_SEEDS=1..=100 cargo test --release --test catalog -- --ignored --nocapture
+//! FAULTLINE_SEEDS=1..=100 cargo test --release --test cli catalog -- --ignored --nocapture
 //! ```
 
 use std::path::{Path, PathBuf};

@@ -26,8 +26,6 @@ use faultline_wire::connection::{connect, Connection};
 use faultline_wire::records::{encode_batch, BatchRecord};
 use faultline_wire::transport::TokioTransport;
 
-mod common;
-
 const TIMEOUT: Duration = Duration::from_secs(10);
 const OFFSET_OUT_OF_RANGE: i16 = 1;
 
@@ -132,7 +130,7 @@ fn records(count: usize, value_bytes: usize, first_timestamp: i64) -> Vec<BatchR
 
 #[test]
 fn batches_come_back_as_written_within_fetch_limits_with_timestamps_and_delete_records() {
-    let server = common::serve(3, &["--topic", "events:3"]);
+    let server = crate::common::serve(3, &["--topic", "events:3"]);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -227,7 +225,7 @@ fn batches_come_back_as_written_within_fetch_limits_with_timestamps_and_delete_r
 /// producer's timestamps, and the compressed records are still the producer's bytes.
 #[test]
 fn log_append_time_topics_stamp_batches_with_the_leaders_clock() {
-    let server = common::serve(
+    let server = crate::common::serve(
         1,
         &[
             "--topic",

@@ -9,8 +9,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-mod common;
-use common::free_ports;
+use crate::common::free_ports;
 
 use serde_json::Value;
 
