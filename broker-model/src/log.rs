@@ -374,16 +374,22 @@ impl PartitionLog {
             .map(|e| (e.offset, e.timestamp))
     }
 
-    /// The record below `upper_offset` with the largest timestamp, the earliest of equals:
-    /// `(offset, timestamp)` (ListOffsets `MAX_TIMESTAMP`, KIP-734).
+    /// The record with the largest timestamp in the whole log, the earliest of equals —
+    /// `(offset, timestamp)` — if it lies below `upper_offset` (ListOffsets `MAX_TIMESTAMP`,
+    /// KIP-734). As Kafka's `Partition.fetchOffsetForTimestamp` does, the search covers the
+    /// log to its end and the answer is then dropped when it is not yet fetchable (at or
+    /// past the high watermark): an older record below the high watermark is *not* the
+    /// record with the largest timestamp, so answering it would be wrong (found by the
+    /// model-based suite, `model.list-offsets`).
     pub fn max_timestamp(&self, upper_offset: i64) -> Option<(i64, i64)> {
         let mut best: Option<&LogEntry> = None;
-        for entry in self.visible(upper_offset) {
+        for entry in self.visible(self.end_offset()) {
             if best.is_none_or(|b| entry.timestamp > b.timestamp) {
                 best = Some(entry);
             }
         }
-        best.map(|e| (e.offset, e.timestamp))
+        best.filter(|e| e.offset < upper_offset)
+            .map(|e| (e.offset, e.timestamp))
     }
 
     /// Entries from the log start to `upper_offset`.
@@ -503,6 +509,33 @@ mod tests {
                 .map(|(o, &e)| entry(o as i64, e))
                 .collect(),
         )
+    }
+
+    /// KIP-734 as Kafka answers it: the record with the largest timestamp in the whole
+    /// log, or none while that record is not yet below the high watermark — never an older
+    /// record that happens to be below it (the model-based suite's `model.list-offsets`
+    /// caught the latter).
+    #[test]
+    fn max_timestamp_is_the_newest_record_or_none_until_it_is_committed() {
+        let timestamps = [10, 30, 20, 50, 40];
+        let log = PartitionLog::from_entries(
+            timestamps
+                .iter()
+                .enumerate()
+                .map(|(o, &t)| LogEntry {
+                    timestamp: t,
+                    ..entry(o as i64, 0)
+                })
+                .collect(),
+        );
+        assert_eq!(log.max_timestamp(5), Some((3, 50)));
+        assert_eq!(log.max_timestamp(4), Some((3, 50)));
+        assert_eq!(
+            log.max_timestamp(3),
+            None,
+            "offset 3 is not below the HW yet"
+        );
+        assert_eq!(log.max_timestamp(0), None);
     }
 
     #[test]
