@@ -166,8 +166,16 @@ mod tests {
     #[test]
     fn truncated_batches_are_refused() {
         let bytes = encode_records(&[record(0, 0, "a"), record(1, 0, "b")]);
+        let whole = decode_records(&bytes).expect("whole batches");
+        assert_eq!(whole.len(), 2);
+        // A cut batch is an error or, as the partial batch a Fetch response may end with
+        // (Kafka protocol guide, "Record Batch"), skipped: what is read is only the records
+        // of the whole batches before the cut, never a record of the cut batch.
         for cut in 0..bytes.len() {
-            let _ = decode_records(&bytes.slice(0..cut));
+            if let Ok(records) = decode_records(&bytes.slice(0..cut)) {
+                assert!(records.len() < whole.len(), "cut at {cut}: {records:?}");
+                assert_eq!(records[..], whole[..records.len()], "cut at {cut}");
+            }
         }
     }
 }
