@@ -36,13 +36,14 @@ pub fn check_plan(scenario: &Scenario) -> CheckPlan {
 
 /// Runs `scenario` under `seed` and judges it.
 pub fn execute(scenario: &Scenario, seed: u64) -> Result<JudgedRun, SimError> {
-    let outcome = run(scenario, seed)?;
+    let mut outcome = run(scenario, seed)?;
     let mut backend_checks = Vec::new();
     if scenario.checks.liveness {
         backend_checks.push(crate::liveness::check(&outcome.liveness));
     }
-    // The cluster state checker's findings (TigerBeetle-style invariants, every step).
-    backend_checks.extend(outcome.invariants.clone());
+    // The cluster state checker's findings (TigerBeetle-style invariants, every step),
+    // moved into the judgement: one copy of the evidence, in the checks.
+    backend_checks.extend(outcome.invariants.take());
     let judgement = judge(&outcome.history, &check_plan(scenario), backend_checks);
     Ok(JudgedRun { outcome, judgement })
 }
