@@ -10,7 +10,7 @@ use faultline_wire::Transport;
 use super::ops::Case;
 use super::rules::Violation;
 use super::runner::{run_case, Names, RunContext};
-use super::setup::versions;
+use super::setup::{readable, versions};
 use super::Family;
 use crate::certify::model::Exchange;
 use crate::certify::suite::SuiteTarget;
@@ -129,6 +129,7 @@ pub async fn replay<T: Transport>(
             }
         }
     };
+    let (chosen, _) = readable(transport, target, chosen).await;
     let mut names = Names::new(context);
     let run = run_case(transport, target, family, chosen, &file.case, &mut names).await;
     Replayed {

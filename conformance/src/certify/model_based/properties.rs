@@ -8,7 +8,7 @@ use faultline_wire::Transport;
 
 use super::case_file::{CaseFile, CASE_FILE_VERSION};
 use super::runner::{run_family, Budget, FamilyOutcome, Names, RunContext};
-use super::setup::versions;
+use super::setup::{readable, versions};
 use super::Family;
 use crate::certify::model::{Category, Evidence, PropertyResult, Status};
 use crate::certify::suite::SuiteTarget;
@@ -103,6 +103,7 @@ pub async fn run_model_suite<T: Transport>(
                 continue;
             }
         };
+        let (chosen, note) = readable(transport, target, chosen).await;
         tracing::info!(family = family.name(), "model-based family starts");
         let outcome = run_family(
             transport,
@@ -117,7 +118,10 @@ pub async fn run_model_suite<T: Transport>(
         report
             .counts
             .push((family, outcome.cases, outcome.requests));
-        let (property, case) = judge(family, &outcome, options);
+        let (mut property, case) = judge(family, &outcome, options);
+        if let Some(note) = note {
+            property.detail = format!("{} {note}", property.detail);
+        }
         report.properties.push(property);
         report.cases.extend(case);
     }

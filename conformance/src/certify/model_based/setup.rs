@@ -9,7 +9,7 @@ use faultline_wire::Transport;
 use super::Family;
 use crate::certify::model::Exchange;
 use crate::certify::suite::identify::metadata;
-use crate::certify::suite::partition_io::Versions;
+use crate::certify::suite::partition_io::{readable_fetch_version, Versions};
 use crate::certify::suite::probe::{no_version_reason, Probe};
 use crate::certify::suite::SuiteTarget;
 
@@ -141,4 +141,39 @@ pub struct CaseVersions {
 /// Versions for `api` both sides speak, within what the driver builds.
 pub fn version_of(target: &SuiteTarget, api: ApiKey, floor: i16, ceiling: i16) -> Option<i16> {
     crate::certify::suite::probe::choose_version(&target.advertised, api, floor, ceiling)
+}
+
+/// `versions` with Fetch stepped down to a version whose answers faultline can read (see
+/// [`readable_fetch_version`]), and a note saying so when it had to step down. KIP-482 lets
+/// a broker send a tagged field the receiver does not know, so such an answer is latitude,
+/// not a violation: the API sweep reports it, the model judges what the answers say.
+pub async fn readable<T: Transport>(
+    transport: &T,
+    target: &SuiteTarget,
+    mut versions: CaseVersions,
+) -> (CaseVersions, Option<String>) {
+    let mut exchanges = Vec::new();
+    let Ok((partitions, leaders)) = leaders(transport, target, 1, &mut exchanges).await else {
+        // No leader to ask: the cases will report that themselves.
+        return (versions, None);
+    };
+    let mut probe = Probe::new(transport, target);
+    let chosen = versions.fetch;
+    let readable =
+        readable_fetch_version(&mut probe, target, &leaders[0], partitions[0], Some(chosen))
+            .await
+            .unwrap_or(chosen);
+    if readable == chosen {
+        return (versions, None);
+    }
+    versions.fetch = readable;
+    let refused = if readable + 1 == chosen {
+        format!("Fetch v{chosen} answers carry")
+    } else {
+        format!("Fetch v{} to v{chosen} answers carry", readable + 1)
+    };
+    let note = format!(
+        "{refused} a tagged field the version does not define, which kafka-protocol 0.18 cannot skip (KIP-482 allows it; the API sweep reports it), so the sequences fetch at v{readable}."
+    );
+    (versions, Some(note))
 }

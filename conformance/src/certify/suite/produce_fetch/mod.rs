@@ -14,7 +14,8 @@ use bytes::Bytes;
 use faultline_wire::{ResponseError, Transport};
 
 use super::partition_io::{
-    fetch, leader, list_offset, produce, produce_then_fetch, Fetched, Produced, Versions,
+    fetch, leader, list_offset, produce, produce_then_fetch, readable_fetch_version, Fetched,
+    Produced, Versions,
 };
 use super::probe::{Probe, Property};
 use super::{run_token, SuiteTarget};
@@ -62,30 +63,6 @@ struct Context<'a, T: Transport> {
     token: String,
 }
 
-/// The highest Fetch version, from `chosen` down, whose answers kafka-protocol 0.18 can
-/// read. A broker may put a tagged field into a version that does not define it (Tansu
-/// 0.6.0 sends Fetch's NodeEndpoints, tag 0 of v16+, at v12); KIP-482 has receivers skip
-/// tags they do not know, but kafka-protocol rejects them. The API sweep reports such
-/// versions; the semantic checks here use one both sides read.
-async fn readable_fetch_version<T: Transport>(
-    probe: &mut Probe<T>,
-    target: &SuiteTarget,
-    leader: &str,
-    chosen: Option<i16>,
-) -> Option<i16> {
-    let mut version = chosen?;
-    while version > FETCH_VERSION_FLOOR {
-        match fetch(probe, leader, version, &target.topic, PARTITION, 0, 0).await {
-            Err(e) if e.contains("is not valid for version") => version -= 1,
-            _ => break,
-        }
-    }
-    Some(version)
-}
-
-/// The lowest Fetch version the suite reads (record batches, v4+).
-const FETCH_VERSION_FLOOR: i16 = 4;
-
 /// Runs the suite.
 pub async fn run<T: Transport>(transport: &T, target: &SuiteTarget) -> Vec<PropertyResult> {
     let mut versions = Versions::of(&target.advertised);
@@ -103,7 +80,8 @@ pub async fn run<T: Transport>(transport: &T, target: &SuiteTarget) -> Vec<Prope
                 .collect();
         }
     };
-    versions.fetch = readable_fetch_version(&mut probe, target, &leader, versions.fetch).await;
+    versions.fetch =
+        readable_fetch_version(&mut probe, target, &leader, PARTITION, versions.fetch).await;
     let context = Context {
         transport,
         target,
