@@ -71,12 +71,9 @@ pub fn run(
         .enable_all()
         .build()?;
     LocalSet::new().block_on(&runtime, async move {
-        let listener = TcpListener::bind(address)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
         match role {
-            Role::Controller => serve_controller(config, storage, listener).await,
-            Role::Broker(id) => serve_broker(id, config, storage, listener, transport).await,
+            Role::Controller => serve_controller(config, storage, bind(address).await?).await,
+            Role::Broker(id) => serve_broker(id, config, storage, address, transport).await,
         }
     })
 }
@@ -104,7 +101,7 @@ async fn serve_broker(
     id: i32,
     config: ClusterConfig,
     storage: FileStorage,
-    listener: TcpListener,
+    address: SocketAddr,
     transport: RoutedTransport,
 ) -> anyhow::Result<()> {
     // Differs on every start, so the controller tells a restart from a retry (KIP-631).
@@ -113,7 +110,20 @@ async fn serve_broker(
         .map_or(u64::from(std::process::id()), |d| d.as_nanos() as u64);
     let node = BrokerNode::new(id, config, Box::new(storage), incarnation);
     node.spawn_background(transport);
-    println!("broker {id} listening on {}", listener.local_addr()?);
+    // A KRaft broker opens its listeners only once it has caught up with the metadata
+    // log (KIP-631, "Broker startup"; Kafka's `BrokerServer.startup` waits for the initial
+    // catch-up): until then it would answer clients from an empty or stale image.
+    while node
+        .state
+        .lock()
+        .expect("broker state lock")
+        .coordinator_lease_until_ms
+        == 0
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let listener = bind(address).await?;
+    println!("broker {id} caught up with the controller; listening on {address}");
     let memory = RequestMemory::new(
         DEFAULT_SOCKET_REQUEST_MAX_BYTES,
         DEFAULT_QUEUED_MAX_REQUEST_BYTES,
@@ -138,6 +148,12 @@ async fn serve_broker(
 /// Kafka flushes its logs on a controlled shutdown.
 fn shut_down(node: &Arc<BrokerNode>) {
     node.state.lock().expect("broker state lock").storage.sync();
+}
+
+async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(address)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))
 }
 
 /// Resolves on SIGTERM or SIGINT.
