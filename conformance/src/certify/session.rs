@@ -135,6 +135,8 @@ pub async fn certify(target: &Target, options: &CertifyOptions) -> std::io::Resu
     Ok(certified)
 }
 
+// The run's parts, each borrowed from `certify` that owns and stops them.
+#[allow(clippy::too_many_arguments)]
 async fn certify_started(
     target: &Target,
     options: &CertifyOptions,
