@@ -265,3 +265,83 @@ fn up(spec: ClusterSpec) -> anyhow::Result<i32> {
     }
     Ok(EXIT_OK)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// `cluster` as the command line gives it.
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        command: Top,
+    }
+
+    #[derive(Debug, Subcommand)]
+    enum Top {
+        Cluster(ClusterArgs),
+    }
+
+    /// Every process derives the cluster from its own arguments, so `up` must hand each
+    /// one arguments that yield the same configuration it validated: brokers, controller,
+    /// topics, fsync policy, planted bugs (the wall-clock epoch aside).
+    #[test]
+    fn up_starts_every_process_with_the_same_cluster() {
+        let spec = ClusterSpec {
+            listen: "127.0.0.1:29501".parse().unwrap(),
+            controller: "127.0.0.1:29500".parse().unwrap(),
+            brokers: 3,
+            data_dir: PathBuf::from("/tmp/cluster"),
+            topics: vec!["events:6".into(), "audit".into()],
+            min_insync_replicas: Some(1),
+            fsync: "always".into(),
+            storage: StorageMode::PowerLoss,
+            no_auto_create_topics: true,
+            bugs: vec!["fsync-lies".into()],
+        };
+        let mut expected = config(&spec).unwrap();
+        expected.clock_epoch_ms = 0;
+        assert_eq!(expected.brokers[&3], "127.0.0.1:29503");
+        assert_eq!(expected.topics[0].partitions, 6);
+        assert_eq!(expected.topics[1].partitions, 1);
+        for role in ["controller", "1", "2", "3"] {
+            let arguments = std::iter::once("faultline".to_string())
+                .chain(node_arguments(&spec, role))
+                .collect::<Vec<_>>();
+            let Top::Cluster(args) = Cli::try_parse_from(&arguments).unwrap().command;
+            let ClusterCommand::Node(node) = args.command else {
+                panic!("{role}: not a node command");
+            };
+            assert_eq!(node.role, role);
+            assert_eq!(node.cluster.storage, StorageMode::PowerLoss);
+            assert_eq!(node.cluster.data_dir, spec.data_dir);
+            let mut derived = config(&node.cluster).unwrap();
+            derived.clock_epoch_ms = 0;
+            assert_eq!(derived, expected, "{role}");
+        }
+    }
+
+    #[test]
+    fn bad_options_are_usage_errors() {
+        let mut spec = ClusterSpec {
+            listen: "127.0.0.1:9092".parse().unwrap(),
+            controller: "127.0.0.1:9091".parse().unwrap(),
+            brokers: 3,
+            data_dir: PathBuf::from("d"),
+            topics: Vec::new(),
+            min_insync_replicas: None,
+            fsync: "sometimes".into(),
+            storage: StorageMode::Os,
+            no_auto_create_topics: false,
+            bugs: Vec::new(),
+        };
+        assert!(config(&spec).unwrap_err().0.contains("--fsync"));
+        spec.fsync = "never".into();
+        spec.topics = vec!["t:x".into()];
+        assert!(config(&spec).unwrap_err().0.contains("--topic"));
+        spec.topics = Vec::new();
+        spec.brokers = 0;
+        assert!(config(&spec).is_err());
+    }
+}
