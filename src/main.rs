@@ -4,6 +4,7 @@
 //! 3 inconclusive (a checker ran out of budget, or a simulation could not finish).
 
 mod cli;
+mod cluster;
 
 /// `serve` and `certify` decode bytes from the network; `kafka-protocol` trusts their
 /// length fields with memory, so huge allocations are mapped lazily instead of aborting.

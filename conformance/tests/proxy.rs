@@ -408,3 +408,35 @@ async fn shutdown_closes_connections_and_stops_listening() {
     }
     assert!(refused, "the proxy still accepts after shutdown");
 }
+
+/// A free loopback address (bound, then released) for a link proxy's fixed `listen`.
+fn free_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+/// `[[link]]` proxies listen where the target file says (brokers were told to dial there
+/// before any proxy existed), and a fault on one link leaves another link to the same
+/// broker alone: a peer-partition cuts one broker's links, not its peers' links to others.
+#[tokio::test]
+async fn link_proxies_listen_on_fixed_addresses_and_fault_one_link_at_a_time() {
+    let broker = FakeBroker::start().await;
+    let (first, second) = (free_address(), free_address());
+    let links = ProxyCluster::start_links(&[
+        (first.clone(), broker.address.clone()),
+        (second.clone(), broker.address.clone()),
+    ])
+    .await
+    .unwrap();
+    let mut through_first = client(&first).await;
+    let mut through_second = client(&second).await;
+    api_versions(&mut through_first, TIMEOUT).await.unwrap();
+    api_versions(&mut through_second, TIMEOUT).await.unwrap();
+    links.set_fault_at(&first, LinkFault::Partition);
+    assert!(closed(api_versions(&mut through_first, TIMEOUT).await));
+    api_versions(&mut through_second, TIMEOUT).await.unwrap();
+    links.set_fault_at(&first, LinkFault::None);
+    let mut healed = client(&first).await;
+    api_versions(&mut healed, TIMEOUT).await.unwrap();
+    links.shutdown();
+}

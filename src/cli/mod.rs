@@ -2,6 +2,7 @@
 
 mod certify;
 mod check;
+mod cluster;
 mod execute;
 mod explore;
 mod guided;
@@ -43,6 +44,9 @@ enum Command {
     Shrink(shrink::ShrinkArgs),
     /// Serve the reference broker on real TCP.
     Serve(serve::ServeArgs),
+    /// The reference cluster as real processes (a controller and one per broker) with
+    /// file-backed storage.
+    Cluster(cluster::ClusterArgs),
     /// Certify a Kafka-protocol broker over real TCP: protocol suite, live faults,
     /// certificate.
     Certify(certify::CertifyArgs),
@@ -77,6 +81,7 @@ pub fn main() -> i32 {
         Command::Hunt(args) => hunt::run(args),
         Command::Shrink(args) => shrink::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Cluster(args) => cluster::run(args),
         Command::Certify(args) => certify::run(args),
     };
     match result {

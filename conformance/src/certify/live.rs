@@ -21,6 +21,7 @@ use faultline_workload::recorder::Recorder;
 use faultline_workload::seed::stream;
 use faultline_workload::workload::{self, jitter, WorkloadConfig};
 
+use super::links::PeerLinks;
 use super::process::Nodes;
 use super::proxy::{LinkFault, ProxyCluster};
 
@@ -41,17 +42,21 @@ pub enum LiveFault {
     Pause,
     /// One broker process is killed (-9) and restarted.
     Crash,
+    /// One broker's links to the other brokers and the controller are cut (the target's
+    /// `[[link]]` proxies), while faultline's clients still reach it.
+    PeerPartition,
 }
 
 impl LiveFault {
     /// Every live fault.
-    pub const ALL: [LiveFault; 6] = [
+    pub const ALL: [LiveFault; 7] = [
         LiveFault::Partition,
         LiveFault::BlackHole,
         LiveFault::Latency,
         LiveFault::Reset,
         LiveFault::Pause,
         LiveFault::Crash,
+        LiveFault::PeerPartition,
     ];
 
     /// Its name, as in scenario files and certificates.
@@ -63,6 +68,7 @@ impl LiveFault {
             LiveFault::Reset => "reset",
             LiveFault::Pause => "pause",
             LiveFault::Crash => "crash",
+            LiveFault::PeerPartition => "peer-partition",
         }
     }
 }
@@ -129,6 +135,7 @@ pub struct LiveWindow {
 pub fn runnable_faults(
     plan: &LivePlan,
     nodes: &Nodes,
+    links: &PeerLinks,
     durable: bool,
 ) -> (Vec<LiveFault>, Vec<(LiveFault, String)>) {
     let mut runnable = Vec::new();
@@ -146,6 +153,11 @@ pub fn runnable_faults(
             LiveFault::Crash if !nodes.nodes.iter().any(|n| n.spec.can_crash()) => {
                 Some("no node has a start command or kill/restart commands".to_string())
             }
+            LiveFault::PeerPartition if !links.any() => Some(
+                "the target routes no inter-broker link through faultline ([[link]]): only \
+                 client links can be cut"
+                    .to_string(),
+            ),
             _ => None,
         };
         match reason {
@@ -157,7 +169,12 @@ pub fn runnable_faults(
 }
 
 /// The seeded schedule: one fault at a time, each on a node it can strike.
-pub fn schedule(plan: &LivePlan, faults: &[LiveFault], nodes: &Nodes) -> Vec<LiveWindow> {
+pub fn schedule(
+    plan: &LivePlan,
+    faults: &[LiveFault],
+    nodes: &Nodes,
+    links: &PeerLinks,
+) -> Vec<LiveWindow> {
     let mut rng = stream(plan.seed, "certify/nemesis");
     let mut windows = Vec::new();
     if faults.is_empty() {
@@ -176,6 +193,7 @@ pub fn schedule(plan: &LivePlan, faults: &[LiveFault], nodes: &Nodes) -> Vec<Liv
             .filter(|n| match fault {
                 LiveFault::Pause => n.spec.can_pause(),
                 LiveFault::Crash => n.spec.can_crash(),
+                LiveFault::PeerPartition => links.has_links(n.index),
                 _ => true,
             })
             .map(|n| n.index)
@@ -218,6 +236,7 @@ pub async fn run(
     plan: &LivePlan,
     windows: &[LiveWindow],
     proxies: &ProxyCluster,
+    links: &PeerLinks,
     nodes: &mut Nodes,
     started: Instant,
 ) -> LiveOutcome {
@@ -314,6 +333,10 @@ pub async fn run(
             }
             LiveFault::Pause => node.pause().await,
             LiveFault::Crash => node.kill().await,
+            LiveFault::PeerPartition => {
+                links.set(window.node, LinkFault::Partition);
+                Ok(())
+            }
         };
         if let Err(e) = started_ok {
             fault_errors.push(format!("{at_ms}: {detail}: {e}"));
@@ -327,6 +350,10 @@ pub async fn run(
             LiveFault::Reset => Ok(()),
             LiveFault::Pause => node.resume().await,
             LiveFault::Crash => node.restart(ready).await,
+            LiveFault::PeerPartition => {
+                links.set(window.node, LinkFault::None);
+                Ok(())
+            }
         };
         if let Err(e) = healed {
             fault_errors.push(format!(
@@ -340,6 +367,7 @@ pub async fn run(
     }
     tokio::time::sleep_until(stop_at).await;
     proxies.set_all(LinkFault::None);
+    links.heal_all();
     for task in tasks {
         let _ = task.await;
     }

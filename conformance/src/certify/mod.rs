@@ -12,6 +12,7 @@
 //! - [`session`]: one certification, start to end.
 
 pub mod judge;
+pub mod links;
 pub mod live;
 /// The certificate's data model lives with its renderers (`faultline-reports`).
 pub use faultline_reports::certificate::model;

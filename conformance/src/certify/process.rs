@@ -40,12 +40,30 @@ pub struct NodeProcess {
     context: CommandContext,
     child: Option<Child>,
     paused: bool,
+    /// Its output file's name in the log folder (`node-N.log`, `service-N.log`).
+    log_name: String,
 }
 
 impl NodeProcess {
     /// The node at `index` of `target`; nothing is started yet.
     pub fn new(target: &Target, index: usize, context: CommandContext) -> Self {
-        let spec = target.nodes[index].clone();
+        let name = format!("node-{}.log", index + 1);
+        Self::with_spec(target, target.nodes[index].clone(), index, name, context)
+    }
+
+    /// The `[[service]]` at `index` of `target`; nothing is started yet.
+    pub fn service(target: &Target, index: usize, context: CommandContext) -> Self {
+        let name = format!("service-{}.log", index + 1);
+        Self::with_spec(target, target.services[index].clone(), index, name, context)
+    }
+
+    fn with_spec(
+        target: &Target,
+        spec: NodeSpec,
+        index: usize,
+        log_name: String,
+        context: CommandContext,
+    ) -> Self {
         let dir = match &spec.workdir {
             Some(w) => target.dir.join(w),
             None => target.dir.clone(),
@@ -57,6 +75,7 @@ impl NodeProcess {
             context,
             child: None,
             paused: false,
+            log_name,
         }
     }
 
@@ -76,9 +95,7 @@ impl NodeProcess {
     }
 
     fn log_path(&self) -> PathBuf {
-        self.context
-            .log_dir
-            .join(format!("node-{}.log", self.index + 1))
+        self.context.log_dir.join(&self.log_name)
     }
 
     fn shell(&self, command: &str) -> Result<Command, String> {
@@ -299,6 +316,8 @@ pub async fn answers_api_versions(address: &str) -> bool {
 pub struct Nodes {
     /// One per `[[node]]`.
     pub nodes: Vec<NodeProcess>,
+    /// One per `[[service]]`: started before the nodes, stopped after them.
+    pub services: Vec<NodeProcess>,
     ready: Duration,
 }
 
@@ -309,13 +328,16 @@ impl Nodes {
             nodes: (0..target.nodes.len())
                 .map(|i| NodeProcess::new(target, i, context.clone()))
                 .collect(),
+            services: (0..target.services.len())
+                .map(|i| NodeProcess::service(target, i, context.clone()))
+                .collect(),
             ready: target.ready_timeout(),
         }
     }
 
     /// Runs every node's `setup` command, once, before the first start.
     pub async fn setup_all(&mut self) -> Result<(), String> {
-        for node in &self.nodes {
+        for node in self.services.iter().chain(&self.nodes) {
             if let Some(command) = node.spec.setup.clone() {
                 node.run_command("setup", &command, Duration::from_secs(120))
                     .await?;
@@ -326,6 +348,9 @@ impl Nodes {
 
     /// Starts every node that has a `start` command, then waits until all answer.
     pub async fn start_all(&mut self) -> Result<(), String> {
+        for service in &mut self.services {
+            service.start(self.ready).await?;
+        }
         for node in &mut self.nodes {
             if node.spec.start.is_some() {
                 node.start(self.ready).await?;
@@ -341,6 +366,9 @@ impl Nodes {
     pub async fn stop_all(&mut self) {
         for node in self.nodes.iter_mut().rev() {
             node.stop().await;
+        }
+        for service in self.services.iter_mut().rev() {
+            service.stop().await;
         }
     }
 

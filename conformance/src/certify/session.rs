@@ -21,6 +21,7 @@ use faultline_checker::{AnomalyKind, CheckReport};
 use faultline_workload::client::KafkaClient;
 
 use super::judge::{fault_properties, offset_of_interest, Judged, EVIDENCE_PER_PROPERTY};
+use super::links::PeerLinks;
 use super::live::{self, LivePlan};
 use super::model::{
     BrokerIdentity, Category, Certificate, Evidence, Exchange, PropertyResult, Status,
@@ -89,12 +90,15 @@ pub async fn certify(target: &Target, options: &CertifyOptions) -> std::io::Resu
         checks: Vec::new(),
         model_cases: Vec::new(),
     };
+    // Before any process starts: brokers dial their peers through these from the start.
+    let links = PeerLinks::start(target).await?;
     let ready = match nodes.setup_all().await {
         Ok(()) => nodes.start_all().await,
         Err(e) => Err(e),
     };
     if let Err(e) = ready {
         nodes.stop_all().await;
+        links.shutdown();
         certificate.properties.push(setup_failure(
             "target.ready",
             "The target starts and answers ApiVersions",
@@ -111,6 +115,7 @@ pub async fn certify(target: &Target, options: &CertifyOptions) -> std::io::Resu
         options,
         &mut nodes,
         &proxies,
+        &links,
         &mut certificate,
         started,
         &mut certified.model_cases,
@@ -118,6 +123,7 @@ pub async fn certify(target: &Target, options: &CertifyOptions) -> std::io::Resu
     .await;
     proxies.shutdown();
     nodes.stop_all().await;
+    links.shutdown();
     certificate
         .properties
         .push(logs_clean(&nodes, &options.rerun));
@@ -129,11 +135,14 @@ pub async fn certify(target: &Target, options: &CertifyOptions) -> std::io::Resu
     Ok(certified)
 }
 
+// The run's parts, each borrowed from `certify` that owns and stops them.
+#[allow(clippy::too_many_arguments)]
 async fn certify_started(
     target: &Target,
     options: &CertifyOptions,
     nodes: &mut Nodes,
     proxies: &ProxyCluster,
+    links: &PeerLinks,
     certificate: &mut Certificate,
     started: Instant,
     model_cases: &mut Vec<CaseFile>,
@@ -236,9 +245,9 @@ async fn certify_started(
     plan.workload.start_offsets = start_offsets;
     plan.group = format!("{}-{}", plan.group, options.run_tag);
     let durable = target.durable;
-    let (ran, skipped) = live::runnable_faults(&plan, nodes, durable);
-    let windows = live::schedule(&plan, &ran, nodes);
-    let outcome = live::run(&plan, &windows, proxies, nodes, started).await;
+    let (ran, skipped) = live::runnable_faults(&plan, nodes, links, durable);
+    let windows = live::schedule(&plan, &ran, nodes, links);
+    let outcome = live::run(&plan, &windows, proxies, links, nodes, started).await;
 
     // The same checkers a simulated run of this workload gets (one pipeline, two backends).
     let judgement = judge(&outcome.history, &plan.check_plan(), Vec::new());
@@ -369,7 +378,7 @@ fn logs_clean(nodes: &Nodes, rerun: &str) -> PropertyResult {
     let citation = "Kafka protocol guide, Error Codes (errors are answered, not crashed on); faultline: broker logs captured from the processes it started";
     let mut read_any = false;
     let mut evidence = Vec::new();
-    for node in &nodes.nodes {
+    for node in nodes.nodes.iter().chain(&nodes.services) {
         let Ok(text) = std::fs::read_to_string(node.log()) else {
             continue;
         };
@@ -528,12 +537,16 @@ pub async fn replay_case(
     run_context: RunContext,
 ) -> Result<super::model_based::case_file::Replayed, String> {
     let mut nodes = Nodes::new(target, context);
+    let links = PeerLinks::start(target)
+        .await
+        .map_err(|e| format!("cannot start the link proxies: {e}"))?;
     let ready = match nodes.setup_all().await {
         Ok(()) => nodes.start_all().await,
         Err(e) => Err(e),
     };
     if let Err(e) = ready {
         nodes.stop_all().await;
+        links.shutdown();
         return Err(format!("the target did not start: {e}"));
     }
     let timeout = target.request_timeout();
@@ -571,5 +584,6 @@ pub async fn replay_case(
     }
     .await;
     nodes.stop_all().await;
+    links.shutdown();
     outcome
 }

@@ -25,6 +25,13 @@
 //! the path of the running faultline binary and `{dir}` by the target file's folder, so a
 //! target file can start `faultline serve` without relying on `PATH`.
 //!
+//! A cluster whose nodes need another process (a KRaft controller) names it in a
+//! `[[service]]` (same keys as a node): started before the nodes and stopped after them,
+//! never proxied, never faulted. Inter-broker traffic can go through faultline's proxies
+//! too: each `[[link]]` is a proxy on a fixed `listen` address forwarding to `upstream`,
+//! and the broker processes are started so that they dial their peers through it; a
+//! `peer-partition` of node N cuts every link whose `between` names N (1-based).
+//!
 //! Unknown keys are refused and every error is located: `file:line:column: message`.
 
 use std::path::{Path, PathBuf};
@@ -54,6 +61,13 @@ pub struct Target {
     /// The broker nodes.
     #[serde(rename = "node")]
     pub nodes: Vec<NodeSpec>,
+    /// Processes the brokers need that are no broker themselves (a KRaft controller):
+    /// set up and started before the nodes, stopped after them, never faulted.
+    #[serde(rename = "service", default)]
+    pub services: Vec<NodeSpec>,
+    /// Inter-broker links that run through a fault proxy.
+    #[serde(rename = "link", default)]
+    pub links: Vec<LinkSpec>,
     /// The folder the target file is in; commands and workdirs are relative to it.
     #[serde(skip)]
     pub dir: PathBuf,
@@ -143,6 +157,21 @@ impl NodeSpec {
     }
 }
 
+/// One inter-broker link through a fault proxy: the target's processes dial `listen`
+/// to reach `upstream` (how they are told is the target's business: a command-line
+/// route, a hosts entry, an advertised address).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    /// Where faultline's proxy listens, `host:port`.
+    pub listen: String,
+    /// Where it forwards, `host:port`: a broker's or a service's own address.
+    pub upstream: String,
+    /// The nodes (1-based, as in the file) whose isolation cuts this link: the one that
+    /// dials and the one dialled (only the broker, for a link to a service).
+    pub between: Vec<usize>,
+}
+
 /// A target file that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -226,6 +255,23 @@ impl Target {
                 ));
             }
         }
+        for link in &self.links {
+            if let Some(&n) = link
+                .between
+                .iter()
+                .find(|&&n| n == 0 || n > self.nodes.len())
+            {
+                return Err((
+                    "between",
+                    format!(
+                        "link {} → {}: node {n} does not exist (nodes are numbered 1 to {})",
+                        link.listen,
+                        link.upstream,
+                        self.nodes.len()
+                    ),
+                ));
+            }
+        }
         if self.topic.partitions < 1 {
             return Err(("partitions", "topic.partitions must be at least 1".into()));
         }
@@ -298,6 +344,21 @@ mod tests {
         assert!(text.contains("host:port"), "{text}");
         let err = parse("name = \"x\"\nnode = []\n").unwrap_err().to_string();
         assert!(err.contains("at least one [[node]]"), "{err}");
+    }
+
+    #[test]
+    fn services_and_links_parse_and_links_name_existing_nodes() {
+        let text = "name = \"x\"\n[[service]]\naddress = \"h:1\"\nstart = \"exec c\"\n\
+                    [[node]]\naddress = \"h:2\"\n[[node]]\naddress = \"h:3\"\n\
+                    [[link]]\nlisten = \"h:12\"\nupstream = \"h:3\"\nbetween = [1, 2]\n";
+        let t = parse(text).unwrap();
+        assert_eq!(t.services.len(), 1);
+        assert_eq!(t.links[0].between, vec![1, 2]);
+        assert_eq!(t.bootstrap(), vec!["h:2".to_string(), "h:3".to_string()]);
+        let err = parse(&text.replace("[1, 2]", "[1, 3]"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("node 3 does not exist"), "{err}");
     }
 
     #[test]

@@ -24,6 +24,9 @@ use tokio::sync::watch;
 
 use rewrite::{join_address, same_broker, split_address, PROXY_HOST};
 
+/// Where proxies for clients listen: loopback, as [`PROXY_HOST`] names it.
+const PROXY_LOOPBACK: [u8; 4] = [127, 0, 0, 1];
+
 /// What a proxy does to the traffic between faultline's clients and its broker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LinkFault {
@@ -174,7 +177,8 @@ impl Shared {
             return None;
         }
         let fault = registry.default_fault;
-        match self.start_proxy(&mut registry, join_address(host, port), fault) {
+        let any_port = SocketAddr::from((PROXY_LOOPBACK, 0));
+        match self.start_proxy(&mut registry, join_address(host, port), any_port, fault) {
             Ok(proxy) => {
                 bump(&self.counters.proxies_discovered, 1);
                 tracing::info!(upstream = %proxy.upstream, proxy = %proxy.address, "proxy started for a discovered broker");
@@ -187,15 +191,16 @@ impl Shared {
         }
     }
 
-    /// Binds a loopback listener for `upstream`, registers it and spawns its accept loop.
+    /// Binds a listener on `at` for `upstream`, registers it and spawns its accept loop.
     /// Synchronous (a std bind), so a response being rewritten can start one in passing.
     fn start_proxy(
         self: &Arc<Self>,
         registry: &mut Registry,
         upstream: String,
+        at: SocketAddr,
         fault: LinkFault,
     ) -> std::io::Result<Arc<Proxy>> {
-        let listener = std::net::TcpListener::bind((PROXY_HOST, 0))?;
+        let listener = std::net::TcpListener::bind(at)?;
         listener.set_nonblocking(true)?;
         let listener = TcpListener::from_std(listener)?;
         let proxy = Arc::new(Proxy {
@@ -285,9 +290,50 @@ impl ProxyCluster {
         };
         for upstream in upstreams {
             let mut registry = shared.registry();
-            shared.start_proxy(&mut registry, upstream.clone(), LinkFault::None)?;
+            let any_port = SocketAddr::from((PROXY_LOOPBACK, 0));
+            shared.start_proxy(&mut registry, upstream.clone(), any_port, LinkFault::None)?;
         }
         Ok(cluster)
+    }
+
+    /// One proxy per `(listen, upstream)` pair, each on its own fixed address: the
+    /// inter-broker links a target routes through faultline (`[[link]]`), which its
+    /// processes were told to dial before any proxy existed.
+    pub async fn start_links(links: &[(String, String)]) -> std::io::Result<ProxyCluster> {
+        let shared = Arc::new(Shared::default());
+        let cluster = ProxyCluster {
+            handle: Arc::new(Handle {
+                shared: Arc::clone(&shared),
+                bootstrap_len: links.len(),
+            }),
+        };
+        for (listen, upstream) in links {
+            let at: SocketAddr = listen.parse().map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("link address {listen:?} is not ip:port"),
+                )
+            })?;
+            let mut registry = shared.registry();
+            shared.start_proxy(&mut registry, upstream.clone(), at, LinkFault::None)?;
+        }
+        Ok(cluster)
+    }
+
+    /// Sets the fault on the proxy listening on `listen` (one link of
+    /// [`ProxyCluster::start_links`]; several links may share an upstream).
+    pub fn set_fault_at(&self, listen: &str, fault: LinkFault) {
+        let proxy = self
+            .shared()
+            .registry()
+            .proxies
+            .iter()
+            .find(|p| p.address.to_string() == listen)
+            .cloned();
+        match proxy {
+            Some(proxy) => proxy.control.send_modify(|c| *c = c.with_fault(fault)),
+            None => tracing::warn!(listen, ?fault, "no link proxy listens here"),
+        }
     }
 
     fn shared(&self) -> &Arc<Shared> {

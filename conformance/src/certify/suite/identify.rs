@@ -40,6 +40,8 @@ pub struct ClusterView {
     pub cluster_id: Option<String>,
     /// Topics by name.
     pub topics: BTreeMap<String, TopicView>,
+    /// Partitions whose in-sync replicas are fewer than their replicas, `(topic, index)`.
+    pub under_replicated: std::collections::BTreeSet<(String, i32)>,
 }
 
 impl ClusterView {
@@ -168,10 +170,16 @@ pub async fn ensure_topic<T: Transport>(
         let polled_from = probe.exchanges.len();
         if let Some(view) = metadata(&mut probe, &address, &apis, Some(topic), auto_create).await {
             if let Some((0, found)) = view.topics.get(topic) {
+                // Every partition led, and none under-replicated: a cluster that was just
+                // (re)started is ready once each follower is back in its ISR, as an operator
+                // waits for UnderReplicatedPartitions = 0 after a rolling restart (Kafka
+                // operations guide). Until then acks=all produces may be refused with
+                // NOT_ENOUGH_REPLICAS and leaders may still move.
                 let ready = !found.is_empty()
                     && found
                         .values()
-                        .all(|&(error_code, leader)| error_code == 0 && leader >= 0);
+                        .all(|&(error_code, leader)| error_code == 0 && leader >= 0)
+                    && !view.under_replicated.iter().any(|(t, _)| t == topic);
                 if ready {
                     return Ok(found.len() as i32);
                 }
@@ -274,6 +282,20 @@ pub async fn metadata<T: Transport>(
                     .map(|p| (p.partition_index, (p.error_code, p.leader_id.0)))
                     .collect();
                 Some((name, (t.error_code, partitions)))
+            })
+            .collect(),
+        under_replicated: response
+            .topics
+            .iter()
+            .flat_map(|t| {
+                let name = t.name.as_ref().map(|n| n.0.to_string()).unwrap_or_default();
+                t.partitions
+                    .iter()
+                    // A broker that reports no ISR at all says nothing about it.
+                    .filter(|p| {
+                        !p.isr_nodes.is_empty() && p.isr_nodes.len() < p.replica_nodes.len()
+                    })
+                    .map(move |p| (name.clone(), p.partition_index))
             })
             .collect(),
     })
