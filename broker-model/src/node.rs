@@ -31,6 +31,7 @@ mod admin;
 mod background;
 mod controller_node;
 mod groups;
+mod transactions;
 
 pub use background::BackgroundTask;
 pub use controller_node::ControllerNode;
@@ -186,11 +187,16 @@ impl BrokerNode {
                 | RequestKind::LeaveGroup(_)
                 | RequestKind::OffsetCommit(_)
                 | RequestKind::OffsetFetch(_)
+                | RequestKind::TxnOffsetCommit(_)
+                | RequestKind::AddPartitionsToTxn(_)
+                | RequestKind::AddOffsetsToTxn(_)
+                | RequestKind::EndTxn(_)
         );
         if group_request && !self.lock().coordinator_lease_valid(self.clock.now_ms()) {
             // A broker cut off from the controller may have lost its offsets partitions
             // without knowing; it must not answer as their coordinator (a stale OffsetFetch
-            // is a lost commit). Closing the connection sends the client to FindCoordinator.
+            // is a lost commit; the same holds for a transaction coordinator, KIP-98).
+            // Closing the connection sends the client to FindCoordinator.
             return None;
         }
         self.dispatch(api, version, body).await

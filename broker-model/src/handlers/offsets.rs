@@ -23,6 +23,8 @@ use kafka_protocol::messages::{
 use faultline_wire::ResponseError;
 
 use crate::broker::Broker;
+use crate::bugs::PlantedBugs;
+use crate::handlers::fetch::{last_stable_offset, READ_COMMITTED};
 use crate::partition::Partition;
 
 /// Earliest-offset timestamp sentinel.
@@ -33,8 +35,19 @@ pub const LATEST_TIMESTAMP: i64 = -1;
 pub const MAX_TIMESTAMP: i64 = -3;
 
 /// One partition's ListOffsets answer: `(offset, timestamp, leader epoch)`.
-pub fn offset_for(partition: &Partition, timestamp: i64) -> Result<(i64, i64, i32), ResponseError> {
-    let high_watermark = partition.high_watermark;
+/// Under read_committed (`isolation_level` 1, KIP-98) every bound is the last stable
+/// offset instead of the high watermark.
+pub fn offset_for(
+    partition: &Partition,
+    timestamp: i64,
+    isolation_level: i8,
+    bugs: PlantedBugs,
+) -> Result<(i64, i64, i32), ResponseError> {
+    let high_watermark = if isolation_level == READ_COMMITTED {
+        last_stable_offset(partition, bugs)
+    } else {
+        partition.high_watermark
+    };
     let epoch_of = |offset: i64| {
         partition
             .log
@@ -81,7 +94,12 @@ pub fn list_offsets(broker: &Broker, request: &ListOffsetsRequest) -> ListOffset
                             if !p.is_leader() {
                                 return Err(ResponseError::NotLeaderOrFollower);
                             }
-                            offset_for(p, wanted.timestamp)
+                            offset_for(
+                                p,
+                                wanted.timestamp,
+                                request.isolation_level,
+                                broker.config.bugs,
+                            )
                         });
                     match answer {
                         Ok((offset, timestamp, epoch)) => response

@@ -45,6 +45,9 @@ impl BrokerNode {
         tasks.push(Box::pin(async move { node.controller_channel(t).await }));
         let node = self.clone();
         tasks.push(Box::pin(async move { node.isr_ticker().await }));
+        let node = self.clone();
+        let t = transport.clone();
+        tasks.push(Box::pin(async move { node.transaction_coordinator(t).await }));
         let (me, peers) = {
             let state = self.lock();
             (
