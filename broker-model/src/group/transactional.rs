@@ -27,6 +27,15 @@ impl GroupCoordinator {
         }
     }
 
+    /// Whether a transaction still holds an offset of `group` for `topic`/`partition`
+    /// (KIP-447: OffsetFetch with `require_stable` answers UNSTABLE_OFFSET_COMMIT then).
+    pub fn has_pending_transactional(&self, group: &str, topic: &str, partition: i32) -> bool {
+        self.pending_transactional
+            .values()
+            .flatten()
+            .any(|r| r.group == group && r.topic == topic && r.partition == partition)
+    }
+
     /// A marker of `producer_id` reached offsets partition `partition` (and was replicated):
     /// a COMMIT makes its offsets committed, an ABORT drops them.
     pub fn complete_transaction(&mut self, partition: i32, producer_id: i64, commit: bool) {
