@@ -6,6 +6,7 @@
 //! State lives in a `Mutex` that is never held across an `.await`; a watch channel wakes
 //! requests that wait on state (acks=all produces, long-polling fetches).
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,6 +49,8 @@ pub struct BrokerNode {
     incarnation: u64,
     /// Pause gate, clock rate and BUGGIFY draw the simulation controls.
     faults: NodeFaults,
+    /// Whether the transaction coordinator's task runs (started on first need).
+    transaction_task_started: AtomicBool,
 }
 
 impl BrokerNode {
@@ -77,6 +80,7 @@ impl BrokerNode {
             clock: Clock::new(faults.clock_rate.clone()),
             incarnation,
             faults,
+            transaction_task_started: AtomicBool::new(false),
         })
     }
 

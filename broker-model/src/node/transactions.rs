@@ -6,6 +6,7 @@
 //! The decisions live in [`crate::txn::coordinator`] and the handlers.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -176,9 +177,21 @@ impl BrokerNode {
         pending
     }
 
+    /// Starts the transaction coordinator's background task the first time this broker
+    /// leads a `__transaction_state` partition. Started lazily, not with the other
+    /// background tasks, so that runs without transactions schedule exactly as before.
+    pub(crate) fn start_transaction_coordinator<T: Transport>(self: &Arc<Self>, transport: &T) {
+        if self.lock().transactions.is_idle()
+            || self.transaction_task_started.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        tokio::task::spawn_local(self.clone().transaction_coordinator(transport.clone()));
+    }
+
     /// The coordinator's background work, forever: polls pending transitions, aborts
     /// timed-out transactions, writes markers and completes transactions. Idle (woken by
-    /// state changes only) until this broker coordinates a transaction.
+    /// state changes only) while this broker coordinates no transaction.
     pub(crate) async fn transaction_coordinator<T: Transport>(self: Arc<Self>, transport: T) {
         let mut connections: BTreeMap<i32, Connection<T::Stream>> = BTreeMap::new();
         let mut seen = self.changed.subscribe();
