@@ -18,7 +18,11 @@
 //! FindCoordinator for a transaction, as Kafka does (`KafkaApis.getOrCreateInternalTopic`),
 //! so clusters that never see a transaction replicate nothing for it.
 
+#[cfg(test)]
+mod broker_tests;
 pub mod coordinator;
+#[cfg(test)]
+mod coordinator_tests;
 pub mod index;
 pub mod marker;
 pub mod metadata;
