@@ -5,7 +5,9 @@
 //! watermark; -3 the record with the largest timestamp (KIP-734); any timestamp ≥ 0 the
 //! first offset whose timestamp is at least it (KIP-79). Only records below the high
 //! watermark count (Kafka's `Partition.fetchOffsetForTimestamp` filters the rest for
-//! consumers); none found is offset -1, timestamp -1 without an error.
+//! consumers); none found is offset -1, timestamp -1 without an error. Under read_committed
+//! (`isolation_level` 1, KIP-98) the bound is the last stable offset instead, so latest is
+//! the LSO.
 //! OffsetForLeaderEpoch (KIP-101, KIP-279): the end offset of the largest epoch ≤ the one
 //! asked about.
 
