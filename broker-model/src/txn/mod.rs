@@ -23,6 +23,8 @@ mod broker_tests;
 pub mod coordinator;
 #[cfg(test)]
 mod coordinator_tests;
+#[cfg(test)]
+mod failover_tests;
 pub mod index;
 pub mod marker;
 pub mod metadata;
