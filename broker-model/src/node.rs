@@ -195,7 +195,8 @@ impl BrokerNode {
                 | RequestKind::AddPartitionsToTxn(_)
                 | RequestKind::AddOffsetsToTxn(_)
                 | RequestKind::EndTxn(_)
-        );
+        ) || matches!(&body, RequestKind::InitProducerId(r)
+            if r.transactional_id.as_ref().is_some_and(|id| !id.0.is_empty()));
         if group_request && !self.lock().coordinator_lease_valid(self.clock.now_ms()) {
             // A broker cut off from the controller may have lost its offsets partitions
             // without knowing; it must not answer as their coordinator (a stale OffsetFetch
