@@ -19,6 +19,8 @@ use crate::metadata::{MetadataImage, MetadataRecord, PartitionRegistration};
 use crate::partition::{Partition, Role};
 use crate::producer_ids::{ProducerIdAllocator, PRODUCER_ID_BLOB};
 use crate::storage::{log_start_blob, Storage, StorageError, TopicPartition};
+use crate::txn::coordinator::TransactionCoordinator;
+use crate::txn::TRANSACTION_STATE_TOPIC;
 
 /// A leadership or ISR change this broker observed, for the run's trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +55,8 @@ pub struct Broker {
     pub producer_ids: ProducerIdAllocator,
     /// The consumer groups of the `__consumer_offsets` partitions this broker leads.
     pub groups: GroupCoordinator,
+    /// The transactions of the `__transaction_state` partitions this broker leads (KIP-98).
+    pub transactions: TransactionCoordinator,
     /// ISR changes waiting to be sent to the controller, newest per partition. Leaders
     /// decide them on their own clock (Kafka's `isr-expiration` task), whether or not the
     /// controller is reachable.
@@ -70,6 +74,7 @@ impl Broker {
     pub fn new(node_id: i32, config: ClusterConfig, storage: Box<dyn Storage>) -> Self {
         let recovered = storage.recover();
         let config_offsets_partitions = config.offsets_topic_partitions;
+        let transaction_state_partitions = config.transaction_state_partitions;
         let producer_ids = ProducerIdAllocator::recover(
             node_id,
             recovered.blobs.get(PRODUCER_ID_BLOB).map(Vec::as_slice),
@@ -94,6 +99,7 @@ impl Broker {
             events: Vec::new(),
             producer_ids,
             groups: GroupCoordinator::new(config_offsets_partitions),
+            transactions: TransactionCoordinator::new(transaction_state_partitions),
             isr_outbox: BTreeMap::new(),
             coordinator_lease_until_ms: 0,
             forwarding: Forwarding::default(),
@@ -163,8 +169,19 @@ impl Broker {
             if became_leader {
                 self.groups
                     .load(key.1, partition.leader_epoch(), partition.log.entries());
+                self.groups.load_transactional(key.1, &partition.log);
             } else if !partition.is_leader() {
                 self.groups.unload(key.1);
+            }
+        }
+        if key.0 == TRANSACTION_STATE_TOPIC {
+            // The transaction coordinator follows the partition's leadership too.
+            if became_leader {
+                let epoch = partition.leader_epoch();
+                self.transactions
+                    .load(key.1, epoch, partition.log.entries(), now_ms);
+            } else if !partition.is_leader() {
+                self.transactions.unload(key.1);
             }
         }
         if became_leader {

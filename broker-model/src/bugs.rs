@@ -91,6 +91,43 @@ pub struct PlantedBugs {
     /// phantom (a consumer checking headers reads a record that is not the one written).
     /// Needs: `headers = true` producers; no fault.
     pub headers_dropped: bool,
+    /// The transaction coordinator sends COMMIT/ABORT markers to the first partition of a
+    /// transaction only, and completes it as if every partition had one. Breaks: KIP-98's
+    /// atomicity; the other partitions' records stay in an open transaction (the last
+    /// stable offset never advances there) or, after a later marker of the producer,
+    /// commit with the wrong transaction. Source: the "hanging transaction" class KIP-890
+    /// and KAFKA-12671/KAFKA-14402 describe (a partition left without its marker).
+    /// Revealed by: a transaction stuck open, lost transactional writes (read_committed).
+    /// Needs: transactions spanning several partitions; no fault.
+    pub markers_not_written_everywhere: bool,
+    /// The last stable offset is the high watermark, open transactions ignored. Breaks:
+    /// read_committed isolation (KIP-98): consumers read records of transactions that are
+    /// still open and may abort. Source: Jepsen's Redpanda 21.10 and Bufstream analyses
+    /// (read_committed consumers seeing uncommitted data). Revealed by: aborted read (G1a)
+    /// / read-uncommitted. Needs: transactions that abort; no fault.
+    pub lso_past_open_transactions: bool,
+    /// A transactional produce from an older producer epoch is appended, although a marker
+    /// of a newer epoch fenced it. Breaks: zombie fencing (KIP-98): a fenced producer's late
+    /// write lands after its transaction was aborted, outside any transaction the
+    /// coordinator knows, and holds the last stable offset back (KIP-890's "hanging
+    /// transaction", KAFKA-14402). Revealed by: zombie write, a transaction stuck open.
+    /// Needs: producers fenced mid-transaction (a second producer with the same
+    /// transactional id, or a transaction timeout) with sends still in flight.
+    pub fenced_produce_accepted: bool,
+    /// The coordinator acts on a transaction state transition (and answers EndTxn) before
+    /// `__transaction_state` replicated it. Breaks: after a coordinator failover the new
+    /// coordinator does not know the commit it acknowledged, and aborts the transaction on
+    /// timeout (KIP-98 writes state with acks=-1 for this reason). Source: the class of
+    /// Jepsen's Bufstream/Redpanda lost-commit findings. Revealed by: lost transactional
+    /// writes (a committed transaction read as aborted). Needs: a crash or isolation of the
+    /// transaction coordinator right after EndTxn.
+    pub transaction_state_not_replicated: bool,
+    /// read_committed Fetch answers omit the aborted-transaction list. Breaks: KIP-98
+    /// read_committed: consumers cannot tell aborted records from committed ones and
+    /// return them. Source: brokers that serve read_committed as read-up-to-LSO only (the
+    /// Fetch response's `aborted_transactions` is what makes aborted data invisible).
+    /// Revealed by: aborted read (G1a). Needs: transactions that abort; no fault.
+    pub aborted_transactions_omitted: bool,
 }
 
 impl PlantedBugs {
@@ -109,6 +146,18 @@ impl PlantedBugs {
         "headers-dropped",
     ];
 
+    /// The planted transaction bugs (issue 19). They switch like the others (`--bug`,
+    /// `[bugs]`, `serve --bug`), but are kept out of [`Self::NAMES`] — which `hunt` and the
+    /// negative-scenario test walk — until the transactional workload that reveals them in
+    /// the simulation exists: their scenarios wait in `scenarios/negative/*.toml.pending`.
+    pub const TRANSACTION_NAMES: &'static [&'static str] = &[
+        "markers-not-written-everywhere",
+        "lso-past-open-transactions",
+        "fenced-produce-accepted",
+        "transaction-state-not-replicated",
+        "aborted-transactions-omitted",
+    ];
+
     fn switch(&mut self, name: &str) -> Option<&mut bool> {
         Some(match name {
             "ack-before-replication" => &mut self.ack_before_replication,
@@ -122,6 +171,11 @@ impl PlantedBugs {
             "no-generation-fencing" => &mut self.no_generation_fencing,
             "offsets-not-replicated" => &mut self.offsets_not_replicated,
             "headers-dropped" => &mut self.headers_dropped,
+            "markers-not-written-everywhere" => &mut self.markers_not_written_everywhere,
+            "lso-past-open-transactions" => &mut self.lso_past_open_transactions,
+            "fenced-produce-accepted" => &mut self.fenced_produce_accepted,
+            "transaction-state-not-replicated" => &mut self.transaction_state_not_replicated,
+            "aborted-transactions-omitted" => &mut self.aborted_transactions_omitted,
             _ => return None,
         })
     }
@@ -134,8 +188,9 @@ impl PlantedBugs {
                 Ok(())
             }
             None => Err(format!(
-                "unknown planted bug {name:?}; known: {}",
-                Self::NAMES.join(", ")
+                "unknown planted bug {name:?}; known: {}, {}",
+                Self::NAMES.join(", "),
+                Self::TRANSACTION_NAMES.join(", ")
             )),
         }
     }
@@ -145,6 +200,7 @@ impl PlantedBugs {
         let mut copy = *self;
         Self::NAMES
             .iter()
+            .chain(Self::TRANSACTION_NAMES)
             .copied()
             .filter(|name| copy.switch(name).is_some_and(|flag| *flag))
             .collect()
@@ -157,7 +213,10 @@ mod tests {
 
     #[test]
     fn every_name_switches_exactly_its_bug() {
-        for name in PlantedBugs::NAMES {
+        for name in PlantedBugs::NAMES
+            .iter()
+            .chain(PlantedBugs::TRANSACTION_NAMES)
+        {
             let mut bugs = PlantedBugs::default();
             bugs.enable(name).unwrap();
             assert_eq!(bugs.enabled(), vec![*name]);

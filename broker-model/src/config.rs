@@ -82,6 +82,10 @@ pub struct ClusterConfig {
     /// 0 creates no offsets topic: a cluster without consumer groups (the simulation's
     /// default, so that runs without groups replicate nothing they do not use).
     pub offsets_topic_partitions: i32,
+    /// `transaction.state.log.num.partitions` of the internal `__transaction_state` topic
+    /// (Kafka: 50), created on the first FindCoordinator for a transaction (KIP-98).
+    #[serde(default = "default_transaction_state_partitions")]
+    pub transaction_state_partitions: i32,
     /// `group.initial.rebalance.delay.ms`: how long the first rebalance of an empty group
     /// waits for more members (Kafka: 3000).
     pub group_initial_rebalance_delay_ms: u64,
@@ -131,6 +135,7 @@ impl Default for ClusterConfig {
             inter_broker_request_timeout_ms: 1_000,
             fsync: FsyncPolicy::Never,
             offsets_topic_partitions: 3,
+            transaction_state_partitions: default_transaction_state_partitions(),
             group_initial_rebalance_delay_ms: 300,
             group_min_session_timeout_ms: 1_000,
             group_max_session_timeout_ms: 1_800_000,
@@ -141,6 +146,10 @@ impl Default for ClusterConfig {
             clock_epoch_ms: 0,
         }
     }
+}
+
+fn default_transaction_state_partitions() -> i32 {
+    3
 }
 
 /// A configuration mistake.

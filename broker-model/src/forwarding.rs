@@ -76,13 +76,19 @@ impl Forwarding {
     /// Queues the creation of `name` with the cluster defaults (-1, KIP-464), unless it is
     /// already queued or in flight.
     pub fn auto_create(&mut self, name: &str) {
+        self.auto_create_with(name, -1, -1);
+    }
+
+    /// Queues the creation of `name` with `partitions` and `replication_factor` (an
+    /// internal topic, such as `__transaction_state` on its first use), unless queued.
+    pub fn auto_create_with(&mut self, name: &str, partitions: i32, replication_factor: i16) {
         if !self.auto_creating.insert(name.to_string()) {
             return;
         }
         let topic = CreatableTopic::default()
             .with_name(TopicName(StrBytes::from_string(name.to_string())))
-            .with_num_partitions(-1)
-            .with_replication_factor(-1);
+            .with_num_partitions(partitions)
+            .with_replication_factor(replication_factor);
         let request = CreateTopicsRequest::default()
             .with_topics(vec![topic])
             .with_timeout_ms(30_000);

@@ -49,6 +49,7 @@ pub mod producer_ids;
 pub mod producer_state;
 pub mod replica_fetcher;
 pub mod storage;
+pub mod txn;
 
 pub use config::{ClusterConfig, FsyncPolicy, TopicSpec};
 pub use storage::{MemoryStorage, Storage, StorageError, TopicPartition};

@@ -14,6 +14,8 @@ use kafka_protocol::records::{Record, TimestampType};
 use faultline_wire::batch::{decode_batch, split_batches, Batch};
 use faultline_wire::records::{encode_records, CorruptRecords};
 
+use crate::txn::index::{self, ControlType, TransactionIndex, TransactionalBatch};
+
 /// Marks an unknown epoch or offset, as the protocol does (`UNDEFINED_EPOCH` = -1).
 pub const UNDEFINED: i64 = -1;
 
@@ -174,6 +176,28 @@ pub fn record_to_entry(record: &Record) -> LogEntry {
     }
 }
 
+/// The transaction facts of a batch, if it is transactional (KIP-98): one header read for
+/// every other batch.
+fn transactional_batch(batch: &StoredBatch, entries: &[LogEntry]) -> Option<TransactionalBatch> {
+    let attributes = index::attributes(&batch.bytes);
+    if !index::is_transactional(attributes) {
+        return None;
+    }
+    let first = entries.first()?;
+    // A control record of a type we do not know is no transaction marker.
+    let marker = if index::is_control(attributes) {
+        Some(first.key.as_deref().and_then(ControlType::from_key)?)
+    } else {
+        None
+    };
+    Some(TransactionalBatch {
+        base_offset: batch.base_offset,
+        producer_id: first.producer_id,
+        producer_epoch: first.producer_epoch,
+        marker,
+    })
+}
+
 /// What a read of the log returns: whole batches (KIP-74).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadBatches {
@@ -198,6 +222,8 @@ pub struct PartitionLog {
     /// The first offset a consumer may read (Kafka's `logStartOffset`; DeleteRecords,
     /// KIP-107, moves it forward).
     log_start_offset: i64,
+    /// Open and aborted transactions, derived from the batches (KIP-98).
+    transactions: TransactionIndex,
 }
 
 impl PartitionLog {
@@ -350,6 +376,9 @@ impl PartitionLog {
             );
         }
         self.note_epoch(batch.leader_epoch, batch.base_offset);
+        if let Some(facts) = transactional_batch(&batch, &entries) {
+            self.transactions.on_batch(facts);
+        }
         self.entries.extend(entries);
         self.batches.push(batch);
     }
@@ -425,6 +454,17 @@ impl PartitionLog {
         self.entries.truncate(end as usize);
         self.epochs.retain(|&(_, start)| start < end);
         self.log_start_offset = self.log_start_offset.min(end);
+        let entries = &self.entries;
+        self.transactions = TransactionIndex::rebuild(
+            self.batches
+                .iter()
+                .filter_map(|b| transactional_batch(b, &entries[b.base_offset as usize..])),
+        );
+    }
+
+    /// Open and aborted transactions (KIP-98).
+    pub fn transactions(&self) -> &TransactionIndex {
+        &self.transactions
     }
 
     /// The newest leader epoch this log knows, or -1.

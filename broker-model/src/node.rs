@@ -6,6 +6,7 @@
 //! State lives in a `Mutex` that is never held across an `.await`; a watch channel wakes
 //! requests that wait on state (acks=all produces, long-polling fetches).
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ mod admin;
 mod background;
 mod controller_node;
 mod groups;
+mod transactions;
 
 pub use background::BackgroundTask;
 pub use controller_node::ControllerNode;
@@ -47,6 +49,8 @@ pub struct BrokerNode {
     incarnation: u64,
     /// Pause gate, clock rate and BUGGIFY draw the simulation controls.
     faults: NodeFaults,
+    /// Whether the transaction coordinator's task runs (started on first need).
+    transaction_task_started: AtomicBool,
 }
 
 impl BrokerNode {
@@ -76,6 +80,7 @@ impl BrokerNode {
             clock: Clock::new(faults.clock_rate.clone()),
             incarnation,
             faults,
+            transaction_task_started: AtomicBool::new(false),
         })
     }
 
@@ -186,11 +191,17 @@ impl BrokerNode {
                 | RequestKind::LeaveGroup(_)
                 | RequestKind::OffsetCommit(_)
                 | RequestKind::OffsetFetch(_)
-        );
+                | RequestKind::TxnOffsetCommit(_)
+                | RequestKind::AddPartitionsToTxn(_)
+                | RequestKind::AddOffsetsToTxn(_)
+                | RequestKind::EndTxn(_)
+        ) || matches!(&body, RequestKind::InitProducerId(r)
+            if r.transactional_id.as_ref().is_some_and(|id| !id.0.is_empty()));
         if group_request && !self.lock().coordinator_lease_valid(self.clock.now_ms()) {
             // A broker cut off from the controller may have lost its offsets partitions
             // without knowing; it must not answer as their coordinator (a stale OffsetFetch
-            // is a lost commit). Closing the connection sends the client to FindCoordinator.
+            // is a lost commit; the same holds for a transaction coordinator, KIP-98).
+            // Closing the connection sends the client to FindCoordinator.
             return None;
         }
         self.dispatch(api, version, body).await

@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, VecDeque};
 use faultline_wire::ResponseError;
 
 use crate::log::{LogEntry, PartitionLog};
+use crate::txn::index;
 
 /// Batches retained per producer (Kafka's `ProducerStateEntry.NUM_BATCHES_TO_RETAIN`, which
 /// is also why `max.in.flight.requests.per.connection` must be at most 5).
@@ -108,6 +109,11 @@ impl ProducerStateTable {
             if first.producer_id < 0 {
                 continue;
             }
+            if index::is_control(index::attributes(&batch.bytes)) {
+                // A transaction marker carries no sequences, only its epoch (KIP-98).
+                table.mark(first.producer_id, first.producer_epoch);
+                continue;
+            }
             table.record(
                 first.producer_id,
                 first.producer_epoch,
@@ -181,6 +187,23 @@ impl ProducerStateTable {
             Err(ResponseError::DuplicateSequenceNumber)
         } else {
             Err(ResponseError::OutOfOrderSequenceNumber)
+        }
+    }
+
+    /// Records a transaction marker written with `producer_epoch` (KIP-98): a newer epoch
+    /// (the coordinator fenced the producer) fences every older one here and restarts the
+    /// producer's sequences; the marker itself holds no sequence.
+    pub fn mark(&mut self, producer_id: i64, producer_epoch: i16) {
+        let entry = self
+            .producers
+            .entry(producer_id)
+            .or_insert_with(|| ProducerEntry {
+                producer_epoch,
+                batches: VecDeque::new(),
+            });
+        if producer_epoch > entry.producer_epoch {
+            entry.producer_epoch = producer_epoch;
+            entry.batches.clear();
         }
     }
 

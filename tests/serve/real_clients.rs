@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 /// The venv's interpreter, if the clients are installed.
-fn python() -> Option<PathBuf> {
+pub(crate) fn python() -> Option<PathBuf> {
     let path = std::env::var_os("FAULTLINE_CLIENTS_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| {

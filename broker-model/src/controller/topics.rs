@@ -84,7 +84,10 @@ impl Controller {
         if !self.topics.contains_key(name) {
             return Err(ResponseError::UnknownTopicOrPartition);
         }
-        if name == crate::group::OFFSETS_TOPIC || name == METADATA_TOPIC {
+        if name == crate::group::OFFSETS_TOPIC
+            || name == crate::txn::TRANSACTION_STATE_TOPIC
+            || name == METADATA_TOPIC
+        {
             return Err(ResponseError::InvalidTopicException);
         }
         self.append(MetadataRecord::TopicRemoved {

@@ -19,6 +19,7 @@
 
 pub mod membership;
 pub mod offsets;
+pub mod transactional;
 
 use std::collections::BTreeMap;
 
@@ -59,6 +60,9 @@ pub struct GroupCoordinator {
     groups: BTreeMap<String, Group>,
     /// Counter for new member ids.
     next_member: u64,
+    /// TxnOffsetCommit offsets waiting for their transaction's marker, by offsets
+    /// partition and producer id (KIP-98, KIP-447).
+    pending_transactional: BTreeMap<(i32, i64), Vec<OffsetRecord>>,
 }
 
 impl GroupCoordinator {
@@ -84,7 +88,9 @@ impl GroupCoordinator {
     pub fn load(&mut self, partition: i32, leader_epoch: i32, log: &[LogEntry]) {
         self.unload(partition);
         self.loaded.insert(partition, leader_epoch);
-        for record in log.iter().filter_map(OffsetRecord::from_entry) {
+        // Transactional commits (a producer id) wait for their marker: `load_transactional`.
+        let plain = log.iter().filter(|e| e.producer_id < 0);
+        for record in plain.filter_map(OffsetRecord::from_entry) {
             if partition_for(&record.group, self.partitions) != partition {
                 continue;
             }
@@ -99,6 +105,7 @@ impl GroupCoordinator {
     /// Lost leadership of an offsets partition: forget its groups.
     pub fn unload(&mut self, partition: i32) {
         if self.loaded.remove(&partition).is_some() {
+            self.pending_transactional.retain(|(p, _), _| *p != partition);
             let partitions = self.partitions;
             self.groups
                 .retain(|id, _| partition_for(id, partitions) != partition);

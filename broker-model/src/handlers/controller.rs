@@ -129,6 +129,8 @@ pub fn fetch_metadata(controller: &Controller, request: &FetchRequest) -> FetchR
                 result,
                 high_watermark: controller.log_end_offset(),
                 log_start_offset: 0,
+                last_stable_offset: controller.log_end_offset(),
+                aborted: None,
             });
         }
     }

@@ -9,8 +9,8 @@ use crate::node::BrokerNode;
 
 use super::{
     admin, api_versions, broker_versions, controller, controller_versions, delete_records,
-    find_coordinator, groups, init_producer_id, metadata, offset_commit, offsets, support_table,
-    topics,
+    describe_transactions, find_coordinator, groups, metadata, offset_commit, offsets,
+    support_table, topics,
 };
 
 /// The request body of `$variant`, or `None` from the enclosing function: the decoder
@@ -63,13 +63,41 @@ impl BrokerNode {
                 let request = body!(body, DeleteRecords);
                 ResponseKind::DeleteRecords(delete_records::handle(&mut self.lock(), &request))
             }
-            ApiKey::InitProducerId => {
-                let request = body!(body, InitProducerId);
-                ResponseKind::InitProducerId(init_producer_id::handle(&mut self.lock(), &request))
-            }
+            ApiKey::InitProducerId => ResponseKind::InitProducerId(
+                self.init_producer_id(body!(body, InitProducerId), version)
+                    .await,
+            ),
             ApiKey::FindCoordinator => {
                 let request = body!(body, FindCoordinator);
-                ResponseKind::FindCoordinator(find_coordinator::handle(&self.lock(), &request))
+                ResponseKind::FindCoordinator(find_coordinator::handle(&mut self.lock(), &request))
+            }
+            ApiKey::AddPartitionsToTxn => ResponseKind::AddPartitionsToTxn(
+                self.add_partitions_to_txn(body!(body, AddPartitionsToTxn), version)
+                    .await,
+            ),
+            ApiKey::AddOffsetsToTxn => ResponseKind::AddOffsetsToTxn(
+                self.add_offsets_to_txn(body!(body, AddOffsetsToTxn), version)
+                    .await,
+            ),
+            ApiKey::EndTxn => {
+                ResponseKind::EndTxn(self.end_txn(body!(body, EndTxn), version).await)
+            }
+            ApiKey::TxnOffsetCommit => ResponseKind::TxnOffsetCommit(
+                self.txn_offset_commit(body!(body, TxnOffsetCommit)).await,
+            ),
+            ApiKey::WriteTxnMarkers => ResponseKind::WriteTxnMarkers(
+                self.write_txn_markers(body!(body, WriteTxnMarkers)).await,
+            ),
+            ApiKey::DescribeTransactions => {
+                let request = body!(body, DescribeTransactions);
+                ResponseKind::DescribeTransactions(describe_transactions::describe(
+                    &self.lock(),
+                    &request,
+                ))
+            }
+            ApiKey::ListTransactions => {
+                let request = body!(body, ListTransactions);
+                ResponseKind::ListTransactions(describe_transactions::list(&self.lock(), &request))
             }
             ApiKey::JoinGroup => {
                 ResponseKind::JoinGroup(self.join_group(body!(body, JoinGroup), version).await)

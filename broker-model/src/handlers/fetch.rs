@@ -11,13 +11,21 @@
 //! `max_bytes`, except that the first batch of the first partition with data is returned
 //! even when larger, so that a consumer always makes progress.
 
-use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
-use kafka_protocol::messages::{FetchRequest, FetchResponse, TopicName};
+use kafka_protocol::messages::fetch_response::{
+    AbortedTransaction as FetchAbortedTransaction, FetchableTopicResponse, PartitionData,
+};
+use kafka_protocol::messages::{FetchRequest, FetchResponse, ProducerId, TopicName};
 
 use faultline_wire::ResponseError;
 
 use crate::broker::Broker;
+use crate::bugs::PlantedBugs;
 use crate::log::ReadBatches;
+use crate::partition::Partition;
+use crate::txn::index::AbortedTransaction;
+
+/// Fetch `isolation_level` of read_committed consumers (KIP-98).
+pub const READ_COMMITTED: i8 = 1;
 
 /// Records per partition per fetch (after the first batch): keeps simulated messages small.
 pub const MAX_RECORDS_PER_PARTITION: i64 = 500;
@@ -35,6 +43,23 @@ pub struct PartitionFetch {
     pub high_watermark: i64,
     /// The log start offset sent back (KIP-107; followers take it over).
     pub log_start_offset: i64,
+    /// The last stable offset sent back (KIP-98).
+    pub last_stable_offset: i64,
+    /// For read_committed, the aborted transactions in the range read (KIP-98).
+    pub aborted: Option<Vec<AbortedTransaction>>,
+}
+
+/// The last stable offset of a partition (KIP-98): the first offset of its oldest open
+/// transaction, capped by the high watermark. The planted bug
+/// `lso-past-open-transactions` answers the high watermark.
+pub fn last_stable_offset(partition: &Partition, bugs: PlantedBugs) -> i64 {
+    if bugs.lso_past_open_transactions {
+        return partition.high_watermark;
+    }
+    partition
+        .log
+        .transactions()
+        .last_stable_offset(partition.high_watermark)
 }
 
 /// The replica id of a fetch request (v15+ moved it into `replica_state`).
@@ -60,14 +85,39 @@ pub fn read(
     // first partition with data goes out whatever its size.
     let mut remaining = request.max_bytes.max(0) as usize;
     let mut first_always = true;
+    let read_committed_isolation = request.isolation_level == READ_COMMITTED && replica < 0;
+    let bugs = broker.config.bugs;
     for topic in &request.topics {
         let name = topic.topic.0.to_string();
         for wanted in &topic.partitions {
             let key = (name.clone(), wanted.partition);
             let limit = (wanted.partition_max_bytes.max(0) as usize).min(remaining);
+            let mut stable = (-1, None);
             let (result, high_watermark, log_start_offset) = match broker.partitions.get_mut(&key) {
                 None => (Err(unknown_or_not_leader(broker, &key)), -1, -1),
                 Some(partition) => {
+                    let lso = last_stable_offset(partition, bugs);
+                    // KIP-98: read_committed reads below the last stable offset only, and
+                    // gets the aborted transactions of that range.
+                    let upper = if read_committed_isolation {
+                        let aborted = partition
+                            .log
+                            .transactions()
+                            .aborted_between(wanted.fetch_offset, lso);
+                        // Planted bug `aborted-transactions-omitted`.
+                        stable = (
+                            lso,
+                            Some(if bugs.aborted_transactions_omitted {
+                                Vec::new()
+                            } else {
+                                aborted
+                            }),
+                        );
+                        Some(lso)
+                    } else {
+                        stable.0 = lso;
+                        None
+                    };
                     let before = partition.high_watermark;
                     let result =
                         partition
@@ -87,7 +137,8 @@ pub fn read(
                                         wanted.fetch_offset,
                                         limit,
                                         first_always,
-                                        broker.config.bugs,
+                                        bugs,
+                                        upper,
                                     )
                                 }
                             });
@@ -109,6 +160,8 @@ pub fn read(
                 result,
                 high_watermark,
                 log_start_offset,
+                last_stable_offset: stable.0,
+                aborted: stable.1,
             });
         }
     }
@@ -131,7 +184,8 @@ fn read_committed(
     fetch_offset: i64,
     max_bytes: usize,
     first_always: bool,
-    bugs: crate::bugs::PlantedBugs,
+    bugs: PlantedBugs,
+    upper: Option<i64>,
 ) -> Result<ReadBatches, ResponseError> {
     if !partition.is_leader() {
         return Err(ResponseError::NotLeaderOrFollower);
@@ -144,7 +198,7 @@ fn read_committed(
     let limit = if bugs.reads_above_high_watermark {
         partition.log.end_offset()
     } else {
-        partition.high_watermark
+        upper.unwrap_or(partition.high_watermark)
     };
     Ok(partition.log.read_batches(
         fetch_offset,
@@ -170,8 +224,17 @@ pub fn response(results: &[PartitionFetch]) -> FetchResponse {
             Ok(read) => PartitionData::default()
                 .with_partition_index(item.partition)
                 .with_high_watermark(item.high_watermark)
-                .with_last_stable_offset(item.high_watermark)
+                .with_last_stable_offset(item.last_stable_offset)
                 .with_log_start_offset(item.log_start_offset)
+                .with_aborted_transactions(item.aborted.as_ref().map(|list| {
+                    list.iter()
+                        .map(|t| {
+                            FetchAbortedTransaction::default()
+                                .with_producer_id(ProducerId(t.producer_id))
+                                .with_first_offset(t.first_offset)
+                        })
+                        .collect()
+                }))
                 .with_records(Some(read.bytes.clone())),
             Err(error) => PartitionData::default()
                 .with_partition_index(item.partition)

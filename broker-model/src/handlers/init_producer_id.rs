@@ -3,8 +3,8 @@
 //! Without a transactional id any broker may answer (Kafka sends it to the least loaded
 //! node): a fresh, cluster-unique producer id at producer_epoch 0. KIP-360 lets a producer
 //! that names its current id and epoch bump the epoch instead, which resets its sequences
-//! on every partition without a new id. Transactions are out of scope: a transactional id
-//! is refused as a coordinator we do not run.
+//! on every partition without a new id. A transactional id goes to the transaction
+//! coordinator instead ([`super::transactions`], KIP-98); the node layer routes it there.
 
 use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, ProducerId};
 
@@ -19,6 +19,7 @@ pub fn handle(broker: &mut Broker, request: &InitProducerIdRequest) -> InitProdu
         .as_ref()
         .is_some_and(|id| !id.0.is_empty());
     if transactional {
+        // Not an idempotent producer's request: the node routes these to the coordinator.
         return refuse(ResponseError::CoordinatorNotAvailable);
     }
     let (producer_id, producer_epoch) = match (request.producer_id.0, request.producer_epoch) {

@@ -37,6 +37,13 @@ macro_rules! broker_only_apis {
             | ApiKey::ListGroups
             | ApiKey::DescribeCluster
             | ApiKey::DeleteRecords
+            | ApiKey::AddPartitionsToTxn
+            | ApiKey::AddOffsetsToTxn
+            | ApiKey::EndTxn
+            | ApiKey::WriteTxnMarkers
+            | ApiKey::TxnOffsetCommit
+            | ApiKey::DescribeTransactions
+            | ApiKey::ListTransactions
     };
 }
 
@@ -44,15 +51,8 @@ macro_rules! broker_only_apis {
 /// connection, as Kafka does for an API it does not know (except ApiVersions, KIP-511).
 macro_rules! unserved_apis {
     () => {
-        // Transactions (KIP-98 transactional producers; only idempotence is served).
-        ApiKey::AddPartitionsToTxn
-            | ApiKey::AddOffsetsToTxn
-            | ApiKey::EndTxn
-            | ApiKey::WriteTxnMarkers
-            | ApiKey::TxnOffsetCommit
-            | ApiKey::DescribeTransactions
-            | ApiKey::ListTransactions
-            | ApiKey::DescribeProducers
+        // DescribeProducers (KIP-664: producer state per partition, for operators).
+        ApiKey::DescribeProducers
             // Security: SASL, ACLs, delegation tokens, SCRAM, quotas.
             | ApiKey::SaslHandshake
             | ApiKey::SaslAuthenticate
@@ -122,6 +122,7 @@ pub mod admin;
 pub mod api_versions;
 pub mod controller;
 pub mod delete_records;
+pub mod describe_transactions;
 pub mod dispatch;
 pub mod fetch;
 pub mod find_coordinator;
@@ -133,6 +134,9 @@ pub mod offset_commit;
 pub mod offsets;
 pub mod produce;
 pub mod topics;
+pub mod transactions;
+pub mod txn_offset_commit;
+pub mod write_txn_markers;
 
 /// `(min version, max version)` of `api` a broker serves, or `None`. One line per API.
 pub fn broker_versions(api: ApiKey) -> Option<(i16, i16)> {
@@ -157,6 +161,15 @@ pub fn broker_versions(api: ApiKey) -> Option<(i16, i16)> {
         ApiKey::ListGroups => Some((0, 5)),
         ApiKey::DescribeGroups => Some((0, 5)),
         ApiKey::DeleteRecords => Some((0, 2)),
+        // v0–v3: one transaction per request (v4 batches them for brokers, KIP-890).
+        ApiKey::AddPartitionsToTxn => Some((0, 3)),
+        ApiKey::AddOffsetsToTxn => Some((0, 3)),
+        // v0–v3 (v4 and v5 are KIP-890 part 2's epoch bump per transaction).
+        ApiKey::EndTxn => Some((0, 3)),
+        ApiKey::TxnOffsetCommit => Some((0, 3)),
+        ApiKey::WriteTxnMarkers => Some((0, 1)),
+        ApiKey::DescribeTransactions => Some((0, 0)),
+        ApiKey::ListTransactions => Some((0, 1)),
         controller_only_apis!() | unserved_apis!() => None,
     }
 }

@@ -183,8 +183,26 @@ pub fn commit_response(
     OffsetCommitResponse::default().with_topics(topics)
 }
 
-/// OffsetFetch (v1–v7): the cached committed offsets, -1 where none.
+/// OffsetFetch (v1–v7): the cached committed offsets, -1 where none. With
+/// `require_stable` (v7, KIP-447) a partition whose offset an open transaction is still
+/// committing answers UNSTABLE_OFFSET_COMMIT, and the client retries.
 pub fn offset_fetch(broker: &mut Broker, request: &OffsetFetchRequest) -> OffsetFetchResponse {
+    let group_id = request.group_id.0.to_string();
+    let unstable = |groups: &crate::group::GroupCoordinator, topic: &str, partition: i32| {
+        request.require_stable && groups.has_pending_transactional(&group_id, topic, partition)
+    };
+    let pending: Vec<(String, i32)> = match &request.topics {
+        Some(topics) => topics
+            .iter()
+            .flat_map(|t| {
+                t.partition_indexes
+                    .iter()
+                    .map(move |&p| (t.name.0.to_string(), p))
+            })
+            .filter(|(t, p)| unstable(&broker.groups, t, *p))
+            .collect(),
+        None => Vec::new(),
+    };
     let group = match broker.groups.group(&request.group_id.0) {
         Ok(group) => group,
         Err(error) => return OffsetFetchResponse::default().with_error_code(error.code()),
@@ -212,6 +230,12 @@ pub fn offset_fetch(broker: &mut Broker, request: &OffsetFetchRequest) -> Offset
                 .iter()
                 .map(|&p| {
                     let committed = group.committed.get(&(topic.clone(), p));
+                    if pending.contains(&(topic.clone(), p)) {
+                        return OffsetFetchResponsePartition::default()
+                            .with_partition_index(p)
+                            .with_committed_offset(-1)
+                            .with_error_code(ResponseError::UnstableOffsetCommit.code());
+                    }
                     OffsetFetchResponsePartition::default()
                         .with_partition_index(p)
                         .with_committed_offset(committed.map_or(-1, |(offset, _)| *offset))

@@ -5,7 +5,9 @@
 //! watermark; -3 the record with the largest timestamp (KIP-734); any timestamp ≥ 0 the
 //! first offset whose timestamp is at least it (KIP-79). Only records below the high
 //! watermark count (Kafka's `Partition.fetchOffsetForTimestamp` filters the rest for
-//! consumers); none found is offset -1, timestamp -1 without an error.
+//! consumers); none found is offset -1, timestamp -1 without an error. Under read_committed
+//! (`isolation_level` 1, KIP-98) the bound is the last stable offset instead, so latest is
+//! the LSO.
 //! OffsetForLeaderEpoch (KIP-101, KIP-279): the end offset of the largest epoch ≤ the one
 //! asked about.
 
@@ -23,6 +25,8 @@ use kafka_protocol::messages::{
 use faultline_wire::ResponseError;
 
 use crate::broker::Broker;
+use crate::bugs::PlantedBugs;
+use crate::handlers::fetch::{last_stable_offset, READ_COMMITTED};
 use crate::partition::Partition;
 
 /// Earliest-offset timestamp sentinel.
@@ -33,8 +37,19 @@ pub const LATEST_TIMESTAMP: i64 = -1;
 pub const MAX_TIMESTAMP: i64 = -3;
 
 /// One partition's ListOffsets answer: `(offset, timestamp, leader epoch)`.
-pub fn offset_for(partition: &Partition, timestamp: i64) -> Result<(i64, i64, i32), ResponseError> {
-    let high_watermark = partition.high_watermark;
+/// Under read_committed (`isolation_level` 1, KIP-98) every bound is the last stable
+/// offset instead of the high watermark.
+pub fn offset_for(
+    partition: &Partition,
+    timestamp: i64,
+    isolation_level: i8,
+    bugs: PlantedBugs,
+) -> Result<(i64, i64, i32), ResponseError> {
+    let high_watermark = if isolation_level == READ_COMMITTED {
+        last_stable_offset(partition, bugs)
+    } else {
+        partition.high_watermark
+    };
     let epoch_of = |offset: i64| {
         partition
             .log
@@ -81,7 +96,12 @@ pub fn list_offsets(broker: &Broker, request: &ListOffsetsRequest) -> ListOffset
                             if !p.is_leader() {
                                 return Err(ResponseError::NotLeaderOrFollower);
                             }
-                            offset_for(p, wanted.timestamp)
+                            offset_for(
+                                p,
+                                wanted.timestamp,
+                                request.isolation_level,
+                                broker.config.bugs,
+                            )
                         });
                     match answer {
                         Ok((offset, timestamp, epoch)) => response

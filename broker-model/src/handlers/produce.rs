@@ -80,6 +80,7 @@ fn append_one(
     let min_insync_replicas = broker.config.min_insync_replicas;
     let ack_early = broker.config.bugs.ack_before_replication;
     let dedup = !broker.config.bugs.idempotence_without_dedup;
+    let zombie_accepted = broker.config.bugs.fenced_produce_accepted;
     let Some(partition) = broker.partitions.get_mut(key) else {
         let known = broker.image.partitions.contains_key(key);
         return Outcome::Done(Err(if known {
@@ -89,6 +90,16 @@ fn append_one(
         }));
     };
     let previous_high_watermark = partition.high_watermark;
+    // Planted bug `fenced-produce-accepted`: a transactional batch of an epoch a marker
+    // already fenced skips the producer-state check (KIP-890's hanging transaction).
+    let fenced = batch.batch.header.transactional()
+        && batch.producer().is_some_and(|(id, epoch, _)| {
+            partition
+                .producers
+                .producer(id)
+                .is_some_and(|p| p.producer_epoch > epoch)
+        });
+    let dedup = dedup && !(fenced && zombie_accepted);
     let appended = match partition.append_produce(&batch, acks, min_insync_replicas, dedup, time) {
         Err(error) => return Outcome::Done(Err(error)),
         // A duplicate waits for the same high watermark its original does (KIP-98).

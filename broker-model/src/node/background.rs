@@ -102,7 +102,7 @@ impl BrokerNode {
                 }
             };
             while self
-                .controller_round(&mut connection, broker_epoch, timeout)
+                .controller_round(&transport, &mut connection, broker_epoch, timeout)
                 .await
             {
                 tokio::time::sleep(interval).await;
@@ -115,8 +115,9 @@ impl BrokerNode {
 
     /// One heartbeat + metadata fetch + ISR proposals. `false` when the connection or
     /// the registration must be renewed.
-    async fn controller_round<S: AsyncRead + AsyncWrite + Unpin>(
-        &self,
+    async fn controller_round<S: AsyncRead + AsyncWrite + Unpin, T: Transport>(
+        self: &Arc<Self>,
+        transport: &T,
         connection: &mut Connection<S>,
         broker_epoch: i64,
         timeout: Duration,
@@ -161,6 +162,7 @@ impl BrokerNode {
             let now = self.clock.now_ms();
             self.lock().apply_metadata(&records, now);
             self.notify();
+            self.start_transaction_coordinator(transport);
         }
         // After the metadata that a topic creation or deletion appended is applied here,
         // so that a client told "created" finds the topic at this broker.

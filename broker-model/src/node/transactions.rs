@@ -1,0 +1,367 @@
+//! The network side of transactions: coordinator requests wait for their
+//! `__transaction_state` record to replicate, partition leaders wait for markers and
+//! transactional offset commits to replicate, and a background task completes
+//! transactions — aborting timed-out ones, sending WriteTxnMarkers to every partition's
+//! leader, writing CompleteCommit/CompleteAbort (KIP-98's `TransactionMarkerChannelManager`).
+//! The decisions live in [`crate::txn::coordinator`] and the handlers.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::write_txn_markers_request::{
+    WritableTxnMarker, WritableTxnMarkerTopic,
+};
+use kafka_protocol::messages::{
+    AddOffsetsToTxnRequest, AddOffsetsToTxnResponse, AddPartitionsToTxnRequest,
+    AddPartitionsToTxnResponse, EndTxnRequest, EndTxnResponse, InitProducerIdRequest,
+    InitProducerIdResponse, ProducerId, TopicName, TxnOffsetCommitRequest, TxnOffsetCommitResponse,
+    WriteTxnMarkersRequest, WriteTxnMarkersResponse,
+};
+use tokio::time::Instant;
+
+use faultline_wire::connection::{connect, Connection};
+use faultline_wire::{ResponseError, Transport};
+
+use super::BrokerNode;
+use crate::handlers::transactions::{self as txn, AwaitedTransition};
+use crate::handlers::{txn_offset_commit, write_txn_markers};
+use crate::storage::TopicPartition;
+use crate::txn::coordinator::MarkerJob;
+use crate::txn::index::ControlType;
+use crate::txn::marker::Marker;
+use crate::txn::metadata::TransactionMetadata;
+
+/// WriteTxnMarkers version the coordinator sends (v1: flexible).
+pub const WRITE_TXN_MARKERS_VERSION: i16 = 1;
+/// How often the coordinator looks for timed-out transactions and markers to resend.
+const TRANSACTION_TICK: Duration = Duration::from_millis(100);
+
+impl BrokerNode {
+    fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.lock().config.inter_broker_request_timeout_ms)
+    }
+
+    /// Waits until an appended transition is replicated (or fails, or times out).
+    async fn await_transition(
+        &self,
+        begun: Result<AwaitedTransition, ResponseError>,
+    ) -> Result<TransactionMetadata, ResponseError> {
+        self.notify();
+        let awaited = begun?;
+        let deadline = Instant::now() + self.request_timeout();
+        let answer = self
+            .wait_for(deadline, |node| {
+                txn::poll_transition(&mut node.lock(), &awaited)
+            })
+            .await;
+        answer.unwrap_or(Err(ResponseError::RequestTimedOut))
+    }
+
+    pub(crate) async fn init_producer_id(
+        &self,
+        request: InitProducerIdRequest,
+        version: i16,
+    ) -> InitProducerIdResponse {
+        let transactional = request
+            .transactional_id
+            .as_ref()
+            .is_some_and(|id| !id.0.is_empty());
+        if !transactional {
+            return crate::handlers::init_producer_id::handle(&mut self.lock(), &request);
+        }
+        let now = self.clock.now_ms();
+        let begun = txn::init_begin(&mut self.lock(), &request, version, now);
+        let (awaited, abort_first) = match begun {
+            Ok((awaited, abort_first)) => (Ok(awaited), abort_first),
+            Err(error) => (Err(error), false),
+        };
+        txn::init_response(self.await_transition(awaited).await, abort_first)
+    }
+
+    pub(crate) async fn add_partitions_to_txn(
+        &self,
+        request: AddPartitionsToTxnRequest,
+        version: i16,
+    ) -> AddPartitionsToTxnResponse {
+        let now = self.clock.now_ms();
+        let begun = txn::add_partitions_begin(&mut self.lock(), &request, version, now);
+        let outcome = self.await_optional(begun).await;
+        txn::add_partitions_response(&request, &self.lock(), outcome)
+    }
+
+    pub(crate) async fn add_offsets_to_txn(
+        &self,
+        request: AddOffsetsToTxnRequest,
+        version: i16,
+    ) -> AddOffsetsToTxnResponse {
+        let now = self.clock.now_ms();
+        let begun = txn::add_offsets_begin(&mut self.lock(), &request, version, now);
+        let code = self
+            .await_optional(begun)
+            .await
+            .err()
+            .map_or(0, |e| e.code());
+        AddOffsetsToTxnResponse::default().with_error_code(code)
+    }
+
+    pub(crate) async fn end_txn(&self, request: EndTxnRequest, version: i16) -> EndTxnResponse {
+        let begun = txn::end_begin(&mut self.lock(), &request, version);
+        let code = self
+            .await_optional(begun)
+            .await
+            .err()
+            .map_or(0, |e| e.code());
+        EndTxnResponse::default()
+            .with_error_code(code)
+            .with_producer_id(ProducerId(-1))
+            .with_producer_epoch(-1)
+    }
+
+    async fn await_optional(
+        &self,
+        begun: Result<Option<AwaitedTransition>, ResponseError>,
+    ) -> Result<(), ResponseError> {
+        match begun {
+            Ok(None) => Ok(()),
+            Ok(Some(awaited)) => self.await_transition(Ok(awaited)).await.map(|_| ()),
+            Err(error) => Err(error),
+        }
+    }
+
+    pub(crate) async fn txn_offset_commit(
+        &self,
+        request: TxnOffsetCommitRequest,
+    ) -> TxnOffsetCommitResponse {
+        let mut pending = txn_offset_commit::begin(&mut self.lock(), &request, self.clock.now_ms());
+        self.notify();
+        let deadline = Instant::now() + self.request_timeout();
+        let done = self
+            .wait_for(deadline, |node| {
+                txn_offset_commit::poll(&mut node.lock(), &mut pending).then_some(())
+            })
+            .await;
+        if done.is_none() {
+            txn_offset_commit::expire(&mut pending);
+        }
+        txn_offset_commit::response(&request, &pending)
+    }
+
+    pub(crate) async fn write_txn_markers(
+        &self,
+        request: WriteTxnMarkersRequest,
+    ) -> WriteTxnMarkersResponse {
+        let markers = write_txn_markers::markers_of(&request);
+        let pending = self.write_markers(markers).await;
+        write_txn_markers::response(&pending)
+    }
+
+    /// Appends markers here and waits for their replication.
+    async fn write_markers(
+        &self,
+        markers: Vec<(TopicPartition, Marker)>,
+    ) -> Vec<write_txn_markers::PendingMarker> {
+        let mut pending = write_txn_markers::begin(&mut self.lock(), markers, self.clock.now_ms());
+        self.notify();
+        let deadline = Instant::now() + self.request_timeout();
+        let done = self
+            .wait_for(deadline, |node| {
+                write_txn_markers::poll(&mut node.lock(), &mut pending).then_some(())
+            })
+            .await;
+        if done.is_none() {
+            write_txn_markers::expire(&mut pending);
+        }
+        self.notify();
+        pending
+    }
+
+    /// Starts the transaction coordinator's background task the first time this broker
+    /// leads a `__transaction_state` partition. Started lazily, not with the other
+    /// background tasks, so that runs without transactions schedule exactly as before.
+    pub(crate) fn start_transaction_coordinator<T: Transport>(self: &Arc<Self>, transport: &T) {
+        if self.lock().transactions.is_idle()
+            || self.transaction_task_started.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        tokio::task::spawn_local(self.clone().transaction_coordinator(transport.clone()));
+    }
+
+    /// The coordinator's background work, forever: polls pending transitions, aborts
+    /// timed-out transactions, writes markers and completes transactions. Idle (woken by
+    /// state changes only) while this broker coordinates no transaction.
+    pub(crate) async fn transaction_coordinator<T: Transport>(self: Arc<Self>, transport: T) {
+        let mut connections: BTreeMap<i32, Connection<T::Stream>> = BTreeMap::new();
+        let mut seen = self.changed.subscribe();
+        loop {
+            let idle = self.lock().transactions.is_idle();
+            if idle {
+                seen.borrow_and_update();
+                if seen.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            tokio::time::sleep(TRANSACTION_TICK).await;
+            self.faults.pause.wait_running().await;
+            let jobs = self.coordinator_round();
+            for job in jobs {
+                let written = self.send_markers(&transport, &mut connections, &job).await;
+                let complete = self
+                    .lock()
+                    .transactions
+                    .markers_written(&job.transactional_id, &written);
+                if let Some(target) = complete {
+                    let begun = txn::begin_transition(&mut self.lock(), target);
+                    let _ = begun;
+                }
+                self.notify();
+            }
+        }
+    }
+
+    /// Polls transitions and starts the aborts of timed-out transactions; returns the
+    /// markers to write.
+    fn coordinator_round(&self) -> Vec<MarkerJob> {
+        let now = self.clock.now_ms();
+        let mut state = self.lock();
+        txn::poll_all_transitions(&mut state);
+        for target in state.transactions.timed_out(now) {
+            let _ = txn::begin_transition(&mut state, target);
+        }
+        txn::poll_all_transitions(&mut state);
+        let jobs = state.transactions.marker_jobs();
+        drop(state);
+        self.notify();
+        jobs
+    }
+
+    /// Writes one transaction's markers at every partition's leader; returns the
+    /// partitions that have theirs. The planted bug `markers-not-written-everywhere`
+    /// writes the first partition's only and reports them all written.
+    async fn send_markers<T: Transport>(
+        &self,
+        transport: &T,
+        connections: &mut BTreeMap<i32, Connection<T::Stream>>,
+        job: &MarkerJob,
+    ) -> Vec<TopicPartition> {
+        let (me, leaders, config) = {
+            let state = self.lock();
+            let leaders: BTreeMap<TopicPartition, i32> = job
+                .partitions
+                .iter()
+                .map(|key| {
+                    let leader = state.image.partitions.get(key).map_or(-2, |r| r.leader);
+                    (key.clone(), leader)
+                })
+                .collect();
+            (state.node_id, leaders, state.config.clone())
+        };
+        let only_first = config.bugs.markers_not_written_everywhere;
+        let mut by_leader: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
+        let mut written = Vec::new();
+        for (i, (key, leader)) in leaders.into_iter().enumerate() {
+            if only_first && i > 0 {
+                written.push(key);
+                continue;
+            }
+            match leader {
+                // A deleted topic needs no marker (Kafka drops it from the transaction).
+                -2 => written.push(key),
+                leader if leader < 0 => {}
+                leader => by_leader.entry(leader).or_default().push(key),
+            }
+        }
+        let timeout = Duration::from_millis(config.inter_broker_request_timeout_ms);
+        for (leader, partitions) in by_leader {
+            let markers: Vec<(TopicPartition, Marker)> =
+                partitions.iter().map(|p| (p.clone(), job.marker)).collect();
+            if leader == me {
+                let pending = self.write_markers(markers).await;
+                written.extend(marker_successes(&pending));
+                continue;
+            }
+            let request = markers_request(&job.marker, &partitions);
+            let Some(address) = config.brokers.get(&leader) else {
+                continue;
+            };
+            if !connections.contains_key(&leader) {
+                let client_id = format!("txn-coordinator-{me}");
+                match connect(transport, address, &client_id, timeout).await {
+                    Ok(connection) => {
+                        connections.insert(leader, connection);
+                    }
+                    Err(_) => continue,
+                }
+            }
+            let connection = connections.get_mut(&leader).expect("connected above");
+            match connection
+                .send(&request, WRITE_TXN_MARKERS_VERSION, timeout * 2)
+                .await
+            {
+                Ok(response) => written.extend(response_successes(&response)),
+                Err(_) => {
+                    connections.remove(&leader);
+                }
+            }
+        }
+        written
+    }
+}
+
+/// The WriteTxnMarkers request for one marker on `partitions`.
+fn markers_request(marker: &Marker, partitions: &[TopicPartition]) -> WriteTxnMarkersRequest {
+    let mut topics: Vec<WritableTxnMarkerTopic> = Vec::new();
+    for (topic, index) in partitions {
+        match topics.iter_mut().find(|t| t.name.0.as_str() == topic) {
+            Some(t) => t.partition_indexes.push(*index),
+            None => topics.push(
+                WritableTxnMarkerTopic::default()
+                    .with_name(TopicName(topic.clone().into()))
+                    .with_partition_indexes(vec![*index]),
+            ),
+        }
+    }
+    WriteTxnMarkersRequest::default().with_markers(vec![WritableTxnMarker::default()
+        .with_producer_id(ProducerId(marker.producer_id))
+        .with_producer_epoch(marker.producer_epoch)
+        .with_transaction_result(marker.control == ControlType::Commit)
+        .with_topics(topics)
+        .with_coordinator_epoch(marker.coordinator_epoch)])
+}
+
+/// Partitions that have their marker: written, or past it (a newer epoch's marker, or
+/// the topic gone).
+fn is_settled(code: i16) -> bool {
+    code == 0
+        || code == ResponseError::InvalidProducerEpoch.code()
+        || code == ResponseError::UnknownTopicOrPartition.code()
+}
+
+fn marker_successes(pending: &[write_txn_markers::PendingMarker]) -> Vec<TopicPartition> {
+    pending
+        .iter()
+        .filter(|p| match &p.state {
+            Ok(None) => true,
+            Ok(Some(_)) => false,
+            Err(error) => is_settled(error.code()),
+        })
+        .map(|p| p.partition.clone())
+        .collect()
+}
+
+fn response_successes(response: &WriteTxnMarkersResponse) -> Vec<TopicPartition> {
+    let mut out = Vec::new();
+    for marker in &response.markers {
+        for topic in &marker.topics {
+            for partition in &topic.partitions {
+                if is_settled(partition.error_code) {
+                    out.push((topic.name.0.to_string(), partition.partition_index));
+                }
+            }
+        }
+    }
+    out
+}
