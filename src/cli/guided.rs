@@ -5,11 +5,22 @@
 //! keep inputs that reach new edges (AFL); Antithesis steers its fault injection the same
 //! way.
 //!
+//! The guidance never changes how many runs each scenario gets: runs go round robin over
+//! the scenarios exactly as in uniform exploration, and only the choice *within* a scenario
+//! is guided — a fresh seed, or (half the time, once the scenario has a corpus) a mutation
+//! of one of its corpus entries. Coverage is counted per scenario (a point another
+//! scenario reached is still new to this one: a bug may need this scenario's workload),
+//! and an entry is picked with weight Σ 1/hits over its points, so entries that reached
+//! rarely reached points get more mutations (AFLFast's power schedules, Böhme et al., CCS
+//! 2016). An earlier version drew mutations from one global corpus, which the first
+//! scenarios filled: bugs that need a group or idempotence scenario were found later than
+//! by uniform seeds, or not at all within the budget.
+//!
 //! Deterministic for a given seed range and `--jobs`: each batch of `jobs` candidates is
 //! chosen from the corpus as it stood before the batch, by the `guided` stream, and
 //! results are merged in candidate order.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Instant;
 
@@ -26,12 +37,61 @@ use super::explore::{run_one, Explored};
 
 /// A run worth mutating: the scenario it ran and its seed.
 struct Entry {
-    /// Index of the written scenario.
-    which: usize,
     /// The effective scenario (its schedule explicit once mutated).
     scenario: Scenario,
     /// Its seed.
     seed: u64,
+    /// The coverage points it reached.
+    points: BTreeSet<String>,
+}
+
+/// What guidance knows about one written scenario.
+#[derive(Default)]
+struct ScenarioState {
+    /// Runs that reached coverage points no earlier run of this scenario reached.
+    corpus: Vec<Entry>,
+    /// How many runs of this scenario reached each point.
+    hits: BTreeMap<String, u64>,
+    /// Fresh seeds taken so far.
+    fresh: u64,
+}
+
+impl ScenarioState {
+    /// A corpus entry, weighted by the rarity of the points it reached (Σ 1/hits).
+    fn pick(&self, rng: &mut impl Rng) -> &Entry {
+        let weights: Vec<f64> = self
+            .corpus
+            .iter()
+            .map(|entry| {
+                entry
+                    .points
+                    .iter()
+                    .map(|p| 1.0 / self.hits.get(p).copied().unwrap_or(1).max(1) as f64)
+                    .sum::<f64>()
+                    .max(f64::MIN_POSITIVE)
+            })
+            .collect();
+        let total: f64 = weights.iter().sum();
+        let mut target = rng.random::<f64>() * total;
+        for (entry, weight) in self.corpus.iter().zip(&weights) {
+            if target < *weight {
+                return entry;
+            }
+            target -= weight;
+        }
+        self.corpus.last().expect("picked from a non-empty corpus")
+    }
+
+    /// Counts a run's points; whether any was new to this scenario.
+    fn record(&mut self, points: &BTreeSet<String>) -> bool {
+        let mut new = false;
+        for point in points {
+            let hits = self.hits.entry(point.clone()).or_insert(0);
+            new |= *hits == 0;
+            *hits += 1;
+        }
+        new
+    }
 }
 
 /// One mutation of a schedule, drawn from `rng`; the schedule stays within the fault phase.
@@ -146,25 +206,26 @@ pub fn explore_guided(
 ) -> anyhow::Result<Explored> {
     let started = Instant::now();
     let mut rng = faultline_sim::seed::stream(start, "guided");
-    let mut corpus: Vec<Entry> = Vec::new();
+    let mut states: Vec<ScenarioState> =
+        scenarios.iter().map(|_| ScenarioState::default()).collect();
     let mut coverage: BTreeSet<String> = BTreeSet::new();
     let mut rows = Vec::new();
-    let mut fresh = 0u64;
     let mut runs = 0u64;
     let budget = end - start;
     'batches: while runs < budget {
         let mut batch = Vec::new();
         while batch.len() < jobs && runs + (batch.len() as u64) < budget {
             let n = runs + batch.len() as u64;
-            let mutate_one = !corpus.is_empty() && rng.random_ratio(2, 3);
-            if mutate_one {
-                let entry = &corpus[rng.random_range(0..corpus.len())];
+            // Round robin, as uniform exploration: guidance chooses within a scenario.
+            let which = (n % scenarios.len() as u64) as usize;
+            let state = &mut states[which];
+            if !state.corpus.is_empty() && rng.random_ratio(1, 2) {
+                let entry = state.pick(&mut rng);
                 let scenario = mutate(&mut rng, &entry.scenario, entry.seed);
-                batch.push((entry.which, scenario, entry.seed, format!("g{n}")));
+                batch.push((which, scenario, entry.seed, format!("g{n}")));
             } else {
-                let which = (fresh as usize) % scenarios.len();
-                let seed = fresh / scenarios.len() as u64 + start;
-                fresh += 1;
+                let seed = start + state.fresh;
+                state.fresh += 1;
                 batch.push((
                     which,
                     scenarios[which].scenario.clone(),
@@ -197,13 +258,13 @@ pub fn explore_guided(
         for ((which, scenario, seed, _), result) in batch.into_iter().zip(results) {
             let (executed, dir) = result?;
             runs += 1;
-            let new = executed.coverage.iter().any(|p| !coverage.contains(p));
-            if new {
-                coverage.extend(executed.coverage.iter().cloned());
-                corpus.push(Entry {
-                    which,
+            coverage.extend(executed.coverage.iter().cloned());
+            let state = &mut states[which];
+            if state.record(&executed.coverage) {
+                state.corpus.push(Entry {
                     scenario,
                     seed,
+                    points: executed.coverage.iter().cloned().collect(),
                 });
             }
             let failed = executed.report.verdict != Verdict::Valid;
