@@ -5,7 +5,7 @@
                                [SCENARIO.toml ...]
 
 For each scenario (default: the catalog, `scenarios/*.toml`) it runs
-`faultline explore SCENARIO --jobs 1 --seeds 1..=N` REPEATS times and keeps the smallest
+`faultline explore SCENARIO --jobs 1 --seeds 1..=N --keep-going` REPEATS times and keeps the smallest
 user+sys CPU time (the machine is shared; the minimum is the least disturbed run). CPU s
 per seed = that / N; × real time = simulated seconds (the scenario's `duration` +
 `recovery`, the fault phase and the recovery bound, as the README has always counted)
@@ -36,7 +36,7 @@ def cpu_seconds(binary, scenario, seeds, out):
     with tempfile.NamedTemporaryFile("r") as times:
         subprocess.run(
             ["/usr/bin/time", "-f", "%U %S", "-o", times.name, str(binary), "explore",
-             str(scenario), "--jobs", "1", "--seeds", f"1..={seeds}", "--out", out],
+             str(scenario), "--jobs", "1", "--seeds", f"1..={seeds}", "--keep-going", "--out", out],
             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False,
         )
         user, system = (float(x) for x in times.read().split()[-2:])
