@@ -196,7 +196,7 @@ def report(binary, out, runs_wanted, seeds, chunks, scenarios, docs, commands):
     lines = [
         f"# Campaign: {total:,} runs of the catalog ({date})",
         "",
-        f"Commit `{record['commit']}`; seeds {record['seeds']} of each of the "
+        f"Commit at report time `{record['commit']}`; seeds {record['seeds']} of each of the "
         f"{len(scenarios)} catalog scenarios (`scenarios/*.toml`), invariant checks on "
         f"in {totals['runs_with_invariant_checks']:,} runs.",
         "",
