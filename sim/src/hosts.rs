@@ -204,11 +204,15 @@ impl Hosts {
                 }
                 Node::Controller(c) => {
                     let controller = c.state.lock().unwrap();
-                    let registrations: Vec<(TopicPartition, i32, i32)> = controller
-                        .registrations()
-                        .map(|r| (r.topic_partition(), r.leader_epoch, r.partition_epoch))
-                        .collect();
-                    checker.check_controller(time_ns, &registrations, controller.log_end_offset());
+                    let registrations = controller.registrations().map(|r| {
+                        (
+                            r.topic.as_str(),
+                            r.partition,
+                            r.leader_epoch,
+                            r.partition_epoch,
+                        )
+                    });
+                    checker.check_controller(time_ns, registrations, controller.log_end_offset());
                 }
             }
         }

@@ -195,6 +195,11 @@ pub struct Workload {
     pub compression: Codec,
     /// Records carry a header repeating their value, which consumers check (default off).
     pub headers: bool,
+    /// Clients of one kind (producers, consumers, group members) share one simulated host,
+    /// as processes on one machine do; the final reader keeps its own. Each client keeps
+    /// its name, connections and seed stream. Fewer hosts make each step cheaper (default
+    /// off: one host per client).
+    pub colocate_clients: bool,
 }
 
 /// A record batch compression codec (Kafka protocol guide, "Record Batch" attributes).
@@ -246,6 +251,7 @@ impl Default for Workload {
             batch_size: 1,
             compression: Codec::None,
             headers: false,
+            colocate_clients: false,
         }
     }
 }

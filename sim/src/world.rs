@@ -2,6 +2,8 @@
 //! producers, consumers and a final reader; the nemesis applies fault windows between
 //! steps; the history and the cluster's own events make up the trace.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -110,7 +112,14 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
             workload_config.request_timeout,
         )
     };
-    let mut client_names = Vec::new();
+    let host_of = |kind: &str, name: &str| {
+        if scenario.workload.colocate_clients {
+            kind.to_string()
+        } else {
+            name.to_string()
+        }
+    };
+    let mut clients: Vec<(String, ClientTask)> = Vec::new();
     for p in 0..scenario.workload.producers {
         let name = format!("producer-{p}");
         let (c, r, w, rng) = (
@@ -119,12 +128,13 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
             workload_config.clone(),
             stream(seed, &name),
         );
-        sim.client(name.clone(), async move {
-            let stop_at = tokio::time::Instant::now() + duration;
-            workload::run_producer(c, r, w, rng, stop_at).await;
-            Ok(())
-        });
-        client_names.push(name);
+        clients.push((
+            host_of("producers", &name),
+            Box::pin(async move {
+                let stop_at = tokio::time::Instant::now() + duration;
+                workload::run_producer(c, r, w, rng, stop_at).await;
+            }),
+        ));
     }
     for i in 0..scenario.workload.consumers {
         let name = format!("consumer-{i}");
@@ -134,12 +144,13 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
             workload_config.clone(),
             stream(seed, &name),
         );
-        sim.client(name.clone(), async move {
-            let stop_at = tokio::time::Instant::now() + duration;
-            workload::run_consumer(c, r, w, rng, stop_at).await;
-            Ok(())
-        });
-        client_names.push(name);
+        clients.push((
+            host_of("consumers", &name),
+            Box::pin(async move {
+                let stop_at = tokio::time::Instant::now() + duration;
+                workload::run_consumer(c, r, w, rng, stop_at).await;
+            }),
+        ));
     }
     for i in 0..scenario.workload.group_consumers {
         let name = format!("group-consumer-{i}");
@@ -150,13 +161,15 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
             stream(seed, &name),
         );
         let group = scenario.workload.group.clone();
-        sim.client(name.clone(), async move {
-            let stop_at = tokio::time::Instant::now() + duration;
-            group_consumer::run_group_consumer(c, r, w, group, rng, stop_at).await;
-            Ok(())
-        });
-        client_names.push(name);
+        clients.push((
+            host_of("group-consumers", &name),
+            Box::pin(async move {
+                let stop_at = tokio::time::Instant::now() + duration;
+                group_consumer::run_group_consumer(c, r, w, group, rng, stop_at).await;
+            }),
+        ));
     }
+    let mut client_names = add_clients(&mut sim, clients);
     let final_reads: Arc<Mutex<Option<(bool, Duration)>>> = Arc::new(Mutex::new(None));
     {
         let (c, r, w) = (
@@ -261,6 +274,41 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         liveness,
         invariants,
     })
+}
+
+/// A workload client's body, boxed so clients of different kinds can share a host.
+type ClientTask = Pin<Box<dyn Future<Output = ()>>>;
+
+/// Adds one turmoil client host per distinct host name, in order of first appearance, and
+/// returns the host names. A host with one client runs its body as the host's software;
+/// a host with several spawns each on the host's `LocalSet`, in order, and waits for all.
+fn add_clients(sim: &mut turmoil::Sim<'_>, clients: Vec<(String, ClientTask)>) -> Vec<String> {
+    let mut hosts: Vec<(String, Vec<ClientTask>)> = Vec::new();
+    for (host, task) in clients {
+        match hosts.iter_mut().find(|(name, _)| *name == host) {
+            Some((_, tasks)) => tasks.push(task),
+            None => hosts.push((host, vec![task])),
+        }
+    }
+    let names = hosts.iter().map(|(name, _)| name.clone()).collect();
+    for (host, mut tasks) in hosts {
+        if tasks.len() == 1 {
+            let task = tasks.pop().expect("one task");
+            sim.client(host, async move {
+                task.await;
+                Ok(())
+            });
+        } else {
+            sim.client(host, async move {
+                let handles: Vec<_> = tasks.into_iter().map(tokio::task::spawn_local).collect();
+                for handle in handles {
+                    handle.await?;
+                }
+                Ok(())
+            });
+        }
+    }
+    names
 }
 
 fn trace_hash(history: &History, events: &[ClusterEvent]) -> u64 {

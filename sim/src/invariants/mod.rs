@@ -57,18 +57,18 @@ pub struct Violation {
 /// The checker's memory between steps.
 #[derive(Debug, Default)]
 pub struct InvariantChecker {
-    /// Who led each (partition, leader epoch).
-    leaders: BTreeMap<(TopicPartition, i32), i32>,
+    /// Who led each (partition, leader epoch); nested so a step looks up without allocating.
+    leaders: BTreeMap<TopicPartition, BTreeMap<i32, i32>>,
     /// Fingerprints of the committed records of each partition, by offset.
     committed: BTreeMap<TopicPartition, Vec<u64>>,
     /// Each replica's memory, by host and partition (looked up without allocating).
     replicas: BTreeMap<String, BTreeMap<TopicPartition, ReplicaMemory>>,
-    /// The controller's last (leader epoch, partition epoch) per partition.
-    controller_epochs: BTreeMap<TopicPartition, (i32, i32)>,
+    /// The controller's last (leader epoch, partition epoch) per topic and partition.
+    controller_epochs: BTreeMap<String, BTreeMap<i32, (i32, i32)>>,
     /// The controller's metadata log end, highest seen.
     metadata_end: i64,
-    /// Each coordinator's last generation per group: (host, incarnation, group).
-    generations: BTreeMap<(String, u64, String), i32>,
+    /// Each coordinator's last generation per group, by host, then incarnation, then group.
+    generations: BTreeMap<String, BTreeMap<u64, BTreeMap<String, i32>>>,
     /// Hosts whose process is down (crashed, powered off) until their next incarnation.
     down: BTreeMap<String, u64>,
     /// Brokers that lost unsynced entries to a power loss and were not re-admitted to an
@@ -277,13 +277,11 @@ impl InvariantChecker {
         }
         memory.leader_epoch = epoch;
         if let Role::Leader(state) = &p.role {
-            let leader = match self.leaders.get(&(tp.clone(), epoch)) {
-                Some(&leader) => leader,
-                None => {
-                    self.leaders.insert((tp.clone(), epoch), p.node_id);
-                    p.node_id
-                }
-            };
+            if !self.leaders.contains_key(tp) {
+                self.leaders.insert(tp.clone(), BTreeMap::new());
+            }
+            let led = self.leaders.get_mut(tp).expect("inserted above");
+            let leader = *led.entry(epoch).or_insert(p.node_id);
             if leader != p.node_id {
                 return Some((
                     "two leaders in one epoch",
@@ -388,10 +386,11 @@ impl InvariantChecker {
 
     /// Checks the controller: its registrations' epochs and its metadata log only move
     /// forward, across its restarts too (it fsyncs every record, KIP-631).
-    pub fn check_controller(
+    /// `registrations` yields (topic, partition, leader epoch, partition epoch).
+    pub fn check_controller<'a>(
         &mut self,
         time_ns: u64,
-        registrations: &[(TopicPartition, i32, i32)],
+        registrations: impl IntoIterator<Item = (&'a str, i32, i32, i32)>,
         metadata_end: i64,
     ) {
         if self.violation.is_some() {
@@ -406,13 +405,20 @@ impl InvariantChecker {
             return;
         }
         self.metadata_end = metadata_end;
-        for (tp, leader_epoch, partition_epoch) in registrations {
-            let now = (*leader_epoch, *partition_epoch);
-            if let Some(before) = self.controller_epochs.insert(tp.clone(), now) {
+        for (topic, partition, leader_epoch, partition_epoch) in registrations {
+            let now = (leader_epoch, partition_epoch);
+            if !self.controller_epochs.contains_key(topic) {
+                self.controller_epochs
+                    .insert(topic.to_string(), BTreeMap::new());
+            }
+            let epochs = self
+                .controller_epochs
+                .get_mut(topic)
+                .expect("inserted above");
+            if let Some(before) = epochs.insert(partition, now) {
                 if now.0 < before.0 || now.1 < before.1 {
                     let detail = format!(
-                        "{}-{}: controller's (leader epoch, partition epoch) {before:?} then {now:?}",
-                        tp.0, tp.1
+                        "{topic}-{partition}: controller's (leader epoch, partition epoch) {before:?} then {now:?}"
                     );
                     self.fail(time_ns, "partition epochs went backwards", detail, "");
                     return;
@@ -430,15 +436,33 @@ impl InvariantChecker {
         incarnation: u64,
         generations: &[(String, i32)],
     ) {
+        if !self.generations.contains_key(host) {
+            self.generations.insert(host.to_string(), BTreeMap::new());
+        }
+        let by_group = self
+            .generations
+            .get_mut(host)
+            .expect("inserted above")
+            .entry(incarnation)
+            .or_default();
+        let mut backwards = None;
         for (group, generation) in generations {
-            let key = (host.to_string(), incarnation, group.clone());
-            if let Some(before) = self.generations.insert(key, *generation) {
-                if *generation < before {
-                    let detail =
-                        format!("{host}: group {group} at generation {before}, then {generation}");
-                    self.fail(time_ns, "group generation went backwards", detail, "");
+            let before = match by_group.get_mut(group) {
+                Some(last) => Some(std::mem::replace(last, *generation)),
+                None => {
+                    by_group.insert(group.clone(), *generation);
+                    None
                 }
+            };
+            if let Some(before) = before.filter(|&before| *generation < before) {
+                // Only the first violation is kept (`fail`), so the first is enough.
+                backwards.get_or_insert_with(|| {
+                    format!("{host}: group {group} at generation {before}, then {generation}")
+                });
             }
+        }
+        if let Some(detail) = backwards {
+            self.fail(time_ns, "group generation went backwards", detail, "");
         }
     }
 
