@@ -30,6 +30,7 @@ pub fn check_plan(scenario: &Scenario) -> CheckPlan {
             ..Default::default()
         }),
         group: scenario.workload.group_consumers > 0,
+        txn: None,
         expect: scenario.checks.expect.clone(),
     }
 }

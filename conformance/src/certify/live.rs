@@ -104,6 +104,7 @@ impl LivePlan {
                 ..LogOptions::default()
             }),
             group: self.group_consumers > 0,
+            txn: None,
             expect: Vec::new(),
         }
     }
