@@ -17,6 +17,7 @@ use faultline_checker::AnomalyKind;
 use crate::duration::{line_column, HumanDuration};
 use crate::nemesis::trigger::Trigger;
 use crate::nemesis::{leader_target, FaultKind, FaultWindow};
+use crate::txn_workload::TxnWorkload;
 
 /// A whole scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -195,6 +196,9 @@ pub struct Workload {
     pub compression: Codec,
     /// Records carry a header repeating their value, which consumers check (default off).
     pub headers: bool,
+    /// Producers run Kafka transactions (`[workload.txn]`, KIP-98); absent: plain sends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub txn: Option<TxnWorkload>,
 }
 
 /// A record batch compression codec (Kafka protocol guide, "Record Batch" attributes).
@@ -246,6 +250,7 @@ impl Default for Workload {
             batch_size: 1,
             compression: Codec::None,
             headers: false,
+            txn: None,
         }
     }
 }
@@ -447,6 +452,9 @@ impl Scenario {
         if self.workload.batch_size == 0 {
             return Err("workload.batch_size must be at least 1".into());
         }
+        if let Some(txn) = &self.workload.txn {
+            txn.validate(self.workload.final_read_timeout)?;
+        }
         for kind in &self.checks.expect {
             let known: Result<AnomalyKind, _> = serde_json::from_value(serde_json::json!(kind));
             if known.is_err() {
@@ -561,9 +569,11 @@ impl Scenario {
                 Fsync::Policy(FsyncName::Always) => FsyncPolicy::Always,
                 Fsync::Every { every_messages } => FsyncPolicy::EveryMessages(every_messages),
             },
-            // __consumer_offsets only when groups run: its replication would change the
-            // schedule of every run without them.
-            offsets_topic_partitions: if self.workload.group_consumers > 0 {
+            // __consumer_offsets only when groups run (or transactions commit offsets): its
+            // replication would change the schedule of every run without them.
+            offsets_topic_partitions: if self.workload.group_consumers > 0
+                || self.workload.txn.as_ref().is_some_and(|t| t.offsets)
+            {
                 base.offsets_topic_partitions
             } else {
                 0

@@ -13,6 +13,7 @@ use faultline_checker::CheckReport;
 use faultline_workload::client::KafkaClient;
 use faultline_workload::group_consumer;
 use faultline_workload::recorder::Recorder;
+use faultline_workload::transactional;
 use faultline_workload::workload::{self, BatchShape, WorkloadConfig};
 
 pub use crate::events::{ClusterEvent, ClusterEventKind};
@@ -110,6 +111,17 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
             workload_config.request_timeout,
         )
     };
+    // Consumers and final reads fetch at the transactions' isolation (KIP-98).
+    let isolation = scenario
+        .workload
+        .txn
+        .as_ref()
+        .map_or(0, |t| t.isolation.wire());
+    let client = |name: &str| {
+        let mut c = client(name);
+        c.isolation_level = isolation;
+        c
+    };
     let mut client_names = Vec::new();
     for p in 0..scenario.workload.producers {
         let name = format!("producer-{p}");
@@ -119,11 +131,27 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
             workload_config.clone(),
             stream(seed, &name),
         );
-        sim.client(name.clone(), async move {
-            let stop_at = tokio::time::Instant::now() + duration;
-            workload::run_producer(c, r, w, rng, stop_at).await;
-            Ok(())
-        });
+        match &scenario.workload.txn {
+            Some(txn) => {
+                let (config, id) = (
+                    txn.config(&scenario.workload.group),
+                    txn.transactional_id(p),
+                );
+                sim.client(name.clone(), async move {
+                    let stop_at = tokio::time::Instant::now() + duration;
+                    transactional::run_transactional_producer(c, r, w, config, id, rng, stop_at)
+                        .await;
+                    Ok(())
+                });
+            }
+            None => {
+                sim.client(name.clone(), async move {
+                    let stop_at = tokio::time::Instant::now() + duration;
+                    workload::run_producer(c, r, w, rng, stop_at).await;
+                    Ok(())
+                });
+            }
+        }
         client_names.push(name);
     }
     for i in 0..scenario.workload.consumers {
