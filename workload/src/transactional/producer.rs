@@ -87,9 +87,15 @@ impl TransactionalProducer {
             None,
         );
         let timestamp_ms = (recorder.now_ns() / 1_000_000) as i64;
+        // An aborted transaction's polls are undone, as a consume-transform-produce
+        // application seeks back to its last committed position (KIP-98).
+        let positions_before = self.positions.clone();
         let end = self
             .execute(client, config, txn, &plan, timestamp_ms, &mut done)
             .await;
+        if matches!(end, TxnEnd::Aborted(_)) {
+            self.positions = positions_before;
+        }
         let error = match &end {
             TxnEnd::Committed => None,
             TxnEnd::Aborted(e) | TxnEnd::Unknown(e) => Some(e.clone()),
@@ -256,15 +262,23 @@ impl TransactionalProducer {
             .collect();
         if !new.is_empty() {
             let coordinator = self.coordinator(client).await?;
-            client
-                .add_partitions_to_txn(
-                    &coordinator,
-                    &self.transactional_id,
-                    identity,
-                    &config.topic,
-                    &new,
-                )
-                .await?;
+            let mut attempt = 1;
+            loop {
+                let added_now = client
+                    .add_partitions_to_txn(
+                        &coordinator,
+                        &self.transactional_id,
+                        identity,
+                        &config.topic,
+                        &new,
+                    )
+                    .await;
+                match added_now {
+                    Err(TxnError::Retriable(_)) if attempt < ATTEMPTS => attempt += 1,
+                    other => break other?,
+                }
+                tokio::time::sleep(BACKOFF).await;
+            }
             added.extend(new);
         }
         for (key, values) in by_key {
@@ -327,9 +341,19 @@ impl TransactionalProducer {
         group: &str,
     ) -> Result<BTreeMap<Key, Offset>, TxnError> {
         let coordinator = self.coordinator(client).await?;
-        client
-            .add_offsets_to_txn(&coordinator, &self.transactional_id, identity, group)
-            .await?;
+        let mut attempt = 1;
+        loop {
+            let added = client
+                .add_offsets_to_txn(&coordinator, &self.transactional_id, identity, group)
+                .await;
+            match added {
+                // CONCURRENT_TRANSACTIONS while the previous transaction's markers are
+                // written: Kafka's client retries it.
+                Err(TxnError::Retriable(_)) if attempt < ATTEMPTS => attempt += 1,
+                other => break other?,
+            }
+            tokio::time::sleep(BACKOFF).await;
+        }
         let group_coordinator = client
             .find_coordinator(group)
             .await
@@ -382,6 +406,9 @@ impl TransactionalProducer {
         identity: ProducerIdentity,
     ) -> TxnEnd {
         let mut sent = false;
+        // An attempt that went unanswered may have committed: a later refusal (the epoch
+        // fenced meanwhile, KIP-98) then says nothing about the first one.
+        let mut maybe_committed = false;
         let mut last = String::from("no attempt");
         for _ in 0..ATTEMPTS {
             let coordinator = match self.coordinator(client).await {
@@ -399,12 +426,19 @@ impl TransactionalProducer {
             {
                 Ok(()) => return TxnEnd::Committed,
                 // Refused outright: the coordinator did not commit it (a fenced epoch's
-                // transaction was aborted by the newer InitProducerId, KIP-98).
+                // transaction was aborted by the newer InitProducerId, KIP-98) — unless an
+                // earlier attempt may have.
                 Err(error @ (TxnError::Fenced(_) | TxnError::Abortable(_))) => {
                     self.forget_identity();
-                    return TxnEnd::Aborted(format!("EndTxn(commit): {error}"));
+                    let text = format!("EndTxn(commit): {error} ({last} before)");
+                    return if maybe_committed {
+                        TxnEnd::Unknown(text)
+                    } else {
+                        TxnEnd::Aborted(format!("EndTxn(commit): {error}"))
+                    };
                 }
                 Err(error) => {
+                    maybe_committed |= matches!(error, TxnError::Transport(_));
                     self.coordinator = None;
                     last = error.to_string();
                     tokio::time::sleep(BACKOFF).await;
@@ -412,8 +446,11 @@ impl TransactionalProducer {
             }
         }
         self.forget_identity();
-        if sent {
+        if maybe_committed {
             TxnEnd::Unknown(format!("EndTxn(commit): {last}"))
+        } else if sent {
+            // Every attempt was answered with a retriable refusal: none was processed.
+            TxnEnd::Aborted(format!("EndTxn(commit) refused: {last}"))
         } else {
             TxnEnd::Aborted(format!("EndTxn(commit) never sent: {last}"))
         }
