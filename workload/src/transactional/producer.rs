@@ -302,7 +302,11 @@ impl TransactionalProducer {
                     acknowledge(block, key, &values, base);
                 }
                 ProduceOutcome::Fail(e) | ProduceOutcome::Info(e) => {
-                    return Err(TxnError::Transport(format!("produce to {key}: {e}")))
+                    // The batch's sequence may or may not be taken: reusing it would make
+                    // the next batch a "duplicate" of this one. A new InitProducerId (next
+                    // transaction) bumps the epoch and restarts sequences (KIP-360).
+                    self.forget_identity();
+                    return Err(TxnError::Transport(format!("produce to {key}: {e}")));
                 }
             }
         }
