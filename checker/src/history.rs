@@ -79,7 +79,8 @@ pub enum Function {
     Send,
     /// Consume: one `poll` micro-op.
     Poll,
-    /// A mix of sends and polls (Jepsen's `txn`; we record it but run no transactions).
+    /// A Kafka transaction (Jepsen's `txn`): sends and polls mixed, with the producer
+    /// identity it ran under and any offsets it sent to the transaction (KIP-98, KIP-447).
     Txn,
     /// The consumer chose its partitions (Jepsen's `assign`); value: the keys.
     Assign,
@@ -97,7 +98,17 @@ pub enum Function {
     StopFault,
 }
 
-/// One micro-op of a `send`, `poll` or `txn` op.
+/// A transactional producer's identity as InitProducerId granted it (KIP-98): the id and
+/// the epoch that fences every older producer with the same `transactional.id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ProducerIdentity {
+    /// Kafka's `producer_id`.
+    pub producer_id: i64,
+    /// Kafka's `producer_epoch`; InitProducerId bumps it to fence zombies.
+    pub producer_epoch: i16,
+}
+
+/// One micro-op of a `send`, `poll` or `txn` op. The last three appear in `txn` ops only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MicroOp {
     /// `["send", key, value]` on invoke; `["send", key, [offset, value]]` once acknowledged.
@@ -113,6 +124,32 @@ pub enum MicroOp {
     Poll {
         /// Records read per partition, in the order returned; `None` on invoke.
         reads: Option<BTreeMap<Key, Vec<(Offset, Value)>>>,
+    },
+    /// `["init", transactional_id]` on invoke; `["init", transactional_id, [producer_id,
+    /// producer_epoch]]` once InitProducerId answered. Granting a new epoch fences every
+    /// older producer of the same `transactional.id` (KIP-98, "Transactional guarantees").
+    Init {
+        /// The producer's `transactional.id`.
+        transactional_id: String,
+        /// What InitProducerId granted, once it answered.
+        granted: Option<ProducerIdentity>,
+    },
+    /// `["producer", transactional_id, [producer_id, producer_epoch]]`: the identity the
+    /// transaction's requests carried.
+    Producer {
+        /// The producer's `transactional.id`.
+        transactional_id: String,
+        /// The producer id and epoch it used.
+        identity: ProducerIdentity,
+    },
+    /// `["send-offsets", group, {"key": next offset}]`: consumed offsets sent to the
+    /// transaction (AddOffsetsToTxn + TxnOffsetCommit, KIP-98 and KIP-447), committed for
+    /// `group` exactly when the transaction commits.
+    SendOffsets {
+        /// The consumer group whose offsets the transaction commits.
+        group: String,
+        /// Next offset to consume, per partition.
+        offsets: BTreeMap<Key, Offset>,
     },
 }
 
@@ -270,6 +307,13 @@ impl Op {
     }
 }
 
+impl MicroOp {
+    /// The micro-op in the documented JSON shape (`docs/history-format.md`).
+    pub fn to_json(&self) -> Json {
+        micro_op_to_json(self)
+    }
+}
+
 fn value_to_json(value: &OpValue) -> Json {
     match value {
         OpValue::MicroOps(ops) => Json::Array(ops.iter().map(micro_op_to_json).collect()),
@@ -299,6 +343,33 @@ fn micro_op_to_json(op: &MicroOp) -> Json {
                 .map(|(key, records)| (key.to_string(), json!(records)))
                 .collect();
             json!(["poll", reads])
+        }
+        MicroOp::Init {
+            transactional_id,
+            granted: None,
+        } => json!(["init", transactional_id]),
+        MicroOp::Init {
+            transactional_id,
+            granted: Some(identity),
+        } => json!([
+            "init",
+            transactional_id,
+            [identity.producer_id, identity.producer_epoch]
+        ]),
+        MicroOp::Producer {
+            transactional_id,
+            identity,
+        } => json!([
+            "producer",
+            transactional_id,
+            [identity.producer_id, identity.producer_epoch]
+        ]),
+        MicroOp::SendOffsets { group, offsets } => {
+            let offsets: serde_json::Map<String, Json> = offsets
+                .iter()
+                .map(|(key, offset)| (key.to_string(), json!(offset)))
+                .collect();
+            json!(["send-offsets", group, offsets])
         }
     }
 }
@@ -391,8 +462,59 @@ fn micro_op_from_json(item: &Json) -> Result<MicroOp, String> {
             }
             Ok(MicroOp::Poll { reads: Some(reads) })
         }
+        ("init", 2) => Ok(MicroOp::Init {
+            transactional_id: as_str(&parts[1], "init transactional id")?,
+            granted: None,
+        }),
+        ("init", 3) => Ok(MicroOp::Init {
+            transactional_id: as_str(&parts[1], "init transactional id")?,
+            granted: Some(identity_from_json(&parts[2])?),
+        }),
+        ("producer", 3) => Ok(MicroOp::Producer {
+            transactional_id: as_str(&parts[1], "producer transactional id")?,
+            identity: identity_from_json(&parts[2])?,
+        }),
+        ("send-offsets", 3) => {
+            let group = as_str(&parts[1], "send-offsets group")?;
+            let map = parts[2]
+                .as_object()
+                .ok_or("send-offsets offsets must be an object of key → offset")?;
+            let mut offsets = BTreeMap::new();
+            for (key, offset) in map {
+                let key: Key = key
+                    .parse()
+                    .map_err(|_| format!("send-offsets key {key:?} is not an integer"))?;
+                let offset = offset.as_i64().ok_or(format!(
+                    "send-offsets offset of key {key} must be an integer"
+                ))?;
+                offsets.insert(key, offset);
+            }
+            Ok(MicroOp::SendOffsets { group, offsets })
+        }
         _ => Err(format!("unknown micro-op {item}")),
     }
+}
+
+fn as_str(j: &Json, what: &str) -> Result<String, String> {
+    j.as_str()
+        .map(str::to_string)
+        .ok_or(format!("{what} must be a string, got {j}"))
+}
+
+/// `[producer_id, producer_epoch]`.
+fn identity_from_json(j: &Json) -> Result<ProducerIdentity, String> {
+    let pair = j.as_array().filter(|pair| pair.len() == 2).ok_or(format!(
+        "a producer identity is [producer_id, producer_epoch], got {j}"
+    ))?;
+    let producer_id = pair[0].as_i64().ok_or("producer_id must be an integer")?;
+    let producer_epoch = pair[1]
+        .as_i64()
+        .and_then(|e| i16::try_from(e).ok())
+        .ok_or("producer_epoch must be a 16-bit integer")?;
+    Ok(ProducerIdentity {
+        producer_id,
+        producer_epoch,
+    })
 }
 
 /// A whole history, in order.

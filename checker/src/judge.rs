@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::history::History;
 use crate::log::LogOptions;
+use crate::txn::TxnOptions;
 use crate::{check_log, group, CheckReport, Verdict};
 
 /// Which checkers judge a history.
@@ -20,6 +21,9 @@ pub struct CheckPlan {
     pub log: Option<LogOptions>,
     /// The consumer-group checker runs (the workload had group members).
     pub group: bool,
+    /// The transaction checker with these options, if it runs (the workload ran
+    /// transactions).
+    pub txn: Option<TxnOptions>,
     /// Anomaly kinds the run is expected to show (`checks.expect` of a scenario). Empty for
     /// a run that must be clean.
     pub expect: Vec<String>,
@@ -32,7 +36,7 @@ pub struct Judgement {
     /// `Invalid`, so hunts, shrinks and CI see the failure; the `expected` check says
     /// whether it was the failure expected.
     pub verdict: Verdict,
-    /// Every check, in a fixed order: log, group, the backend's own, then `expected`.
+    /// Every check, in a fixed order: log, group, txn, the backend's own, then `expected`.
     pub checks: Vec<CheckReport>,
 }
 
@@ -76,6 +80,9 @@ pub fn judge(history: &History, plan: &CheckPlan, backend_checks: Vec<CheckRepor
     }
     if plan.group {
         checks.push(group::check(history));
+    }
+    if let Some(options) = &plan.txn {
+        checks.push(crate::txn::check(history, options));
     }
     checks.extend(backend_checks);
     let verdict = combined_verdict(&checks);
@@ -169,6 +176,7 @@ mod tests {
         let plan = CheckPlan {
             log: None,
             group: false,
+            txn: None,
             expect: vec!["lost-write".into()],
         };
         let found = report("liveness", Verdict::Invalid, &[AnomalyKind::LostWrite]);
@@ -183,6 +191,7 @@ mod tests {
         let plan = CheckPlan {
             log: None,
             group: false,
+            txn: None,
             expect: vec!["lost-write".into()],
         };
         let other = report("x", Verdict::Invalid, &[AnomalyKind::Duplicate]);

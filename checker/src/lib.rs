@@ -13,6 +13,8 @@
 //! - [`group`]: consumer-group semantics Jepsen leaves out: exclusive assignment, fencing
 //!   of stale generations, durable and monotonic committed offsets, every partition owned
 //!   once the group is stable, and at-least-once below the committed offset.
+//! - [`txn`]: Kafka transactions (KIP-98, KIP-447): Elle's G0/G1b/G1c, precommitted reads,
+//!   zombie writes of fenced producers, offsets committed apart from their transaction.
 //! - `fast_hash`: the Fx hasher behind the checkers' lookup-only tables.
 
 mod fast_hash;
@@ -21,6 +23,7 @@ pub mod history;
 pub mod judge;
 pub mod linearizable;
 pub mod log;
+pub mod txn;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -101,6 +104,25 @@ pub enum AnomalyKind {
     /// state checker after a step (ours: leaders per epoch, high watermark, committed
     /// records, epochs moving forward).
     Invariant,
+    /// Adya's G0: a cycle of write-write dependencies between transactions (Elle). Normal
+    /// in Kafka, which does not isolate writes: allowed by default, as in Jepsen.
+    #[serde(rename = "G0")]
+    WriteCycle,
+    /// Adya's G1b: a poll stopped inside a committed transaction's Produce batch, a state
+    /// that never existed.
+    #[serde(rename = "G1b")]
+    IntermediateRead,
+    /// Adya's G1c: a cycle of write-read dependencies — impossible at read_committed.
+    #[serde(rename = "G1c")]
+    CyclicInformationFlow,
+    /// A transaction polled its own uncommitted write (Jepsen kafka.clj).
+    PrecommittedRead,
+    /// A transaction of a fenced producer epoch committed, or its records were read
+    /// (ours, after KIP-98 zombie fencing and KIP-890).
+    ZombieWrite,
+    /// A transaction's consumed offsets and its records were not committed together
+    /// (ours, after KIP-98 atomic read-process-write and KIP-447).
+    NonAtomicOffsetCommit,
 }
 
 impl AnomalyKind {
@@ -122,7 +144,7 @@ impl AnomalyKind {
     ];
 
     /// Every kind, in declaration order.
-    pub const ALL: [AnomalyKind; 22] = [
+    pub const ALL: [AnomalyKind; 28] = [
         AnomalyKind::InconsistentOffsets,
         AnomalyKind::Duplicate,
         AnomalyKind::LostWrite,
@@ -145,6 +167,12 @@ impl AnomalyKind {
         AnomalyKind::UnownedPartition,
         AnomalyKind::UnprocessedRecord,
         AnomalyKind::Invariant,
+        AnomalyKind::WriteCycle,
+        AnomalyKind::IntermediateRead,
+        AnomalyKind::CyclicInformationFlow,
+        AnomalyKind::PrecommittedRead,
+        AnomalyKind::ZombieWrite,
+        AnomalyKind::NonAtomicOffsetCommit,
     ];
 
     /// Where the kind's trigger and near-miss histories live (STYLE.md, Tests: every
@@ -162,6 +190,12 @@ impl AnomalyKind {
             | LostCommit
             | UnownedPartition
             | UnprocessedRecord => Testdata::Folder("group"),
+            WriteCycle
+            | IntermediateRead
+            | CyclicInformationFlow
+            | PrecommittedRead
+            | ZombieWrite
+            | NonAtomicOffsetCommit => Testdata::Folder("txn"),
             // The linearizability corpus pairs valid and invalid histories by model instead
             // (`testdata/linearizable/{valid,invalid}-*.jsonl`).
             Nonlinearizable => Testdata::Corpus("linearizable"),
@@ -199,6 +233,12 @@ impl AnomalyKind {
             AnomalyKind::UnownedPartition => "faultline, Kafka consumer protocol assignors (KIP-429) — once a group is stable, its generation's assignments cover every partition of the subscription",
             AnomalyKind::UnprocessedRecord => "faultline, Kafka OffsetCommit semantics (at-least-once) — every record below a group's committed offset was returned to some member of the group",
             AnomalyKind::Invariant => "faultline cluster state checker (TigerBeetle's state checker, FoundationDB's consistency checks) — one leader per leader epoch (KIP-101), high watermark within the ISR's logs, committed records identical on every replica, epochs and generations never backwards, no truncation of committed records, acks=all only with min.insync.replicas in the ISR",
+            AnomalyKind::WriteCycle => "Adya 1999 G0 as Elle finds it (jepsen-io/elle); Jepsen kafka.clj ww-graph — a cycle of write-write dependencies; allowed in Kafka, which does not isolate writes",
+            AnomalyKind::IntermediateRead => "Adya 1999 G1b (intermediate read), for Kafka logs — a poll ended inside a committed transaction's Produce batch, though a fetch returns whole batches (Kafka protocol guide, Fetch API; KIP-98 last stable offset)",
+            AnomalyKind::CyclicInformationFlow => "Adya 1999 G1c as Elle finds it; Jepsen kafka.clj wr-graph — a cycle of write-read dependencies, impossible at read_committed",
+            AnomalyKind::PrecommittedRead => "Jepsen kafka.clj :precommitted-read (precommitted-read-cases) — a transaction polled a value it sent itself before committing",
+            AnomalyKind::ZombieWrite => "faultline, KIP-98 zombie fencing and KIP-890 — a transaction begun after a newer epoch was granted for its transactional.id committed or was read",
+            AnomalyKind::NonAtomicOffsetCommit => "faultline, KIP-98 atomic read-process-write and KIP-447 — offsets sent to a transaction were committed without its records, or its records without them",
         }
     }
 }
@@ -298,6 +338,9 @@ mod tests {
                     // Jepsen names the aborted read G1a; its files use the plain words.
                     let stem = match kind {
                         AnomalyKind::AbortedRead => "aborted-read".to_string(),
+                        AnomalyKind::WriteCycle => "write-cycle".to_string(),
+                        AnomalyKind::IntermediateRead => "intermediate-read".to_string(),
+                        AnomalyKind::CyclicInformationFlow => "cyclic-information-flow".to_string(),
                         _ => kind.to_string(),
                     };
                     for file in [format!("{stem}.jsonl"), format!("{stem}.near-miss.jsonl")] {

@@ -161,6 +161,9 @@ fn micro_op_text(micro_op: &MicroOp) -> String {
                 .collect();
             list(&parts)
         }
+        MicroOp::Init { .. } | MicroOp::Producer { .. } | MicroOp::SendOffsets { .. } => {
+            micro_op.to_json().to_string()
+        }
     }
 }
 

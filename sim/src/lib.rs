@@ -2,7 +2,7 @@
 //!
 //! - [`seed`]: one seed, named random streams (shared with live certification).
 //! - [`duration`]: `"250ms"` durations (shared with certification target files).
-//! - [`scenario`]: scenario files.
+//! - [`scenario`]: scenario files; [`txn_workload`] its `[workload.txn]` table.
 //! - [`nemesis`]: fault windows, seeded or explicit, and how they strike the world.
 //! - [`events`]: the cluster's events as data (elections, ISR changes, truncations, faults).
 //! - [`coverage`]: the state transitions a run reached, for guided exploration.
@@ -26,6 +26,7 @@ pub mod pipeline;
 pub mod scenario;
 pub mod swarm;
 pub mod transport;
+pub mod txn_workload;
 pub mod world;
 
 pub use faultline_workload::{duration, seed};

@@ -22,14 +22,26 @@ pub struct JudgedRun {
 
 /// The checkers a scenario's runs are judged by: the log checker with final reads (every
 /// run ends with them) when `checks.log`, the group checker when the workload has group
-/// members, and the scenario's expected anomalies.
+/// members, the transaction checker when it runs transactions, and the scenario's
+/// expected anomalies.
 pub fn check_plan(scenario: &Scenario) -> CheckPlan {
     CheckPlan {
-        log: scenario.checks.log.then(|| LogOptions {
-            final_reads: true,
-            ..Default::default()
+        log: scenario.checks.log.then(|| {
+            let options = LogOptions {
+                final_reads: true,
+                ..Default::default()
+            };
+            match &scenario.workload.txn {
+                Some(txn) => txn.log_options(options),
+                None => options,
+            }
         }),
         group: scenario.workload.group_consumers > 0,
+        txn: scenario
+            .workload
+            .txn
+            .as_ref()
+            .map(|txn| txn.check_options()),
         expect: scenario.checks.expect.clone(),
     }
 }

@@ -17,6 +17,7 @@ use faultline_checker::AnomalyKind;
 use crate::duration::{line_column, HumanDuration};
 use crate::nemesis::trigger::Trigger;
 use crate::nemesis::{leader_target, FaultKind, FaultWindow};
+use crate::txn_workload::TxnWorkload;
 
 /// A whole scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -200,6 +201,9 @@ pub struct Workload {
     /// its name, connections and seed stream. Fewer hosts make each step cheaper (default
     /// off: one host per client).
     pub colocate_clients: bool,
+    /// Producers run Kafka transactions (`[workload.txn]`, KIP-98); absent: plain sends.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub txn: Option<TxnWorkload>,
 }
 
 /// A record batch compression codec (Kafka protocol guide, "Record Batch" attributes).
@@ -252,6 +256,7 @@ impl Default for Workload {
             compression: Codec::None,
             headers: false,
             colocate_clients: false,
+            txn: None,
         }
     }
 }
@@ -453,6 +458,9 @@ impl Scenario {
         if self.workload.batch_size == 0 {
             return Err("workload.batch_size must be at least 1".into());
         }
+        if let Some(txn) = &self.workload.txn {
+            txn.validate(self.workload.final_read_timeout)?;
+        }
         for kind in &self.checks.expect {
             let known: Result<AnomalyKind, _> = serde_json::from_value(serde_json::json!(kind));
             if known.is_err() {
@@ -567,9 +575,11 @@ impl Scenario {
                 Fsync::Policy(FsyncName::Always) => FsyncPolicy::Always,
                 Fsync::Every { every_messages } => FsyncPolicy::EveryMessages(every_messages),
             },
-            // __consumer_offsets only when groups run: its replication would change the
-            // schedule of every run without them.
-            offsets_topic_partitions: if self.workload.group_consumers > 0 {
+            // __consumer_offsets only when groups run (or transactions commit offsets): its
+            // replication would change the schedule of every run without them.
+            offsets_topic_partitions: if self.workload.group_consumers > 0
+                || self.workload.txn.as_ref().is_some_and(|t| t.offsets)
+            {
                 base.offsets_topic_partitions
             } else {
                 0

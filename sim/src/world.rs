@@ -15,6 +15,7 @@ use faultline_checker::CheckReport;
 use faultline_workload::client::KafkaClient;
 use faultline_workload::group_consumer;
 use faultline_workload::recorder::Recorder;
+use faultline_workload::transactional;
 use faultline_workload::workload::{self, BatchShape, WorkloadConfig};
 
 pub use crate::events::{ClusterEvent, ClusterEventKind};
@@ -112,6 +113,17 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
             workload_config.request_timeout,
         )
     };
+    // Consumers and final reads fetch at the transactions' isolation (KIP-98).
+    let isolation = scenario
+        .workload
+        .txn
+        .as_ref()
+        .map_or(0, |t| t.isolation.wire());
+    let client = |name: &str| {
+        let mut c = client(name);
+        c.isolation_level = isolation;
+        c
+    };
     let host_of = |kind: &str, name: &str| {
         if scenario.workload.colocate_clients {
             kind.to_string()
@@ -128,13 +140,24 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
             workload_config.clone(),
             stream(seed, &name),
         );
-        clients.push((
-            host_of("producers", &name),
-            Box::pin(async move {
+        let task: ClientTask = match &scenario.workload.txn {
+            Some(txn) => {
+                let (config, id) = (
+                    txn.config(&scenario.workload.group),
+                    txn.transactional_id(p),
+                );
+                Box::pin(async move {
+                    let stop_at = tokio::time::Instant::now() + duration;
+                    transactional::run_transactional_producer(c, r, w, config, id, rng, stop_at)
+                        .await;
+                })
+            }
+            None => Box::pin(async move {
                 let stop_at = tokio::time::Instant::now() + duration;
                 workload::run_producer(c, r, w, rng, stop_at).await;
             }),
-        ));
+        };
+        clients.push((host_of("producers", &name), task));
     }
     for i in 0..scenario.workload.consumers {
         let name = format!("consumer-{i}");

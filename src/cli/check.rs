@@ -31,6 +31,9 @@ pub enum Checker {
     Group,
     /// Linearizability against the model `--model` names.
     Linearizable,
+    /// Kafka transactions (KIP-98): G0/G1b/G1c cycles, precommitted reads, zombie writes,
+    /// offsets committed apart from their transaction's records.
+    Txn,
 }
 
 /// The sequential model of `--checker linearizable`.
@@ -155,6 +158,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
                 },
             ),
             (Checker::Group, Some(history)) => group::check(history),
+            (Checker::Txn, Some(history)) => {
+                faultline_checker::txn::check(history, &Default::default())
+            }
             (Checker::Linearizable, history) => linearizability(&args, history)?,
             (_, None) => unreachable!("queue checkers read the history above"),
         };

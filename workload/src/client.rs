@@ -21,6 +21,7 @@ use faultline_wire::{ResponseError, Transport};
 use kafka_protocol::records::Compression;
 
 pub mod group;
+pub mod txn;
 
 pub use group::{GroupError, Joined};
 
@@ -56,6 +57,9 @@ pub struct Fetched {
     pub value_headers: Vec<Option<Bytes>>,
     /// The leader's high watermark.
     pub high_watermark: i64,
+    /// Where the next fetch of the partition starts: past every record decoded, shown or
+    /// not (markers and aborted records take offsets too), or the offset asked for.
+    pub next_offset: i64,
 }
 
 /// Produce errors the broker returns before appending anything (Kafka's
@@ -91,6 +95,9 @@ pub struct KafkaClient<T: Transport> {
     leaders: BTreeMap<(String, i32), (i32, i32)>,
     connections: BTreeMap<String, Connection<T::Stream>>,
     next_bootstrap: usize,
+    /// Fetch's `isolation_level`: 0 read_uncommitted (the default), 1 read_committed,
+    /// which stops at the last stable offset and drops aborted transactions (KIP-98).
+    pub isolation_level: i8,
 }
 
 impl<T: Transport> KafkaClient<T> {
@@ -110,6 +117,7 @@ impl<T: Transport> KafkaClient<T> {
             leaders: BTreeMap::new(),
             connections: BTreeMap::new(),
             next_bootstrap: 0,
+            isolation_level: 0,
         }
     }
 
@@ -353,6 +361,7 @@ impl<T: Transport> KafkaClient<T> {
             .with_max_wait_ms(max_wait_ms)
             .with_min_bytes(1)
             .with_max_bytes(1 << 20)
+            .with_isolation_level(self.isolation_level)
             .with_topics(vec![FetchTopic::default()
                 .with_topic(TopicName(topic.to_string().into()))
                 .with_partitions(vec![FetchPartition::default()
@@ -385,9 +394,19 @@ impl<T: Transport> KafkaClient<T> {
             Some(bytes) => decode_records(bytes).map_err(|e| e.to_string())?,
             None => Vec::new(),
         };
+        // Markers are not data, and a read_committed consumer drops aborted transactions.
+        let aborted: Vec<(i64, i64)> = match (&data.aborted_transactions, self.isolation_level) {
+            (Some(list), 1) => list
+                .iter()
+                .map(|a| (a.producer_id.0, a.first_offset))
+                .collect(),
+            _ => Vec::new(),
+        };
         // Whole batches come back (Kafka protocol guide, Fetch): skip the records before
         // the offset asked for.
         let records: Vec<_> = records.into_iter().filter(|r| r.offset >= offset).collect();
+        let next_offset = records.last().map_or(offset, |r| r.offset + 1);
+        let records = txn::visible_records(records, &aborted);
         Ok(Fetched {
             value_headers: records
                 .iter()
@@ -398,6 +417,7 @@ impl<T: Transport> KafkaClient<T> {
                 .map(|r| (r.offset, r.value.unwrap_or_default()))
                 .collect(),
             high_watermark: data.high_watermark,
+            next_offset,
         })
     }
 

@@ -15,6 +15,7 @@
 //! - [`assignor`]: the range assignor group leaders run.
 //! - [`group_consumer`]: consumer-group members (join, sync, heartbeat, commit).
 //! - [`workload`]: producers, consumers and final reads.
+//! - [`transactional`]: transactional producers running Jepsen's `txn` ops (KIP-98).
 
 pub mod assignor;
 pub mod client;
@@ -23,4 +24,5 @@ pub mod group_consumer;
 pub mod idempotent;
 pub mod recorder;
 pub mod seed;
+pub mod transactional;
 pub mod workload;

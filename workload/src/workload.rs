@@ -327,9 +327,7 @@ pub async fn poll_once<T: Transport>(
                         )
                     })
                     .collect();
-                if let Some(&(last, _)) = records.last() {
-                    positions.insert(key, last + 1);
-                }
+                positions.insert(key, fetched.next_offset);
                 reads.insert(key, records);
             }
             Err(error) => errors.push(format!("partition {key}: {error}")),

@@ -85,6 +85,8 @@ fn push_micro_op(
             }
         }
         MicroOp::Poll { .. } => {}
+        // A transaction's producer identity and offsets are not partition-log operations.
+        MicroOp::Init { .. } | MicroOp::Producer { .. } | MicroOp::SendOffsets { .. } => {}
     }
 }
 

@@ -159,7 +159,10 @@ fn micro_op_counts(pairs: &[(&Op, Option<&Op>)]) -> (usize, usize) {
                 } => {
                     reads += by_key.values().map(Vec::len).sum::<usize>();
                 }
-                MicroOp::Poll { reads: None } => {}
+                MicroOp::Poll { reads: None }
+                | MicroOp::Init { .. }
+                | MicroOp::Producer { .. }
+                | MicroOp::SendOffsets { .. } => {}
             }
         }
     }
@@ -237,7 +240,11 @@ impl LogFacts {
                         }
                     }
                 }
-                MicroOp::Poll { reads: None } => {}
+                // The transaction checker reads producer identities and offsets.
+                MicroOp::Poll { reads: None }
+                | MicroOp::Init { .. }
+                | MicroOp::Producer { .. }
+                | MicroOp::SendOffsets { .. } => {}
             }
         }
         let assignment = match (&invoke.f, &invoke.value) {

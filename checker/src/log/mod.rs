@@ -14,9 +14,9 @@
 //!   [`unseen`].
 
 mod aborted_read;
-mod describe;
+pub(crate) mod describe;
 mod duplicate;
-mod facts;
+pub(crate) mod facts;
 mod inconsistent_offsets;
 mod internal_order;
 mod lost_write;
@@ -25,7 +25,7 @@ mod poll_order;
 mod send_order;
 mod unseen;
 mod value_ids;
-mod version_order;
+pub(crate) mod version_order;
 
 use std::collections::{BTreeMap, BTreeSet};
 

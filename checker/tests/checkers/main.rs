@@ -7,3 +7,4 @@ mod linearizable;
 mod linearizable_scale;
 mod log;
 mod log_props;
+mod txn;

@@ -110,6 +110,7 @@ impl LivePlan {
                 ..LogOptions::default()
             }),
             group: self.group_consumers > 0,
+            txn: None,
             expect: Vec::new(),
         }
     }
