@@ -36,6 +36,23 @@ pub struct OffsetRecord {
 }
 
 impl OffsetRecord {
+    /// The records of one commit (OffsetCommit or TxnOffsetCommit): one per
+    /// (topic, partition, offset, metadata) the request names, for `group`.
+    pub fn of_commit<'a>(
+        group: &str,
+        partitions: impl Iterator<Item = (&'a str, i32, i64, Option<&'a str>)>,
+    ) -> Vec<OffsetRecord> {
+        partitions
+            .map(|(topic, partition, offset, metadata)| OffsetRecord {
+                group: group.to_string(),
+                topic: topic.to_string(),
+                partition,
+                offset,
+                metadata: metadata.unwrap_or_default().to_string(),
+            })
+            .collect()
+    }
+
     /// As a log entry to append (offset and epoch are the leader's to fill in).
     pub fn to_entry(&self) -> LogEntry {
         LogEntry {

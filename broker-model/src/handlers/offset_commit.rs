@@ -45,24 +45,19 @@ pub fn commit_begin(
     now_ms: u64,
 ) -> PendingCommit {
     let group_id = request.group_id.0.to_string();
-    let records: Vec<OffsetRecord> = request
-        .topics
-        .iter()
-        .flat_map(|t| {
-            let group = group_id.clone();
-            t.partitions.iter().map(move |p| OffsetRecord {
-                group: group.clone(),
-                topic: t.name.0.to_string(),
-                partition: p.partition_index,
-                offset: p.committed_offset,
-                metadata: p
-                    .committed_metadata
-                    .as_ref()
-                    .map(|m| m.to_string())
-                    .unwrap_or_default(),
+    let records = OffsetRecord::of_commit(
+        &group_id,
+        request.topics.iter().flat_map(|t| {
+            t.partitions.iter().map(move |p| {
+                (
+                    t.name.0.as_str(),
+                    p.partition_index,
+                    p.committed_offset,
+                    p.committed_metadata.as_deref(),
+                )
             })
-        })
-        .collect();
+        }),
+    );
     let state = match append_commit(broker, request, &records, now_ms) {
         Ok(Some(waiting)) => waiting,
         Ok(None) => CommitState::Done(Ok(())),
