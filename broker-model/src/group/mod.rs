@@ -105,7 +105,8 @@ impl GroupCoordinator {
     /// Lost leadership of an offsets partition: forget its groups.
     pub fn unload(&mut self, partition: i32) {
         if self.loaded.remove(&partition).is_some() {
-            self.pending_transactional.retain(|(p, _), _| *p != partition);
+            self.pending_transactional
+                .retain(|(p, _), _| *p != partition);
             let partitions = self.partitions;
             self.groups
                 .retain(|id, _| partition_for(id, partitions) != partition);
