@@ -239,22 +239,29 @@ const REACHABLE: [(&str, &str); 5] = [
 
 #[test]
 fn every_reachable_planted_bug_fails_its_property_with_evidence() {
-    for (bug, id) in REACHABLE {
-        let dir = tempfile::tempdir().unwrap();
-        let (output, folder, cert) = certify_serve(dir.path(), &[bug], false, &["--no-faults"]);
-        assert_eq!(output.status.code(), Some(1), "{bug}: {}", show(&output));
-        let p = property(&cert, id);
-        assert_eq!(p["status"], "fail", "{bug}: {}", statuses(&cert));
-        let evidence = p["evidence"].as_array().unwrap();
-        assert!(!evidence.is_empty(), "{bug}: no evidence");
-        assert!(
-            !evidence[0]["exchanges"].as_array().unwrap().is_empty(),
-            "{bug}: no requests and responses in the evidence"
-        );
-        // A FAIL is actionable from the Markdown alone: the rerun command is in it.
-        let md = std::fs::read_to_string(folder.join("certificate.md")).unwrap();
-        assert!(md.contains(id) && md.contains("faultline certify --target"));
-    }
+    // One certification per bug, side by side: each mostly waits on its broker.
+    std::thread::scope(|scope| {
+        for (bug, id) in REACHABLE {
+            scope.spawn(move || bug_fails_its_property(bug, id));
+        }
+    });
+}
+
+fn bug_fails_its_property(bug: &str, id: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let (output, folder, cert) = certify_serve(dir.path(), &[bug], false, &["--no-faults"]);
+    assert_eq!(output.status.code(), Some(1), "{bug}: {}", show(&output));
+    let p = property(&cert, id);
+    assert_eq!(p["status"], "fail", "{bug}: {}", statuses(&cert));
+    let evidence = p["evidence"].as_array().unwrap();
+    assert!(!evidence.is_empty(), "{bug}: no evidence");
+    assert!(
+        !evidence[0]["exchanges"].as_array().unwrap().is_empty(),
+        "{bug}: no requests and responses in the evidence"
+    );
+    // A FAIL is actionable from the Markdown alone: the rerun command is in it.
+    let md = std::fs::read_to_string(folder.join("certificate.md")).unwrap();
+    assert!(md.contains(id) && md.contains("faultline certify --target"));
 }
 
 /// A model-based FAIL leaves its shrunk case in the certificate folder, and
@@ -379,44 +386,51 @@ fn tansu_on_both_storage_engines_is_certified_when_available() {
         eprintln!("skipped: set FAULTLINE_TANSU to a tansu 0.6.0 binary to certify it");
         return;
     };
+    // Both engines side by side: each certification mostly waits on its broker.
+    std::thread::scope(|scope| {
+        for (file, durable) in [("tansu-memory.toml", false), ("tansu-sqlite.toml", true)] {
+            let tansu = &tansu;
+            scope.spawn(move || tansu_is_certified(tansu, file, durable));
+        }
+    });
+}
+
+fn tansu_is_certified(tansu: &std::ffi::OsStr, file: &str, durable: bool) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for (file, durable) in [("tansu-memory.toml", false), ("tansu-sqlite.toml", true)] {
-        let out = root.join("target/tansu-certificates");
-        let output = Command::new(env!("CARGO_BIN_EXE_faultline"))
-            .env("TANSU", &tansu)
-            .args(["certify", "--target"])
-            .arg(root.join("scenarios/targets").join(file))
-            .args(["--duration", "15s", "--out"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        // Tansu may fail properties — that is what certification is for — but the run
-        // must end with a certificate, never a crash or a usage error.
-        assert!(
-            matches!(output.status.code(), Some(0) | Some(1)),
-            "{file}: {}",
-            show(&output)
-        );
-        let name = if durable { "sqlite" } else { "memory" };
-        let folder = std::fs::read_dir(&out)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .find(|p| p.to_string_lossy().contains(name))
-            .expect("a certificate folder");
-        let cert: Value = serde_json::from_str(
-            &std::fs::read_to_string(folder.join("certificate.json")).unwrap(),
-        )
+    let out = root.join("target/tansu-certificates");
+    let output = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .env("TANSU", tansu)
+        .args(["certify", "--target"])
+        .arg(root.join("scenarios/targets").join(file))
+        .args(["--duration", "15s", "--out"])
+        .arg(&out)
+        .output()
         .unwrap();
-        assert_eq!(cert["target"]["brokers"].as_array().unwrap().len(), 1);
-        assert_eq!(
-            property(&cert, "faults.replicated-durability")["status"],
-            "not-applicable",
-            "a single node has no replication"
-        );
-        for p in cert["properties"].as_array().unwrap() {
-            if p["status"] == "fail" {
-                assert!(!p["evidence"].as_array().unwrap().is_empty(), "{p:#}");
-            }
+    // Tansu may fail properties — that is what certification is for — but the run
+    // must end with a certificate, never a crash or a usage error.
+    assert!(
+        matches!(output.status.code(), Some(0) | Some(1)),
+        "{file}: {}",
+        show(&output)
+    );
+    let name = if durable { "sqlite" } else { "memory" };
+    let folder = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().contains(name))
+        .expect("a certificate folder");
+    let cert: Value =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("certificate.json")).unwrap())
+            .unwrap();
+    assert_eq!(cert["target"]["brokers"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        property(&cert, "faults.replicated-durability")["status"],
+        "not-applicable",
+        "a single node has no replication"
+    );
+    for p in cert["properties"].as_array().unwrap() {
+        if p["status"] == "fail" {
+            assert!(!p["evidence"].as_array().unwrap().is_empty(), "{p:#}");
         }
     }
 }

@@ -673,11 +673,15 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("bootstrap")
     parser.add_argument("--only", action="append", default=[])
+    parser.add_argument("--client", action="append", default=[],
+                        help="run only this client (confluent-kafka, kafka-python, kcat); repeatable")
     parser.add_argument("--markdown")
     args = parser.parse_args()
     results = {}
     failed = False
     for cls in (Confluent, KafkaPython, Kcat):
+        if args.client and cls.name not in args.client:
+            continue
         try:
             client = cls(args.bootstrap)
             label = f"{cls.name} {client.version()}"
@@ -704,7 +708,8 @@ def main():
                   flush=True)
     if args.markdown:
         with open(args.markdown, "w") as out:
-            clients = [c.name for c in (Confluent, KafkaPython, Kcat)]
+            clients = [c.name for c in (Confluent, KafkaPython, Kcat)
+                       if not args.client or c.name in args.client]
             out.write("| feature | " + " | ".join(clients) + " |\n")
             out.write("|---|" + "---|" * len(clients) + "\n")
             for feature in CHECKS:
