@@ -42,8 +42,8 @@ pub struct CertifyArgs {
     /// partition, black-hole, latency, reset, pause, crash).
     #[arg(long = "fault", value_name = "KIND", value_parser = parse_fault)]
     pub faults: Vec<LiveFault>,
-    /// Protocol suites to run (repeatable: api, produce-fetch, groups, idempotence, model;
-    /// default all).
+    /// Protocol suites to run (repeatable: api, produce-fetch, groups, idempotence,
+    /// transactions, model; default all).
     #[arg(long = "suite", value_name = "NAME", value_parser = parse_suite)]
     pub suites: Vec<Suite>,
     /// Skip the protocol suites.
