@@ -86,3 +86,37 @@ async fn fenced_produce_accepted_fails_zombie_fencing() {
 async fn aborted_transactions_omitted_fails_abort_invisible() {
     bug_fails("aborted-transactions-omitted").await;
 }
+
+/// The fault workload with `[workload.txn]` (`scenarios/certify-txn.toml`, 10 s) against
+/// serve: transactions ran, and every `txn.*` fault property was judged and passed.
+#[test]
+fn txn_fault_workload_judges_transactions_under_faults() {
+    use crate::fault_workload::{certify_serve, property, show, statuses};
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/certify-txn.toml");
+    let extra = [
+        "--scenario",
+        scenario,
+        "--no-suites",
+        "--duration",
+        "10s",
+        "--seed",
+        "1",
+    ];
+    let (output, _, cert) = certify_serve(dir.path(), &[], false, &extra);
+    eprintln!("{}", statuses(&cert));
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    let transactions = cert["workload"]["stats"]["txn transactions"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(transactions > 0, "no transaction ran: {cert:#}");
+    for id in [
+        "txn.no-intermediate-reads",
+        "txn.no-cyclic-information-flow",
+        "txn.no-precommitted-reads",
+        "txn.no-zombie-writes",
+        "txn.offsets-commit-with-writes",
+    ] {
+        assert_eq!(property(&cert, id)["status"], "pass", "{id}: {cert:#}");
+    }
+}

@@ -1,0 +1,148 @@
+//! Transactions in the fault workload: with `[workload.txn]` in the certify scenario, the
+//! producers run the simulation's transactional workload (Jepsen's `txn` ops as Kafka
+//! transactions, KIP-98; `faultline_workload::transactional`) over real TCP, and the
+//! transaction checker judges the history as in a simulated run (`sim::txn_workload`
+//! makes the same choices from the same table). A target that does not advertise the
+//! transactional APIs runs the plain producers instead, and the `txn.*` fault properties
+//! say why they are NOT APPLICABLE.
+
+use faultline_checker::log::LogOptions;
+use faultline_checker::txn::TxnOptions;
+use faultline_checker::AnomalyKind;
+use faultline_workload::transactional::TxnConfig;
+
+use super::live::LivePlan;
+use super::model::AdvertisedApi;
+use super::suite::txn_calls::{TxnVersions, TXN_APIS};
+
+/// How the fault workload's producers run transactions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveTxn {
+    /// What each transaction is drawn from; `offsets_group` is filled in with the run's
+    /// group when `offsets`.
+    pub config: TxnConfig,
+    /// Consume-transform-produce: transactions send their polled positions to the
+    /// workload's group (KIP-447).
+    pub offsets: bool,
+    /// Producers come in pairs sharing one `transactional.id`, fencing each other (KIP-98).
+    pub fencing: bool,
+    /// Consumers and final reads fetch at read_committed (else read_uncommitted).
+    pub read_committed: bool,
+}
+
+impl LiveTxn {
+    /// The `transactional.id` of producer `p` in a run whose group is `group` (unique per
+    /// run, so a long-lived broker's earlier transactions never fence this run's).
+    pub fn transactional_id(&self, group: &str, p: u32) -> String {
+        let id = if self.fencing { p / 2 } else { p };
+        format!("{group}-txn-{id}")
+    }
+
+    /// The transaction config for a run whose group is `group`.
+    pub fn config(&self, group: &str) -> TxnConfig {
+        TxnConfig {
+            offsets_group: self.offsets.then(|| group.to_string()),
+            ..self.config.clone()
+        }
+    }
+
+    /// Fetch's isolation level for consumers and final reads (KIP-98).
+    pub fn isolation_level(&self) -> i8 {
+        i8::from(self.read_committed)
+    }
+
+    /// The transaction checker's options (as `sim::txn_workload::TxnWorkload`).
+    pub fn check_options(&self) -> TxnOptions {
+        TxnOptions {
+            read_committed: self.read_committed,
+            ..TxnOptions::default()
+        }
+    }
+
+    /// The log checker's options: at read_uncommitted a consumer may read an aborted
+    /// transaction's records, which is no aborted read (KIP-98).
+    pub fn log_options(&self, mut options: LogOptions) -> LogOptions {
+        if !self.read_committed {
+            options.allowed.insert(AnomalyKind::AbortedRead);
+        }
+        options
+    }
+}
+
+/// Whether the target can run the transactional workload: `None` when it advertises every
+/// API the transactional producer needs ([`TXN_APIS`], and AddOffsetsToTxn with
+/// TxnOffsetCommit for consume-transform-produce), else why not.
+pub fn unsupported(txn: &LiveTxn, advertised: &[AdvertisedApi]) -> Option<String> {
+    use kafka_protocol::messages::ApiKey;
+    let offsets = [
+        (ApiKey::AddOffsetsToTxn, 0, 3),
+        (ApiKey::TxnOffsetCommit, 0, 3),
+    ];
+    let needed: Vec<_> = TXN_APIS
+        .iter()
+        .chain(if txn.offsets { &offsets[..] } else { &[] })
+        .copied()
+        .collect();
+    TxnVersions::of(advertised, &needed).err().map(|why| {
+        format!("the workload's producers ran without transactions: {why} (transactions need FindCoordinator v1+, InitProducerId, AddPartitionsToTxn, EndTxn, Produce v3+, Fetch v4+; KIP-98)")
+    })
+}
+
+/// Drops the plan's transactions when the target cannot run them; returns why the `txn.*`
+/// fault properties have no transaction report to judge, should there be none.
+pub fn fit(plan: &mut LivePlan, advertised: &[AdvertisedApi]) -> String {
+    let Some(txn) = &plan.txn else {
+        return "the workload ran no transactions (certify with a scenario that has [workload.txn], e.g. scenarios/certify-txn.toml)".into();
+    };
+    match unsupported(txn, advertised) {
+        Some(why) => {
+            plan.txn = None;
+            why
+        }
+        None => "the transaction checker did not run".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(key: i16, max: i16) -> AdvertisedApi {
+        AdvertisedApi {
+            key,
+            name: String::new(),
+            min_version: 0,
+            max_version: max,
+        }
+    }
+
+    #[test]
+    fn transactions_need_every_transactional_api() {
+        let txn = LiveTxn {
+            config: TxnConfig::default(),
+            offsets: false,
+            fencing: true,
+            read_committed: true,
+        };
+        // Produce, Fetch, FindCoordinator, InitProducerId, AddPartitionsToTxn, EndTxn.
+        let mut advertised = vec![
+            api(0, 9),
+            api(1, 12),
+            api(10, 3),
+            api(22, 4),
+            api(24, 3),
+            api(26, 3),
+        ];
+        assert_eq!(unsupported(&txn, &advertised), None);
+        let offsets = LiveTxn {
+            offsets: true,
+            ..txn.clone()
+        };
+        assert!(unsupported(&offsets, &advertised).is_some());
+        advertised.retain(|a| a.key != 26);
+        let why = unsupported(&txn, &advertised).expect("no EndTxn");
+        assert!(why.contains("EndTxn"), "{why}");
+        assert_eq!(txn.transactional_id("g", 0), txn.transactional_id("g", 1));
+        assert_ne!(txn.transactional_id("g", 1), txn.transactional_id("g", 2));
+    }
+}
