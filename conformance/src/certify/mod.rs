@@ -9,9 +9,11 @@
 //! - [`process`]: starting, killing, pausing and restarting the target's nodes.
 //! - [`live`]: the fault workload over real TCP and its seeded nemesis; [`live_txn`]:
 //!   its transactional producers.
-//! - [`judge`]: the workload's checker reports as certificate properties.
+//! - [`judge`]: the workload's checker reports as certificate properties, listed in
+//!   [`fault_table`].
 //! - [`session`]: one certification, start to end.
 
+pub mod fault_table;
 pub mod judge;
 pub mod links;
 pub mod live;
