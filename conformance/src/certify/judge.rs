@@ -171,13 +171,22 @@ fn judging<'a>(judged: &Judged<'a>, property: &FaultProperty) -> Result<&'a Chec
             None => Err("the workload ran no consumer-group members".into()),
         },
         Checker::Txn => match &judged.txn {
-            Ok(report) if report.stats.get("transactions").copied().unwrap_or(0) == 0 => Err(
-                "the transactional producers recorded no transaction to judge".into(),
-            ),
+            // Only committed transactions are read at read_committed: with none, every
+            // property would pass with nothing to judge.
+            Ok(report) if committed(report) == 0 => Err(format!(
+                "no transaction committed ({} ended without a commit): nothing to judge; the history shows why",
+                report.stats.get("transactions").copied().unwrap_or(0)
+            )),
             Ok(report) => Ok(report),
             Err(why) => Err(why.clone()),
         },
     }
+}
+
+/// Transactions whose commit was acknowledged or may have been (not recorded `fail`).
+fn committed(report: &CheckReport) -> u64 {
+    let count = |key: &str| report.stats.get(key).copied().unwrap_or(0);
+    count("transactions").saturating_sub(count("transactions aborted"))
 }
 
 fn kinds_text(kinds: &[AnomalyKind]) -> String {

@@ -3,7 +3,7 @@
 //! transactions, KIP-98; `faultline_workload::transactional`) over real TCP, and the
 //! transaction checker judges the history as in a simulated run (`sim::txn_workload`
 //! makes the same choices from the same table). A target that does not advertise the
-//! transactional APIs runs the plain producers instead, and the `txn.*` fault properties
+//! transactional APIs at the versions the workload sends runs the plain producers instead, and the `txn.*` fault properties
 //! say why they are NOT APPLICABLE.
 
 use faultline_checker::log::LogOptions;
@@ -11,9 +11,11 @@ use faultline_checker::txn::TxnOptions;
 use faultline_checker::AnomalyKind;
 use faultline_workload::transactional::TxnConfig;
 
-use super::live::LivePlan;
 use super::model::AdvertisedApi;
-use super::suite::txn_calls::{TxnVersions, TXN_APIS};
+use faultline_workload::client::{self, txn};
+use kafka_protocol::messages::ApiKey;
+
+use super::suite::txn_calls::TxnVersions;
 
 /// How the fault workload's producers run transactions.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,34 +71,53 @@ impl LiveTxn {
     }
 }
 
-/// Whether the target can run the transactional workload: `None` when it advertises every
-/// API the transactional producer needs ([`TXN_APIS`], and AddOffsetsToTxn with
-/// TxnOffsetCommit for consume-transform-produce), else why not.
-pub fn unsupported(txn: &LiveTxn, advertised: &[AdvertisedApi]) -> Option<String> {
-    use kafka_protocol::messages::ApiKey;
-    let offsets = [
-        (ApiKey::AddOffsetsToTxn, 0, 3),
-        (ApiKey::TxnOffsetCommit, 0, 3),
+/// The versions the transactional workload's client sends, each fixed (it does not
+/// negotiate): FindCoordinator v2 and InitProducerId v2 (`faultline_workload::client`'s
+/// private constants), the rest its public ones.
+fn workload_apis(offsets: bool) -> Vec<(ApiKey, i16, i16)> {
+    let fixed = |api, version| (api, version, version);
+    let mut apis = vec![
+        fixed(ApiKey::FindCoordinator, 2),
+        fixed(ApiKey::InitProducerId, 2),
+        fixed(
+            ApiKey::AddPartitionsToTxn,
+            txn::ADD_PARTITIONS_TO_TXN_VERSION,
+        ),
+        fixed(ApiKey::EndTxn, txn::END_TXN_VERSION),
+        fixed(ApiKey::Produce, client::PRODUCE_VERSION),
+        fixed(ApiKey::Fetch, client::FETCH_VERSION),
     ];
-    let needed: Vec<_> = TXN_APIS
-        .iter()
-        .chain(if txn.offsets { &offsets[..] } else { &[] })
-        .copied()
-        .collect();
-    TxnVersions::of(advertised, &needed).err().map(|why| {
-        format!("the workload's producers ran without transactions: {why} (transactions need FindCoordinator v1+, InitProducerId, AddPartitionsToTxn, EndTxn, Produce v3+, Fetch v4+; KIP-98)")
+    if offsets {
+        apis.push(fixed(
+            ApiKey::AddOffsetsToTxn,
+            txn::ADD_OFFSETS_TO_TXN_VERSION,
+        ));
+        apis.push(fixed(
+            ApiKey::TxnOffsetCommit,
+            txn::TXN_OFFSET_COMMIT_VERSION,
+        ));
+    }
+    apis
+}
+
+/// Whether the target can run the transactional workload: `None` when it advertises every
+/// API at the version the workload's client sends (the transactional APIs of KIP-98, and
+/// AddOffsetsToTxn with TxnOffsetCommit for consume-transform-produce), else why not.
+pub fn unsupported(txn: &LiveTxn, advertised: &[AdvertisedApi]) -> Option<String> {
+    TxnVersions::of(advertised, &workload_apis(txn.offsets)).err().map(|why| {
+        format!("the workload's producers ran without transactions: {why} (the transactional workload sends FindCoordinator v2, InitProducerId v2, AddPartitionsToTxn v3, EndTxn v3, Produce v8, Fetch v11, and with offsets AddOffsetsToTxn v3 and TxnOffsetCommit v3; KIP-98)")
     })
 }
 
-/// Drops the plan's transactions when the target cannot run them; returns why the `txn.*`
+/// Drops the plan's transactions (`LivePlan::txn`) when the target cannot run them; returns why the `txn.*`
 /// fault properties have no transaction report to judge, should there be none.
-pub fn fit(plan: &mut LivePlan, advertised: &[AdvertisedApi]) -> String {
-    let Some(txn) = &plan.txn else {
+pub fn fit(txn: &mut Option<LiveTxn>, advertised: &[AdvertisedApi]) -> String {
+    let Some(found) = txn else {
         return "the workload ran no transactions (certify with a scenario that has [workload.txn], e.g. scenarios/certify-txn.toml)".into();
     };
-    match unsupported(txn, advertised) {
+    match unsupported(found, advertised) {
         Some(why) => {
-            plan.txn = None;
+            *txn = None;
             why
         }
         None => "the transaction checker did not run".into(),

@@ -244,7 +244,7 @@ async fn certify_started(
     plan.workload.partitions = partitions;
     plan.workload.start_offsets = start_offsets;
     plan.group = format!("{}-{}", plan.group, options.run_tag);
-    let no_txn = super::live_txn::fit(&mut plan, &certificate.target.api_versions);
+    let no_txn = super::live_txn::fit(&mut plan.txn, &certificate.target.api_versions);
     let durable = target.durable;
     let (ran, skipped) = live::runnable_faults(&plan, nodes, links, durable);
     let windows = live::schedule(&plan, &ran, nodes, links);

@@ -10,8 +10,8 @@
 //! - [`groups`]: the classic consumer-group protocol (generations, fencing, offsets), with
 //!   its requests in [`group_calls`].
 //! - [`idempotence`]: KIP-98 sequence numbers.
-//! - [`transactions`] (with [`txn_fencing`]): KIP-98 transactions, with their requests in
-//!   [`txn_calls`].
+//! - [`transactions`] (with [`txn_fencing`], sharing [`txn_run`]): KIP-98 transactions,
+//!   with their requests in [`txn_calls`].
 //!
 //! Every property is NOT APPLICABLE when the broker does not advertise (a usable version
 //! of) an API it needs, and FAIL with evidence when the broker hangs or drops the
@@ -35,6 +35,7 @@ pub mod produce_fetch;
 pub mod transactions;
 pub mod txn_calls;
 pub mod txn_fencing;
+pub mod txn_run;
 
 pub use identify::{ensure_topic, identify};
 pub use probe::Probe;

@@ -1,6 +1,6 @@
 //! Two of the transactions suite's properties: zombie fencing (KIP-98, KIP-588) and
 //! offsets committed within a transaction (KIP-98, KIP-447). The shared setup is in
-//! [`super::transactions`].
+//! [`super::txn_run`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,8 +10,8 @@ use kafka_protocol::messages::ApiKey;
 use faultline_wire::{ResponseError, Transport};
 
 use super::probe::Property;
-use super::transactions::{TxnRun, MARKER_WAIT};
 use super::txn_calls::{error_text, find_coordinator, offset_fetch, TxnProducer, OFFSET_APIS};
+use super::txn_run::{TxnRun, MARKER_WAIT};
 use crate::certify::model::PropertyResult;
 
 pub(super) const ZOMBIE_FENCING: Property = Property {
