@@ -535,6 +535,7 @@ mod tests {
 
     /// Judges one run: `log` anomalies, an optional group report, the faults applied,
     /// brokers and crashable nodes; returns each property's status by id.
+    #[allow(clippy::too_many_arguments)]
     fn statuses(
         log: Vec<Anomaly>,
         group: Option<CheckReport>,
