@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::Args;
 
 use faultline_conformance::certify::live::{LiveFault, LivePlan};
+use faultline_conformance::certify::live_txn::LiveTxn;
 use faultline_conformance::certify::model_based::{Budget, CaseFile, ModelOptions};
 use faultline_conformance::certify::process::CommandContext;
 use faultline_conformance::certify::session::{certify, replay_case, CertifyOptions};
@@ -16,6 +17,7 @@ use faultline_conformance::certify::suite::Suite;
 use faultline_conformance::certify::target::Target;
 use faultline_conformance::certify::Status;
 use faultline_sim::nemesis::FaultKind;
+use faultline_sim::txn_workload::Isolation;
 use faultline_sim::Scenario;
 use faultline_workload::workload::WorkloadConfig;
 
@@ -42,8 +44,8 @@ pub struct CertifyArgs {
     /// partition, black-hole, latency, reset, pause, crash).
     #[arg(long = "fault", value_name = "KIND", value_parser = parse_fault)]
     pub faults: Vec<LiveFault>,
-    /// Protocol suites to run (repeatable: api, produce-fetch, groups, idempotence, model;
-    /// default all).
+    /// Protocol suites to run (repeatable: api, produce-fetch, groups, idempotence,
+    /// transactions, model; default all).
     #[arg(long = "suite", value_name = "NAME", value_parser = parse_suite)]
     pub suites: Vec<Suite>,
     /// Skip the protocol suites.
@@ -141,6 +143,7 @@ fn default_plan(seed: u64) -> LivePlan {
         fault_interval: Duration::from_secs(4),
         fault_duration: Duration::from_secs(3),
         seed,
+        txn: None,
     }
 }
 
@@ -184,6 +187,13 @@ fn scenario_plan(scenario: &Scenario, seed: u64) -> LivePlan {
         fault_interval: scenario.faults.interval.0,
         fault_duration: scenario.faults.fault_duration.0,
         seed,
+        // The transactions the simulation would run from the same table.
+        txn: w.txn.as_ref().map(|t| LiveTxn {
+            config: t.config(&w.group),
+            offsets: t.offsets,
+            fencing: t.fencing,
+            read_committed: t.isolation == Isolation::ReadCommitted,
+        }),
     }
 }
 

@@ -14,7 +14,7 @@ use faultline_conformance::certify::{PropertyResult, Status};
 use faultline_wire::transport::TokioTransport;
 
 /// Three brokers with topic `events` (3 partitions), and `bug` switched on if given.
-fn serve(bug: Option<&str>) -> Server {
+pub(crate) fn serve(bug: Option<&str>) -> Server {
     let mut extra = vec!["--topic", "events:3"];
     if let Some(bug) = bug {
         extra.extend(["--bug", bug]);
@@ -23,7 +23,7 @@ fn serve(bug: Option<&str>) -> Server {
 }
 
 /// Identifies the cluster, waits for every partition's leader, and builds the target.
-async fn target(server: &Server) -> SuiteTarget {
+pub(crate) async fn target(server: &Server) -> SuiteTarget {
     let bootstrap: Vec<String> = (0..3)
         .map(|i| format!("127.0.0.1:{}", server.port + i))
         .collect();
@@ -56,7 +56,7 @@ async fn target(server: &Server) -> SuiteTarget {
     }
 }
 
-fn summary(results: &[PropertyResult]) -> String {
+pub(crate) fn summary(results: &[PropertyResult]) -> String {
     results
         .iter()
         .map(|r| format!("{:<48} {:<14} {}", r.id, r.status.label(), r.detail))

@@ -69,7 +69,7 @@ fn certificate(out: &Path) -> (PathBuf, Value) {
 /// Certifies `faultline serve` with `bugs`, on fresh ports. Ports found free can be taken
 /// by another process before serve binds them (serve then exits and the certificate says
 /// `target.ready` FAIL); that is the test machine, not the broker, so it retries elsewhere.
-fn certify_serve(
+pub(crate) fn certify_serve(
     dir: &Path,
     bugs: &[&str],
     durable: bool,
@@ -98,7 +98,7 @@ fn certify_serve(
     panic!("faultline serve did not start in three attempts");
 }
 
-fn property<'a>(certificate: &'a Value, id: &str) -> &'a Value {
+pub(crate) fn property<'a>(certificate: &'a Value, id: &str) -> &'a Value {
     certificate["properties"]
         .as_array()
         .unwrap()
@@ -107,7 +107,7 @@ fn property<'a>(certificate: &'a Value, id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no property {id} in {certificate:#}"))
 }
 
-fn statuses(certificate: &Value) -> String {
+pub(crate) fn statuses(certificate: &Value) -> String {
     certificate["properties"]
         .as_array()
         .unwrap()
@@ -117,7 +117,7 @@ fn statuses(certificate: &Value) -> String {
         .join("\n")
 }
 
-fn show(output: &Output) -> String {
+pub(crate) fn show(output: &Output) -> String {
     format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
         output.status.code(),

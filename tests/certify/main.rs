@@ -11,3 +11,4 @@ mod certify_suite;
 mod cluster;
 mod fault_workload;
 mod model_based;
+mod transactions;

@@ -6,99 +6,9 @@ use faultline_checker::history::{Function, History, Key, MicroOp, Op, OpType, Op
 use faultline_checker::{Anomaly, AnomalyKind, CheckReport};
 use faultline_workload::client::{group, FETCH_VERSION, PRODUCE_VERSION};
 
+use super::fault_table::{Checker, FaultProperty, PROPERTIES};
 use super::live::{excerpt, LiveFault, LiveOutcome};
 use super::model::{Category, Evidence, Exchange, PropertyResult, Status};
-
-/// One fault-workload property: the anomaly kinds that break it.
-struct FaultProperty {
-    id: &'static str,
-    title: &'static str,
-    citation: &'static str,
-    kinds: &'static [AnomalyKind],
-    /// Judged by the group checker (NOT APPLICABLE without group members).
-    group: bool,
-}
-
-const PROPERTIES: &[FaultProperty] = &[
-    FaultProperty {
-        id: "faults.no-lost-writes",
-        title: "Acknowledged writes are never lost: every one is read back by the end",
-        citation: "Jepsen kafka.clj :lost-write and :unseen; Kafka protocol guide, Produce `acks`",
-        kinds: &[AnomalyKind::LostWrite, AnomalyKind::Unseen],
-        group: false,
-    },
-    FaultProperty {
-        id: "faults.consistent-offsets",
-        title: "Each offset of a partition holds one value, the one its producer was told",
-        citation: "Jepsen kafka.clj :inconsistent-offsets",
-        kinds: &[AnomalyKind::InconsistentOffsets],
-        group: false,
-    },
-    FaultProperty {
-        id: "faults.no-duplicates",
-        title: "A value sent once appears at one offset only",
-        citation: "Jepsen kafka.clj :duplicate",
-        kinds: &[AnomalyKind::Duplicate],
-        group: false,
-    },
-    FaultProperty {
-        id: "faults.no-aborted-or-phantom-reads",
-        title: "Consumers never read a value whose send failed, or one nobody sent",
-        citation: "Jepsen kafka.clj :G1a (aborted read), :no-writer-of",
-        kinds: &[AnomalyKind::AbortedRead, AnomalyKind::Phantom],
-        group: false,
-    },
-    FaultProperty {
-        id: "faults.monotonic-polls",
-        title: "A consumer's polls of a partition go forward without skipping records",
-        citation: "Jepsen kafka.clj :nonmonotonic-poll, :poll-skip, :int-nonmonotonic-poll, :int-poll-skip",
-        kinds: &[
-            AnomalyKind::NonmonotonicPoll,
-            AnomalyKind::PollSkip,
-            AnomalyKind::IntNonmonotonicPoll,
-            AnomalyKind::IntPollSkip,
-        ],
-        group: false,
-    },
-    FaultProperty {
-        id: "faults.ordered-sends",
-        title: "One producer's successive sends to a partition land in order",
-        citation: "Jepsen kafka.clj :nonmonotonic-send, :int-nonmonotonic-send; Kafka per-partition ordering",
-        kinds: &[
-            AnomalyKind::NonmonotonicSend,
-            AnomalyKind::IntNonmonotonicSend,
-        ],
-        group: false,
-    },
-    FaultProperty {
-        id: "groups.exclusive-assignment",
-        title: "Within a generation, each partition is assigned to at most one member",
-        citation: "Kafka protocol guide, The Consumer Group Protocol (SyncGroup)",
-        kinds: &[AnomalyKind::OverlappingAssignment],
-        group: true,
-    },
-    FaultProperty {
-        id: "groups.fenced-commits",
-        title: "Commits from stale generations or unknown members are rejected",
-        citation: "Kafka OffsetCommit ILLEGAL_GENERATION / UNKNOWN_MEMBER_ID; KIP-62",
-        kinds: &[AnomalyKind::FencedCommit],
-        group: true,
-    },
-    FaultProperty {
-        id: "groups.durable-commits",
-        title: "Acknowledged commits are not lost and committed offsets never regress",
-        citation: "Kafka OffsetCommit / OffsetFetch; __consumer_offsets durability",
-        kinds: &[AnomalyKind::LostCommit, AnomalyKind::CommittedOffsetRegression],
-        group: true,
-    },
-    FaultProperty {
-        id: "groups.at-least-once",
-        title: "Every record below a group's committed offset was delivered to the group, and a stable group owns every partition",
-        citation: "Kafka OffsetCommit semantics (at-least-once); KIP-429 assignor coverage",
-        kinds: &[AnomalyKind::UnprocessedRecord, AnomalyKind::UnownedPartition],
-        group: true,
-    },
-];
 
 /// The certificate property that judges each anomaly kind, or why none does.
 /// Exhaustive on purpose: a new anomaly kind does not compile until it is given a
@@ -123,14 +33,13 @@ pub fn property_of(kind: AnomalyKind) -> Result<&'static str, &'static str> {
         IntSendSkip => Err("allowed, as in Jepsen: other producers' records may land between two sends of one op"),
         Invariant => Err("judged from the brokers' internal state, which only the simulation sees; a live target shows it only through client-visible anomalies"),
         Nonlinearizable => Err("the fault workload records queue ops, which the log checker judges; the linearizability engine serves `faultline check`"),
-        // Transactions (KIP-98, KIP-447): the txn checker judges them, but the certify
-        // fault workload runs no transactions yet, so a property here would pass without
-        // evidence. Each names the property it becomes (`txn.*`) once it does.
-        IntermediateRead => Err("txn.no-intermediate-reads, once the certify fault workload runs transactions (it runs none yet)"),
-        CyclicInformationFlow => Err("txn.no-cyclic-information-flow, once the certify fault workload runs transactions (it runs none yet)"),
-        PrecommittedRead => Err("txn.read-committed, once the certify fault workload runs transactions (it runs none yet)"),
-        ZombieWrite => Err("txn.zombie-fencing, once the certify fault workload runs transactions (it runs none yet)"),
-        NonAtomicOffsetCommit => Err("txn.atomic-offset-commits, once the certify fault workload runs transactions (it runs none yet)"),
+        // Transactions (KIP-98, KIP-447), judged by the transaction checker when the
+        // certify scenario has `[workload.txn]`.
+        IntermediateRead => Ok("txn.no-intermediate-reads"),
+        CyclicInformationFlow => Ok("txn.no-cyclic-information-flow"),
+        PrecommittedRead => Ok("txn.no-precommitted-reads"),
+        ZombieWrite => Ok("txn.no-zombie-writes"),
+        NonAtomicOffsetCommit => Ok("txn.offsets-commit-with-writes"),
         WriteCycle => Err("allowed, as in Jepsen (allowed-error-types): Kafka does not isolate writes, so write cycles between transactions are normal"),
     }
 }
@@ -146,6 +55,8 @@ pub struct Judged<'a> {
     pub log: &'a CheckReport,
     /// The group checker's report, when group members ran.
     pub group: Option<&'a CheckReport>,
+    /// The transaction checker's report, or why no transactions ran.
+    pub txn: Result<&'a CheckReport, String>,
     /// Faults the schedule could draw from.
     pub ran: &'a [LiveFault],
     /// Faults the schedule actually applied, in order.
@@ -176,34 +87,25 @@ pub fn fault_properties(judged: &Judged<'_>) -> Vec<PropertyResult> {
             .join(", ")
     };
     let sends = judged.log.stats.get("acknowledged").copied();
+    let transactions = judged
+        .txn
+        .as_ref()
+        .ok()
+        .and_then(|r| r.stats.get("transactions"));
     let mut properties = Vec::new();
     for property in PROPERTIES {
-        let report = if property.group {
-            match judged.group {
-                Some(report) if report.stats.get("joins").copied().unwrap_or(0) == 0 => {
-                    properties.push(PropertyResult::not_applicable(
-                        property.id,
-                        property.title,
-                        Category::Faults,
-                        property.citation,
-                        "no group member ever completed a JoinGroup, so no generation formed to judge (the groups suite shows why)",
-                    ));
-                    continue;
-                }
-                Some(report) => report,
-                None => {
-                    properties.push(PropertyResult::not_applicable(
-                        property.id,
-                        property.title,
-                        Category::Faults,
-                        property.citation,
-                        "the workload ran no consumer-group members",
-                    ));
-                    continue;
-                }
+        let report = match judging(judged, property) {
+            Ok(report) => report,
+            Err(why) => {
+                properties.push(PropertyResult::not_applicable(
+                    property.id,
+                    property.title,
+                    Category::Faults,
+                    property.citation,
+                    why,
+                ));
+                continue;
             }
-        } else {
-            judged.log
         };
         let found: Vec<&Anomaly> = report
             .anomalies
@@ -221,7 +123,10 @@ pub fn fault_properties(judged: &Judged<'_>) -> Vec<PropertyResult> {
                 report.checker,
                 kinds_text(property.kinds),
                 judged.outcome.history.ops.len(),
-                sends.map_or(String::new(), |n| format!(" ({n} acknowledged sends)")),
+                match (property.checker, transactions) {
+                    (Checker::Txn, Some(n)) => format!(" ({n} transactions)"),
+                    _ => sends.map_or(String::new(), |n| format!(" ({n} acknowledged sends)")),
+                },
             )
         } else {
             format!(
@@ -252,6 +157,36 @@ pub fn fault_properties(judged: &Judged<'_>) -> Vec<PropertyResult> {
     properties.push(crash_durability(judged));
     properties.push(replicated_durability(judged));
     properties
+}
+
+/// The report that judges `property`, or why it is NOT APPLICABLE.
+fn judging<'a>(judged: &Judged<'a>, property: &FaultProperty) -> Result<&'a CheckReport, String> {
+    match property.checker {
+        Checker::Log => Ok(judged.log),
+        Checker::Group => match judged.group {
+            Some(report) if report.stats.get("joins").copied().unwrap_or(0) == 0 => Err(
+                "no group member ever completed a JoinGroup, so no generation formed to judge (the groups suite shows why)".into(),
+            ),
+            Some(report) => Ok(report),
+            None => Err("the workload ran no consumer-group members".into()),
+        },
+        Checker::Txn => match &judged.txn {
+            // Only committed transactions are read at read_committed: with none, every
+            // property would pass with nothing to judge.
+            Ok(report) if committed(report) == 0 => Err(format!(
+                "no transaction committed ({} ended without a commit): nothing to judge; the history shows why",
+                report.stats.get("transactions").copied().unwrap_or(0)
+            )),
+            Ok(report) => Ok(report),
+            Err(why) => Err(why.clone()),
+        },
+    }
+}
+
+/// Transactions whose commit was acknowledged or may have been (not recorded `fail`).
+fn committed(report: &CheckReport) -> u64 {
+    let count = |key: &str| report.stats.get(key).copied().unwrap_or(0);
+    count("transactions").saturating_sub(count("transactions aborted"))
 }
 
 fn kinds_text(kinds: &[AnomalyKind]) -> String {
@@ -457,7 +392,12 @@ fn api_of(f: Function) -> Option<(&'static str, i16)> {
         Function::Commit => Some(("OffsetCommit (8)", group::OFFSET_COMMIT_VERSION)),
         Function::FetchCommitted => Some(("OffsetFetch (9)", group::OFFSET_FETCH_VERSION)),
         Function::Join => Some(("JoinGroup (11)", group::JOIN_GROUP_VERSION)),
-        _ => None,
+        // One op is the whole transaction; its end is the request that decides it.
+        Function::Txn => Some((
+            "a transaction, InitProducerId to EndTxn (26)",
+            faultline_workload::client::txn::END_TXN_VERSION,
+        )),
+        Function::Assign | Function::Subscribe | Function::StartFault | Function::StopFault => None,
     }
 }
 
@@ -576,6 +516,14 @@ mod tests {
         }
     }
 
+    const NO_TXN: &str = "the workload ran no transactions";
+
+    fn txn_report(anomalies: Vec<Anomaly>, transactions: u64) -> CheckReport {
+        let mut txn = report("txn", anomalies, 0);
+        txn.stats.insert("transactions".into(), transactions);
+        txn
+    }
+
     fn outcome(final_reads_complete: bool) -> LiveOutcome {
         LiveOutcome {
             history: History::default(),
@@ -587,9 +535,11 @@ mod tests {
 
     /// Judges one run: `log` anomalies, an optional group report, the faults applied,
     /// brokers and crashable nodes; returns each property's status by id.
+    #[allow(clippy::too_many_arguments)]
     fn statuses(
         log: Vec<Anomaly>,
         group: Option<CheckReport>,
+        txn: Result<CheckReport, String>,
         applied: &[LiveFault],
         skipped: &[(LiveFault, String)],
         brokers: usize,
@@ -602,6 +552,7 @@ mod tests {
             outcome: &outcome,
             log: &log,
             group: group.as_ref(),
+            txn: txn.as_ref().map_err(|why| why.clone()),
             ran: applied,
             applied,
             skipped,
@@ -621,6 +572,7 @@ mod tests {
         let found = statuses(
             Vec::new(),
             Some(report("group", Vec::new(), 3)),
+            Ok(txn_report(Vec::new(), 5)),
             &[LiveFault::Crash, LiveFault::Partition],
             &[],
             3,
@@ -641,13 +593,17 @@ mod tests {
             if id == "faults.recovers" {
                 continue;
             }
-            let group_kind = id.starts_with("groups.");
-            let (log, group) = if group_kind {
-                (Vec::new(), report("group", vec![anomaly(kind)], 2))
+            let (mut log, mut group, mut txn) = (Vec::new(), Vec::new(), Vec::new());
+            if id.starts_with("groups.") {
+                group.push(anomaly(kind));
+            } else if id.starts_with("txn.") {
+                txn.push(anomaly(kind));
             } else {
-                (vec![anomaly(kind)], report("group", Vec::new(), 2))
-            };
-            let found = statuses(log, Some(group), &[LiveFault::Pause], &[], 3, 0, true);
+                log.push(anomaly(kind));
+            }
+            let group = Some(report("group", group, 2));
+            let txn = Ok(txn_report(txn, 5));
+            let found = statuses(log, group, txn, &[LiveFault::Pause], &[], 3, 0, true);
             for (property, status) in &found {
                 let expected = if property == id {
                     Status::Fail
@@ -672,6 +628,7 @@ mod tests {
         let found = statuses(
             vec![anomaly(AnomalyKind::LostWrite)],
             None,
+            Err(NO_TXN.into()),
             &[LiveFault::Crash],
             &[],
             3,
@@ -687,32 +644,74 @@ mod tests {
     fn durability_claims_need_the_faults_that_test_them() {
         // One broker: replication does not apply; crash was skipped with a reason.
         let skipped = [(LiveFault::Crash, "durable = false".to_string())];
-        let found = statuses(Vec::new(), None, &[], &skipped, 1, 0, true);
+        let found = statuses(
+            Vec::new(),
+            None,
+            Err(NO_TXN.into()),
+            &[],
+            &skipped,
+            1,
+            0,
+            true,
+        );
         assert_eq!(
             found["faults.survives-process-crash"],
             Status::NotApplicable
         );
         assert_eq!(found["faults.replicated-durability"], Status::NotApplicable);
         // Crashes applied, but only one node crashable on its own: not replicated durability.
-        let found = statuses(Vec::new(), None, &[LiveFault::Crash], &[], 3, 1, true);
+        let found = statuses(
+            Vec::new(),
+            None,
+            Err(NO_TXN.into()),
+            &[LiveFault::Crash],
+            &[],
+            3,
+            1,
+            true,
+        );
         assert_eq!(found["faults.survives-process-crash"], Status::Pass);
         assert_eq!(found["faults.replicated-durability"], Status::NotApplicable);
     }
 
     #[test]
     fn group_properties_need_a_generation() {
-        let found = statuses(Vec::new(), None, &[], &[], 3, 0, true);
+        let found = statuses(Vec::new(), None, Err(NO_TXN.into()), &[], &[], 3, 0, true);
         assert_eq!(found["groups.fenced-commits"], Status::NotApplicable);
         let never_joined = Some(report("group", Vec::new(), 0));
-        let found = statuses(Vec::new(), never_joined, &[], &[], 3, 0, true);
+        let found = statuses(
+            Vec::new(),
+            never_joined,
+            Err(NO_TXN.into()),
+            &[],
+            &[],
+            3,
+            0,
+            true,
+        );
         assert_eq!(found["groups.exclusive-assignment"], Status::NotApplicable);
     }
 
     #[test]
+    fn txn_properties_need_transactions() {
+        let found = statuses(Vec::new(), None, Err(NO_TXN.into()), &[], &[], 3, 0, true);
+        assert_eq!(found["txn.no-zombie-writes"], Status::NotApplicable);
+        let none_ran = Ok(txn_report(Vec::new(), 0));
+        let found = statuses(Vec::new(), None, none_ran, &[], &[], 3, 0, true);
+        assert_eq!(
+            found["txn.no-cyclic-information-flow"],
+            Status::NotApplicable
+        );
+        let clean = Ok(txn_report(Vec::new(), 9));
+        let found = statuses(Vec::new(), None, clean, &[], &[], 3, 0, true);
+        assert_eq!(found["txn.offsets-commit-with-writes"], Status::Pass);
+    }
+
+    #[test]
     fn unfinished_final_reads_fail_recovery() {
-        let found = statuses(Vec::new(), None, &[], &[], 3, 0, false);
+        let found = statuses(Vec::new(), None, Err(NO_TXN.into()), &[], &[], 3, 0, false);
         assert_eq!(found["faults.recovers"], Status::Fail);
-        let found = statuses(Vec::new(), None, &[], &[], 3, 0, true);
+        let found = statuses(Vec::new(), None, Err(NO_TXN.into()), &[], &[], 3, 0, true);
         assert_eq!(found["faults.recovers"], Status::Pass);
     }
 
@@ -751,9 +750,15 @@ mod tests {
                 property.id
             );
             assert_eq!(
-                property.group,
+                property.checker == Checker::Group,
                 property.id.starts_with("groups."),
                 "{}: group properties are judged by the group checker",
+                property.id
+            );
+            assert_eq!(
+                property.checker == Checker::Txn,
+                property.id.starts_with("txn."),
+                "{}: txn properties are judged by the transaction checker",
                 property.id
             );
         }

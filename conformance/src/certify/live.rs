@@ -19,9 +19,11 @@ use faultline_workload::client::KafkaClient;
 use faultline_workload::group_consumer;
 use faultline_workload::recorder::Recorder;
 use faultline_workload::seed::stream;
+use faultline_workload::transactional;
 use faultline_workload::workload::{self, jitter, WorkloadConfig};
 
 use super::links::PeerLinks;
+use super::live_txn::LiveTxn;
 use super::process::Nodes;
 use super::proxy::{LinkFault, ProxyCluster};
 
@@ -74,7 +76,7 @@ impl LiveFault {
 }
 
 /// What the fault workload runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LivePlan {
     /// The clients' settings; certification fills in the topic and start offsets.
     pub workload: WorkloadConfig,
@@ -98,6 +100,8 @@ pub struct LivePlan {
     pub fault_duration: Duration,
     /// The seed of the workload's and the nemesis's choices.
     pub seed: u64,
+    /// Producers run transactions (`[workload.txn]`); `None`: plain sends.
+    pub txn: Option<LiveTxn>,
 }
 
 impl LivePlan {
@@ -105,12 +109,18 @@ impl LivePlan {
     /// group checker when members joined — what a simulated run of the same workload gets.
     pub fn check_plan(&self) -> CheckPlan {
         CheckPlan {
-            log: Some(LogOptions {
-                final_reads: true,
-                ..LogOptions::default()
+            log: Some({
+                let options = LogOptions {
+                    final_reads: true,
+                    ..LogOptions::default()
+                };
+                match &self.txn {
+                    Some(txn) => txn.log_options(options),
+                    None => options,
+                }
             }),
             group: self.group_consumers > 0,
-            txn: None,
+            txn: self.txn.as_ref().map(LiveTxn::check_options),
             expect: Vec::new(),
         }
     }
@@ -244,17 +254,31 @@ pub async fn run(
     let recorder = Recorder::new();
     let bootstrap = proxies.bootstrap();
     let client = |name: &str| {
-        KafkaClient::new(
+        let mut client = KafkaClient::new(
             TokioTransport,
             bootstrap.clone(),
             name,
             plan.workload.request_timeout,
-        )
+        );
+        client.isolation_level = plan.txn.as_ref().map_or(0, LiveTxn::isolation_level);
+        client
     };
     let stop_at = Instant::now() + plan.duration;
     let mut tasks = Vec::new();
     for p in 0..plan.producers {
         let name = format!("producer-{p}");
+        if let Some(txn) = &plan.txn {
+            tasks.push(tokio::spawn(transactional::run_transactional_producer(
+                client(&name),
+                recorder.clone(),
+                plan.workload.clone(),
+                txn.config(&plan.group),
+                txn.transactional_id(&plan.group, p),
+                stream(plan.seed, &name),
+                stop_at,
+            )));
+            continue;
+        }
         tasks.push(tokio::spawn(workload::run_producer(
             client(&name),
             recorder.clone(),

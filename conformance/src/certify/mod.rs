@@ -7,13 +7,17 @@
 //!   idempotence) over real TCP, and identifying the broker and its test topic.
 //! - [`target`]: target files (nodes, process commands), located errors.
 //! - [`process`]: starting, killing, pausing and restarting the target's nodes.
-//! - [`live`]: the fault workload over real TCP and its seeded nemesis.
-//! - [`judge`]: the workload's checker reports as certificate properties.
+//! - [`live`]: the fault workload over real TCP and its seeded nemesis; [`live_txn`]:
+//!   its transactional producers.
+//! - [`judge`]: the workload's checker reports as certificate properties, listed in
+//!   [`fault_table`].
 //! - [`session`]: one certification, start to end.
 
+pub mod fault_table;
 pub mod judge;
 pub mod links;
 pub mod live;
+pub mod live_txn;
 /// The certificate's data model lives with its renderers (`faultline-reports`).
 pub use faultline_reports::certificate::model;
 pub mod model_based;

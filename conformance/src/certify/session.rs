@@ -244,6 +244,7 @@ async fn certify_started(
     plan.workload.partitions = partitions;
     plan.workload.start_offsets = start_offsets;
     plan.group = format!("{}-{}", plan.group, options.run_tag);
+    let no_txn = super::live_txn::fit(&mut plan.txn, &certificate.target.api_versions);
     let durable = target.durable;
     let (ran, skipped) = live::runnable_faults(&plan, nodes, links, durable);
     let windows = live::schedule(&plan, &ran, nodes, links);
@@ -256,12 +257,14 @@ async fn certify_started(
         .cloned()
         .expect("the live plan always runs the log checker");
     let group_report = judgement.check("group").cloned();
+    let txn_report = judgement.check("txn").cloned();
     let applied: Vec<_> = windows.iter().map(|w| w.fault).collect();
     let probes = probe_anomalies(&outcome.history, &log, proxies, &topic, timeout, started).await;
     let judged = Judged {
         outcome: &outcome,
         log: &log,
         group: group_report.as_ref(),
+        txn: txn_report.as_ref().ok_or(no_txn),
         ran: &ran,
         applied: &applied,
         skipped: &skipped,
@@ -282,9 +285,9 @@ async fn certify_started(
     }
     certificate.properties.extend(properties);
     let mut stats: BTreeMap<String, u64> = log.stats.clone();
-    if let Some(g) = &group_report {
-        for (k, v) in &g.stats {
-            stats.insert(format!("group {k}"), *v);
+    for (name, report) in [("group", &group_report), ("txn", &txn_report)] {
+        for (k, v) in report.iter().flat_map(|r| &r.stats) {
+            stats.insert(format!("{name} {k}"), *v);
         }
     }
     let proxy_stats = proxies.stats();
@@ -300,7 +303,7 @@ async fn certify_started(
         stats,
     });
     let mut checks = vec![log];
-    checks.extend(group_report);
+    checks.extend(group_report.into_iter().chain(txn_report));
     (Some(outcome.history), checks)
 }
 

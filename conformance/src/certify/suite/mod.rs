@@ -10,6 +10,8 @@
 //! - [`groups`]: the classic consumer-group protocol (generations, fencing, offsets), with
 //!   its requests in [`group_calls`].
 //! - [`idempotence`]: KIP-98 sequence numbers.
+//! - [`transactions`] (with [`txn_fencing`], sharing [`txn_run`]): KIP-98 transactions,
+//!   with their requests in [`txn_calls`].
 //!
 //! Every property is NOT APPLICABLE when the broker does not advertise (a usable version
 //! of) an API it needs, and FAIL with evidence when the broker hangs or drops the
@@ -30,6 +32,10 @@ pub mod identify;
 pub mod partition_io;
 pub mod probe;
 pub mod produce_fetch;
+pub mod transactions;
+pub mod txn_calls;
+pub mod txn_fencing;
+pub mod txn_run;
 
 pub use identify::{ensure_topic, identify};
 pub use probe::Probe;
@@ -77,6 +83,8 @@ pub enum Suite {
     Groups,
     /// Idempotent producers (KIP-98).
     Idempotence,
+    /// Transactions (KIP-98, KIP-447): `txn.*`.
+    Transactions,
     /// The model-based suite: generated request sequences checked against an abstract
     /// model of Kafka, one `model.*` property per API family
     /// ([`crate::certify::model_based`]).
@@ -85,29 +93,33 @@ pub enum Suite {
 
 impl Suite {
     /// Every suite, in the order certification runs them.
-    pub const ALL: [Suite; 5] = [
+    pub const ALL: [Suite; 6] = [
         Suite::Api,
         Suite::ProduceFetch,
         Suite::Groups,
         Suite::Idempotence,
+        Suite::Transactions,
         Suite::Model,
     ];
 
     /// The single-probe smoke suites (every suite but the model-based one).
-    pub const PROBES: [Suite; 4] = [
+    pub const PROBES: [Suite; 5] = [
         Suite::Api,
         Suite::ProduceFetch,
         Suite::Groups,
         Suite::Idempotence,
+        Suite::Transactions,
     ];
 
-    /// A short stable name: `api`, `produce-fetch`, `groups`, `idempotence`, `model`.
+    /// A short stable name: `api`, `produce-fetch`, `groups`, `idempotence`,
+    /// `transactions`, `model`.
     pub fn name(self) -> &'static str {
         match self {
             Suite::Api => "api",
             Suite::ProduceFetch => "produce-fetch",
             Suite::Groups => "groups",
             Suite::Idempotence => "idempotence",
+            Suite::Transactions => "transactions",
             Suite::Model => "model",
         }
     }
@@ -125,6 +137,7 @@ pub async fn run_suite<T: Transport>(
         Suite::ProduceFetch => produce_fetch::run(transport, target).await,
         Suite::Groups => groups::run(transport, target).await,
         Suite::Idempotence => idempotence::run(transport, target).await,
+        Suite::Transactions => transactions::run(transport, target).await,
         Suite::Model => {
             let options = crate::certify::model_based::ModelOptions::live(1, &run_token());
             crate::certify::model_based::run_model_suite(transport, target, &options)
