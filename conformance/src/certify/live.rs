@@ -14,7 +14,7 @@ use faultline_checker::judge::CheckPlan;
 use faultline_checker::log::LogOptions;
 use faultline_wire::transport::TokioTransport;
 
-use faultline_checker::history::{Fault, History, Key};
+use faultline_checker::history::{History, Key};
 use faultline_workload::client::KafkaClient;
 use faultline_workload::group_consumer;
 use faultline_workload::recorder::Recorder;
@@ -22,6 +22,9 @@ use faultline_workload::seed::stream;
 use faultline_workload::workload::{self, jitter, WorkloadConfig};
 
 use super::links::PeerLinks;
+use super::live_driver::Driver;
+pub use super::live_trigger::LiveTrigger;
+use super::live_trigger::{LiveEvent, LiveTarget};
 use super::process::Nodes;
 use super::proxy::{LinkFault, ProxyCluster};
 
@@ -45,11 +48,36 @@ pub enum LiveFault {
     /// One broker's links to the other brokers and the controller are cut (the target's
     /// `[[link]]` proxies), while faultline's clients still reach it.
     PeerPartition,
+    /// One broker's links to the other brokers are cut (replica fetches both ways), its
+    /// controller link kept: the controller still sees it alive, so as a leader it shrinks
+    /// the ISR to itself (KIP-497 AlterPartition) instead of being fenced, and as a
+    /// follower it is dropped from the ISR after `replica.lag.time.max.ms`.
+    ReplicaPartition,
+    /// Several brokers — a majority or all, drawn from the seed — killed -9 at the same
+    /// instant and restarted together: machines losing power together (a rack, a data
+    /// centre). On storage that keeps unsynced writes in the process (`faultline cluster
+    /// --storage power-loss`) it is a correlated power loss; on a real broker's storage, a
+    /// correlated process crash (the page cache survives).
+    CorrelatedCrash,
 }
 
 impl LiveFault {
     /// Every live fault.
-    pub const ALL: [LiveFault; 7] = [
+    pub const ALL: [LiveFault; 9] = [
+        LiveFault::Partition,
+        LiveFault::BlackHole,
+        LiveFault::Latency,
+        LiveFault::Reset,
+        LiveFault::Pause,
+        LiveFault::Crash,
+        LiveFault::PeerPartition,
+        LiveFault::ReplicaPartition,
+        LiveFault::CorrelatedCrash,
+    ];
+
+    /// What `certify` draws from when neither a scenario nor `--fault` says: the faults
+    /// one broker at a time (so older seeds keep their schedules).
+    pub const DEFAULT: [LiveFault; 7] = [
         LiveFault::Partition,
         LiveFault::BlackHole,
         LiveFault::Latency,
@@ -69,6 +97,8 @@ impl LiveFault {
             LiveFault::Pause => "pause",
             LiveFault::Crash => "crash",
             LiveFault::PeerPartition => "peer-partition",
+            LiveFault::ReplicaPartition => "replica-partition",
+            LiveFault::CorrelatedCrash => "correlated-crash",
         }
     }
 }
@@ -98,6 +128,12 @@ pub struct LivePlan {
     pub fault_duration: Duration,
     /// The seed of the workload's and the nemesis's choices.
     pub seed: u64,
+    /// Seeded windows may overlap: now and then a second fault starts inside the first
+    /// one's window (Jepsen composes nemeses), drawn from its own sub-stream so the first
+    /// faults keep their places.
+    pub overlap: bool,
+    /// Faults fired by cluster events the nemesis observes over the Kafka protocol.
+    pub triggers: Vec<LiveTrigger>,
 }
 
 impl LivePlan {
@@ -127,6 +163,8 @@ pub struct LiveWindow {
     pub fault: LiveFault,
     /// Which node (index in the target file).
     pub node: usize,
+    /// Further nodes struck at the same instant ([`LiveFault::CorrelatedCrash`]).
+    pub also: Vec<usize>,
     /// Added latency, for [`LiveFault::Latency`].
     pub latency: Duration,
 }
@@ -146,14 +184,24 @@ pub fn runnable_faults(
             LiveFault::Pause if !nodes.nodes.iter().any(|n| n.spec.can_pause()) => {
                 Some("no node has a start command or pause/resume commands".to_string())
             }
-            LiveFault::Crash if !durable => Some(
+            LiveFault::Crash if !nodes.nodes.iter().any(|n| n.spec.can_crash()) => {
+                Some("no node has a start command or kill/restart commands".to_string())
+            }
+            LiveFault::Crash | LiveFault::CorrelatedCrash if !durable => Some(
                 "the target declares its storage not durable (durable = false): a kill -9 loses \
                  everything by design"
                     .to_string(),
             ),
-            LiveFault::Crash if !nodes.nodes.iter().any(|n| n.spec.can_crash()) => {
-                Some("no node has a start command or kill/restart commands".to_string())
+            LiveFault::CorrelatedCrash
+                if nodes.nodes.iter().filter(|n| n.spec.can_crash()).count() < 2 =>
+            {
+                Some("fewer than two nodes have a start command or kill/restart commands".into())
             }
+            LiveFault::ReplicaPartition if !links.any_between_brokers() => Some(
+                "the target routes no link between two brokers through faultline ([[link]] \
+                 naming two nodes)"
+                    .to_string(),
+            ),
             LiveFault::PeerPartition if !links.any() => Some(
                 "the target routes no inter-broker link through faultline ([[link]]): only \
                  client links can be cut"
@@ -169,7 +217,44 @@ pub fn runnable_faults(
     (runnable, skipped)
 }
 
-/// The seeded schedule: one fault at a time, each on a node it can strike.
+/// The triggers that can run here; the rest, each with the reason it cannot (its fault
+/// is not runnable, its event is not observable over the protocol, its target is never
+/// faulted live).
+pub fn runnable_triggers(
+    plan: &LivePlan,
+    nodes: &Nodes,
+    links: &PeerLinks,
+    durable: bool,
+) -> (Vec<LiveTrigger>, Vec<String>) {
+    let probe = LivePlan {
+        faults: plan.triggers.iter().map(|t| t.fault).collect(),
+        ..plan.clone()
+    };
+    let (_, cannot) = runnable_faults(&probe, nodes, links, durable);
+    let mut runnable = Vec::new();
+    let mut skipped = Vec::new();
+    for trigger in &plan.triggers {
+        let why = if let Some((_, why)) = cannot.iter().find(|(f, _)| *f == trigger.fault) {
+            Some(why.clone())
+        } else if trigger.on == LiveEvent::Truncation {
+            Some("a follower's truncation is not visible over the Kafka protocol".into())
+        } else if let LiveTarget::Unreachable(name) = &trigger.target {
+            Some(format!(
+                "{name} is not a broker node certification can fault"
+            ))
+        } else {
+            None
+        };
+        match why {
+            Some(why) => skipped.push(format!("trigger not run ({}): {why}", trigger.describe())),
+            None => runnable.push(trigger.clone()),
+        }
+    }
+    (runnable, skipped)
+}
+
+/// The seeded schedule: one fault at a time, each on a node it can strike; with
+/// `plan.overlap`, now and then a second fault inside the first one's window.
 pub fn schedule(
     plan: &LivePlan,
     faults: &[LiveFault],
@@ -177,6 +262,8 @@ pub fn schedule(
     links: &PeerLinks,
 ) -> Vec<LiveWindow> {
     let mut rng = stream(plan.seed, "certify/nemesis");
+    // Its own stream: overlapping faults never move the first ones.
+    let mut overlap = stream(plan.seed, "certify/nemesis/overlap");
     let mut windows = Vec::new();
     if faults.is_empty() {
         return windows;
@@ -188,33 +275,69 @@ pub fn schedule(
             break;
         }
         let fault = faults[rng.random_range(0..faults.len())];
-        let eligible: Vec<usize> = nodes
-            .nodes
-            .iter()
-            .filter(|n| match fault {
-                LiveFault::Pause => n.spec.can_pause(),
-                LiveFault::Crash => n.spec.can_crash(),
-                LiveFault::PeerPartition => links.has_links(n.index),
-                _ => true,
-            })
-            .map(|n| n.index)
-            .collect();
-        let node = eligible[rng.random_range(0..eligible.len())];
-        let length = match fault {
-            LiveFault::Reset => Duration::ZERO,
-            _ => jitter(&mut rng, plan.fault_duration).min(plan.duration - at),
-        };
-        let latency = Duration::from_millis(rng.random_range(100..=1_000));
-        windows.push(LiveWindow {
-            start: at,
-            length,
-            fault,
-            node,
-            latency,
-        });
-        at += length;
+        let window = draw_window(&mut rng, plan, fault, at, nodes, links);
+        at += window.length;
+        if plan.overlap && overlap.random_ratio(1, 2) {
+            let inside = window.length.as_millis().max(1) as u64;
+            let start = window.start + Duration::from_millis(overlap.random_range(0..inside));
+            let second = faults[overlap.random_range(0..faults.len())];
+            windows.push(window);
+            if start < plan.duration {
+                windows.push(draw_window(&mut overlap, plan, second, start, nodes, links));
+            }
+        } else {
+            windows.push(window);
+        }
     }
     windows
+}
+
+/// One window of `fault` starting `at`: its node, length and latency from `rng` (in that
+/// order, so schedules of the one-at-a-time faults stay what they were).
+fn draw_window(
+    rng: &mut rand_chacha::ChaCha8Rng,
+    plan: &LivePlan,
+    fault: LiveFault,
+    at: Duration,
+    nodes: &Nodes,
+    links: &PeerLinks,
+) -> LiveWindow {
+    let eligible: Vec<usize> = nodes
+        .nodes
+        .iter()
+        .filter(|n| match fault {
+            LiveFault::Pause => n.spec.can_pause(),
+            LiveFault::Crash | LiveFault::CorrelatedCrash => n.spec.can_crash(),
+            LiveFault::PeerPartition => links.has_links(n.index),
+            LiveFault::ReplicaPartition => links.has_broker_links(n.index),
+            _ => true,
+        })
+        .map(|n| n.index)
+        .collect();
+    let node = eligible[rng.random_range(0..eligible.len())];
+    let length = match fault {
+        LiveFault::Reset => Duration::ZERO,
+        _ => jitter(rng, plan.fault_duration).min(plan.duration - at),
+    };
+    let latency = Duration::from_millis(rng.random_range(100..=1_000));
+    let mut also = Vec::new();
+    if fault == LiveFault::CorrelatedCrash {
+        // A majority or all of the crashable nodes: `node` and the next ones around.
+        let majority = eligible.len() / 2 + 1;
+        let count = rng.random_range(majority..=eligible.len());
+        let first = eligible.iter().position(|&n| n == node).unwrap_or(0);
+        also = (1..count)
+            .map(|k| eligible[(first + k) % eligible.len()])
+            .collect();
+    }
+    LiveWindow {
+        start: at,
+        length,
+        fault,
+        node,
+        also,
+        latency,
+    }
 }
 
 /// What the fault workload produced.
@@ -227,6 +350,8 @@ pub struct LiveOutcome {
     /// Faults that could not be applied, and why (a failed kill, a node that did not
     /// come back).
     pub fault_errors: Vec<String>,
+    /// Every fault applied, scheduled or triggered, in order.
+    pub applied: Vec<LiveFault>,
     /// Whether final reads reached every partition's end.
     pub final_reads_complete: bool,
 }
@@ -286,86 +411,11 @@ pub async fn run(
     }
 
     let begin = Instant::now();
-    let mut faults = Vec::new();
-    let mut fault_errors = Vec::new();
-    for window in windows {
-        tokio::time::sleep_until(begin + window.start).await;
-        let ready = nodes.ready_timeout();
-        let node = &mut nodes.nodes[window.node];
-        let address = node.address().to_string();
-        let at_ms = started.elapsed().as_millis();
-        let detail = match window.fault {
-            LiveFault::Latency => format!(
-                "{} {address} +{} ms for {:.1} s",
-                window.fault.name(),
-                window.latency.as_millis(),
-                window.length.as_secs_f64()
-            ),
-            LiveFault::Reset => format!("{} {address}", window.fault.name()),
-            _ => format!(
-                "{} {address} for {:.1} s",
-                window.fault.name(),
-                window.length.as_secs_f64()
-            ),
-        };
-        let fault = Fault {
-            kind: window.fault.name().to_string(),
-            targets: vec![address.clone()],
-            detail: detail.clone(),
-        };
-        recorder.fault(recorder.now_ns(), true, fault.clone());
-        faults.push(format!("{at_ms}: {detail}"));
-        let started_ok = match window.fault {
-            LiveFault::Partition => {
-                proxies.set_fault(&address, LinkFault::Partition);
-                Ok(())
-            }
-            LiveFault::BlackHole => {
-                proxies.set_fault(&address, LinkFault::BlackHole);
-                Ok(())
-            }
-            LiveFault::Latency => {
-                proxies.set_fault(&address, LinkFault::Latency(window.latency));
-                Ok(())
-            }
-            LiveFault::Reset => {
-                proxies.reset(&address);
-                Ok(())
-            }
-            LiveFault::Pause => node.pause().await,
-            LiveFault::Crash => node.kill().await,
-            LiveFault::PeerPartition => {
-                links.set(window.node, LinkFault::Partition);
-                Ok(())
-            }
-        };
-        if let Err(e) = started_ok {
-            fault_errors.push(format!("{at_ms}: {detail}: {e}"));
-        }
-        tokio::time::sleep_until(begin + window.start + window.length).await;
-        let healed = match window.fault {
-            LiveFault::Partition | LiveFault::BlackHole | LiveFault::Latency => {
-                proxies.set_fault(&address, LinkFault::None);
-                Ok(())
-            }
-            LiveFault::Reset => Ok(()),
-            LiveFault::Pause => node.resume().await,
-            LiveFault::Crash => node.restart(ready).await,
-            LiveFault::PeerPartition => {
-                links.set(window.node, LinkFault::None);
-                Ok(())
-            }
-        };
-        if let Err(e) = healed {
-            fault_errors.push(format!(
-                "{}: healing {detail}: {e}",
-                started.elapsed().as_millis()
-            ));
-        }
-        if window.fault != LiveFault::Reset {
-            recorder.fault(recorder.now_ns(), false, fault);
-        }
-    }
+    let driven = Driver::new(
+        plan, windows, proxies, links, nodes, &recorder, started, begin,
+    )
+    .run(&plan.workload.topic, stop_at)
+    .await;
     tokio::time::sleep_until(stop_at).await;
     proxies.set_all(LinkFault::None);
     links.heal_all();
@@ -381,8 +431,9 @@ pub async fn run(
     .await;
     LiveOutcome {
         history: recorder.history(),
-        faults,
-        fault_errors,
+        faults: driven.faults,
+        fault_errors: driven.fault_errors,
+        applied: driven.applied,
         final_reads_complete,
     }
 }
