@@ -479,3 +479,107 @@ pub fn excerpt(history: &History, indices: &[u64]) -> Vec<String> {
         .map(|op| op.to_json().to_string())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certify::process::CommandContext;
+    use crate::certify::target::Target;
+
+    fn plan(faults: &[LiveFault], overlap: bool) -> LivePlan {
+        LivePlan {
+            workload: WorkloadConfig {
+                topic: "t".into(),
+                partitions: 1,
+                acks: -1,
+                send_interval: Duration::from_millis(50),
+                poll_interval: Duration::from_millis(100),
+                request_timeout: Duration::from_secs(1),
+                final_read_timeout: Duration::from_secs(1),
+                idempotent: false,
+                member_crashes: false,
+                replay_interval: None,
+                start_offsets: Default::default(),
+                batch: Default::default(),
+            },
+            producers: 1,
+            consumers: 0,
+            group_consumers: 0,
+            group: "g".into(),
+            duration: Duration::from_secs(60),
+            recovery: Duration::ZERO,
+            faults: faults.to_vec(),
+            fault_interval: Duration::from_secs(4),
+            fault_duration: Duration::from_secs(3),
+            seed: 7,
+            overlap,
+            triggers: Vec::new(),
+        }
+    }
+
+    fn nodes() -> Nodes {
+        let text = "name = \"x\"\ndurable = true\n\
+                    [[node]]\naddress = \"h:1\"\nstart = \"exec b\"\n\
+                    [[node]]\naddress = \"h:2\"\nstart = \"exec b\"\n\
+                    [[node]]\naddress = \"h:3\"\nstart = \"exec b\"\n";
+        let target = Target::parse(text, std::path::Path::new("t.toml")).unwrap();
+        let context = CommandContext {
+            faultline: "faultline".into(),
+            log_dir: std::env::temp_dir(),
+        };
+        Nodes::new(&target, context)
+    }
+
+    /// Overlapping windows come from their own stream: the one-at-a-time windows stay
+    /// where they were, and each second fault starts inside the window before it (Jepsen
+    /// composes nemeses).
+    #[test]
+    fn overlap_adds_faults_inside_windows_without_moving_the_others() {
+        let (nodes, links) = (nodes(), PeerLinks::default());
+        let faults = [LiveFault::Crash, LiveFault::Pause, LiveFault::Partition];
+        let alone = schedule(&plan(&faults, false), &faults, &nodes, &links);
+        let composed = schedule(&plan(&faults, true), &faults, &nodes, &links);
+        assert!(alone
+            .windows(2)
+            .all(|w| w[0].start + w[0].length <= w[1].start));
+        let firsts: Vec<&LiveWindow> = composed.iter().filter(|w| alone.contains(w)).collect();
+        assert_eq!(firsts.len(), alone.len());
+        let seconds: Vec<&LiveWindow> = composed.iter().filter(|w| !alone.contains(w)).collect();
+        assert!(!seconds.is_empty());
+        for second in seconds {
+            assert!(
+                alone
+                    .iter()
+                    .any(|w| w.start <= second.start && second.start < w.start + w.length),
+                "{second:?} starts inside no window"
+            );
+        }
+    }
+
+    /// A correlated crash strikes a majority or all of the crashable nodes, each once.
+    #[test]
+    fn a_correlated_crash_strikes_a_majority_at_least() {
+        let (nodes, links) = (nodes(), PeerLinks::default());
+        let faults = [LiveFault::CorrelatedCrash];
+        let windows = schedule(&plan(&faults, false), &faults, &nodes, &links);
+        assert!(!windows.is_empty());
+        for window in &windows {
+            let mut struck: Vec<usize> = std::iter::once(window.node)
+                .chain(window.also.iter().copied())
+                .collect();
+            struck.sort_unstable();
+            struck.dedup();
+            assert!(struck.len() >= 2 && struck.len() == window.also.len() + 1);
+        }
+        let (ran, skipped) = runnable_faults(
+            &plan(&[LiveFault::ReplicaPartition], false),
+            &nodes,
+            &links,
+            true,
+        );
+        assert!(
+            ran.is_empty() && skipped.len() == 1,
+            "no links, no replica partition"
+        );
+    }
+}

@@ -176,11 +176,14 @@ pub struct Observed {
 /// the highest leader epoch, at equal epochs the leader's own answer.
 pub fn merge(answers: &[(String, Snapshot)]) -> Snapshot {
     let mut merged = Snapshot::default();
+    // A controller only when every answer names the same one: brokers that front a
+    // separate controller quorum answer with an id of their own choosing (KIP-590).
+    let controllers: Vec<Option<i32>> = answers.iter().map(|(_, a)| a.controller).collect();
+    if controllers.windows(2).all(|pair| pair[0] == pair[1]) {
+        merged.controller = controllers.first().copied().flatten();
+    }
     for (address, answer) in answers {
         merged.brokers.extend(answer.brokers.clone());
-        if merged.controller.is_none() {
-            merged.controller = answer.controller;
-        }
         for (&partition, view) in &answer.partitions {
             let own = answer.brokers.get(&view.leader) == Some(address);
             let better = match merged.partitions.get(&partition) {
