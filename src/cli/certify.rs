@@ -16,7 +16,7 @@ use faultline_conformance::certify::session::{certify, replay_case, CertifyOptio
 use faultline_conformance::certify::suite::Suite;
 use faultline_conformance::certify::target::Target;
 use faultline_conformance::certify::Status;
-use faultline_sim::nemesis::trigger::{Trigger, TriggerAction, TriggerEvent};
+use faultline_sim::nemesis::trigger::{draw_triggers, Trigger, TriggerAction, TriggerEvent};
 use faultline_sim::nemesis::FaultKind;
 use faultline_sim::Scenario;
 use faultline_workload::workload::WorkloadConfig;
@@ -164,6 +164,13 @@ fn scenario_plan(scenario: &Scenario, seed: u64) -> LivePlan {
         .collect();
     faults.sort();
     faults.dedup();
+    // `faults.triggered = N`: N random triggers, from their own stream as in the simulation.
+    let drawn = draw_triggers(
+        &mut faultline_workload::seed::stream(seed, "certify/nemesis/drawn-triggers"),
+        &scenario.faults.kinds,
+        scenario.faults.triggered,
+        scenario.faults.fault_duration.as_millis(),
+    );
     LivePlan {
         workload: WorkloadConfig {
             topic: String::new(),
@@ -194,7 +201,13 @@ fn scenario_plan(scenario: &Scenario, seed: u64) -> LivePlan {
         fault_duration: scenario.faults.fault_duration.0,
         seed,
         overlap: scenario.faults.overlap,
-        triggers: scenario.faults.trigger.iter().map(live_trigger).collect(),
+        triggers: scenario
+            .faults
+            .trigger
+            .iter()
+            .chain(&drawn)
+            .map(live_trigger)
+            .collect(),
     }
 }
 
