@@ -7,11 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use faultline_checker::judge::CheckPlan;
-use faultline_checker::log::LogOptions;
 use faultline_wire::transport::TokioTransport;
 
 use faultline_checker::history::{History, Key};
@@ -19,155 +16,16 @@ use faultline_workload::client::KafkaClient;
 use faultline_workload::group_consumer;
 use faultline_workload::recorder::Recorder;
 use faultline_workload::seed::stream;
-use faultline_workload::workload::{self, jitter, WorkloadConfig};
+use faultline_workload::workload::{self, jitter};
 
 use super::links::PeerLinks;
 use super::live_driver::Driver;
+pub use super::live_fault::LiveFault;
+pub use super::live_plan::{LivePlan, LiveWindow};
 pub use super::live_trigger::LiveTrigger;
 use super::live_trigger::{LiveEvent, LiveTarget};
 use super::process::Nodes;
 use super::proxy::{LinkFault, ProxyCluster};
-
-/// A fault certification can cause on a live broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LiveFault {
-    /// The links between faultline's clients and one broker are cut (the proxy closes
-    /// them and refuses new ones).
-    Partition,
-    /// One broker's links swallow every byte: clients time out rather than fail.
-    BlackHole,
-    /// One broker's links add latency to every frame.
-    Latency,
-    /// Every connection to one broker is reset at once.
-    Reset,
-    /// One broker process is frozen (SIGSTOP) and thawed (SIGCONT).
-    Pause,
-    /// One broker process is killed (-9) and restarted.
-    Crash,
-    /// One broker's links to the other brokers and the controller are cut (the target's
-    /// `[[link]]` proxies), while faultline's clients still reach it.
-    PeerPartition,
-    /// One broker's links to the other brokers are cut (replica fetches both ways), its
-    /// controller link kept: the controller still sees it alive, so as a leader it shrinks
-    /// the ISR to itself (KIP-497 AlterPartition) instead of being fenced, and as a
-    /// follower it is dropped from the ISR after `replica.lag.time.max.ms`.
-    ReplicaPartition,
-    /// Several brokers — a majority or all, drawn from the seed — killed -9 at the same
-    /// instant and restarted together: machines losing power together (a rack, a data
-    /// centre). On storage that keeps unsynced writes in the process (`faultline cluster
-    /// --storage power-loss`) it is a correlated power loss; on a real broker's storage, a
-    /// correlated process crash (the page cache survives).
-    CorrelatedCrash,
-}
-
-impl LiveFault {
-    /// Every live fault.
-    pub const ALL: [LiveFault; 9] = [
-        LiveFault::Partition,
-        LiveFault::BlackHole,
-        LiveFault::Latency,
-        LiveFault::Reset,
-        LiveFault::Pause,
-        LiveFault::Crash,
-        LiveFault::PeerPartition,
-        LiveFault::ReplicaPartition,
-        LiveFault::CorrelatedCrash,
-    ];
-
-    /// What `certify` draws from when neither a scenario nor `--fault` says: the faults
-    /// one broker at a time (so older seeds keep their schedules).
-    pub const DEFAULT: [LiveFault; 7] = [
-        LiveFault::Partition,
-        LiveFault::BlackHole,
-        LiveFault::Latency,
-        LiveFault::Reset,
-        LiveFault::Pause,
-        LiveFault::Crash,
-        LiveFault::PeerPartition,
-    ];
-
-    /// Its name, as in scenario files and certificates.
-    pub fn name(self) -> &'static str {
-        match self {
-            LiveFault::Partition => "partition",
-            LiveFault::BlackHole => "black-hole",
-            LiveFault::Latency => "latency",
-            LiveFault::Reset => "reset",
-            LiveFault::Pause => "pause",
-            LiveFault::Crash => "crash",
-            LiveFault::PeerPartition => "peer-partition",
-            LiveFault::ReplicaPartition => "replica-partition",
-            LiveFault::CorrelatedCrash => "correlated-crash",
-        }
-    }
-}
-
-/// What the fault workload runs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LivePlan {
-    /// The clients' settings; certification fills in the topic and start offsets.
-    pub workload: WorkloadConfig,
-    /// Producer clients.
-    pub producers: u32,
-    /// Consumers by assignment.
-    pub consumers: u32,
-    /// Consumer-group members.
-    pub group_consumers: u32,
-    /// The group they join (certification adds a per-run suffix).
-    pub group: String,
-    /// How long the fault phase lasts.
-    pub duration: Duration,
-    /// How long after the heal before final reads begin.
-    pub recovery: Duration,
-    /// The faults to draw from.
-    pub faults: Vec<LiveFault>,
-    /// Mean gap between faults.
-    pub fault_interval: Duration,
-    /// Mean length of a fault.
-    pub fault_duration: Duration,
-    /// The seed of the workload's and the nemesis's choices.
-    pub seed: u64,
-    /// Seeded windows may overlap: now and then a second fault starts inside the first
-    /// one's window (Jepsen composes nemeses), drawn from its own sub-stream so the first
-    /// faults keep their places.
-    pub overlap: bool,
-    /// Faults fired by cluster events the nemesis observes over the Kafka protocol.
-    pub triggers: Vec<LiveTrigger>,
-}
-
-impl LivePlan {
-    /// The checkers that judge its history: the log checker with final reads, and the
-    /// group checker when members joined — what a simulated run of the same workload gets.
-    pub fn check_plan(&self) -> CheckPlan {
-        CheckPlan {
-            log: Some(LogOptions {
-                final_reads: true,
-                ..LogOptions::default()
-            }),
-            group: self.group_consumers > 0,
-            txn: None,
-            expect: Vec::new(),
-        }
-    }
-}
-
-/// One fault window, decided before the run from the seed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveWindow {
-    /// When it starts, after the workload starts.
-    pub start: Duration,
-    /// How long it lasts (0 for a reset).
-    pub length: Duration,
-    /// What.
-    pub fault: LiveFault,
-    /// Which node (index in the target file).
-    pub node: usize,
-    /// Further nodes struck at the same instant ([`LiveFault::CorrelatedCrash`]).
-    pub also: Vec<usize>,
-    /// Added latency, for [`LiveFault::Latency`].
-    pub latency: Duration,
-}
 
 /// The faults that can run here, given which nodes faultline can pause or crash; the rest
 /// with the reason they cannot.
@@ -485,6 +343,7 @@ mod tests {
     use super::*;
     use crate::certify::process::CommandContext;
     use crate::certify::target::Target;
+    use faultline_workload::workload::WorkloadConfig;
 
     fn plan(faults: &[LiveFault], overlap: bool) -> LivePlan {
         LivePlan {

@@ -17,7 +17,8 @@ use faultline_workload::recorder::Recorder;
 use faultline_workload::seed::stream;
 
 use super::links::PeerLinks;
-use super::live::{LiveFault, LivePlan, LiveWindow};
+use super::live_fault::LiveFault;
+use super::live_plan::{LivePlan, LiveWindow};
 use super::live_trigger::{self, LiveEvent, Observed, Snapshot, Triggers};
 use super::process::Nodes;
 use super::proxy::{LinkFault, ProxyCluster};

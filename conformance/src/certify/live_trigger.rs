@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use faultline_wire::connection::{connect, Connection};
 use faultline_wire::transport::TokioTransport;
 
-use super::live::LiveFault;
+use super::live_fault::LiveFault;
 
 /// How often the nemesis asks every broker for Metadata.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(75);

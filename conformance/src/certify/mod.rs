@@ -8,6 +8,7 @@
 //! - [`target`]: target files (nodes, process commands), located errors.
 //! - [`process`]: starting, killing, pausing and restarting the target's nodes.
 //! - [`live`]: the fault workload over real TCP and its seeded nemesis.
+//! - [`live_fault`], [`live_plan`]: the live faults by name; the plan and its windows.
 //! - [`live_driver`]: applies overlapping and triggered fault windows.
 //! - [`live_trigger`]: faults fired by events seen in the brokers' Metadata.
 //! - [`judge`]: the workload's checker reports as certificate properties.
@@ -17,6 +18,8 @@ pub mod judge;
 pub mod links;
 pub mod live;
 pub mod live_driver;
+pub mod live_fault;
+pub mod live_plan;
 pub mod live_trigger;
 /// The certificate's data model lives with its renderers (`faultline-reports`).
 pub use faultline_reports::certificate::model;
