@@ -208,7 +208,13 @@ fn fsync_lies_loses_writes_in_a_correlated_power_loss() {
     let cert = certificate(&out);
     let all = statuses(&cert);
     assert_eq!(output.status.code(), Some(1), "{all}");
-    assert_eq!(status(&cert, "faults.no-lost-writes"), "fail", "{all}");
+    // Records acknowledged and then gone: never read back (lost-write), or their offsets
+    // reused for other values after the empty log took over (inconsistent-offsets) when a
+    // consumer had read them before the loss — which one a run shows depends on timing.
+    let lost = ["faults.no-lost-writes", "faults.consistent-offsets"]
+        .iter()
+        .any(|id| status(&cert, id) == "fail");
+    assert!(lost, "{all}");
 }
 
 fn correlated_power_loss() -> [&'static str; 7] {
