@@ -8,7 +8,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
 
-use faultline_conformance::certify::live::{LiveFault, LivePlan};
+use faultline_conformance::certify::live::{LiveFault, LivePlan, LiveTrigger};
+use faultline_conformance::certify::live_trigger::{LiveEvent, LiveTarget};
 use faultline_conformance::certify::live_txn::LiveTxn;
 use faultline_conformance::certify::model_based::{Budget, CaseFile, ModelOptions};
 use faultline_conformance::certify::process::CommandContext;
@@ -16,6 +17,7 @@ use faultline_conformance::certify::session::{certify, replay_case, CertifyOptio
 use faultline_conformance::certify::suite::Suite;
 use faultline_conformance::certify::target::Target;
 use faultline_conformance::certify::Status;
+use faultline_sim::nemesis::trigger::{draw_triggers, Trigger, TriggerAction, TriggerEvent};
 use faultline_sim::nemesis::FaultKind;
 use faultline_sim::txn_workload::Isolation;
 use faultline_sim::Scenario;
@@ -41,13 +43,18 @@ pub struct CertifyArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Live faults to draw from (repeatable; default: the scenario's, or all of
-    /// partition, black-hole, latency, reset, pause, crash).
+    /// partition, black-hole, latency, reset, pause, crash, peer-partition; also
+    /// replica-partition and correlated-crash).
     #[arg(long = "fault", value_name = "KIND", value_parser = parse_fault)]
     pub faults: Vec<LiveFault>,
     /// Protocol suites to run (repeatable: api, produce-fetch, groups, idempotence,
     /// transactions, model; default all).
     #[arg(long = "suite", value_name = "NAME", value_parser = parse_suite)]
     pub suites: Vec<Suite>,
+    /// Let seeded fault windows overlap: now and then a second fault starts inside the
+    /// first one's window (also the scenario's `[faults] overlap = true`).
+    #[arg(long)]
+    pub overlap: bool,
     /// Skip the protocol suites.
     #[arg(long)]
     pub no_suites: bool,
@@ -139,10 +146,12 @@ fn default_plan(seed: u64) -> LivePlan {
         group: "faultline-certify".into(),
         duration: Duration::from_secs(30),
         recovery: Duration::from_secs(5),
-        faults: LiveFault::ALL.to_vec(),
+        faults: LiveFault::DEFAULT.to_vec(),
         fault_interval: Duration::from_secs(4),
         fault_duration: Duration::from_secs(3),
         seed,
+        overlap: false,
+        triggers: Vec::new(),
         txn: None,
     }
 }
@@ -158,6 +167,13 @@ fn scenario_plan(scenario: &Scenario, seed: u64) -> LivePlan {
         .collect();
     faults.sort();
     faults.dedup();
+    // `faults.triggered = N`: N random triggers, from their own stream as in the simulation.
+    let drawn = draw_triggers(
+        &mut faultline_workload::seed::stream(seed, "certify/nemesis/drawn-triggers"),
+        &scenario.faults.kinds,
+        scenario.faults.triggered,
+        scenario.faults.fault_duration.as_millis(),
+    );
     LivePlan {
         workload: WorkloadConfig {
             topic: String::new(),
@@ -194,6 +210,49 @@ fn scenario_plan(scenario: &Scenario, seed: u64) -> LivePlan {
             fencing: t.fencing,
             read_committed: t.isolation == Isolation::ReadCommitted,
         }),
+        overlap: scenario.faults.overlap,
+        triggers: scenario
+            .faults
+            .trigger
+            .iter()
+            .chain(&drawn)
+            .map(live_trigger)
+            .collect(),
+    }
+}
+
+/// The live form of a scenario's `[[faults.trigger]]`: the same event, target, delay,
+/// duration, count and `after` (a `restart` is a crash with its short window; a
+/// power loss is a crash, which the target's storage makes one; an isolation cuts the
+/// broker off from its peers and controller).
+fn live_trigger(trigger: &Trigger) -> LiveTrigger {
+    LiveTrigger {
+        on: match trigger.on {
+            TriggerEvent::LeaderElected => LiveEvent::LeaderElected,
+            TriggerEvent::IsrShrink => LiveEvent::IsrShrink,
+            TriggerEvent::IsrExpand => LiveEvent::IsrExpand,
+            TriggerEvent::BrokerRestart => LiveEvent::BrokerRestart,
+            TriggerEvent::Truncation => LiveEvent::Truncation,
+            TriggerEvent::ControllerChange => LiveEvent::ControllerChange,
+        },
+        fault: match trigger.action {
+            TriggerAction::Crash | TriggerAction::Restart | TriggerAction::PowerLoss => {
+                LiveFault::Crash
+            }
+            TriggerAction::Pause => LiveFault::Pause,
+            TriggerAction::Isolate => LiveFault::PeerPartition,
+        },
+        target: LiveTarget::parse(&trigger.target),
+        delay_min: Duration::from_millis(trigger.delay.min.as_millis()),
+        delay_max: Duration::from_millis(trigger.delay.max.as_millis()),
+        duration: Duration::from_millis(trigger.duration.as_millis()),
+        times: trigger.times,
+        after: Duration::from_millis(trigger.after.as_millis()),
+        partition: trigger
+            .partition
+            .as_deref()
+            .and_then(|p| p.rsplit_once('-'))
+            .and_then(|(_, index)| index.parse().ok()),
     }
 }
 
@@ -254,6 +313,7 @@ pub fn run(args: CertifyArgs) -> anyhow::Result<i32> {
     if !args.faults.is_empty() {
         plan.faults = args.faults.clone();
     }
+    plan.overlap |= args.overlap;
     let suites = if args.no_suites {
         Vec::new()
     } else if args.suites.is_empty() {
@@ -279,6 +339,9 @@ pub fn run(args: CertifyArgs) -> anyhow::Result<i32> {
     }
     for suite in &args.suites {
         rerun.push_str(&format!(" --suite {}", suite.name()));
+    }
+    if args.overlap {
+        rerun.push_str(" --overlap");
     }
     if args.no_suites {
         rerun.push_str(" --no-suites");

@@ -529,6 +529,7 @@ mod tests {
             history: History::default(),
             faults: Vec::new(),
             fault_errors: Vec::new(),
+            applied: Vec::new(),
             final_reads_complete,
         }
     }

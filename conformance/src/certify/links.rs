@@ -17,6 +17,9 @@ pub struct PeerLinks {
     /// Node index (0-based, as in [`super::process::Nodes`]) → the listen addresses of
     /// the links its isolation cuts.
     by_node: BTreeMap<usize, Vec<String>>,
+    /// Node index → the listen addresses of its links to other brokers only (`between`
+    /// names two nodes): what a `replica-partition` cuts.
+    to_brokers: BTreeMap<usize, Vec<String>>,
 }
 
 impl PeerLinks {
@@ -33,17 +36,25 @@ impl PeerLinks {
             .collect();
         let proxies = ProxyCluster::start_links(&pairs).await?;
         let mut by_node: BTreeMap<usize, Vec<String>> = BTreeMap::new();
+        let mut to_brokers: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         for link in &target.links {
             for &node in &link.between {
                 by_node
                     .entry(node - 1)
                     .or_default()
                     .push(link.listen.clone());
+                if link.between.len() > 1 {
+                    to_brokers
+                        .entry(node - 1)
+                        .or_default()
+                        .push(link.listen.clone());
+                }
             }
         }
         Ok(PeerLinks {
             proxies: Some(proxies),
             by_node,
+            to_brokers,
         })
     }
 
@@ -55,6 +66,34 @@ impl PeerLinks {
     /// Whether any node can be cut off from its peers.
     pub fn any(&self) -> bool {
         !self.by_node.is_empty()
+    }
+
+    /// Whether a `replica-partition` of this node cuts anything.
+    pub fn has_broker_links(&self, node: usize) -> bool {
+        self.to_brokers.get(&node).is_some_and(|l| !l.is_empty())
+    }
+
+    /// Whether any link joins two brokers.
+    pub fn any_between_brokers(&self) -> bool {
+        !self.to_brokers.is_empty()
+    }
+
+    /// The listen addresses a node's isolation cuts: every link of it, or with
+    /// `brokers_only` its links to other brokers.
+    pub fn links_of(&self, node: usize, brokers_only: bool) -> &[String] {
+        let map = if brokers_only {
+            &self.to_brokers
+        } else {
+            &self.by_node
+        };
+        map.get(&node).map_or(&[], Vec::as_slice)
+    }
+
+    /// Cuts (`LinkFault::Partition`) or heals (`LinkFault::None`) one link.
+    pub fn set_at(&self, listen: &str, fault: LinkFault) {
+        if let Some(proxies) = &self.proxies {
+            proxies.set_fault_at(listen, fault);
+        }
     }
 
     /// Cuts (`LinkFault::Partition`) or heals (`LinkFault::None`) every link of a node.

@@ -7,139 +7,27 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rand::Rng;
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use faultline_checker::judge::CheckPlan;
-use faultline_checker::log::LogOptions;
 use faultline_wire::transport::TokioTransport;
 
-use faultline_checker::history::{Fault, History, Key};
+use faultline_checker::history::{History, Key};
 use faultline_workload::client::KafkaClient;
 use faultline_workload::group_consumer;
 use faultline_workload::recorder::Recorder;
 use faultline_workload::seed::stream;
 use faultline_workload::transactional;
-use faultline_workload::workload::{self, jitter, WorkloadConfig};
+use faultline_workload::workload::{self, jitter};
 
 use super::links::PeerLinks;
+use super::live_driver::Driver;
+pub use super::live_fault::LiveFault;
+pub use super::live_plan::{LivePlan, LiveWindow};
+pub use super::live_trigger::LiveTrigger;
+use super::live_trigger::{LiveEvent, LiveTarget};
 use super::live_txn::LiveTxn;
 use super::process::Nodes;
 use super::proxy::{LinkFault, ProxyCluster};
-
-/// A fault certification can cause on a live broker.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum LiveFault {
-    /// The links between faultline's clients and one broker are cut (the proxy closes
-    /// them and refuses new ones).
-    Partition,
-    /// One broker's links swallow every byte: clients time out rather than fail.
-    BlackHole,
-    /// One broker's links add latency to every frame.
-    Latency,
-    /// Every connection to one broker is reset at once.
-    Reset,
-    /// One broker process is frozen (SIGSTOP) and thawed (SIGCONT).
-    Pause,
-    /// One broker process is killed (-9) and restarted.
-    Crash,
-    /// One broker's links to the other brokers and the controller are cut (the target's
-    /// `[[link]]` proxies), while faultline's clients still reach it.
-    PeerPartition,
-}
-
-impl LiveFault {
-    /// Every live fault.
-    pub const ALL: [LiveFault; 7] = [
-        LiveFault::Partition,
-        LiveFault::BlackHole,
-        LiveFault::Latency,
-        LiveFault::Reset,
-        LiveFault::Pause,
-        LiveFault::Crash,
-        LiveFault::PeerPartition,
-    ];
-
-    /// Its name, as in scenario files and certificates.
-    pub fn name(self) -> &'static str {
-        match self {
-            LiveFault::Partition => "partition",
-            LiveFault::BlackHole => "black-hole",
-            LiveFault::Latency => "latency",
-            LiveFault::Reset => "reset",
-            LiveFault::Pause => "pause",
-            LiveFault::Crash => "crash",
-            LiveFault::PeerPartition => "peer-partition",
-        }
-    }
-}
-
-/// What the fault workload runs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LivePlan {
-    /// The clients' settings; certification fills in the topic and start offsets.
-    pub workload: WorkloadConfig,
-    /// Producer clients.
-    pub producers: u32,
-    /// Consumers by assignment.
-    pub consumers: u32,
-    /// Consumer-group members.
-    pub group_consumers: u32,
-    /// The group they join (certification adds a per-run suffix).
-    pub group: String,
-    /// How long the fault phase lasts.
-    pub duration: Duration,
-    /// How long after the heal before final reads begin.
-    pub recovery: Duration,
-    /// The faults to draw from.
-    pub faults: Vec<LiveFault>,
-    /// Mean gap between faults.
-    pub fault_interval: Duration,
-    /// Mean length of a fault.
-    pub fault_duration: Duration,
-    /// The seed of the workload's and the nemesis's choices.
-    pub seed: u64,
-    /// Producers run transactions (`[workload.txn]`); `None`: plain sends.
-    pub txn: Option<LiveTxn>,
-}
-
-impl LivePlan {
-    /// The checkers that judge its history: the log checker with final reads, and the
-    /// group checker when members joined — what a simulated run of the same workload gets.
-    pub fn check_plan(&self) -> CheckPlan {
-        CheckPlan {
-            log: Some({
-                let options = LogOptions {
-                    final_reads: true,
-                    ..LogOptions::default()
-                };
-                match &self.txn {
-                    Some(txn) => txn.log_options(options),
-                    None => options,
-                }
-            }),
-            group: self.group_consumers > 0,
-            txn: self.txn.as_ref().map(LiveTxn::check_options),
-            expect: Vec::new(),
-        }
-    }
-}
-
-/// One fault window, decided before the run from the seed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LiveWindow {
-    /// When it starts, after the workload starts.
-    pub start: Duration,
-    /// How long it lasts (0 for a reset).
-    pub length: Duration,
-    /// What.
-    pub fault: LiveFault,
-    /// Which node (index in the target file).
-    pub node: usize,
-    /// Added latency, for [`LiveFault::Latency`].
-    pub latency: Duration,
-}
 
 /// The faults that can run here, given which nodes faultline can pause or crash; the rest
 /// with the reason they cannot.
@@ -156,14 +44,24 @@ pub fn runnable_faults(
             LiveFault::Pause if !nodes.nodes.iter().any(|n| n.spec.can_pause()) => {
                 Some("no node has a start command or pause/resume commands".to_string())
             }
-            LiveFault::Crash if !durable => Some(
+            LiveFault::Crash if !nodes.nodes.iter().any(|n| n.spec.can_crash()) => {
+                Some("no node has a start command or kill/restart commands".to_string())
+            }
+            LiveFault::Crash | LiveFault::CorrelatedCrash if !durable => Some(
                 "the target declares its storage not durable (durable = false): a kill -9 loses \
                  everything by design"
                     .to_string(),
             ),
-            LiveFault::Crash if !nodes.nodes.iter().any(|n| n.spec.can_crash()) => {
-                Some("no node has a start command or kill/restart commands".to_string())
+            LiveFault::CorrelatedCrash
+                if nodes.nodes.iter().filter(|n| n.spec.can_crash()).count() < 2 =>
+            {
+                Some("fewer than two nodes have a start command or kill/restart commands".into())
             }
+            LiveFault::ReplicaPartition if !links.any_between_brokers() => Some(
+                "the target routes no link between two brokers through faultline ([[link]] \
+                 naming two nodes)"
+                    .to_string(),
+            ),
             LiveFault::PeerPartition if !links.any() => Some(
                 "the target routes no inter-broker link through faultline ([[link]]): only \
                  client links can be cut"
@@ -179,7 +77,44 @@ pub fn runnable_faults(
     (runnable, skipped)
 }
 
-/// The seeded schedule: one fault at a time, each on a node it can strike.
+/// The triggers that can run here; the rest, each with the reason it cannot (its fault
+/// is not runnable, its event is not observable over the protocol, its target is never
+/// faulted live).
+pub fn runnable_triggers(
+    plan: &LivePlan,
+    nodes: &Nodes,
+    links: &PeerLinks,
+    durable: bool,
+) -> (Vec<LiveTrigger>, Vec<String>) {
+    let probe = LivePlan {
+        faults: plan.triggers.iter().map(|t| t.fault).collect(),
+        ..plan.clone()
+    };
+    let (_, cannot) = runnable_faults(&probe, nodes, links, durable);
+    let mut runnable = Vec::new();
+    let mut skipped = Vec::new();
+    for trigger in &plan.triggers {
+        let why = if let Some((_, why)) = cannot.iter().find(|(f, _)| *f == trigger.fault) {
+            Some(why.clone())
+        } else if trigger.on == LiveEvent::Truncation {
+            Some("a follower's truncation is not visible over the Kafka protocol".into())
+        } else if let LiveTarget::Unreachable(name) = &trigger.target {
+            Some(format!(
+                "{name} is not a broker node certification can fault"
+            ))
+        } else {
+            None
+        };
+        match why {
+            Some(why) => skipped.push(format!("trigger not run ({}): {why}", trigger.describe())),
+            None => runnable.push(trigger.clone()),
+        }
+    }
+    (runnable, skipped)
+}
+
+/// The seeded schedule: one fault at a time, each on a node it can strike; with
+/// `plan.overlap`, now and then a second fault inside the first one's window.
 pub fn schedule(
     plan: &LivePlan,
     faults: &[LiveFault],
@@ -187,6 +122,8 @@ pub fn schedule(
     links: &PeerLinks,
 ) -> Vec<LiveWindow> {
     let mut rng = stream(plan.seed, "certify/nemesis");
+    // Its own stream: overlapping faults never move the first ones.
+    let mut overlap = stream(plan.seed, "certify/nemesis/overlap");
     let mut windows = Vec::new();
     if faults.is_empty() {
         return windows;
@@ -198,33 +135,69 @@ pub fn schedule(
             break;
         }
         let fault = faults[rng.random_range(0..faults.len())];
-        let eligible: Vec<usize> = nodes
-            .nodes
-            .iter()
-            .filter(|n| match fault {
-                LiveFault::Pause => n.spec.can_pause(),
-                LiveFault::Crash => n.spec.can_crash(),
-                LiveFault::PeerPartition => links.has_links(n.index),
-                _ => true,
-            })
-            .map(|n| n.index)
-            .collect();
-        let node = eligible[rng.random_range(0..eligible.len())];
-        let length = match fault {
-            LiveFault::Reset => Duration::ZERO,
-            _ => jitter(&mut rng, plan.fault_duration).min(plan.duration - at),
-        };
-        let latency = Duration::from_millis(rng.random_range(100..=1_000));
-        windows.push(LiveWindow {
-            start: at,
-            length,
-            fault,
-            node,
-            latency,
-        });
-        at += length;
+        let window = draw_window(&mut rng, plan, fault, at, nodes, links);
+        at += window.length;
+        if plan.overlap && overlap.random_ratio(1, 2) {
+            let inside = window.length.as_millis().max(1) as u64;
+            let start = window.start + Duration::from_millis(overlap.random_range(0..inside));
+            let second = faults[overlap.random_range(0..faults.len())];
+            windows.push(window);
+            if start < plan.duration {
+                windows.push(draw_window(&mut overlap, plan, second, start, nodes, links));
+            }
+        } else {
+            windows.push(window);
+        }
     }
     windows
+}
+
+/// One window of `fault` starting `at`: its node, length and latency from `rng` (in that
+/// order, so schedules of the one-at-a-time faults stay what they were).
+fn draw_window(
+    rng: &mut rand_chacha::ChaCha8Rng,
+    plan: &LivePlan,
+    fault: LiveFault,
+    at: Duration,
+    nodes: &Nodes,
+    links: &PeerLinks,
+) -> LiveWindow {
+    let eligible: Vec<usize> = nodes
+        .nodes
+        .iter()
+        .filter(|n| match fault {
+            LiveFault::Pause => n.spec.can_pause(),
+            LiveFault::Crash | LiveFault::CorrelatedCrash => n.spec.can_crash(),
+            LiveFault::PeerPartition => links.has_links(n.index),
+            LiveFault::ReplicaPartition => links.has_broker_links(n.index),
+            _ => true,
+        })
+        .map(|n| n.index)
+        .collect();
+    let node = eligible[rng.random_range(0..eligible.len())];
+    let length = match fault {
+        LiveFault::Reset => Duration::ZERO,
+        _ => jitter(rng, plan.fault_duration).min(plan.duration - at),
+    };
+    let latency = Duration::from_millis(rng.random_range(100..=1_000));
+    let mut also = Vec::new();
+    if fault == LiveFault::CorrelatedCrash {
+        // A majority or all of the crashable nodes: `node` and the next ones around.
+        let majority = eligible.len() / 2 + 1;
+        let count = rng.random_range(majority..=eligible.len());
+        let first = eligible.iter().position(|&n| n == node).unwrap_or(0);
+        also = (1..count)
+            .map(|k| eligible[(first + k) % eligible.len()])
+            .collect();
+    }
+    LiveWindow {
+        start: at,
+        length,
+        fault,
+        node,
+        also,
+        latency,
+    }
 }
 
 /// What the fault workload produced.
@@ -237,6 +210,8 @@ pub struct LiveOutcome {
     /// Faults that could not be applied, and why (a failed kill, a node that did not
     /// come back).
     pub fault_errors: Vec<String>,
+    /// Every fault applied, scheduled or triggered, in order.
+    pub applied: Vec<LiveFault>,
     /// Whether final reads reached every partition's end.
     pub final_reads_complete: bool,
 }
@@ -310,86 +285,11 @@ pub async fn run(
     }
 
     let begin = Instant::now();
-    let mut faults = Vec::new();
-    let mut fault_errors = Vec::new();
-    for window in windows {
-        tokio::time::sleep_until(begin + window.start).await;
-        let ready = nodes.ready_timeout();
-        let node = &mut nodes.nodes[window.node];
-        let address = node.address().to_string();
-        let at_ms = started.elapsed().as_millis();
-        let detail = match window.fault {
-            LiveFault::Latency => format!(
-                "{} {address} +{} ms for {:.1} s",
-                window.fault.name(),
-                window.latency.as_millis(),
-                window.length.as_secs_f64()
-            ),
-            LiveFault::Reset => format!("{} {address}", window.fault.name()),
-            _ => format!(
-                "{} {address} for {:.1} s",
-                window.fault.name(),
-                window.length.as_secs_f64()
-            ),
-        };
-        let fault = Fault {
-            kind: window.fault.name().to_string(),
-            targets: vec![address.clone()],
-            detail: detail.clone(),
-        };
-        recorder.fault(recorder.now_ns(), true, fault.clone());
-        faults.push(format!("{at_ms}: {detail}"));
-        let started_ok = match window.fault {
-            LiveFault::Partition => {
-                proxies.set_fault(&address, LinkFault::Partition);
-                Ok(())
-            }
-            LiveFault::BlackHole => {
-                proxies.set_fault(&address, LinkFault::BlackHole);
-                Ok(())
-            }
-            LiveFault::Latency => {
-                proxies.set_fault(&address, LinkFault::Latency(window.latency));
-                Ok(())
-            }
-            LiveFault::Reset => {
-                proxies.reset(&address);
-                Ok(())
-            }
-            LiveFault::Pause => node.pause().await,
-            LiveFault::Crash => node.kill().await,
-            LiveFault::PeerPartition => {
-                links.set(window.node, LinkFault::Partition);
-                Ok(())
-            }
-        };
-        if let Err(e) = started_ok {
-            fault_errors.push(format!("{at_ms}: {detail}: {e}"));
-        }
-        tokio::time::sleep_until(begin + window.start + window.length).await;
-        let healed = match window.fault {
-            LiveFault::Partition | LiveFault::BlackHole | LiveFault::Latency => {
-                proxies.set_fault(&address, LinkFault::None);
-                Ok(())
-            }
-            LiveFault::Reset => Ok(()),
-            LiveFault::Pause => node.resume().await,
-            LiveFault::Crash => node.restart(ready).await,
-            LiveFault::PeerPartition => {
-                links.set(window.node, LinkFault::None);
-                Ok(())
-            }
-        };
-        if let Err(e) = healed {
-            fault_errors.push(format!(
-                "{}: healing {detail}: {e}",
-                started.elapsed().as_millis()
-            ));
-        }
-        if window.fault != LiveFault::Reset {
-            recorder.fault(recorder.now_ns(), false, fault);
-        }
-    }
+    let driven = Driver::new(
+        plan, windows, proxies, links, nodes, &recorder, started, begin,
+    )
+    .run(&plan.workload.topic, stop_at)
+    .await;
     tokio::time::sleep_until(stop_at).await;
     proxies.set_all(LinkFault::None);
     links.heal_all();
@@ -405,8 +305,9 @@ pub async fn run(
     .await;
     LiveOutcome {
         history: recorder.history(),
-        faults,
-        fault_errors,
+        faults: driven.faults,
+        fault_errors: driven.fault_errors,
+        applied: driven.applied,
         final_reads_complete,
     }
 }
@@ -451,4 +352,109 @@ pub fn excerpt(history: &History, indices: &[u64]) -> Vec<String> {
         .filter_map(|&i| history.ops.get(i as usize))
         .map(|op| op.to_json().to_string())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::certify::process::CommandContext;
+    use crate::certify::target::Target;
+    use faultline_workload::workload::WorkloadConfig;
+
+    fn plan(faults: &[LiveFault], overlap: bool) -> LivePlan {
+        LivePlan {
+            workload: WorkloadConfig {
+                topic: "t".into(),
+                partitions: 1,
+                acks: -1,
+                send_interval: Duration::from_millis(50),
+                poll_interval: Duration::from_millis(100),
+                request_timeout: Duration::from_secs(1),
+                final_read_timeout: Duration::from_secs(1),
+                idempotent: false,
+                member_crashes: false,
+                replay_interval: None,
+                start_offsets: Default::default(),
+                batch: Default::default(),
+            },
+            producers: 1,
+            consumers: 0,
+            group_consumers: 0,
+            group: "g".into(),
+            duration: Duration::from_secs(60),
+            recovery: Duration::ZERO,
+            faults: faults.to_vec(),
+            fault_interval: Duration::from_secs(4),
+            fault_duration: Duration::from_secs(3),
+            seed: 7,
+            overlap,
+            triggers: Vec::new(),
+        }
+    }
+
+    fn nodes() -> Nodes {
+        let text = "name = \"x\"\ndurable = true\n\
+                    [[node]]\naddress = \"h:1\"\nstart = \"exec b\"\n\
+                    [[node]]\naddress = \"h:2\"\nstart = \"exec b\"\n\
+                    [[node]]\naddress = \"h:3\"\nstart = \"exec b\"\n";
+        let target = Target::parse(text, std::path::Path::new("t.toml")).unwrap();
+        let context = CommandContext {
+            faultline: "faultline".into(),
+            log_dir: std::env::temp_dir(),
+        };
+        Nodes::new(&target, context)
+    }
+
+    /// Overlapping windows come from their own stream: the one-at-a-time windows stay
+    /// where they were, and each second fault starts inside the window before it (Jepsen
+    /// composes nemeses).
+    #[test]
+    fn overlap_adds_faults_inside_windows_without_moving_the_others() {
+        let (nodes, links) = (nodes(), PeerLinks::default());
+        let faults = [LiveFault::Crash, LiveFault::Pause, LiveFault::Partition];
+        let alone = schedule(&plan(&faults, false), &faults, &nodes, &links);
+        let composed = schedule(&plan(&faults, true), &faults, &nodes, &links);
+        assert!(alone
+            .windows(2)
+            .all(|w| w[0].start + w[0].length <= w[1].start));
+        let firsts: Vec<&LiveWindow> = composed.iter().filter(|w| alone.contains(w)).collect();
+        assert_eq!(firsts.len(), alone.len());
+        let seconds: Vec<&LiveWindow> = composed.iter().filter(|w| !alone.contains(w)).collect();
+        assert!(!seconds.is_empty());
+        for second in seconds {
+            assert!(
+                alone
+                    .iter()
+                    .any(|w| w.start <= second.start && second.start < w.start + w.length),
+                "{second:?} starts inside no window"
+            );
+        }
+    }
+
+    /// A correlated crash strikes a majority or all of the crashable nodes, each once.
+    #[test]
+    fn a_correlated_crash_strikes_a_majority_at_least() {
+        let (nodes, links) = (nodes(), PeerLinks::default());
+        let faults = [LiveFault::CorrelatedCrash];
+        let windows = schedule(&plan(&faults, false), &faults, &nodes, &links);
+        assert!(!windows.is_empty());
+        for window in &windows {
+            let mut struck: Vec<usize> = std::iter::once(window.node)
+                .chain(window.also.iter().copied())
+                .collect();
+            struck.sort_unstable();
+            struck.dedup();
+            assert!(struck.len() >= 2 && struck.len() == window.also.len() + 1);
+        }
+        let (ran, skipped) = runnable_faults(
+            &plan(&[LiveFault::ReplicaPartition], false),
+            &nodes,
+            &links,
+            true,
+        );
+        assert!(
+            ran.is_empty() && skipped.len() == 1,
+            "no links, no replica partition"
+        );
+    }
 }

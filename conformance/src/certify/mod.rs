@@ -9,6 +9,9 @@
 //! - [`process`]: starting, killing, pausing and restarting the target's nodes.
 //! - [`live`]: the fault workload over real TCP and its seeded nemesis; [`live_txn`]:
 //!   its transactional producers.
+//! - [`live_fault`], [`live_plan`]: the live faults by name; the plan and its windows.
+//! - [`live_driver`]: applies overlapping and triggered fault windows.
+//! - [`live_trigger`]: faults fired by events seen in the brokers' Metadata.
 //! - [`judge`]: the workload's checker reports as certificate properties, listed in
 //!   [`fault_table`].
 //! - [`session`]: one certification, start to end.
@@ -18,6 +21,10 @@ pub mod judge;
 pub mod links;
 pub mod live;
 pub mod live_txn;
+pub mod live_driver;
+pub mod live_fault;
+pub mod live_plan;
+pub mod live_trigger;
 /// The certificate's data model lives with its renderers (`faultline-reports`).
 pub use faultline_reports::certificate::model;
 pub mod model_based;

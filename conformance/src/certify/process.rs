@@ -162,6 +162,12 @@ impl NodeProcess {
     /// Starts the node with its `start` command (if it has one) and waits until it answers
     /// ApiVersions. A node without `start` must already be running.
     pub async fn start(&mut self, ready: Duration) -> Result<(), String> {
+        self.launch()?;
+        self.wait_ready(ready).await
+    }
+
+    /// Runs the node's `start` command (if it has one) without waiting for it to answer.
+    fn launch(&mut self) -> Result<(), String> {
         if let Some(command) = self.spec.start.clone() {
             let child = self
                 .shell(&command)?
@@ -171,7 +177,23 @@ impl NodeProcess {
             self.child = Some(child);
             self.paused = false;
         }
-        self.wait_ready(ready).await
+        Ok(())
+    }
+
+    /// Brings a killed node back without waiting until it answers (several nodes restart
+    /// together this way, as machines do when power returns); then [`Self::wait_ready`].
+    pub async fn relaunch(&mut self, ready: Duration) -> Result<(), String> {
+        match self.spec.restart.clone() {
+            Some(command) if self.spec.start.is_none() => {
+                self.run_command("restart", &command, ready).await
+            }
+            _ => {
+                if self.child.is_some() {
+                    self.stop().await;
+                }
+                self.launch()
+            }
+        }
     }
 
     /// Waits until the node answers ApiVersions, or its process exits.

@@ -247,8 +247,11 @@ async fn certify_started(
     let no_txn = super::live_txn::fit(&mut plan.txn, &certificate.target.api_versions);
     let durable = target.durable;
     let (ran, skipped) = live::runnable_faults(&plan, nodes, links, durable);
+    let (triggers, triggers_skipped) = live::runnable_triggers(&plan, nodes, links, durable);
+    plan.triggers = triggers;
     let windows = live::schedule(&plan, &ran, nodes, links);
-    let outcome = live::run(&plan, &windows, proxies, links, nodes, started).await;
+    let mut outcome = live::run(&plan, &windows, proxies, links, nodes, started).await;
+    outcome.faults.splice(0..0, triggers_skipped);
 
     // The same checkers a simulated run of this workload gets (one pipeline, two backends).
     let judgement = judge(&outcome.history, &plan.check_plan(), Vec::new());
@@ -258,7 +261,7 @@ async fn certify_started(
         .expect("the live plan always runs the log checker");
     let group_report = judgement.check("group").cloned();
     let txn_report = judgement.check("txn").cloned();
-    let applied: Vec<_> = windows.iter().map(|w| w.fault).collect();
+    let applied = outcome.applied.clone();
     let probes = probe_anomalies(&outcome.history, &log, proxies, &topic, timeout, started).await;
     let judged = Judged {
         outcome: &outcome,
