@@ -20,11 +20,11 @@ pub mod fault_table;
 pub mod judge;
 pub mod links;
 pub mod live;
-pub mod live_txn;
 pub mod live_driver;
 pub mod live_fault;
 pub mod live_plan;
 pub mod live_trigger;
+pub mod live_txn;
 /// The certificate's data model lives with its renderers (`faultline-reports`).
 pub use faultline_reports::certificate::model;
 pub mod model_based;
