@@ -389,6 +389,7 @@ mod tests {
             seed: 7,
             overlap,
             triggers: Vec::new(),
+            txn: None,
         }
     }
 
