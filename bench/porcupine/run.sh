@@ -7,6 +7,9 @@
 #   git clone https://github.com/anishathalye/porcupine /tmp/porcupine
 #   bash checker/benches/register-scale.sh /tmp/faultline-register-scale
 #   PORCUPINE_DIR=/tmp/porcupine bash bench/porcupine/run.sh /tmp/faultline-register-scale [TIMEOUT]
+#
+# Porcupine's memory is capped at PORCUPINE_MEMORY_GIB (default 8) of address space: on the
+# 100,000-op histories it otherwise grows past 20 GiB and is killed by the kernel.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir=${1:-/tmp/faultline-register-scale}
@@ -25,8 +28,8 @@ cp "$here/main.go" "$build/"
 for name in valid-10 invalid-10 valid-20 invalid-20 valid-50 invalid-50; do
   history=$dir/$name.jsonl
   set +e
-  /usr/bin/time -v "$build/porcupine-check" "$history" "$timeout" > "$dir/$name.porcupine.out" \
-    2> "$dir/$name.porcupine.time"
+  ( ulimit -v $(( ${PORCUPINE_MEMORY_GIB:-8} * 1024 * 1024 )); exec /usr/bin/time -v "$build/porcupine-check" "$history" "$timeout" ) \
+    > "$dir/$name.porcupine.out" 2> "$dir/$name.porcupine.time"
   code=$?
   set -e
   verdict=$(head -1 "$dir/$name.porcupine.out" | sed 's/^porcupine: //')

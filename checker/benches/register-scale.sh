@@ -6,7 +6,7 @@
 #
 #   cargo build --release -p faultline --bin faultline \
 #       -p faultline-checker --example generate_register_history
-#   bash checker/benches/register-scale.sh [OUT_DIR] [-- extra check flags]
+#   [OPS=100000] bash checker/benches/register-scale.sh [OUT_DIR] [-- extra check flags]
 #
 # Extra flags go to `faultline check`, e.g. `-- --no-fast-path --max-steps 100000000`.
 set -euo pipefail
@@ -21,7 +21,7 @@ for processes in 10 20 50; do
   for violations in 0 1; do
     name=$([[ $violations == 0 ]] && echo valid || echo invalid)-$processes
     history=$out/$name.jsonl
-    [[ -s $history ]] || "$generator" --ops 100000 --processes "$processes" --seed 1 \
+    [[ -s $history ]] || "$generator" --ops "${OPS:-100000}" --processes "$processes" --seed 1 \
       --violations "$violations" > "$history" 2>/dev/null
     set +e
     /usr/bin/time -v "$bin" check "$history" --checker linearizable --model register "$@" \
