@@ -122,11 +122,12 @@ def run_sample(args):
             return
         started = time.monotonic()
         scratch = out / "runs" / f"{index:03}"
-        result = cargo_mutants(
-            "--package", "faultline-broker", "--in-place", "--baseline", "skip", "--no-shuffle", "--jobs", "1",
-            "--timeout", str(args.timeout), "--re", "^" + re.escape(name) + "$",
-            "-o", str(scratch))
+        scratch.mkdir(parents=True, exist_ok=True)
+        result = cargo_mutants(*select(name, scratch), "--in-place", "--baseline", "skip",
+                               "--timeout", str(args.timeout), "-o", str(scratch))
         outcome = outcome_of(scratch, name)
+        if outcome["summary"] == "missing":
+            sys.exit(f"cargo-mutants gave no outcome for {name!r} (exit {result.returncode})")
         outcome["seconds"] = round(time.monotonic() - started, 1)
         outcome["index"] = index
         with open(out / "outcomes.jsonl", "a") as f:
@@ -137,8 +138,24 @@ def run_sample(args):
         clean = subprocess.run(["git", "diff", "--quiet", "--", "broker-model"], cwd=ROOT)
         if clean.returncode != 0:
             sys.exit("broker-model is left mutated: `git diff broker-model`, then restore it")
-        if outcome["summary"] == "missing":
-            sys.exit(f"cargo-mutants matched no mutant for {name!r} (exit {result.returncode})")
+
+
+def select(name, scratch):
+    """cargo-mutants arguments that pick exactly the mutant `name`. `--re` alone is not
+    enough: cargo-mutants 27.1.0 adds its struct-field deletions (genre StructField)
+    without applying `--re`/`--exclude-re` (src/visit.rs), so a one-line `--in-diff`
+    of the mutant's own line keeps only the mutants that touch that line."""
+    path, line = name.split(":")[:2]
+    text = (ROOT / path).read_text().splitlines()[int(line) - 1]
+    diff = scratch / "line.diff"
+    diff.write_text(f"--- a/{path}\n+++ b/{path}\n@@ -{line},1 +{line},1 @@\n-{text}\n+{text}\n")
+    return ["--package", "faultline-broker", "--in-diff", str(diff), "--re", "^" + regex_escape(name) + "$"]
+
+
+def regex_escape(text):
+    """Escapes for Rust's regex crate, where `\\<` and `\\>` are word boundaries (so
+    Python's re.escape does not do: it escapes `>` in `-> i64`)."""
+    return "".join("\\" + c if c in "\\.+*?()|[]{}^$" else c for c in text)
 
 
 def outcome_of(scratch, name):
@@ -150,8 +167,10 @@ def outcome_of(scratch, name):
     outcomes = json.loads(path.read_text())["outcomes"]
     for o in outcomes:
         scenario = o.get("scenario")
-        if isinstance(scenario, dict) and "Mutant" in scenario:
-            return {"name": name, "summary": SUMMARIES.get(o["summary"], o["summary"])}
+        if isinstance(scenario, dict) and scenario.get("Mutant", {}).get("name") == name:
+            phases = {r["phase"]: round(r["duration"], 1) for r in o.get("phase_results", [])}
+            return {"name": name, "summary": SUMMARIES.get(o["summary"], o["summary"]),
+                    "phases": phases}
     return {"name": name, "summary": "missing"}
 
 
