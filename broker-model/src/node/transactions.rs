@@ -332,12 +332,20 @@ fn markers_request(marker: &Marker, partitions: &[TopicPartition]) -> WriteTxnMa
         .with_coordinator_epoch(marker.coordinator_epoch)])
 }
 
-/// Partitions that have their marker: written, or past it (a newer epoch's marker, or
-/// the topic gone).
+/// Partitions that have their marker: written, or past it (a newer epoch's marker).
+///
+/// UNKNOWN_TOPIC_OR_PARTITION is not settled: a leader answers it while its metadata lags
+/// (a broker just restarted), so the marker is retried, as Kafka's
+/// `TransactionMarkerRequestCompletionHandler` retries it with NOT_LEADER_OR_FOLLOWER and
+/// REQUEST_TIMED_OUT. A deleted topic is told by the coordinator's own metadata instead
+/// (`send_markers`, as Kafka's `addTxnMarkersToBrokerQueue`). Taking the answer as "the
+/// topic is gone" completed transactions whose marker was never written (KIP-98: only the
+/// marker ends a transaction in a partition): the partition kept the transaction open
+/// until the producer's next marker ended it with the wrong outcome — an aborted
+/// transaction read as committed (txn-basic seed 190, G1a), a committed one dropped as
+/// aborted (txn-offsets seed 92, lost-write).
 fn is_settled(code: i16) -> bool {
-    code == 0
-        || code == ResponseError::InvalidProducerEpoch.code()
-        || code == ResponseError::UnknownTopicOrPartition.code()
+    code == 0 || code == ResponseError::InvalidProducerEpoch.code()
 }
 
 fn marker_successes(pending: &[write_txn_markers::PendingMarker]) -> Vec<TopicPartition> {
@@ -364,4 +372,56 @@ fn response_successes(response: &WriteTxnMarkersResponse) -> Vec<TopicPartition>
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::write_txn_markers_response::{
+        WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
+    };
+
+    fn answered(codes: &[(i32, ResponseError)]) -> WriteTxnMarkersResponse {
+        let partitions = codes
+            .iter()
+            .map(|&(index, error)| {
+                WritableTxnMarkerPartitionResult::default()
+                    .with_partition_index(index)
+                    .with_error_code(error.code())
+            })
+            .collect();
+        WriteTxnMarkersResponse::default().with_markers(vec![WritableTxnMarkerResult::default()
+            .with_producer_id(ProducerId(7))
+            .with_topics(vec![WritableTxnMarkerTopicResult::default()
+                .with_name(TopicName("events".to_string().into()))
+                .with_partitions(partitions)])])
+    }
+
+    /// Kafka's `TransactionMarkerRequestCompletionHandler`: UNKNOWN_TOPIC_OR_PARTITION,
+    /// NOT_LEADER_OR_FOLLOWER and REQUEST_TIMED_OUT are retried, so the transaction is not
+    /// completed before every partition has its marker (KIP-98).
+    #[test]
+    fn a_leader_that_does_not_know_the_partition_yet_gets_the_marker_again() {
+        let response = answered(&[
+            (0, ResponseError::UnknownTopicOrPartition),
+            (1, ResponseError::NotLeaderOrFollower),
+            (2, ResponseError::RequestTimedOut),
+            (3, ResponseError::NotEnoughReplicas),
+        ]);
+        assert_eq!(response_successes(&response), Vec::<TopicPartition>::new());
+    }
+
+    #[test]
+    fn a_written_marker_or_a_newer_epoch_settles_the_partition() {
+        let mut response = answered(&[(1, ResponseError::InvalidProducerEpoch)]);
+        response.markers[0].topics[0].partitions.push(
+            WritableTxnMarkerPartitionResult::default()
+                .with_partition_index(0)
+                .with_error_code(0),
+        );
+        assert_eq!(
+            response_successes(&response),
+            vec![("events".to_string(), 1), ("events".to_string(), 0)]
+        );
+    }
 }
