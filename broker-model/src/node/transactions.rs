@@ -25,6 +25,8 @@ use faultline_wire::connection::{connect, Connection};
 use faultline_wire::{ResponseError, Transport};
 
 use super::BrokerNode;
+use crate::broker::BrokerEvent;
+use crate::events::BrokerEventKind;
 use crate::handlers::transactions::{self as txn, AwaitedTransition};
 use crate::handlers::{txn_offset_commit, write_txn_markers};
 use crate::storage::TopicPartition;
@@ -32,11 +34,14 @@ use crate::txn::coordinator::MarkerJob;
 use crate::txn::index::ControlType;
 use crate::txn::marker::Marker;
 use crate::txn::metadata::TransactionMetadata;
+use crate::txn::{partition_for, TRANSACTION_STATE_TOPIC};
 
 /// WriteTxnMarkers version the coordinator sends (v1: flexible).
 pub const WRITE_TXN_MARKERS_VERSION: i16 = 1;
 /// How often the coordinator looks for timed-out transactions and markers to resend.
 const TRANSACTION_TICK: Duration = Duration::from_millis(100);
+/// Most trace events a broker keeps while nobody drains them (a broker served over TCP).
+const UNDRAINED_EVENTS_MAX: usize = 4_096;
 
 impl BrokerNode {
     fn request_timeout(&self) -> Duration {
@@ -113,10 +118,32 @@ impl BrokerNode {
             .await
             .err()
             .map_or(0, |e| e.code());
+        if code == 0 {
+            self.end_txn_answered(&request);
+        }
         EndTxnResponse::default()
             .with_error_code(code)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
+    }
+
+    /// Records the coordinator's successful EndTxn answer for the trace (fault triggers aim
+    /// at it). Nothing drains the events of a broker served over real TCP, so they are
+    /// capped there.
+    fn end_txn_answered(&self, request: &EndTxnRequest) {
+        let mut state = self.lock();
+        if state.events.len() >= UNDRAINED_EVENTS_MAX {
+            return;
+        }
+        let index = partition_for(&request.transactional_id.0, state.transactions.partitions);
+        let broker = state.node_id;
+        state.events.push(BrokerEvent {
+            partition: (TRANSACTION_STATE_TOPIC.to_string(), index),
+            kind: BrokerEventKind::EndTxnAnswered {
+                broker,
+                commit: request.committed,
+            },
+        });
     }
 
     async fn await_optional(
