@@ -22,7 +22,8 @@ use crate::storage::{log_start_blob, Storage, StorageError, TopicPartition};
 use crate::txn::coordinator::TransactionCoordinator;
 use crate::txn::TRANSACTION_STATE_TOPIC;
 
-/// A leadership or ISR change this broker observed, for the run's trace.
+/// A leadership change, truncation or coordinator answer of this broker, for the run's
+/// trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerEvent {
     /// The partition.

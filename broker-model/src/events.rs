@@ -6,7 +6,8 @@
 
 use crate::storage::TopicPartition;
 
-/// A leadership or truncation a broker observed on one of its replicas.
+/// A leadership or truncation a broker observed on one of its replicas, or a transaction
+/// coordinator's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerEventKind {
     /// This broker took over leadership of the partition in a new leader epoch
@@ -33,6 +34,16 @@ pub enum BrokerEventKind {
         /// The leader epoch it follows.
         leader_epoch: i32,
     },
+    /// This broker, as transaction coordinator, answered an EndTxn with success (KIP-98):
+    /// the client now counts on the outcome. The partition is the transactional id's
+    /// `__transaction_state` partition. Faults aimed at this moment test that the outcome
+    /// was replicated before it was promised.
+    EndTxnAnswered {
+        /// The coordinator.
+        broker: i32,
+        /// Commit (true) or abort.
+        commit: bool,
+    },
 }
 
 impl BrokerEventKind {
@@ -53,6 +64,10 @@ impl BrokerEventKind {
                 to,
                 leader_epoch,
             } => format!("broker {broker} truncated from {from} to {to} at epoch {leader_epoch}"),
+            BrokerEventKind::EndTxnAnswered { broker, commit } => {
+                let outcome = if *commit { "commit" } else { "abort" };
+                format!("broker {broker} answered EndTxn({outcome})")
+            }
         }
     }
 }

@@ -106,6 +106,7 @@ pub fn points(
             | ClusterEventKind::MessagesDropped { .. }
             | ClusterEventKind::ProcessCrashed { .. }
             | ClusterEventKind::ProcessRestarted { .. }
+            | ClusterEventKind::EndTxnAnswered { .. }
             | ClusterEventKind::TopicChanged { .. } => {}
         }
     }

@@ -95,6 +95,15 @@ pub enum ClusterEventKind {
         /// The leader epoch it follows.
         leader_epoch: i32,
     },
+    /// A transaction coordinator answered EndTxn with success (KIP-98).
+    EndTxnAnswered {
+        /// The transactional id's `__transaction_state` partition.
+        partition: TopicPartition,
+        /// The coordinator.
+        broker: i32,
+        /// Commit (true) or abort.
+        commit: bool,
+    },
     /// The controller fenced a broker.
     BrokerFenced {
         /// The broker.
@@ -216,6 +225,17 @@ impl ClusterEventKind {
                     leader_epoch: *leader_epoch,
                 },
             ),
+            ClusterEventKind::EndTxnAnswered {
+                partition,
+                broker,
+                commit,
+            } => broker_words(
+                partition,
+                &BrokerEventKind::EndTxnAnswered {
+                    broker: *broker,
+                    commit: *commit,
+                },
+            ),
             ClusterEventKind::BrokerFenced { broker, reason } => ControllerEvent::BrokerFenced {
                 broker: *broker,
                 reason: *reason,
@@ -253,6 +273,7 @@ impl ClusterEventKind {
             ClusterEventKind::IsrChanged { removed, .. } if !removed.is_empty() => "isr-shrink",
             ClusterEventKind::IsrChanged { .. } => "isr-expand",
             ClusterEventKind::Truncated { .. } => "truncation",
+            ClusterEventKind::EndTxnAnswered { .. } => "txn-end",
             ClusterEventKind::BrokerFenced { .. } => "fence",
             ClusterEventKind::BrokerUnfenced { .. } => "unfence",
             ClusterEventKind::PowerLossDamage { .. } => "power-loss",
@@ -271,7 +292,8 @@ impl ClusterEventKind {
             | ClusterEventKind::PartitionOffline { partition, .. }
             | ClusterEventKind::IsrChanged { partition, .. }
             | ClusterEventKind::BecameLeader { partition, .. }
-            | ClusterEventKind::Truncated { partition, .. } => Some(partition),
+            | ClusterEventKind::Truncated { partition, .. }
+            | ClusterEventKind::EndTxnAnswered { partition, .. } => Some(partition),
             ClusterEventKind::BrokerFenced { .. }
             | ClusterEventKind::BrokerUnfenced { .. }
             | ClusterEventKind::PowerLossDamage { .. }
@@ -384,6 +406,13 @@ impl EventTyper {
                 to,
                 leader_epoch,
             },
+            BrokerEventKind::EndTxnAnswered { broker, commit } => {
+                ClusterEventKind::EndTxnAnswered {
+                    partition,
+                    broker,
+                    commit,
+                }
+            }
         }
     }
 }

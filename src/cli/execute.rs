@@ -168,6 +168,7 @@ fn partition_state(kind: &ClusterEventKind) -> Option<PartitionState> {
         | ClusterEventKind::MessagesDropped { .. }
         | ClusterEventKind::ProcessCrashed { .. }
         | ClusterEventKind::ProcessRestarted { .. }
+        | ClusterEventKind::EndTxnAnswered { .. }
         | ClusterEventKind::TopicChanged { .. } => return None,
     };
     Some(PartitionState {

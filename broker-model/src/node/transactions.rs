@@ -25,6 +25,8 @@ use faultline_wire::connection::{connect, Connection};
 use faultline_wire::{ResponseError, Transport};
 
 use super::BrokerNode;
+use crate::broker::BrokerEvent;
+use crate::events::BrokerEventKind;
 use crate::handlers::transactions::{self as txn, AwaitedTransition};
 use crate::handlers::{txn_offset_commit, write_txn_markers};
 use crate::storage::TopicPartition;
@@ -32,11 +34,14 @@ use crate::txn::coordinator::MarkerJob;
 use crate::txn::index::ControlType;
 use crate::txn::marker::Marker;
 use crate::txn::metadata::TransactionMetadata;
+use crate::txn::{partition_for, TRANSACTION_STATE_TOPIC};
 
 /// WriteTxnMarkers version the coordinator sends (v1: flexible).
 pub const WRITE_TXN_MARKERS_VERSION: i16 = 1;
 /// How often the coordinator looks for timed-out transactions and markers to resend.
 const TRANSACTION_TICK: Duration = Duration::from_millis(100);
+/// Most trace events a broker keeps while nobody drains them (a broker served over TCP).
+const UNDRAINED_EVENTS_MAX: usize = 4_096;
 
 impl BrokerNode {
     fn request_timeout(&self) -> Duration {
@@ -113,10 +118,32 @@ impl BrokerNode {
             .await
             .err()
             .map_or(0, |e| e.code());
+        if code == 0 {
+            self.end_txn_answered(&request);
+        }
         EndTxnResponse::default()
             .with_error_code(code)
             .with_producer_id(ProducerId(-1))
             .with_producer_epoch(-1)
+    }
+
+    /// Records the coordinator's successful EndTxn answer for the trace (fault triggers aim
+    /// at it). Nothing drains the events of a broker served over real TCP, so they are
+    /// capped there.
+    fn end_txn_answered(&self, request: &EndTxnRequest) {
+        let mut state = self.lock();
+        if state.events.len() >= UNDRAINED_EVENTS_MAX {
+            return;
+        }
+        let index = partition_for(&request.transactional_id.0, state.transactions.partitions);
+        let broker = state.node_id;
+        state.events.push(BrokerEvent {
+            partition: (TRANSACTION_STATE_TOPIC.to_string(), index),
+            kind: BrokerEventKind::EndTxnAnswered {
+                broker,
+                commit: request.committed,
+            },
+        });
     }
 
     async fn await_optional(
@@ -332,12 +359,20 @@ fn markers_request(marker: &Marker, partitions: &[TopicPartition]) -> WriteTxnMa
         .with_coordinator_epoch(marker.coordinator_epoch)])
 }
 
-/// Partitions that have their marker: written, or past it (a newer epoch's marker, or
-/// the topic gone).
+/// Partitions that have their marker: written, or past it (a newer epoch's marker).
+///
+/// UNKNOWN_TOPIC_OR_PARTITION is not settled: a leader answers it while its metadata lags
+/// (a broker just restarted), so the marker is retried, as Kafka's
+/// `TransactionMarkerRequestCompletionHandler` retries it with NOT_LEADER_OR_FOLLOWER and
+/// REQUEST_TIMED_OUT. A deleted topic is told by the coordinator's own metadata instead
+/// (`send_markers`, as Kafka's `addTxnMarkersToBrokerQueue`). Taking the answer as "the
+/// topic is gone" completed transactions whose marker was never written (KIP-98: only the
+/// marker ends a transaction in a partition): the partition kept the transaction open
+/// until the producer's next marker ended it with the wrong outcome — an aborted
+/// transaction read as committed (txn-basic seed 190, G1a), a committed one dropped as
+/// aborted (txn-offsets seed 92, lost-write).
 fn is_settled(code: i16) -> bool {
-    code == 0
-        || code == ResponseError::InvalidProducerEpoch.code()
-        || code == ResponseError::UnknownTopicOrPartition.code()
+    code == 0 || code == ResponseError::InvalidProducerEpoch.code()
 }
 
 fn marker_successes(pending: &[write_txn_markers::PendingMarker]) -> Vec<TopicPartition> {
@@ -364,4 +399,56 @@ fn response_successes(response: &WriteTxnMarkersResponse) -> Vec<TopicPartition>
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kafka_protocol::messages::write_txn_markers_response::{
+        WritableTxnMarkerPartitionResult, WritableTxnMarkerResult, WritableTxnMarkerTopicResult,
+    };
+
+    fn answered(codes: &[(i32, ResponseError)]) -> WriteTxnMarkersResponse {
+        let partitions = codes
+            .iter()
+            .map(|&(index, error)| {
+                WritableTxnMarkerPartitionResult::default()
+                    .with_partition_index(index)
+                    .with_error_code(error.code())
+            })
+            .collect();
+        WriteTxnMarkersResponse::default().with_markers(vec![WritableTxnMarkerResult::default()
+            .with_producer_id(ProducerId(7))
+            .with_topics(vec![WritableTxnMarkerTopicResult::default()
+                .with_name(TopicName("events".to_string().into()))
+                .with_partitions(partitions)])])
+    }
+
+    /// Kafka's `TransactionMarkerRequestCompletionHandler`: UNKNOWN_TOPIC_OR_PARTITION,
+    /// NOT_LEADER_OR_FOLLOWER and REQUEST_TIMED_OUT are retried, so the transaction is not
+    /// completed before every partition has its marker (KIP-98).
+    #[test]
+    fn a_leader_that_does_not_know_the_partition_yet_gets_the_marker_again() {
+        let response = answered(&[
+            (0, ResponseError::UnknownTopicOrPartition),
+            (1, ResponseError::NotLeaderOrFollower),
+            (2, ResponseError::RequestTimedOut),
+            (3, ResponseError::NotEnoughReplicas),
+        ]);
+        assert_eq!(response_successes(&response), Vec::<TopicPartition>::new());
+    }
+
+    #[test]
+    fn a_written_marker_or_a_newer_epoch_settles_the_partition() {
+        let mut response = answered(&[(1, ResponseError::InvalidProducerEpoch)]);
+        response.markers[0].topics[0].partitions.push(
+            WritableTxnMarkerPartitionResult::default()
+                .with_partition_index(0)
+                .with_error_code(0),
+        );
+        assert_eq!(
+            response_successes(&response),
+            vec![("events".to_string(), 1), ("events".to_string(), 0)]
+        );
+    }
 }

@@ -154,6 +154,7 @@ impl InvariantChecker {
             | ClusterEventKind::ClockSkewed { .. }
             | ClusterEventKind::MessagesDropped { .. }
             | ClusterEventKind::ProcessRestarted { .. }
+            | ClusterEventKind::EndTxnAnswered { .. }
             | ClusterEventKind::TopicChanged { .. } => {}
         }
     }

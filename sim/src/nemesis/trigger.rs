@@ -1,6 +1,7 @@
 //! Faults triggered by cluster events: "crash the new leader 0–200 ms after an election",
 //! "isolate a follower right after it joins the ISR", "restart a broker while it is
-//! truncating", "power-loss the controller right after an ISR change".
+//! truncating", "power-loss the controller right after an ISR change", "crash the
+//! transaction coordinator 0–50 ms after it answered EndTxn".
 //!
 //! Uniform seeds over time-scheduled faults rarely land a fault at such a moment; a
 //! trigger does, every run. Delays are drawn from the seed's `nemesis/triggers` stream, so
@@ -33,6 +34,12 @@ pub enum TriggerEvent {
     /// The controller's process restarted (a single KRaft controller: a restart is its
     /// only move); the subject is the controller.
     ControllerChange,
+    /// A transaction coordinator answered EndTxn, commit or abort, with success (KIP-98);
+    /// the subject is the coordinator. The moment between the promise and the
+    /// replication of the transaction's state, and of its markers.
+    TxnEnd,
+    /// As `txn-end`, for EndTxn(commit) only: the promise whose loss a client sees.
+    TxnCommit,
 }
 
 /// What a trigger does.
@@ -90,7 +97,8 @@ pub struct Trigger {
     /// What it does.
     pub action: TriggerAction,
     /// Whom: `subject` (the broker the event is about: the new leader, the member removed
-    /// or added, the restarted or truncating broker; `new-leader` is a synonym), `leader`
+    /// or added, the restarted or truncating broker, the transaction coordinator;
+    /// `new-leader` is a synonym), `leader`
     /// (the partition's leader at strike time), `controller`, or a node name.
     #[serde(default = "defaults::target")]
     pub target: String,
@@ -198,6 +206,15 @@ pub fn subject(on: TriggerEvent, event: &ClusterEventKind) -> Option<String> {
         {
             Some(node.clone())
         }
+        (TriggerEvent::TxnEnd, ClusterEventKind::EndTxnAnswered { broker: id, .. }) => broker(*id),
+        (
+            TriggerEvent::TxnCommit,
+            ClusterEventKind::EndTxnAnswered {
+                broker: id,
+                commit: true,
+                ..
+            },
+        ) => broker(*id),
         _ => None,
     }
 }
@@ -281,6 +298,8 @@ pub fn draw_triggers(
     if actions.is_empty() {
         return Vec::new();
     }
+    // The transaction events stay out: drawing from a longer list would move every
+    // recorded seed's triggers, and only transactional workloads produce them.
     const EVENTS: [TriggerEvent; 6] = [
         TriggerEvent::LeaderElected,
         TriggerEvent::IsrShrink,
@@ -367,5 +386,32 @@ mod tests {
             Some("broker-3".into())
         );
         assert_eq!(subject(TriggerEvent::LeaderElected, &change), None);
+    }
+
+    #[test]
+    fn an_end_txn_answer_names_its_coordinator_and_txn_commit_ignores_aborts() {
+        let answered = |commit| ClusterEventKind::EndTxnAnswered {
+            partition: ("__transaction_state".into(), 2),
+            broker: 3,
+            commit,
+        };
+        assert_eq!(
+            subject(TriggerEvent::TxnEnd, &answered(false)),
+            Some("broker-3".into())
+        );
+        assert_eq!(
+            subject(TriggerEvent::TxnCommit, &answered(true)),
+            Some("broker-3".into())
+        );
+        assert_eq!(subject(TriggerEvent::TxnCommit, &answered(false)), None);
+        let trigger: Trigger = toml::from_str(
+            "on = \"txn-commit\"\naction = \"crash\"\ndelay = \"0ms..50ms\"\npartition = \"__transaction_state-2\"",
+        )
+        .unwrap();
+        let mut triggers = Triggers::new(vec![trigger], stream(1, "nemesis/triggers"), 60_000);
+        let windows = triggers.fire(&answered(true), 5_000);
+        assert_eq!(windows.len(), 1);
+        assert_eq!(windows[0].targets, vec!["broker-3".to_string()]);
+        assert!((5_000..=5_050).contains(&windows[0].at.as_millis()));
     }
 }
