@@ -234,6 +234,8 @@ fn live_trigger(trigger: &Trigger) -> LiveTrigger {
             TriggerEvent::BrokerRestart => LiveEvent::BrokerRestart,
             TriggerEvent::Truncation => LiveEvent::Truncation,
             TriggerEvent::ControllerChange => LiveEvent::ControllerChange,
+            TriggerEvent::TxnEnd => LiveEvent::TxnEnd,
+            TriggerEvent::TxnCommit => LiveEvent::TxnCommit,
         },
         fault: match trigger.action {
             TriggerAction::Crash | TriggerAction::Restart | TriggerAction::PowerLoss => {

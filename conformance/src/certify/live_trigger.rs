@@ -50,6 +50,11 @@ pub enum LiveEvent {
     Truncation,
     /// Metadata names another controller; the subject is the new one.
     ControllerChange,
+    /// A transaction coordinator answered EndTxn (commit or abort): not run live yet,
+    /// since the nemesis watches Metadata and the workload's EndTxn answers do not reach it.
+    TxnEnd,
+    /// As `TxnEnd`, commits only.
+    TxnCommit,
 }
 
 impl LiveEvent {
@@ -62,6 +67,8 @@ impl LiveEvent {
             LiveEvent::BrokerRestart => "broker-restart",
             LiveEvent::Truncation => "truncation",
             LiveEvent::ControllerChange => "controller-change",
+            LiveEvent::TxnEnd => "txn-end",
+            LiveEvent::TxnCommit => "txn-commit",
         }
     }
 }
