@@ -10,7 +10,8 @@
 //! - [`disk`]: the simulated disk (page cache, fsync, power loss, I/O errors).
 //! - [`hosts`]: the controller and broker hosts, their disks and fault handles.
 //! - [`invariants`]: the cluster state checker, run after every step.
-//! - [`liveness`]: recovery after the heal, within a bound.
+//! - [`liveness`]: recovery after the heal, within a bound; [`progress`]: the workload got
+//!   something done.
 //! - [`transport`]: turmoil's TCP as the wire's transport.
 //! - [`world`]: builds and drives a run.
 //! - [`pipeline`]: a run judged: the checks its scenario names, and the verdict.
@@ -23,6 +24,7 @@ pub mod invariants;
 pub mod liveness;
 pub mod nemesis;
 pub mod pipeline;
+pub mod progress;
 pub mod scenario;
 pub mod swarm;
 pub mod transport;

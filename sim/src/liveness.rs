@@ -24,6 +24,8 @@ pub struct Liveness {
     pub final_reads_complete: bool,
     /// When the final reader finished.
     pub final_reads_done_ns: Option<u64>,
+    /// What the workload never got done ([`crate::progress::missing`]).
+    pub missing_progress: Vec<&'static str>,
 }
 
 /// The `liveness` check report.
@@ -46,6 +48,11 @@ pub fn check(liveness: &Liveness) -> CheckReport {
         anomalies.push(not_recovered(format!(
             "final reads did not reach the end of every partition within {} ms",
             liveness.final_read_timeout_ns / 1_000_000
+        )));
+    }
+    for what in &liveness.missing_progress {
+        anomalies.push(not_recovered(format!(
+            "the workload never completed {what}: every safety check passes vacuously on a run that does nothing"
         )));
     }
     let mut stats = BTreeMap::new();
@@ -86,7 +93,22 @@ mod tests {
             leaders_elected_ns: Some(11_000_000_000),
             final_reads_complete: true,
             final_reads_done_ns: Some(16_000_000_000),
+            missing_progress: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_workload_that_got_nothing_done_is_not_a_pass() {
+        let idle = Liveness {
+            missing_progress: vec!["a send", "a group join"],
+            ..recovered()
+        };
+        let report = check(&idle);
+        assert_eq!(report.verdict, Verdict::Invalid);
+        assert_eq!(report.anomalies.len(), 2);
+        assert!(report.anomalies[1]
+            .description
+            .contains("never completed a group join"));
     }
 
     #[test]

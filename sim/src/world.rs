@@ -285,6 +285,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         leaders_elected_ns: leaders_elected.map(|d| d.as_nanos() as u64),
         final_reads_complete: final_reads.is_some_and(|(complete, _)| complete),
         final_reads_done_ns: final_reads.map(|(_, at)| at.as_nanos() as u64),
+        missing_progress: crate::progress::missing(scenario, &history),
     };
     let coverage = crate::coverage::points(&events, &nemesis.applied, &history);
     Ok(RunOutcome {

@@ -6,7 +6,8 @@
 //! triggered faults, transactions, each with the cluster invariant checker on and
 //! judged exactly as `faultline run` judges it (`faultline_sim::execute`; a scenario
 //! that documents a loss passes with exactly its `checks.expect` kinds). Each run must
-//! also show that its workload got something done ([`progress_missing`]): the sample's
+//! also show that its workload got something done (`faultline_sim::progress::missing`, which
+//! the liveness check now applies to every run): the sample's
 //! survivors included a broker whose groups never found a coordinator and one whose
 //! groups stalled for good, and every check passed both. The test fails at the first run
 //! that is not as expected, so a killed mutant costs less than a surviving one.
@@ -20,7 +21,6 @@
 
 use std::path::{Path, PathBuf};
 
-use faultline_checker::history::{Function, History, OpType};
 use faultline_sim::Scenario;
 
 /// Seeds run for every catalog scenario. Seeds 1 and 2 are valid on the clean broker for
@@ -68,7 +68,7 @@ fn the_clean_catalog_is_as_expected_on_the_probe_seeds() {
                 scenario.checks.expect,
                 judged.judgement.anomaly_kinds()
             );
-            let missing = progress_missing(&scenario, &judged.outcome.history);
+            let missing = faultline_sim::progress::missing(&scenario, &judged.outcome.history);
             assert!(
                 missing.is_empty(),
                 "{} seed {seed}: the workload never completed {}",
@@ -79,48 +79,4 @@ fn the_clean_catalog_is_as_expected_on_the_probe_seeds() {
         }
     }
     println!("{runs} runs as expected");
-}
-
-/// What a run's workload never got done. A run in which the clients achieved nothing
-/// passes every safety check vacuously (as in Jepsen, an empty history is valid), so
-/// each kind of client the scenario runs must have completed an operation; consumer
-/// groups (Kafka protocol guide, "The Consumer Group Protocol") must have joined, and
-/// must still commit offsets after the last fault healed — a group stuck rebalancing
-/// (a dead member whose session never expires) commits nothing from then on.
-fn progress_missing(scenario: &Scenario, history: &History) -> Vec<&'static str> {
-    let last_ok = |f: Function| {
-        history
-            .ops
-            .iter()
-            .filter(|op| op.kind == OpType::Ok && op.f == f)
-            .map(|op| op.time)
-            .max()
-    };
-    let last_heal = history
-        .ops
-        .iter()
-        .filter(|op| op.f == Function::StopFault)
-        .map(|op| op.time)
-        .max()
-        .unwrap_or(0);
-    let workload = &scenario.workload;
-    let mut missing = Vec::new();
-    if workload.txn.is_some() && last_ok(Function::Txn).is_none() {
-        missing.push("a transaction");
-    }
-    if workload.txn.is_none() && workload.producers > 0 && last_ok(Function::Send).is_none() {
-        missing.push("a send");
-    }
-    if workload.consumers > 0 && last_ok(Function::Poll).is_none() {
-        missing.push("a poll");
-    }
-    if workload.group_consumers > 0 {
-        if last_ok(Function::Join).is_none() {
-            missing.push("a group join");
-        }
-        if last_ok(Function::Commit).is_none_or(|time| time < last_heal) {
-            missing.push("a group offset commit after the last heal");
-        }
-    }
-    missing
 }
