@@ -3,13 +3,20 @@
 //! Jepsen, an empty history is valid), so a broker that refuses every request would pass.
 //! Each kind of client the scenario runs must have completed an operation; consumer
 //! groups (Kafka protocol guide, "The Consumer Group Protocol") must have joined, and must
-//! still commit offsets after the last fault healed — a group stuck rebalancing (a dead
-//! member whose session never expires) commits nothing from then on. Found by the mutation
+//! still commit offsets after the last fault that healed at least [`GROUP_GRACE_NS`] before
+//! the workload stopped — a group stuck rebalancing (a dead member whose session never
+//! expires) commits nothing from then on. Found by the mutation
 //! probe (docs/mutation.md): three broker mutants passed every check this way.
 
 use faultline_checker::history::{Function, History, OpType};
 
 use crate::Scenario;
+
+/// How long a healthy group may take after a heal before it commits again: the members'
+/// session timeout (2 s, `group_consumer::SESSION_TIMEOUT_MS`) for a dead member to expire,
+/// then a rejoin, a sync, polls and a commit. A fault healed later than this before the
+/// workload stops (at the scenario's `duration`) leaves the group no time to show it recovered.
+pub const GROUP_GRACE_NS: u64 = 5_000_000_000;
 
 /// What the scenario's clients never completed, e.g. `"a transaction"`; empty when each
 /// kind of client made progress.
@@ -22,11 +29,13 @@ pub fn missing(scenario: &Scenario, history: &History) -> Vec<&'static str> {
             .map(|op| op.time)
             .max()
     };
+    let workload_end = scenario.duration.0.as_nanos() as u64;
     let last_heal = history
         .ops
         .iter()
         .filter(|op| op.f == Function::StopFault)
         .map(|op| op.time)
+        .filter(|&time| time + GROUP_GRACE_NS <= workload_end)
         .max()
         .unwrap_or(0);
     let workload = &scenario.workload;
@@ -45,7 +54,7 @@ pub fn missing(scenario: &Scenario, history: &History) -> Vec<&'static str> {
             missing.push("a group join");
         }
         if last_ok(Function::Commit).is_none_or(|time| time < last_heal) {
-            missing.push("a group offset commit after the last heal");
+            missing.push("a group offset commit after the last heal (5 s or more before the workload stopped)");
         }
     }
     missing

@@ -10,7 +10,7 @@ use std::time::Duration;
 use faultline_checker::history::{
     Function, Key, MicroOp, Offset, OpType, OpValue, Process, ProducerIdentity, Value,
 };
-use faultline_wire::Transport;
+use faultline_wire::{ResponseError, Transport};
 
 use super::{TxnConfig, TxnEnd, TxnPlan};
 use crate::client::txn::TxnError;
@@ -435,7 +435,18 @@ impl TransactionalProducer {
                 Err(error @ (TxnError::Fenced(_) | TxnError::Abortable(_))) => {
                     self.forget_identity();
                     let text = format!("EndTxn(commit): {error} ({last} before)");
-                    return if maybe_committed {
+                    // A timeout answered by the coordinator says its PrepareCommit was not
+                    // replicated in time, not that it was dropped: it may still complete
+                    // (Kafka's TransactionStateManager answers such appends
+                    // COORDINATOR_NOT_AVAILABLE and lets the client retry into the outcome).
+                    let ambiguous = matches!(
+                        error,
+                        TxnError::Abortable(
+                            ResponseError::RequestTimedOut
+                                | ResponseError::NotEnoughReplicasAfterAppend
+                        )
+                    );
+                    return if maybe_committed || ambiguous {
                         TxnEnd::Unknown(text)
                     } else {
                         TxnEnd::Aborted(format!("EndTxn(commit): {error}"))
