@@ -321,12 +321,7 @@ impl<'a> Driver<'a> {
                 Ok(())
             }
             LiveFault::Pause => self.pause(window.node).await,
-            LiveFault::Crash | LiveFault::CorrelatedCrash => {
-                let struck: Vec<usize> = std::iter::once(window.node)
-                    .chain(window.also.iter().copied())
-                    .collect();
-                self.kill(&struck).await
-            }
+            LiveFault::Crash | LiveFault::CorrelatedCrash => self.kill(&window.struck()).await,
         };
         if let Err(e) = result {
             let at = self.at_ms();
@@ -351,12 +346,7 @@ impl<'a> Driver<'a> {
                 Ok(())
             }
             LiveFault::Pause => self.resume(window.node).await,
-            LiveFault::Crash | LiveFault::CorrelatedCrash => {
-                let struck: Vec<usize> = std::iter::once(window.node)
-                    .chain(window.also.iter().copied())
-                    .collect();
-                self.restart(&struck).await
-            }
+            LiveFault::Crash | LiveFault::CorrelatedCrash => self.restart(&window.struck()).await,
         };
         if let Err(e) = result {
             let at = self.at_ms();

@@ -84,3 +84,12 @@ pub struct LiveWindow {
     /// Added latency, for [`LiveFault::Latency`].
     pub latency: Duration,
 }
+
+impl LiveWindow {
+    /// Every node it strikes: its node, then the others of a correlated crash.
+    pub fn struck(&self) -> Vec<usize> {
+        std::iter::once(self.node)
+            .chain(self.also.iter().copied())
+            .collect()
+    }
+}
