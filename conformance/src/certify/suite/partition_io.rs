@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
@@ -16,6 +17,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use faultline_wire::records::{decode_records, producer_batch};
 use faultline_wire::Transport;
+use kafka_protocol::records::Record;
 
 use super::identify::metadata;
 use super::probe::{choose_version, no_version_reason, Probe};
@@ -216,7 +218,12 @@ fn fetch_request(topic: &str, partition: i32, offset: i64, max_wait_ms: i32) -> 
                 .with_partition_max_bytes(1 << 20)])])
 }
 
-fn fetched(response: &FetchResponse, partition: i32, exchange: usize) -> Result<Fetched, String> {
+/// A Fetch response's answer for `partition` and its records, decoded (none when the
+/// partition answered an error).
+pub(crate) fn partition_answer(
+    response: &FetchResponse,
+    partition: i32,
+) -> Result<(&PartitionData, Vec<Record>), String> {
     let data = response
         .responses
         .iter()
@@ -228,6 +235,11 @@ fn fetched(response: &FetchResponse, partition: i32, exchange: usize) -> Result<
             .map_err(|e| format!("the Fetch response's records do not decode: {e}"))?,
         _ => Vec::new(),
     };
+    Ok((data, records))
+}
+
+fn fetched(response: &FetchResponse, partition: i32, exchange: usize) -> Result<Fetched, String> {
+    let (data, records) = partition_answer(response, partition)?;
     Ok(Fetched {
         error_code: data.error_code,
         high_watermark: data.high_watermark,

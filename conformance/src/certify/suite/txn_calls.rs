@@ -22,11 +22,13 @@ use kafka_protocol::protocol::{Request, StrBytes};
 use kafka_protocol::records::Record;
 
 use faultline_checker::history::ProducerIdentity;
-use faultline_wire::records::{decode_records, BatchRecord};
+use faultline_wire::records::BatchRecord;
 use faultline_wire::{ResponseError, Transport};
 use faultline_workload::client::txn as calls;
 
-use super::partition_io::{topic_name, Produced, FETCH_VERSIONS, PRODUCE_VERSIONS};
+use super::partition_io::{
+    partition_answer, topic_name, Produced, FETCH_VERSIONS, PRODUCE_VERSIONS,
+};
 use super::probe::{choose_version, no_version_reason, Probe};
 use crate::certify::model::AdvertisedApi;
 
@@ -428,17 +430,7 @@ pub async fn fetch_isolated<T: Transport>(
         .send(address, &request, version, Duration::ZERO)
         .await?;
     let exchange = probe.exchanges.len() - 1;
-    let data = response
-        .responses
-        .iter()
-        .flat_map(|t| t.partitions.iter())
-        .find(|p| p.partition_index == partition)
-        .ok_or_else(|| format!("the Fetch response has no answer for partition {partition}"))?;
-    let records = match &data.records {
-        Some(bytes) if data.error_code == 0 => decode_records(bytes)
-            .map_err(|e| format!("the Fetch response's records do not decode: {e}"))?,
-        _ => Vec::new(),
-    };
+    let (data, records) = partition_answer(&response, partition)?;
     Ok(IsolatedFetch {
         error_code: data.error_code,
         high_watermark: data.high_watermark,
