@@ -134,18 +134,35 @@ impl Controller {
                 incarnation,
                 broker_epoch,
             } => {
-                // After a controller restart every known broker gets a full session of
-                // grace before it can be fenced.
+                // A broker registers fenced and is unfenced by the record that follows
+                // (KIP-631). After a controller restart every broker gets a full session of
+                // grace before it can be fenced (`now_ms` is the restarted clock's zero), as
+                // Kafka's new active controller starts every broker's heartbeat clock afresh.
                 self.brokers.insert(
                     *broker_id,
                     BrokerLiveness {
                         incarnation: *incarnation,
                         broker_epoch: *broker_epoch,
-                        fenced: false,
+                        fenced: true,
                         last_heartbeat_ms: now_ms,
                     },
                 );
                 self.next_broker_epoch = self.next_broker_epoch.max(broker_epoch + 1);
+            }
+            MetadataRecord::BrokerFenced {
+                broker_id,
+                broker_epoch,
+            }
+            | MetadataRecord::BrokerUnfenced {
+                broker_id,
+                broker_epoch,
+            } => {
+                let fenced = matches!(record, MetadataRecord::BrokerFenced { .. });
+                if let Some(liveness) = self.brokers.get_mut(broker_id) {
+                    if liveness.broker_epoch == *broker_epoch {
+                        liveness.fenced = fenced;
+                    }
+                }
             }
         }
     }
@@ -245,7 +262,6 @@ impl Controller {
         });
         if let Some(liveness) = self.brokers.get_mut(&broker_id) {
             liveness.last_heartbeat_ms = now_ms;
-            liveness.fenced = true;
         }
         self.unfence(broker_id, now_ms);
         Ok(broker_epoch)
@@ -277,7 +293,11 @@ impl Controller {
         if !liveness.fenced {
             return;
         }
-        liveness.fenced = false;
+        let broker_epoch = liveness.broker_epoch;
+        self.append(MetadataRecord::BrokerUnfenced {
+            broker_id,
+            broker_epoch,
+        });
         self.events
             .push(ControllerEvent::BrokerUnfenced { broker: broker_id });
         // Offline partitions whose last in-sync replica is back get a leader again.
@@ -306,9 +326,15 @@ impl Controller {
 
     /// Fences a broker: out of every ISR it is not the last member of, and out of every
     /// leadership, to another in-sync replica if one is alive.
+    ///
+    /// The fencing is a metadata record, so a restarted controller still knows the broker is
+    /// fenced and elects a leader for its offline partitions only when it heartbeats again.
     fn fence(&mut self, broker_id: i32, reason: FenceReason) {
-        if let Some(liveness) = self.brokers.get_mut(&broker_id) {
-            liveness.fenced = true;
+        if let Some(broker_epoch) = self.brokers.get(&broker_id).map(|b| b.broker_epoch) {
+            self.append(MetadataRecord::BrokerFenced {
+                broker_id,
+                broker_epoch,
+            });
         }
         self.events.push(ControllerEvent::BrokerFenced {
             broker: broker_id,
@@ -509,15 +535,9 @@ mod tests {
         );
     }
 
-    #[test]
-    fn state_survives_a_controller_restart() {
+    /// A controller restarted on a copy of `c`'s metadata log.
+    fn restarted(c: &Controller) -> Controller {
         let mut storage = MemoryStorage::default();
-        let mut c = Controller::start(
-            ClusterConfig::default(),
-            Box::new(MemoryStorage::default()),
-            0,
-        );
-        c.register(1, 7, 0).unwrap();
         let log: Vec<MetadataRecord> = c.read_log(0, usize::MAX).to_vec();
         for (offset, record) in log.iter().enumerate() {
             storage
@@ -527,8 +547,41 @@ mod tests {
                 )
                 .unwrap();
         }
-        let restarted = Controller::start(ClusterConfig::default(), Box::new(storage), 0);
+        Controller::start(ClusterConfig::default(), Box::new(storage), 0)
+    }
+
+    #[test]
+    fn state_survives_a_controller_restart() {
+        let mut c = Controller::start(
+            ClusterConfig::default(),
+            Box::new(MemoryStorage::default()),
+            0,
+        );
+        c.register(1, 7, 0).unwrap();
+        let restarted = restarted(&c);
         assert_eq!(restarted.log_end_offset(), c.log_end_offset());
         assert_eq!(restarted.partition(&p0()), c.partition(&p0()));
+    }
+
+    /// Found by the clean campaign (overlapping-faults seed 149): every broker fenced, the
+    /// partitions offline with ISR [2], then the controller restarted. Fencing was not in
+    /// the metadata log, so the restarted controller took every broker for unfenced, their
+    /// heartbeats unfenced nobody, and no election ever ran: the partitions stayed offline
+    /// for good. KIP-631 logs fencing (`FenceBrokerRecord`/`UnfenceBrokerRecord`); with it,
+    /// the ISR member's first heartbeat after the restart elects it.
+    #[test]
+    fn kip_631_fencing_survives_a_restart_and_a_heartbeat_then_elects() {
+        let mut c = controller();
+        c.tick(10_000);
+        let offline = c.partition(&p0()).unwrap().clone();
+        assert_eq!(offline.leader, -1, "every broker's session expired");
+        let last = offline.isr[0];
+        let mut c = restarted(&c);
+        assert!(!c.broker_alive(last), "fencing is in the metadata log");
+        assert_eq!(c.partition(&p0()).unwrap().leader, -1);
+        c.heartbeat(last, last as i64, 100).unwrap();
+        let after = c.partition(&p0()).unwrap();
+        assert_eq!(after.leader, last, "the last in-sync replica leads again");
+        assert!(after.leader_epoch > offline.leader_epoch, "KIP-101");
     }
 }

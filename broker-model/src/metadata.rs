@@ -69,6 +69,21 @@ pub enum MetadataRecord {
         /// The broker epoch the controller gave it.
         broker_epoch: i64,
     },
+    /// A broker was fenced (KRaft's `FenceBrokerRecord`, KIP-631): it leads nothing and
+    /// joins no ISR until it is unfenced. Logged so that a restarted controller knows it.
+    BrokerFenced {
+        /// Node id.
+        broker_id: i32,
+        /// The broker epoch that was fenced.
+        broker_epoch: i64,
+    },
+    /// A fenced broker heartbeated again (KRaft's `UnfenceBrokerRecord`, KIP-631).
+    BrokerUnfenced {
+        /// Node id.
+        broker_id: i32,
+        /// The broker epoch that was unfenced.
+        broker_epoch: i64,
+    },
 }
 
 impl MetadataRecord {
@@ -127,7 +142,9 @@ impl MetadataImage {
                 self.partitions.retain(|(topic, _), _| topic != name);
                 None
             }
-            MetadataRecord::BrokerRegistration { .. } => None,
+            MetadataRecord::BrokerRegistration { .. }
+            | MetadataRecord::BrokerFenced { .. }
+            | MetadataRecord::BrokerUnfenced { .. } => None,
         }
     }
 }
