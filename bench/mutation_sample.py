@@ -3,6 +3,7 @@
 
     python3 bench/mutation_sample.py list   [--seed S] [--size N] [--out DIR]
     python3 bench/mutation_sample.py run    [--out DIR] [--until HH:MM] [--timeout SECONDS]
+    python3 bench/mutation_sample.py rerun  [--out DIR] [--until HH:MM] [--timeout SECONDS]
     python3 bench/mutation_sample.py report [--out DIR]
 
 `list` asks cargo-mutants (27.x, `cargo install cargo-mutants --locked`) for every mutant
@@ -18,6 +19,16 @@ the run order, so any prefix of it is itself a uniform random sample). It writes
 fixed seeds, invariant checker on). Each outcome lands in `DIR/outcomes.jsonl`; a run
 stopped early (`--until`, Ctrl-C) resumes at the first mutant without an outcome. After
 each mutant the script checks that `git diff` of broker-model is empty, and stops if not.
+
+The sample is drawn at one commit and names each mutant `file:line:col: what`; the broker
+changes after the draw move lines. `run` and `rerun` therefore resolve each sampled name
+against the current listing (`cargo mutants --list`): the same name if it still exists,
+else the mutant of the same file and description nearest the old line; a mutant whose code
+is gone is recorded `gone` and left out. Each outcome records the commit it ran on.
+
+`rerun` runs every sampled mutant whose latest outcome is `survived` again, with the probe as
+it is now (new checks, new scenarios); the newest outcome of a mutant is the one `report`
+counts. Checks only ever get stronger, so a mutant once killed stays killed.
 
 `report` prints the Markdown table (file -> sampled / killed / survived / timeout /
 unviable), the score over viable mutants with its Wilson 95% interval, and the survivors.
@@ -105,39 +116,103 @@ def done_outcomes(out):
     return {o["name"]: o for o in map(json.loads, path.read_text().splitlines())}
 
 
+def current_names(out):
+    """The mutants cargo-mutants lists at HEAD (cached per commit in OUT)."""
+    commit = head()
+    path = out / f"current-{commit[:12]}.json"
+    if not path.exists():
+        listed = cargo_mutants("--list", "--json", "--package", "faultline-broker")
+        if listed.returncode != 0:
+            sys.exit(f"cargo mutants --list failed ({listed.returncode})")
+        path.write_text(json.dumps([name_of(m) for m in json.loads(listed.stdout)], indent=1))
+    return json.loads(path.read_text())
+
+
+def resolve(name, current):
+    """The current name of a sampled mutant: itself, or the same file and description at
+    the nearest line; None when that code is gone."""
+    if name in current:
+        return name
+    path, line, _col, what = name.split(":", 3)
+    candidates = []
+    for other in current:
+        o_path, o_line, _o_col, o_what = other.split(":", 3)
+        if o_path == path and o_what == what:
+            candidates.append((abs(int(o_line) - int(line)), other))
+    return min(candidates)[1] if candidates else None
+
+
+def run_one(out, index, name, current, args, label):
+    """Runs one sampled mutant (resolved to its current name) and appends its outcome."""
+    started = time.monotonic()
+    now_name = resolve(name, current)
+    if now_name is None:
+        outcome = {"name": name, "summary": "gone"}
+    else:
+        scratch = out / label / f"{index:03}"
+        scratch.mkdir(parents=True, exist_ok=True)
+        result = cargo_mutants(*select(now_name, scratch), "--in-place", "--baseline", "skip",
+                               "--timeout", str(args.timeout), "-o", str(scratch))
+        outcome = outcome_of(scratch, now_name)
+        if outcome["summary"] == "missing":
+            sys.exit(f"cargo-mutants gave no outcome for {now_name!r} (exit {result.returncode})")
+        outcome["name"] = name
+        if now_name != name:
+            outcome["as"] = now_name
+    outcome["seconds"] = round(time.monotonic() - started, 1)
+    outcome["index"] = index
+    outcome["commit"] = head()[:12]
+    with open(out / "outcomes.jsonl", "a") as f:
+        f.write(json.dumps(outcome) + "\n")
+    print(f"[{index + 1}] {outcome['summary']:9} {outcome['seconds']:6.1f}s {name}", flush=True)
+    clean = subprocess.run(["git", "diff", "--quiet", "--", "broker-model"], cwd=ROOT)
+    if clean.returncode != 0:
+        sys.exit("broker-model is left mutated: `git diff broker-model`, then restore it")
+    return outcome
+
+
+def past(deadline):
+    return deadline and datetime.datetime.now(datetime.timezone.utc) >= deadline
+
+
+def deadline_of(args):
+    if not args.until:
+        return None
+    hour, minute = map(int, args.until.split(":"))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+
+
+def rerun_survivors(args):
+    out = pathlib.Path(args.out)
+    sample = json.loads((out / "sample.json").read_text())["mutants"]
+    done = done_outcomes(out)
+    equivalent = equivalents()
+    current = current_names(out)
+    deadline = deadline_of(args)
+    for index, name in enumerate(sample):
+        if done.get(name, {}).get("summary") != "survived" or name in equivalent:
+            continue
+        if past(deadline):
+            print(f"stopped at {args.until} UTC")
+            return
+        run_one(out, index, name, current, args, "reruns")
+
+
 def run_sample(args):
     out = pathlib.Path(args.out)
     sample = json.loads((out / "sample.json").read_text())["mutants"]
     done = done_outcomes(out)
-    deadline = None
-    if args.until:
-        hour, minute = map(int, args.until.split(":"))
-        now = datetime.datetime.now(datetime.timezone.utc)
-        deadline = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    current = current_names(out)
+    deadline = deadline_of(args)
     for index, name in enumerate(sample):
         if name in done:
             continue
-        if deadline and datetime.datetime.now(datetime.timezone.utc) >= deadline:
+        if past(deadline):
             print(f"stopped at {args.until} UTC with {len(done)} of {len(sample)} done")
             return
-        started = time.monotonic()
-        scratch = out / "runs" / f"{index:03}"
-        scratch.mkdir(parents=True, exist_ok=True)
-        result = cargo_mutants(*select(name, scratch), "--in-place", "--baseline", "skip",
-                               "--timeout", str(args.timeout), "-o", str(scratch))
-        outcome = outcome_of(scratch, name)
-        if outcome["summary"] == "missing":
-            sys.exit(f"cargo-mutants gave no outcome for {name!r} (exit {result.returncode})")
-        outcome["seconds"] = round(time.monotonic() - started, 1)
-        outcome["index"] = index
-        with open(out / "outcomes.jsonl", "a") as f:
-            f.write(json.dumps(outcome) + "\n")
-        done[name] = outcome
-        print(f"[{index + 1}/{len(sample)}] {outcome['summary']:9} {outcome['seconds']:6.1f}s {name}",
-              flush=True)
-        clean = subprocess.run(["git", "diff", "--quiet", "--", "broker-model"], cwd=ROOT)
-        if clean.returncode != 0:
-            sys.exit("broker-model is left mutated: `git diff broker-model`, then restore it")
+        done[name] = run_one(out, index, name, current, args, "runs")
+    return
 
 
 def select(name, scratch):
@@ -209,8 +284,12 @@ def report(args):
     done = done_outcomes(out)
     equivalent = equivalents()
     rows = {}
+    gone = 0
     for name in sample["mutants"]:
         if name not in done:
+            continue
+        if done[name]["summary"] == "gone":
+            gone += 1
             continue
         row = rows.setdefault(file_of(name), {"sampled": 0, "killed": 0, "survived": 0,
                                               "timeout": 0, "unviable": 0, "equivalent": 0})
@@ -233,6 +312,8 @@ def report(args):
             for k in total:
                 total[k] += r[k]
     print("| **total** | " + " | ".join(f"**{total[k]}**" for k in total) + " |\n")
+    if gone:
+        print(f"{gone} sampled mutant(s) left out: their code is gone from the current broker\n")
     detected = total["killed"] + total["timeout"]
     viable = detected + total["survived"]
     low, high = wilson(detected, viable)
@@ -247,7 +328,7 @@ def report(args):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("command", choices=["list", "run", "report"])
+    parser.add_argument("command", choices=["list", "run", "rerun", "report"])
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--size", type=int, default=SIZE)
     parser.add_argument("--out", default=str(DEFAULT_OUT))
@@ -255,7 +336,8 @@ def main():
     parser.add_argument("--timeout", type=int, default=240,
                         help="seconds for the probe test per mutant (about 3x its baseline)")
     args = parser.parse_args()
-    {"list": list_mutants, "run": run_sample, "report": report}[args.command](args)
+    {"list": list_mutants, "run": run_sample, "rerun": rerun_survivors,
+     "report": report}[args.command](args)
 
 
 if __name__ == "__main__":
