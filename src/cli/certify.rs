@@ -373,12 +373,19 @@ pub fn run(args: CertifyArgs) -> anyhow::Result<i32> {
         args.target.display(),
         out.display()
     );
+    // The nodes append to their logs across restarts within one certification; a new
+    // certification into the same folder starts them empty, so the logs a certificate
+    // ships are of its own run only.
+    let log_dir = out.join("logs");
+    if log_dir.exists() {
+        std::fs::remove_dir_all(&log_dir)?;
+    }
     let options = CertifyOptions {
         suites,
         plan: (!args.no_faults).then_some(plan),
         context: CommandContext {
             faultline: std::env::current_exe()?,
-            log_dir: out.join("logs"),
+            log_dir,
         },
         rerun,
         started_at: rfc3339(now.as_secs()),
