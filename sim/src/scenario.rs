@@ -188,8 +188,7 @@ pub struct Workload {
     /// Idempotent producers (KIP-98): InitProducerId, sequence numbers, and retries of
     /// indeterminate sends under the same sequence, recorded as one op.
     pub idempotent: bool,
-    /// Batches an idempotent producer keeps in flight (`max.in.flight.requests.per.connection`,
-    /// 1..=5 with idempotence, KIP-98); default 1, one batch at a time.
+    /// Idempotent batches in flight per connection (1..=5, KIP-98; default 1).
     pub max_in_flight: u32,
     /// When set, consumers seek back to the earliest offset this often and re-read.
     pub replay_interval: Option<HumanDuration>,
@@ -462,15 +461,7 @@ impl Scenario {
         if self.workload.producers == 0 {
             return Err("workload.producers must be at least 1".into());
         }
-        // KIP-98: with idempotence at most 5 in flight; without it, more than one reorders.
-        if !(1..=5).contains(&self.workload.max_in_flight)
-            || (self.workload.max_in_flight > 1 && !self.workload.idempotent)
-        {
-            return Err(
-                "workload.max_in_flight must be 1..=5, and above 1 only with idempotent = true"
-                    .into(),
-            );
-        }
+        crate::world::check_in_flight(&self.workload)?;
         if self.workload.batch_size == 0 {
             return Err("workload.batch_size must be at least 1".into());
         }

@@ -316,6 +316,20 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
     })
 }
 
+/// `workload.max_in_flight`: 1..=5 (KIP-98: the broker retains five batches per producer),
+/// and above 1 only for idempotent producers (without sequences, pipelined retries reorder).
+pub(crate) fn check_in_flight(workload: &crate::scenario::Workload) -> Result<(), String> {
+    let bound = faultline_workload::pipelined::MAX_IN_FLIGHT;
+    if !(1..=bound).contains(&workload.max_in_flight)
+        || (workload.max_in_flight > 1 && !workload.idempotent)
+    {
+        return Err(format!(
+            "workload.max_in_flight must be 1..={bound}, and above 1 only with idempotent = true"
+        ));
+    }
+    Ok(())
+}
+
 /// A workload client's body, boxed so clients of different kinds can share a host.
 type ClientTask = Pin<Box<dyn Future<Output = ()>>>;
 
