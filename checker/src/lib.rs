@@ -104,6 +104,10 @@ pub enum AnomalyKind {
     /// state checker after a step (ours: leaders per epoch, high watermark, committed
     /// records, epochs moving forward).
     Invariant,
+    /// A broker answered a request against a rule of the Kafka protocol, judged from its
+    /// own state when it answered (ours: KIP-320 leader epochs, Fetch and ListOffsets
+    /// bounds, KIP-98 sequences and fencing).
+    Protocol,
     /// Adya's G0: a cycle of write-write dependencies between transactions (Elle). Normal
     /// in Kafka, which does not isolate writes: allowed by default, as in Jepsen.
     #[serde(rename = "G0")]
@@ -144,7 +148,7 @@ impl AnomalyKind {
     ];
 
     /// Every kind, in declaration order.
-    pub const ALL: [AnomalyKind; 28] = [
+    pub const ALL: [AnomalyKind; 29] = [
         AnomalyKind::InconsistentOffsets,
         AnomalyKind::Duplicate,
         AnomalyKind::LostWrite,
@@ -167,6 +171,7 @@ impl AnomalyKind {
         AnomalyKind::UnownedPartition,
         AnomalyKind::UnprocessedRecord,
         AnomalyKind::Invariant,
+        AnomalyKind::Protocol,
         AnomalyKind::WriteCycle,
         AnomalyKind::IntermediateRead,
         AnomalyKind::CyclicInformationFlow,
@@ -205,6 +210,9 @@ impl AnomalyKind {
             // Judged from the brokers' states inside the simulation: each invariant's
             // violating state and near miss are unit tests of the cluster state checker.
             Invariant => Testdata::UnitTests("sim/src/invariants/tests.rs"),
+            // Judged from requests, answers and the answering broker's state: each rule's
+            // violation and near miss are unit tests of the protocol checker.
+            Protocol => Testdata::UnitTests("sim/src/protocol/tests.rs"),
         }
     }
 
@@ -233,6 +241,7 @@ impl AnomalyKind {
             AnomalyKind::UnownedPartition => "faultline, Kafka consumer protocol assignors (KIP-429) — once a group is stable, its generation's assignments cover every partition of the subscription",
             AnomalyKind::UnprocessedRecord => "faultline, Kafka OffsetCommit semantics (at-least-once) — every record below a group's committed offset was returned to some member of the group",
             AnomalyKind::Invariant => "faultline cluster state checker (TigerBeetle's state checker, FoundationDB's consistency checks) — one leader per leader epoch (KIP-101), high watermark within the ISR's logs, committed records identical on every replica, epochs and generations never backwards, no truncation of committed records, acks=all only with min.insync.replicas in the ISR",
+            AnomalyKind::Protocol => "faultline protocol rules, judged per answer from the answering broker's state — KIP-320 (FENCED_LEADER_EPOCH for an older current_leader_epoch, UNKNOWN_LEADER_EPOCH for a newer), Kafka protocol guide Fetch (no OFFSET_OUT_OF_RANGE inside the log, nothing at the high watermark) and ListOffsets (latest never above the high watermark), KIP-98 (a retained duplicate answered with its original offset, out-of-order sequences refused, older producer epochs fenced)",
             AnomalyKind::WriteCycle => "Adya 1999 G0 as Elle finds it (jepsen-io/elle); Jepsen kafka.clj ww-graph — a cycle of write-write dependencies; allowed in Kafka, which does not isolate writes",
             AnomalyKind::IntermediateRead => "Adya 1999 G1b (intermediate read), for Kafka logs — a poll ended inside a committed transaction's Produce batch, though a fetch returns whole batches (Kafka protocol guide, Fetch API; KIP-98 last stable offset)",
             AnomalyKind::CyclicInformationFlow => "Adya 1999 G1c as Elle finds it; Jepsen kafka.clj wr-graph — a cycle of write-read dependencies, impossible at read_committed",

@@ -25,6 +25,7 @@ pub mod liveness;
 pub mod nemesis;
 pub mod pipeline;
 pub mod progress;
+pub mod protocol;
 pub mod scenario;
 pub mod swarm;
 pub mod transport;

@@ -56,6 +56,8 @@ pub fn execute(scenario: &Scenario, seed: u64) -> Result<JudgedRun, SimError> {
     // The cluster state checker's findings (TigerBeetle-style invariants, every step),
     // moved into the judgement: one copy of the evidence, in the checks.
     backend_checks.extend(outcome.invariants.take());
+    // The protocol rules, judged on every broker answer (`protocol`).
+    backend_checks.extend(outcome.protocol.take());
     let judgement = judge(&outcome.history, &check_plan(scenario), backend_checks);
     Ok(JudgedRun { outcome, judgement })
 }

@@ -188,6 +188,8 @@ pub struct Workload {
     /// Idempotent producers (KIP-98): InitProducerId, sequence numbers, and retries of
     /// indeterminate sends under the same sequence, recorded as one op.
     pub idempotent: bool,
+    /// Idempotent batches in flight per connection (1..=5, KIP-98; default 1).
+    pub max_in_flight: u32,
     /// When set, consumers seek back to the earliest offset this often and re-read.
     pub replay_interval: Option<HumanDuration>,
     /// Records per produce: one batch, one op with a send per record (default 1).
@@ -248,6 +250,7 @@ impl Default for Workload {
             request_timeout: HumanDuration::from_millis(1_000),
             final_read_timeout: HumanDuration::from_millis(20_000),
             idempotent: false,
+            max_in_flight: 1,
             group_consumers: 0,
             group: "faultline".to_string(),
             member_crashes: false,
@@ -333,6 +336,8 @@ pub struct Checks {
     /// The cluster state checker: invariants of every broker's state after every step
     /// (`sim/src/invariants/`).
     pub invariants: bool,
+    /// The protocol rules, judged on every answer of every broker (`sim/src/protocol/`).
+    pub protocol: bool,
     /// Anomaly kinds the scenario expects (a negative scenario or a regression); empty
     /// means every check must hold.
     pub expect: Vec<String>,
@@ -346,6 +351,7 @@ impl Default for Checks {
             log: true,
             liveness: true,
             invariants: true,
+            protocol: true,
             expect: Vec::new(),
             seed: None,
         }
@@ -455,6 +461,7 @@ impl Scenario {
         if self.workload.producers == 0 {
             return Err("workload.producers must be at least 1".into());
         }
+        crate::world::check_in_flight(&self.workload)?;
         if self.workload.batch_size == 0 {
             return Err("workload.batch_size must be at least 1".into());
         }

@@ -25,6 +25,7 @@ use crate::liveness::Liveness;
 use crate::nemesis::apply::{AppliedFault, Nemesis};
 use crate::nemesis::draw_schedule;
 use crate::nemesis::trigger::{draw_triggers, Trigger, Triggers};
+use crate::protocol::ProtocolLog;
 use crate::scenario::{Acks, Scenario};
 use crate::seed::{fnv1a, stream};
 pub use crate::transport::TurmoilTransport;
@@ -46,6 +47,8 @@ pub struct RunOutcome {
     pub liveness: Liveness,
     /// The cluster state checker's report (`None` when the scenario turns it off).
     pub invariants: Option<CheckReport>,
+    /// The protocol rules' report (`None` when the scenario turns them off).
+    pub protocol: Option<CheckReport>,
     /// The coverage points the run reached.
     pub coverage: std::collections::BTreeSet<String>,
 }
@@ -74,7 +77,14 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         .simulation_duration(duration + recovery + final_timeout + Duration::from_secs(30))
         .build();
 
-    let hosts = Hosts::new(&scenario.node_names(), seed, scenario.buggify);
+    let mut hosts = Hosts::new(&scenario.node_names(), seed, scenario.buggify);
+    let protocol = scenario
+        .checks
+        .protocol
+        .then(|| Arc::new(Mutex::new(ProtocolLog::default())));
+    if let Some(log) = &protocol {
+        hosts.check_protocol(log.clone());
+    }
     hosts.add_controller(&mut sim, &config);
     for &id in config.brokers.keys() {
         hosts.add_broker(&mut sim, &config, id);
@@ -102,6 +112,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
             batch_size: scenario.workload.batch_size,
             compression: scenario.workload.compression.wire(),
             headers: scenario.workload.headers,
+            max_in_flight: scenario.workload.max_in_flight,
         },
     };
     let bootstrap: Vec<String> = config.brokers.values().cloned().collect();
@@ -249,6 +260,9 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
             hosts.check_invariants(checker, now.as_nanos() as u64);
             checked_steps += 1;
         }
+        if let Some(log) = &protocol {
+            log.lock().unwrap().after_step(now.as_nanos() as u64);
+        }
         if leaders_elected.is_none() && now >= duration && hosts.all_led(&partitions) {
             leaders_elected = Some(now);
         }
@@ -277,6 +291,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         }
         checker.report(checked_steps)
     });
+    let protocol = protocol.map(|log| log.lock().unwrap().report());
     let final_reads = *final_reads.lock().unwrap();
     let liveness = Liveness {
         heal_ns: duration.as_nanos() as u64,
@@ -297,7 +312,22 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         events,
         liveness,
         invariants,
+        protocol,
     })
+}
+
+/// `workload.max_in_flight`: 1..=5 (KIP-98: the broker retains five batches per producer),
+/// and above 1 only for idempotent producers (without sequences, pipelined retries reorder).
+pub(crate) fn check_in_flight(workload: &crate::scenario::Workload) -> Result<(), String> {
+    let bound = faultline_workload::pipelined::MAX_IN_FLIGHT;
+    if !(1..=bound).contains(&workload.max_in_flight)
+        || (workload.max_in_flight > 1 && !workload.idempotent)
+    {
+        return Err(format!(
+            "workload.max_in_flight must be 1..={bound}, and above 1 only with idempotent = true"
+        ));
+    }
+    Ok(())
 }
 
 /// A workload client's body, boxed so clients of different kinds can share a host.

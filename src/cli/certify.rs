@@ -191,6 +191,7 @@ fn scenario_plan(scenario: &Scenario, seed: u64) -> LivePlan {
                 batch_size: w.batch_size,
                 compression: w.compression.wire(),
                 headers: w.headers,
+                max_in_flight: w.max_in_flight,
             },
         },
         producers: w.producers,

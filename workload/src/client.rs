@@ -21,6 +21,7 @@ use faultline_wire::{ResponseError, Transport};
 use kafka_protocol::records::Compression;
 
 pub mod group;
+pub mod pipelined;
 pub mod txn;
 
 pub use group::{GroupError, Joined};

@@ -12,6 +12,7 @@
 //! - [`recorder`]: records a history as operations happen.
 //! - [`client`]: the Kafka client.
 //! - [`idempotent`]: the idempotent producer's retried send (KIP-98).
+//! - [`pipelined`]: the idempotent producer with up to five batches in flight (KIP-98).
 //! - [`assignor`]: the range assignor group leaders run.
 //! - [`group_consumer`]: consumer-group members (join, sync, heartbeat, commit).
 //! - [`workload`]: producers, consumers and final reads.
@@ -22,6 +23,7 @@ pub mod client;
 pub mod duration;
 pub mod group_consumer;
 pub mod idempotent;
+pub mod pipelined;
 pub mod recorder;
 pub mod seed;
 pub mod transactional;

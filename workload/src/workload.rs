@@ -71,6 +71,10 @@ pub struct BatchShape {
     /// record whose header is missing or differs as a value nobody wrote (KIP-82 headers
     /// are part of the record: losing them is data loss).
     pub headers: bool,
+    /// Batches an idempotent producer keeps in flight per connection
+    /// (`max.in.flight.requests.per.connection`, at most 5 with idempotence, KIP-98);
+    /// 1 sends one batch at a time.
+    pub max_in_flight: u32,
 }
 
 impl Default for BatchShape {
@@ -79,6 +83,7 @@ impl Default for BatchShape {
             batch_size: 1,
             compression: Compression::None,
             headers: false,
+            max_in_flight: 1,
         }
     }
 }
@@ -140,6 +145,10 @@ pub async fn run_producer<T: Transport>(
     mut rng: ChaCha8Rng,
     stop_at: Instant,
 ) {
+    if config.idempotent && config.batch.max_in_flight > 1 {
+        crate::pipelined::run_pipelined_producer(client, recorder, config, rng, stop_at).await;
+        return;
+    }
     let mut process = recorder.fresh_process();
     let mut idempotent = config.idempotent.then(IdempotentProducer::default);
     while Instant::now() < stop_at {

@@ -31,6 +31,7 @@ pub fn property_of(kind: AnomalyKind) -> Result<&'static str, &'static str> {
         // `recovery` judges the live run's final reads directly.
         NotRecovered => Ok("faults.recovers"),
         IntSendSkip => Err("allowed, as in Jepsen: other producers' records may land between two sends of one op"),
+        Protocol => Err("judged from the answering broker's internal state, which only the simulation sees; a live target shows it only through client-visible anomalies"),
         Invariant => Err("judged from the brokers' internal state, which only the simulation sees; a live target shows it only through client-visible anomalies"),
         Nonlinearizable => Err("the fault workload records queue ops, which the log checker judges; the linearizability engine serves `faultline check`"),
         // Transactions (KIP-98, KIP-447), judged by the transaction checker when the
