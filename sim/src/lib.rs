@@ -5,7 +5,8 @@
 //! - [`scenario`]: scenario files; [`txn_workload`] its `[workload.txn]` table.
 //! - [`nemesis`]: fault windows, seeded or explicit, and how they strike the world.
 //! - [`events`]: the cluster's events as data (elections, ISR changes, truncations, faults).
-//! - [`coverage`]: the state transitions a run reached, for guided exploration.
+//! - [`coverage`]: the state transitions a run reached, for guided exploration; [`aim`]:
+//!   guided's event-directed mutation (a trigger keyed on an event a run reached).
 //! - [`swarm`]: per-seed configurations within a scenario's bounds (swarm testing).
 //! - [`disk`]: the simulated disk (page cache, fsync, power loss, I/O errors).
 //! - [`hosts`]: the controller and broker hosts, their disks and fault handles.
@@ -16,6 +17,7 @@
 //! - [`world`]: builds and drives a run.
 //! - [`pipeline`]: a run judged: the checks its scenario names, and the verdict.
 
+pub mod aim;
 pub mod coverage;
 pub mod disk;
 pub mod events;
