@@ -40,6 +40,7 @@ pub fn property_of(kind: AnomalyKind) -> Result<&'static str, &'static str> {
         PrecommittedRead => Ok("txn.no-precommitted-reads"),
         ZombieWrite => Ok("txn.no-zombie-writes"),
         NonAtomicOffsetCommit => Ok("txn.offsets-commit-with-writes"),
+        LogStartRegression | LatestOffsetOutOfBounds | WrongTimestampOffset => Err("judged from the simulation's admin client (DeleteRecords, ListOffsets under faults), which the live fault workload does not run; the model-based suite checks ListOffsets answers against its model"),
         WriteCycle => Err("allowed, as in Jepsen (allowed-error-types): Kafka does not isolate writes, so write cycles between transactions are normal"),
     }
 }
