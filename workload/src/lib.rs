@@ -15,8 +15,10 @@
 //! - [`assignor`]: the range assignor group leaders run.
 //! - [`group_consumer`]: consumer-group members (join, sync, heartbeat, commit).
 //! - [`workload`]: producers, consumers and final reads.
+//! - [`admin`]: the admin/seek client (DeleteRecords, ListOffsets) and the backlog consumer.
 //! - [`transactional`]: transactional producers running Jepsen's `txn` ops (KIP-98).
 
+pub mod admin;
 pub mod assignor;
 pub mod client;
 pub mod duration;

@@ -398,6 +398,14 @@ fn api_of(f: Function) -> Option<(&'static str, i16)> {
             "a transaction, InitProducerId to EndTxn (26)",
             faultline_workload::client::txn::END_TXN_VERSION,
         )),
+        Function::DeleteRecords => Some((
+            "DeleteRecords (21)",
+            faultline_workload::client::admin::DELETE_RECORDS_VERSION,
+        )),
+        Function::ListOffsets => Some((
+            "ListOffsets (2)",
+            faultline_workload::client::admin::LIST_OFFSETS_ADMIN_VERSION,
+        )),
         Function::Assign | Function::Subscribe | Function::StartFault | Function::StopFault => None,
     }
 }
