@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
 use faultline_checker::history::{AdminOp, Function, Key, OpType, OpValue, Process};
-use faultline_wire::Transport;
+use faultline_wire::{ResponseError, Transport};
 
 use crate::client::admin::AdminError;
 use crate::client::KafkaClient;
@@ -152,9 +152,18 @@ async fn ask<T: Transport>(
             record(OpType::Ok, &answered, None);
             Some(answered)
         }
-        Err(AdminError::Broker(error)) => {
+        // A DeleteRecords the leader applied may still end REQUEST_TIMED_OUT or
+        // NOT_LEADER_OR_FOLLOWER while it waits for the followers (Kafka's
+        // `DelayedDeleteRecords`): only a refused offset proves nothing happened.
+        Err(AdminError::Broker(error))
+            if f == Function::ListOffsets || error == ResponseError::OffsetOutOfRange =>
+        {
             record(OpType::Fail, &request, Some(error.to_string()));
             Some(request)
+        }
+        Err(AdminError::Broker(error)) => {
+            record(OpType::Info, &request, Some(error.to_string()));
+            None
         }
         Err(AdminError::NoAnswer(error)) => {
             record(OpType::Info, &request, Some(error));
