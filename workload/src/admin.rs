@@ -3,9 +3,8 @@
 //! offsets) and asks ListOffsets at every kind of timestamp — earliest, latest,
 //! MAX_TIMESTAMP (KIP-734), by timestamp (KIP-79) — at both isolation levels, recording
 //! each as a `delete-records` or `list-offsets` op; the backlog consumer, which starts late
-//! and reads a partition's backlog in large fetches; and the seek every consumer makes
-//! when its position fell below a moved log start (issue #14 item 2b: consumers that seek
-//! to the end or to a timestamp under failover).
+//! and reads a partition's backlog in large fetches (issue #14 item 2b: consumers that
+//! seek to the end or to a timestamp under failover).
 //!
 //! Every choice comes from the rng handed in, so a seed decides the workload.
 
@@ -22,6 +21,7 @@ use faultline_wire::{ResponseError, Transport};
 use crate::client::admin::AdminError;
 use crate::client::KafkaClient;
 use crate::recorder::Recorder;
+use crate::seek::{skip_deleted, skip_deleted_all};
 use crate::workload::{consume, jitter, poll_keys, WorkloadConfig};
 
 /// What the admin client does.
@@ -61,7 +61,9 @@ pub async fn run_admin<T: Transport>(
             break;
         }
         let failed = poll_keys(&mut client, &recorder, &config, reader, &mut positions, 0).await;
-        if !failed.is_empty() && skip_deleted(&mut client, &config, &failed, &mut positions).await {
+        if !failed.is_empty()
+            && skip_deleted(&mut client, &config.topic, &failed, &mut positions).await
+        {
             reader = crate::workload::assign(&recorder, &keys);
         }
         let key: Key = rng.random_range(0..config.partitions) as Key;
@@ -191,60 +193,11 @@ pub async fn run_backlog_consumer<T: Transport>(
         // Start where the log now starts: the deleted prefix is gone (KIP-107).
         let mut positions = BTreeMap::from([(key, config.start_offset(key))]);
         while Instant::now() < stop_at
-            && !skip_deleted_all(&mut client, &config, &[key], &mut positions).await
+            && !skip_deleted_all(&mut client, &config.topic, &[key], &mut positions).await
         {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         config.start_offsets.insert(key, positions[&key]);
     }
     consume(client, recorder, config, vec![key], rng, stop_at).await;
-}
-
-/// For each of `keys`, asks ListOffsets earliest and moves a position that fell below the
-/// log start up to it (KIP-107: the records below are deleted; a consumer with
-/// `auto.offset.reset = earliest` resumes at the log start). Returns whether any moved.
-pub(crate) async fn skip_deleted<T: Transport>(
-    client: &mut KafkaClient<T>,
-    config: &WorkloadConfig,
-    keys: &[Key],
-    positions: &mut BTreeMap<Key, i64>,
-) -> bool {
-    let mut moved = false;
-    for &key in keys {
-        let Ok((earliest, _)) = client
-            .list_offsets_at(&config.topic, key as i32, EARLIEST, 0)
-            .await
-        else {
-            continue;
-        };
-        if let Some(position) = positions.get_mut(&key).filter(|p| **p < earliest) {
-            *position = earliest;
-            moved = true;
-        }
-    }
-    moved
-}
-
-/// [`skip_deleted`] for every one of `keys`; returns whether every partition answered.
-pub(crate) async fn skip_deleted_all<T: Transport>(
-    client: &mut KafkaClient<T>,
-    config: &WorkloadConfig,
-    keys: &[Key],
-    positions: &mut BTreeMap<Key, i64>,
-) -> bool {
-    let mut answered = true;
-    for &key in keys {
-        match client
-            .list_offsets_at(&config.topic, key as i32, EARLIEST, 0)
-            .await
-        {
-            Ok((earliest, _)) => {
-                if let Some(position) = positions.get_mut(&key) {
-                    *position = (*position).max(earliest);
-                }
-            }
-            Err(_) => answered = false,
-        }
-    }
-    answered
 }

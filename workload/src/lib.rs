@@ -16,6 +16,7 @@
 //! - [`group_consumer`]: consumer-group members (join, sync, heartbeat, commit).
 //! - [`workload`]: producers, consumers and final reads.
 //! - [`admin`]: the admin/seek client (DeleteRecords, ListOffsets) and the backlog consumer.
+//! - [`seek`]: consumers resume at a log start DeleteRecords moved past them.
 //! - [`transactional`]: transactional producers running Jepsen's `txn` ops (KIP-98).
 
 pub mod admin;
@@ -26,5 +27,6 @@ pub mod group_consumer;
 pub mod idempotent;
 pub mod recorder;
 pub mod seed;
+pub mod seek;
 pub mod transactional;
 pub mod workload;

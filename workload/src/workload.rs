@@ -276,7 +276,7 @@ pub(crate) async fn consume<T: Transport>(
         let failed = poll_keys(&mut client, &recorder, &config, process, &mut positions, 50).await;
         if config.log_start_moves
             && !failed.is_empty()
-            && crate::admin::skip_deleted(&mut client, &config, &failed, &mut positions).await
+            && crate::seek::skip_deleted(&mut client, &config.topic, &failed, &mut positions).await
         {
             process = assign(&recorder, &keys);
         }
@@ -424,7 +424,8 @@ pub async fn run_final_reads<T: Transport>(
     if config.log_start_moves {
         let keys: Vec<Key> = positions.keys().copied().collect();
         while Instant::now() < deadline
-            && !crate::admin::skip_deleted_all(&mut client, &config, &keys, &mut positions).await
+            && !crate::seek::skip_deleted_all(&mut client, &config.topic, &keys, &mut positions)
+                .await
         {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
