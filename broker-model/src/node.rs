@@ -31,6 +31,7 @@ use crate::storage::Storage;
 mod admin;
 mod background;
 mod controller_node;
+mod delete_records;
 mod groups;
 mod observer;
 mod transactions;

@@ -15,8 +15,11 @@
 //!   once the group is stable, and at-least-once below the committed offset.
 //! - [`txn`]: Kafka transactions (KIP-98, KIP-447): Elle's G0/G1b/G1c, precommitted reads,
 //!   zombie writes of fenced producers, offsets committed apart from their transaction.
+//! - [`admin`]: DeleteRecords and ListOffsets answers (KIP-107, KIP-79, KIP-734) against
+//!   what the history proves.
 //! - `fast_hash`: the Fx hasher behind the checkers' lookup-only tables.
 
+pub mod admin;
 mod fast_hash;
 pub mod group;
 pub mod history;
@@ -127,6 +130,15 @@ pub enum AnomalyKind {
     /// A transaction's consumed offsets and its records were not committed together
     /// (ours, after KIP-98 atomic read-process-write and KIP-447).
     NonAtomicOffsetCommit,
+    /// Records below an acknowledged DeleteRecords' low watermark came back, or the log
+    /// start offset moved backwards (ours, after KIP-107).
+    LogStartRegression,
+    /// ListOffsets latest fell below an acknowledged acks=all offset or above what any
+    /// consumer could read (ours, after the protocol guide's ListOffsets and KIP-207).
+    LatestOffsetOutOfBounds,
+    /// ListOffsets MAX_TIMESTAMP or by timestamp named the wrong record (ours, after
+    /// KIP-734 and KIP-79).
+    WrongTimestampOffset,
 }
 
 impl AnomalyKind {
@@ -148,7 +160,7 @@ impl AnomalyKind {
     ];
 
     /// Every kind, in declaration order.
-    pub const ALL: [AnomalyKind; 29] = [
+    pub const ALL: [AnomalyKind; 32] = [
         AnomalyKind::InconsistentOffsets,
         AnomalyKind::Duplicate,
         AnomalyKind::LostWrite,
@@ -178,6 +190,9 @@ impl AnomalyKind {
         AnomalyKind::PrecommittedRead,
         AnomalyKind::ZombieWrite,
         AnomalyKind::NonAtomicOffsetCommit,
+        AnomalyKind::LogStartRegression,
+        AnomalyKind::LatestOffsetOutOfBounds,
+        AnomalyKind::WrongTimestampOffset,
     ];
 
     /// Where the kind's trigger and near-miss histories live (STYLE.md, Tests: every
@@ -201,6 +216,9 @@ impl AnomalyKind {
             | PrecommittedRead
             | ZombieWrite
             | NonAtomicOffsetCommit => Testdata::Folder("txn"),
+            LogStartRegression | LatestOffsetOutOfBounds | WrongTimestampOffset => {
+                Testdata::Folder("admin")
+            }
             // The linearizability corpus pairs valid and invalid histories by model instead
             // (`testdata/linearizable/{valid,invalid}-*.jsonl`).
             Nonlinearizable => Testdata::Corpus("linearizable"),
@@ -248,6 +266,9 @@ impl AnomalyKind {
             AnomalyKind::PrecommittedRead => "Jepsen kafka.clj :precommitted-read (precommitted-read-cases) — a transaction polled a value it sent itself before committing",
             AnomalyKind::ZombieWrite => "faultline, KIP-98 zombie fencing and KIP-890 — a transaction begun after a newer epoch was granted for its transactional.id committed or was read",
             AnomalyKind::NonAtomicOffsetCommit => "faultline, KIP-98 atomic read-process-write and KIP-447 — offsets sent to a transaction were committed without its records, or its records without them",
+            AnomalyKind::LogStartRegression => "faultline, KIP-107 DeleteRecords — after a deletion is acknowledged with low watermark L, ListOffsets earliest returns at least L, no later fetch returns a record below L, and the log start never moves back",
+            AnomalyKind::LatestOffsetOutOfBounds => "faultline, Kafka protocol guide ListOffsets (-1 is the high watermark) and KIP-207 — latest is never below an offset acknowledged with acks=all before the request, nor above what consumers can read",
+            AnomalyKind::WrongTimestampOffset => "faultline, KIP-734 (MAX_TIMESTAMP: the record with the largest timestamp) and KIP-79 (the first offset whose timestamp is at least the one asked) — the answer names a record the acknowledged records prove wrong",
         }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! - [`seed`]: one seed, named random streams (shared with live certification).
 //! - [`duration`]: `"250ms"` durations (shared with certification target files).
-//! - [`scenario`]: scenario files; [`txn_workload`] its `[workload.txn]` table.
+//! - [`scenario`]: scenario files; [`txn_workload`] its `[workload.txn]` table,
+//!   [`admin_workload`] its `[workload.admin]` table.
 //! - [`nemesis`]: fault windows, seeded or explicit, and how they strike the world.
 //! - [`events`]: the cluster's events as data (elections, ISR changes, truncations, faults).
 //! - [`coverage`]: the state transitions a run reached, for guided exploration; [`aim`]:
@@ -17,6 +18,7 @@
 //! - [`world`]: builds and drives a run.
 //! - [`pipeline`]: a run judged: the checks its scenario names, and the verdict.
 
+pub mod admin_workload;
 pub mod aim;
 pub mod coverage;
 pub mod disk;

@@ -14,6 +14,7 @@ use faultline_broker::config::{
 };
 use faultline_checker::AnomalyKind;
 
+use crate::admin_workload::AdminWorkload;
 use crate::duration::{line_column, HumanDuration};
 use crate::nemesis::trigger::Trigger;
 use crate::nemesis::{leader_target, FaultKind, FaultWindow};
@@ -206,6 +207,9 @@ pub struct Workload {
     /// Producers run Kafka transactions (`[workload.txn]`, KIP-98); absent: plain sends.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub txn: Option<TxnWorkload>,
+    /// An admin/seek client and backlog consumers (`[workload.admin]`); absent: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<AdminWorkload>,
 }
 
 /// A record batch compression codec (Kafka protocol guide, "Record Batch" attributes).
@@ -260,6 +264,7 @@ impl Default for Workload {
             headers: false,
             colocate_clients: false,
             txn: None,
+            admin: None,
         }
     }
 }

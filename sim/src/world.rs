@@ -108,6 +108,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         member_crashes: scenario.workload.member_crashes,
         replay_interval: scenario.workload.replay_interval.map(|i| i.0),
         start_offsets: Default::default(),
+        log_start_moves: scenario.workload.admin.is_some(),
         batch: BatchShape {
             batch_size: scenario.workload.batch_size,
             compression: scenario.workload.compression.wire(),
@@ -202,6 +203,45 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
                 group_consumer::run_group_consumer(c, r, w, group, rng, stop_at).await;
             }),
         ));
+    }
+    if let Some(admin) = &scenario.workload.admin {
+        for i in 0..admin.admins {
+            let name = format!("admin-{i}");
+            let (c, r, w, a, rng) = (
+                client(&name),
+                recorder.clone(),
+                workload_config.clone(),
+                admin.config(),
+                stream(seed, &name),
+            );
+            clients.push((
+                host_of("admins", &name),
+                Box::pin(async move {
+                    let stop_at = tokio::time::Instant::now() + duration;
+                    faultline_workload::admin::run_admin(c, r, w, a, rng, stop_at).await;
+                }),
+            ));
+        }
+        for i in 0..admin.backlog_consumers {
+            let name = format!("backlog-consumer-{i}");
+            let (c, r, w, start, rng) = (
+                client(&name),
+                recorder.clone(),
+                workload_config.clone(),
+                admin.backlog_start.0,
+                stream(seed, &name),
+            );
+            clients.push((
+                host_of("consumers", &name),
+                Box::pin(async move {
+                    let stop_at = tokio::time::Instant::now() + duration;
+                    faultline_workload::admin::run_backlog_consumer(
+                        c, r, w, 0, start, rng, stop_at,
+                    )
+                    .await;
+                }),
+            ));
+        }
     }
     let mut client_names = add_clients(&mut sim, clients);
     let final_reads: Arc<Mutex<Option<(bool, Duration)>>> = Arc::new(Mutex::new(None));

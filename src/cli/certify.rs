@@ -138,6 +138,7 @@ fn default_plan(seed: u64) -> LivePlan {
             member_crashes: false,
             replay_interval: None,
             start_offsets: Default::default(),
+            log_start_moves: false,
             batch: Default::default(),
         },
         producers: 2,
@@ -187,6 +188,7 @@ fn scenario_plan(scenario: &Scenario, seed: u64) -> LivePlan {
             member_crashes: w.member_crashes,
             replay_interval: w.replay_interval.map(|i| i.0),
             start_offsets: Default::default(),
+            log_start_moves: false,
             batch: faultline_workload::workload::BatchShape {
                 batch_size: w.batch_size,
                 compression: w.compression.wire(),

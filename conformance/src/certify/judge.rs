@@ -41,6 +41,7 @@ pub fn property_of(kind: AnomalyKind) -> Result<&'static str, &'static str> {
         PrecommittedRead => Ok("txn.no-precommitted-reads"),
         ZombieWrite => Ok("txn.no-zombie-writes"),
         NonAtomicOffsetCommit => Ok("txn.offsets-commit-with-writes"),
+        LogStartRegression | LatestOffsetOutOfBounds | WrongTimestampOffset => Err("judged from the simulation's admin client (DeleteRecords, ListOffsets under faults), which the live fault workload does not run; the model-based suite checks ListOffsets answers against its model"),
         WriteCycle => Err("allowed, as in Jepsen (allowed-error-types): Kafka does not isolate writes, so write cycles between transactions are normal"),
     }
 }
@@ -397,6 +398,14 @@ fn api_of(f: Function) -> Option<(&'static str, i16)> {
         Function::Txn => Some((
             "a transaction, InitProducerId to EndTxn (26)",
             faultline_workload::client::txn::END_TXN_VERSION,
+        )),
+        Function::DeleteRecords => Some((
+            "DeleteRecords (21)",
+            faultline_workload::client::admin::DELETE_RECORDS_VERSION,
+        )),
+        Function::ListOffsets => Some((
+            "ListOffsets (2)",
+            faultline_workload::client::admin::LIST_OFFSETS_ADMIN_VERSION,
         )),
         Function::Assign | Function::Subscribe | Function::StartFault | Function::StopFault => None,
     }
