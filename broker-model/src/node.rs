@@ -7,7 +7,7 @@
 //! requests that wait on state (acks=all produces, long-polling fetches).
 
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -31,11 +31,14 @@ use crate::storage::Storage;
 mod admin;
 mod background;
 mod controller_node;
+mod delete_records;
 mod groups;
+mod observer;
 mod transactions;
 
 pub use background::BackgroundTask;
 pub use controller_node::ControllerNode;
+pub use observer::{PendingObservation, RequestObserver};
 
 /// A running broker process.
 pub struct BrokerNode {
@@ -51,6 +54,8 @@ pub struct BrokerNode {
     faults: NodeFaults,
     /// Whether the transaction coordinator's task runs (started on first need).
     transaction_task_started: AtomicBool,
+    /// Watches requests and answers (the simulation's protocol checker); unset elsewhere.
+    observer: OnceLock<Arc<dyn RequestObserver>>,
 }
 
 impl BrokerNode {
@@ -81,7 +86,14 @@ impl BrokerNode {
             incarnation,
             faults,
             transaction_task_started: AtomicBool::new(false),
+            observer: OnceLock::new(),
         })
+    }
+
+    /// Installs `observer` for every request answered from now on; a second call is
+    /// ignored (one observer per process).
+    pub fn observe_requests(&self, observer: Arc<dyn RequestObserver>) {
+        let _ = self.observer.set(observer);
     }
 
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Broker> {
@@ -167,9 +179,16 @@ impl BrokerNode {
         }
         let api_key = request.api_key;
         let acks_zero = matches!(&request.body, RequestKind::Produce(p) if p.acks == 0);
+        let pending = self
+            .observer
+            .get()
+            .and_then(|observer| observer.request(&request.body, &self.lock()));
         let Some(mut response) = self.handle(api_key, version, request.body).await else {
             return Answer::Close;
         };
+        if let Some(pending) = pending {
+            pending(&response, &self.lock());
+        }
         handlers::fit::fit_response(&mut response, version);
         if acks_zero {
             return Answer::Silent;

@@ -15,6 +15,8 @@ use std::io::{BufRead, Write};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value as Json};
 
+pub use crate::admin::op::AdminOp;
+
 /// A Jepsen key: one topic-partition of the workload.
 pub type Key = u32;
 /// A written value, unique per key.
@@ -92,6 +94,10 @@ pub enum Function {
     FetchCommitted,
     /// A group member learned its assignment; value: a [`Membership`].
     Join,
+    /// DeleteRecords (KIP-107); value: an [`AdminOp`] with `offset`, and `low_watermark` on ok.
+    DeleteRecords,
+    /// ListOffsets (protocol guide; KIP-734); value: an [`AdminOp`] with `timestamp`, and `answer` on ok.
+    ListOffsets,
     /// The nemesis started a fault; value: a [`Fault`].
     StartFault,
     /// The nemesis ended a fault; value: a [`Fault`].
@@ -210,6 +216,8 @@ pub enum OpValue {
     Membership(Option<Membership>),
     /// Nemesis ops.
     Fault(Fault),
+    /// `delete-records` and `list-offsets` ops.
+    Admin(AdminOp),
 }
 
 /// One event of the history.
@@ -321,6 +329,7 @@ fn value_to_json(value: &OpValue) -> Json {
         OpValue::Offsets(offsets) => json!(offsets),
         OpValue::Membership(membership) => json!(membership),
         OpValue::Fault(fault) => json!(fault),
+        OpValue::Admin(admin) => json!(admin),
     }
 }
 
@@ -410,6 +419,9 @@ fn value_from_json(f: Function, kind: OpType, value: &Json) -> Result<OpValue, S
                     .map_err(parse("join"))
             }
         }
+        Function::DeleteRecords | Function::ListOffsets => serde_json::from_value(value.clone())
+            .map(OpValue::Admin)
+            .map_err(parse("admin")),
         Function::StartFault | Function::StopFault => serde_json::from_value(value.clone())
             .map(OpValue::Fault)
             .map_err(parse("fault")),

@@ -24,6 +24,9 @@ pub struct CheckPlan {
     /// The transaction checker with these options, if it runs (the workload ran
     /// transactions).
     pub txn: Option<TxnOptions>,
+    /// The admin checker with these options, if it runs (the workload ran an admin client:
+    /// DeleteRecords, ListOffsets).
+    pub admin: Option<crate::admin::AdminOptions>,
     /// Anomaly kinds the run is expected to show (`checks.expect` of a scenario). Empty for
     /// a run that must be clean.
     pub expect: Vec<String>,
@@ -36,7 +39,8 @@ pub struct Judgement {
     /// `Invalid`, so hunts, shrinks and CI see the failure; the `expected` check says
     /// whether it was the failure expected.
     pub verdict: Verdict,
-    /// Every check, in a fixed order: log, group, txn, the backend's own, then `expected`.
+    /// Every check, in a fixed order: log, group, txn, admin, the backend's own, then
+    /// `expected`.
     pub checks: Vec<CheckReport>,
 }
 
@@ -83,6 +87,9 @@ pub fn judge(history: &History, plan: &CheckPlan, backend_checks: Vec<CheckRepor
     }
     if let Some(options) = &plan.txn {
         checks.push(crate::txn::check(history, options));
+    }
+    if let Some(options) = &plan.admin {
+        checks.push(crate::admin::check(history, options));
     }
     checks.extend(backend_checks);
     let verdict = combined_verdict(&checks);
@@ -177,6 +184,7 @@ mod tests {
             log: None,
             group: false,
             txn: None,
+            admin: None,
             expect: vec!["lost-write".into()],
         };
         let found = report("liveness", Verdict::Invalid, &[AnomalyKind::LostWrite]);
@@ -192,6 +200,7 @@ mod tests {
             log: None,
             group: false,
             txn: None,
+            admin: None,
             expect: vec!["lost-write".into()],
         };
         let other = report("x", Verdict::Invalid, &[AnomalyKind::Duplicate]);

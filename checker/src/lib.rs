@@ -15,8 +15,11 @@
 //!   once the group is stable, and at-least-once below the committed offset.
 //! - [`txn`]: Kafka transactions (KIP-98, KIP-447): Elle's G0/G1b/G1c, precommitted reads,
 //!   zombie writes of fenced producers, offsets committed apart from their transaction.
+//! - [`admin`]: DeleteRecords and ListOffsets answers (KIP-107, KIP-79, KIP-734) against
+//!   what the history proves.
 //! - `fast_hash`: the Fx hasher behind the checkers' lookup-only tables.
 
+pub mod admin;
 mod fast_hash;
 pub mod group;
 pub mod history;
@@ -104,6 +107,10 @@ pub enum AnomalyKind {
     /// state checker after a step (ours: leaders per epoch, high watermark, committed
     /// records, epochs moving forward).
     Invariant,
+    /// A broker answered a request against a rule of the Kafka protocol, judged from its
+    /// own state when it answered (ours: KIP-320 leader epochs, Fetch and ListOffsets
+    /// bounds, KIP-98 sequences and fencing).
+    Protocol,
     /// Adya's G0: a cycle of write-write dependencies between transactions (Elle). Normal
     /// in Kafka, which does not isolate writes: allowed by default, as in Jepsen.
     #[serde(rename = "G0")]
@@ -123,6 +130,15 @@ pub enum AnomalyKind {
     /// A transaction's consumed offsets and its records were not committed together
     /// (ours, after KIP-98 atomic read-process-write and KIP-447).
     NonAtomicOffsetCommit,
+    /// Records below an acknowledged DeleteRecords' low watermark came back, or the log
+    /// start offset moved backwards (ours, after KIP-107).
+    LogStartRegression,
+    /// ListOffsets latest fell below an acknowledged acks=all offset or above what any
+    /// consumer could read (ours, after the protocol guide's ListOffsets and KIP-207).
+    LatestOffsetOutOfBounds,
+    /// ListOffsets MAX_TIMESTAMP or by timestamp named the wrong record (ours, after
+    /// KIP-734 and KIP-79).
+    WrongTimestampOffset,
 }
 
 impl AnomalyKind {
@@ -144,7 +160,7 @@ impl AnomalyKind {
     ];
 
     /// Every kind, in declaration order.
-    pub const ALL: [AnomalyKind; 28] = [
+    pub const ALL: [AnomalyKind; 32] = [
         AnomalyKind::InconsistentOffsets,
         AnomalyKind::Duplicate,
         AnomalyKind::LostWrite,
@@ -167,12 +183,16 @@ impl AnomalyKind {
         AnomalyKind::UnownedPartition,
         AnomalyKind::UnprocessedRecord,
         AnomalyKind::Invariant,
+        AnomalyKind::Protocol,
         AnomalyKind::WriteCycle,
         AnomalyKind::IntermediateRead,
         AnomalyKind::CyclicInformationFlow,
         AnomalyKind::PrecommittedRead,
         AnomalyKind::ZombieWrite,
         AnomalyKind::NonAtomicOffsetCommit,
+        AnomalyKind::LogStartRegression,
+        AnomalyKind::LatestOffsetOutOfBounds,
+        AnomalyKind::WrongTimestampOffset,
     ];
 
     /// Where the kind's trigger and near-miss histories live (STYLE.md, Tests: every
@@ -196,6 +216,9 @@ impl AnomalyKind {
             | PrecommittedRead
             | ZombieWrite
             | NonAtomicOffsetCommit => Testdata::Folder("txn"),
+            LogStartRegression | LatestOffsetOutOfBounds | WrongTimestampOffset => {
+                Testdata::Folder("admin")
+            }
             // The linearizability corpus pairs valid and invalid histories by model instead
             // (`testdata/linearizable/{valid,invalid}-*.jsonl`).
             Nonlinearizable => Testdata::Corpus("linearizable"),
@@ -205,6 +228,9 @@ impl AnomalyKind {
             // Judged from the brokers' states inside the simulation: each invariant's
             // violating state and near miss are unit tests of the cluster state checker.
             Invariant => Testdata::UnitTests("sim/src/invariants/tests.rs"),
+            // Judged from requests, answers and the answering broker's state: each rule's
+            // violation and near miss are unit tests of the protocol checker.
+            Protocol => Testdata::UnitTests("sim/src/protocol/tests.rs"),
         }
     }
 
@@ -233,12 +259,16 @@ impl AnomalyKind {
             AnomalyKind::UnownedPartition => "faultline, Kafka consumer protocol assignors (KIP-429) — once a group is stable, its generation's assignments cover every partition of the subscription",
             AnomalyKind::UnprocessedRecord => "faultline, Kafka OffsetCommit semantics (at-least-once) — every record below a group's committed offset was returned to some member of the group",
             AnomalyKind::Invariant => "faultline cluster state checker (TigerBeetle's state checker, FoundationDB's consistency checks) — one leader per leader epoch (KIP-101), high watermark within the ISR's logs, committed records identical on every replica, epochs and generations never backwards, no truncation of committed records, acks=all only with min.insync.replicas in the ISR",
+            AnomalyKind::Protocol => "faultline protocol rules, judged per answer from the answering broker's state — KIP-320 (FENCED_LEADER_EPOCH for an older current_leader_epoch, UNKNOWN_LEADER_EPOCH for a newer), Kafka protocol guide Fetch (no OFFSET_OUT_OF_RANGE inside the log, nothing at the high watermark) and ListOffsets (latest never above the high watermark), KIP-98 (a retained duplicate answered with its original offset, out-of-order sequences refused, older producer epochs fenced)",
             AnomalyKind::WriteCycle => "Adya 1999 G0 as Elle finds it (jepsen-io/elle); Jepsen kafka.clj ww-graph — a cycle of write-write dependencies; allowed in Kafka, which does not isolate writes",
             AnomalyKind::IntermediateRead => "Adya 1999 G1b (intermediate read), for Kafka logs — a poll ended inside a committed transaction's Produce batch, though a fetch returns whole batches (Kafka protocol guide, Fetch API; KIP-98 last stable offset)",
             AnomalyKind::CyclicInformationFlow => "Adya 1999 G1c as Elle finds it; Jepsen kafka.clj wr-graph — a cycle of write-read dependencies, impossible at read_committed",
             AnomalyKind::PrecommittedRead => "Jepsen kafka.clj :precommitted-read (precommitted-read-cases) — a transaction polled a value it sent itself before committing",
             AnomalyKind::ZombieWrite => "faultline, KIP-98 zombie fencing and KIP-890 — a transaction begun after a newer epoch was granted for its transactional.id committed or was read",
             AnomalyKind::NonAtomicOffsetCommit => "faultline, KIP-98 atomic read-process-write and KIP-447 — offsets sent to a transaction were committed without its records, or its records without them",
+            AnomalyKind::LogStartRegression => "faultline, KIP-107 DeleteRecords — after a deletion is acknowledged with low watermark L, ListOffsets earliest returns at least L, no later fetch returns a record below L, and the log start never moves back",
+            AnomalyKind::LatestOffsetOutOfBounds => "faultline, Kafka protocol guide ListOffsets (-1 is the high watermark) and KIP-207 — latest is never below an offset acknowledged with acks=all before the request, nor above what consumers can read",
+            AnomalyKind::WrongTimestampOffset => "faultline, KIP-734 (MAX_TIMESTAMP: the record with the largest timestamp) and KIP-79 (the first offset whose timestamp is at least the one asked) — the answer names a record the acknowledged records prove wrong",
         }
     }
 }

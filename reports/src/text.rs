@@ -87,12 +87,35 @@ pub fn op_value(invoke: &Op, completion: Option<&Op>) -> String {
         ),
         OpValue::Offsets(None) | OpValue::Membership(None) => String::new(),
         OpValue::Fault(fault) => format!("{}({})", fault.kind, fault.targets.join(", ")),
+        OpValue::Admin(admin) => admin_text(admin),
     };
     if value.is_empty() {
         f
     } else {
         format!("{f} {value}")
     }
+}
+
+/// A `delete-records` or `list-offsets` value: `key 0 below 120 → low watermark 120`,
+/// `key 1 at -3 read_committed → offset 57 (timestamp 1700000012345)`.
+fn admin_text(admin: &faultline_checker::history::AdminOp) -> String {
+    let mut text = format!("key {}", admin.key);
+    if let Some(offset) = admin.offset {
+        text += &format!(" below {offset}");
+    }
+    if let Some(timestamp) = admin.timestamp {
+        text += &format!(" at {timestamp}");
+    }
+    if admin.read_committed {
+        text += " read_committed";
+    }
+    if let Some(low_watermark) = admin.low_watermark {
+        text += &format!(" → low watermark {low_watermark}");
+    }
+    if let Some((offset, timestamp)) = admin.answer {
+        text += &format!(" → offset {offset} (timestamp {timestamp})");
+    }
+    text
 }
 
 /// An op in one line: `op #40 (process 3) send ok 12.300s → 12.341s: key 0 ← 17 @ offset 5`.

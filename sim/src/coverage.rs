@@ -6,7 +6,10 @@
 //! Points are names, e.g. `leader-change with produce in flight`,
 //! `follower truncated by epoch: 2-3 entries`, `isr shrink then expand within 500 ms`,
 //! `coordinator moved during rebalance`, `during crash: isr-shrink`, and the event-kind
-//! transitions of each partition (`isr-shrink → leader-change`).
+//! transitions of each partition (`isr-shrink → leader-change`). Points named
+//! `trigger event: NAME` say which `[[faults.trigger]]` events the run reached after a
+//! trigger's default `after`: guided exploration aims new triggers at them
+//! ([`crate::aim`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,6 +18,10 @@ use faultline_checker::history::{Function, History, MicroOp, OpValue};
 
 use crate::events::{ClusterEvent, ClusterEventKind};
 use crate::nemesis::apply::AppliedFault;
+use crate::nemesis::trigger::{self, TriggerEvent, DEFAULT_AFTER_MS};
+
+/// The prefix of the points that name a trigger event the run reached.
+const TRIGGER_EVENT: &str = "trigger event: ";
 
 /// How quickly an ISR expansion after a shrink counts as "within one fetch" (a few fetch
 /// round trips at the simulation's latencies).
@@ -45,6 +52,13 @@ pub fn points(
     for event in events {
         let kind = event.kind.name();
         *counts.entry(kind).or_insert(0) += 1;
+        if event.time_ns >= DEFAULT_AFTER_MS * 1_000_000 {
+            for on in TriggerEvent::ALL {
+                if trigger::subject(on, &event.kind).is_some() {
+                    points.insert(format!("{TRIGGER_EVENT}{}", on.name()));
+                }
+            }
+        }
         for fault in faults.iter().filter(|f| {
             f.start_ns <= event.time_ns && f.end_ns.is_none_or(|end| event.time_ns < end)
         }) {
@@ -114,6 +128,14 @@ pub fn points(
         points.insert(format!("{kind} ×{}", bucket(n)));
     }
     points
+}
+
+/// The trigger events a run's points say it reached, in [`TriggerEvent::ALL`] order.
+pub fn trigger_events(points: &BTreeSet<String>) -> Vec<TriggerEvent> {
+    TriggerEvent::ALL
+        .into_iter()
+        .filter(|on| points.contains(&format!("{TRIGGER_EVENT}{}", on.name())))
+        .collect()
 }
 
 /// Sends in flight per partition, and joins in flight, as (invoke, completion) ns.
@@ -193,5 +215,22 @@ mod tests {
         );
         assert!(slow.contains("isr shrink then expand"));
         assert!(!slow.contains("isr shrink then expand within 500 ms"));
+    }
+
+    #[test]
+    fn trigger_events_are_points_only_after_the_cluster_settled() {
+        let history = History::default();
+        let settled = DEFAULT_AFTER_MS * 1_000_000;
+        let early = points(&[isr(settled - 1, &[], &[2])], &[], &history);
+        assert!(trigger_events(&early).is_empty(), "{early:?}");
+        let late = points(
+            &[isr(settled, &[], &[2]), isr(settled + 1, &[2], &[])],
+            &[],
+            &history,
+        );
+        assert_eq!(
+            trigger_events(&late),
+            vec![TriggerEvent::IsrShrink, TriggerEvent::IsrExpand]
+        );
     }
 }

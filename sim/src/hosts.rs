@@ -21,6 +21,7 @@ use faultline_broker::storage::TopicPartition;
 use crate::disk::SimDisk;
 use crate::events::{ClusterEvent, EventTyper};
 use crate::invariants::{InvariantChecker, ReplicaRef};
+use crate::protocol::{BrokerObserver, ProtocolLog};
 use crate::seed::stream;
 use crate::transport::TurmoilTransport;
 
@@ -41,6 +42,8 @@ pub struct Hosts {
     registry: Arc<Mutex<BTreeMap<String, (u64, Node)>>>,
     /// Types the controller's registrations (election, ISR change) against the last one.
     typer: Arc<Mutex<EventTyper>>,
+    /// Where every broker process's protocol observer reports, when the rules are checked.
+    protocol: Option<Arc<Mutex<ProtocolLog>>>,
 }
 
 impl Hosts {
@@ -69,7 +72,13 @@ impl Hosts {
             faults,
             registry: Arc::new(Mutex::new(BTreeMap::new())),
             typer: Arc::new(Mutex::new(EventTyper::default())),
+            protocol: None,
         }
+    }
+
+    /// Has every broker process started from now on judge its answers into `log`.
+    pub fn check_protocol(&mut self, log: Arc<Mutex<ProtocolLog>>) {
+        self.protocol = Some(log);
     }
 
     /// Adds the controller host.
@@ -110,6 +119,7 @@ impl Hosts {
         let faults = self.faults[&name].clone();
         let config = config.clone();
         let registry = self.registry.clone();
+        let protocol = self.protocol.clone();
         let incarnations = Arc::new(AtomicU64::new(1));
         sim.host(name.clone(), move || {
             let (disk, faults, config, registry) = (
@@ -120,8 +130,13 @@ impl Hosts {
             );
             let incarnation = incarnations.fetch_add(1, Ordering::SeqCst);
             let name = name.clone();
+            let protocol = protocol.clone();
             async move {
                 let node = BrokerNode::with_faults(id, config, Box::new(disk), incarnation, faults);
+                if let Some(log) = protocol {
+                    let host = name.clone();
+                    node.observe_requests(Arc::new(BrokerObserver { host, log }));
+                }
                 registry
                     .lock()
                     .unwrap()

@@ -2,10 +2,12 @@
 //!
 //! - [`seed`]: one seed, named random streams (shared with live certification).
 //! - [`duration`]: `"250ms"` durations (shared with certification target files).
-//! - [`scenario`]: scenario files; [`txn_workload`] its `[workload.txn]` table.
+//! - [`scenario`]: scenario files; [`txn_workload`] its `[workload.txn]` table,
+//!   [`admin_workload`] its `[workload.admin]` table.
 //! - [`nemesis`]: fault windows, seeded or explicit, and how they strike the world.
 //! - [`events`]: the cluster's events as data (elections, ISR changes, truncations, faults).
-//! - [`coverage`]: the state transitions a run reached, for guided exploration.
+//! - [`coverage`]: the state transitions a run reached, for guided exploration; [`aim`]:
+//!   guided's event-directed mutation (a trigger keyed on an event a run reached).
 //! - [`swarm`]: per-seed configurations within a scenario's bounds (swarm testing).
 //! - [`disk`]: the simulated disk (page cache, fsync, power loss, I/O errors).
 //! - [`hosts`]: the controller and broker hosts, their disks and fault handles.
@@ -16,6 +18,8 @@
 //! - [`world`]: builds and drives a run.
 //! - [`pipeline`]: a run judged: the checks its scenario names, and the verdict.
 
+pub mod admin_workload;
+pub mod aim;
 pub mod coverage;
 pub mod disk;
 pub mod events;
@@ -25,6 +29,7 @@ pub mod liveness;
 pub mod nemesis;
 pub mod pipeline;
 pub mod progress;
+pub mod protocol;
 pub mod scenario;
 pub mod swarm;
 pub mod transport;

@@ -22,7 +22,8 @@ pub struct JudgedRun {
 
 /// The checkers a scenario's runs are judged by: the log checker with final reads (every
 /// run ends with them) when `checks.log`, the group checker when the workload has group
-/// members, the transaction checker when it runs transactions, and the scenario's
+/// members, the transaction checker when it runs transactions, the admin checker when it
+/// runs an admin client, and the scenario's
 /// expected anomalies.
 pub fn check_plan(scenario: &Scenario) -> CheckPlan {
     CheckPlan {
@@ -42,6 +43,12 @@ pub fn check_plan(scenario: &Scenario) -> CheckPlan {
             .txn
             .as_ref()
             .map(|txn| txn.check_options()),
+        admin: scenario.workload.admin.as_ref().map(|admin| {
+            admin.check_options(
+                scenario.workload.acks == crate::scenario::Acks::All,
+                scenario.workload.txn.is_some(),
+            )
+        }),
         expect: scenario.checks.expect.clone(),
     }
 }
@@ -56,6 +63,8 @@ pub fn execute(scenario: &Scenario, seed: u64) -> Result<JudgedRun, SimError> {
     // The cluster state checker's findings (TigerBeetle-style invariants, every step),
     // moved into the judgement: one copy of the evidence, in the checks.
     backend_checks.extend(outcome.invariants.take());
+    // The protocol rules, judged on every broker answer (`protocol`).
+    backend_checks.extend(outcome.protocol.take());
     let judgement = judge(&outcome.history, &check_plan(scenario), backend_checks);
     Ok(JudgedRun { outcome, judgement })
 }

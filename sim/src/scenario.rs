@@ -14,6 +14,7 @@ use faultline_broker::config::{
 };
 use faultline_checker::AnomalyKind;
 
+use crate::admin_workload::AdminWorkload;
 use crate::duration::{line_column, HumanDuration};
 use crate::nemesis::trigger::Trigger;
 use crate::nemesis::{leader_target, FaultKind, FaultWindow};
@@ -188,6 +189,8 @@ pub struct Workload {
     /// Idempotent producers (KIP-98): InitProducerId, sequence numbers, and retries of
     /// indeterminate sends under the same sequence, recorded as one op.
     pub idempotent: bool,
+    /// Idempotent batches in flight per connection (1..=5, KIP-98; default 1).
+    pub max_in_flight: u32,
     /// When set, consumers seek back to the earliest offset this often and re-read.
     pub replay_interval: Option<HumanDuration>,
     /// Records per produce: one batch, one op with a send per record (default 1).
@@ -204,6 +207,9 @@ pub struct Workload {
     /// Producers run Kafka transactions (`[workload.txn]`, KIP-98); absent: plain sends.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub txn: Option<TxnWorkload>,
+    /// An admin/seek client and backlog consumers (`[workload.admin]`); absent: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<AdminWorkload>,
 }
 
 /// A record batch compression codec (Kafka protocol guide, "Record Batch" attributes).
@@ -248,6 +254,7 @@ impl Default for Workload {
             request_timeout: HumanDuration::from_millis(1_000),
             final_read_timeout: HumanDuration::from_millis(20_000),
             idempotent: false,
+            max_in_flight: 1,
             group_consumers: 0,
             group: "faultline".to_string(),
             member_crashes: false,
@@ -257,6 +264,7 @@ impl Default for Workload {
             headers: false,
             colocate_clients: false,
             txn: None,
+            admin: None,
         }
     }
 }
@@ -333,6 +341,8 @@ pub struct Checks {
     /// The cluster state checker: invariants of every broker's state after every step
     /// (`sim/src/invariants/`).
     pub invariants: bool,
+    /// The protocol rules, judged on every answer of every broker (`sim/src/protocol/`).
+    pub protocol: bool,
     /// Anomaly kinds the scenario expects (a negative scenario or a regression); empty
     /// means every check must hold.
     pub expect: Vec<String>,
@@ -346,6 +356,7 @@ impl Default for Checks {
             log: true,
             liveness: true,
             invariants: true,
+            protocol: true,
             expect: Vec::new(),
             seed: None,
         }
@@ -455,6 +466,7 @@ impl Scenario {
         if self.workload.producers == 0 {
             return Err("workload.producers must be at least 1".into());
         }
+        crate::world::check_in_flight(&self.workload)?;
         if self.workload.batch_size == 0 {
             return Err("workload.batch_size must be at least 1".into());
         }

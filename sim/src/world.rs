@@ -25,6 +25,7 @@ use crate::liveness::Liveness;
 use crate::nemesis::apply::{AppliedFault, Nemesis};
 use crate::nemesis::draw_schedule;
 use crate::nemesis::trigger::{draw_triggers, Trigger, Triggers};
+use crate::protocol::ProtocolLog;
 use crate::scenario::{Acks, Scenario};
 use crate::seed::{fnv1a, stream};
 pub use crate::transport::TurmoilTransport;
@@ -46,6 +47,8 @@ pub struct RunOutcome {
     pub liveness: Liveness,
     /// The cluster state checker's report (`None` when the scenario turns it off).
     pub invariants: Option<CheckReport>,
+    /// The protocol rules' report (`None` when the scenario turns them off).
+    pub protocol: Option<CheckReport>,
     /// The coverage points the run reached.
     pub coverage: std::collections::BTreeSet<String>,
 }
@@ -74,7 +77,14 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         .simulation_duration(duration + recovery + final_timeout + Duration::from_secs(30))
         .build();
 
-    let hosts = Hosts::new(&scenario.node_names(), seed, scenario.buggify);
+    let mut hosts = Hosts::new(&scenario.node_names(), seed, scenario.buggify);
+    let protocol = scenario
+        .checks
+        .protocol
+        .then(|| Arc::new(Mutex::new(ProtocolLog::default())));
+    if let Some(log) = &protocol {
+        hosts.check_protocol(log.clone());
+    }
     hosts.add_controller(&mut sim, &config);
     for &id in config.brokers.keys() {
         hosts.add_broker(&mut sim, &config, id);
@@ -98,10 +108,12 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         member_crashes: scenario.workload.member_crashes,
         replay_interval: scenario.workload.replay_interval.map(|i| i.0),
         start_offsets: Default::default(),
+        log_start_moves: scenario.workload.admin.is_some(),
         batch: BatchShape {
             batch_size: scenario.workload.batch_size,
             compression: scenario.workload.compression.wire(),
             headers: scenario.workload.headers,
+            max_in_flight: scenario.workload.max_in_flight,
         },
     };
     let bootstrap: Vec<String> = config.brokers.values().cloned().collect();
@@ -192,6 +204,45 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
             }),
         ));
     }
+    if let Some(admin) = &scenario.workload.admin {
+        for i in 0..admin.admins {
+            let name = format!("admin-{i}");
+            let (c, r, w, a, rng) = (
+                client(&name),
+                recorder.clone(),
+                workload_config.clone(),
+                admin.config(),
+                stream(seed, &name),
+            );
+            clients.push((
+                host_of("admins", &name),
+                Box::pin(async move {
+                    let stop_at = tokio::time::Instant::now() + duration;
+                    faultline_workload::admin::run_admin(c, r, w, a, rng, stop_at).await;
+                }),
+            ));
+        }
+        for i in 0..admin.backlog_consumers {
+            let name = format!("backlog-consumer-{i}");
+            let (c, r, w, start, rng) = (
+                client(&name),
+                recorder.clone(),
+                workload_config.clone(),
+                admin.backlog_start.0,
+                stream(seed, &name),
+            );
+            clients.push((
+                host_of("consumers", &name),
+                Box::pin(async move {
+                    let stop_at = tokio::time::Instant::now() + duration;
+                    faultline_workload::admin::run_backlog_consumer(
+                        c, r, w, 0, start, rng, stop_at,
+                    )
+                    .await;
+                }),
+            ));
+        }
+    }
     let mut client_names = add_clients(&mut sim, clients);
     let final_reads: Arc<Mutex<Option<(bool, Duration)>>> = Arc::new(Mutex::new(None));
     {
@@ -249,6 +300,9 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
             hosts.check_invariants(checker, now.as_nanos() as u64);
             checked_steps += 1;
         }
+        if let Some(log) = &protocol {
+            log.lock().unwrap().after_step(now.as_nanos() as u64);
+        }
         if leaders_elected.is_none() && now >= duration && hosts.all_led(&partitions) {
             leaders_elected = Some(now);
         }
@@ -277,6 +331,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         }
         checker.report(checked_steps)
     });
+    let protocol = protocol.map(|log| log.lock().unwrap().report());
     let final_reads = *final_reads.lock().unwrap();
     let liveness = Liveness {
         heal_ns: duration.as_nanos() as u64,
@@ -297,7 +352,22 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         events,
         liveness,
         invariants,
+        protocol,
     })
+}
+
+/// `workload.max_in_flight`: 1..=5 (KIP-98: the broker retains five batches per producer),
+/// and above 1 only for idempotent producers (without sequences, pipelined retries reorder).
+pub(crate) fn check_in_flight(workload: &crate::scenario::Workload) -> Result<(), String> {
+    let bound = faultline_workload::pipelined::MAX_IN_FLIGHT;
+    if !(1..=bound).contains(&workload.max_in_flight)
+        || (workload.max_in_flight > 1 && !workload.idempotent)
+    {
+        return Err(format!(
+            "workload.max_in_flight must be 1..={bound}, and above 1 only with idempotent = true"
+        ));
+    }
+    Ok(())
 }
 
 /// A workload client's body, boxed so clients of different kinds can share a host.

@@ -138,6 +138,7 @@ fn default_plan(seed: u64) -> LivePlan {
             member_crashes: false,
             replay_interval: None,
             start_offsets: Default::default(),
+            log_start_moves: false,
             batch: Default::default(),
         },
         producers: 2,
@@ -187,10 +188,12 @@ fn scenario_plan(scenario: &Scenario, seed: u64) -> LivePlan {
             member_crashes: w.member_crashes,
             replay_interval: w.replay_interval.map(|i| i.0),
             start_offsets: Default::default(),
+            log_start_moves: false,
             batch: faultline_workload::workload::BatchShape {
                 batch_size: w.batch_size,
                 compression: w.compression.wire(),
                 headers: w.headers,
+                max_in_flight: w.max_in_flight,
             },
         },
         producers: w.producers,
@@ -373,12 +376,19 @@ pub fn run(args: CertifyArgs) -> anyhow::Result<i32> {
         args.target.display(),
         out.display()
     );
+    // The nodes append to their logs across restarts within one certification; a new
+    // certification into the same folder starts them empty, so the logs a certificate
+    // ships are of its own run only.
+    let log_dir = out.join("logs");
+    if log_dir.exists() {
+        std::fs::remove_dir_all(&log_dir)?;
+    }
     let options = CertifyOptions {
         suites,
         plan: (!args.no_faults).then_some(plan),
         context: CommandContext {
             faultline: std::env::current_exe()?,
-            log_dir: out.join("logs"),
+            log_dir,
         },
         rerun,
         started_at: rfc3339(now.as_secs()),

@@ -34,6 +34,9 @@ pub enum Checker {
     /// Kafka transactions (KIP-98): G0/G1b/G1c cycles, precommitted reads, zombie writes,
     /// offsets committed apart from their transaction's records.
     Txn,
+    /// DeleteRecords and ListOffsets answers (KIP-107, KIP-79, KIP-734), assuming acks=all
+    /// producers and, with `--final-reads`, reads to every partition's end.
+    Admin,
 }
 
 /// The sequential model of `--checker linearizable`.
@@ -161,6 +164,13 @@ pub fn run(args: CheckArgs) -> anyhow::Result<i32> {
             (Checker::Txn, Some(history)) => {
                 faultline_checker::txn::check(history, &Default::default())
             }
+            (Checker::Admin, Some(history)) => faultline_checker::admin::check(
+                history,
+                &faultline_checker::admin::AdminOptions {
+                    acks_all: true,
+                    final_reads: args.final_reads,
+                },
+            ),
             (Checker::Linearizable, history) => linearizability(&args, history)?,
             (_, None) => unreachable!("queue checkers read the history above"),
         };

@@ -373,7 +373,11 @@ fn explore(
                         loaded.scenario.name,
                         written.path
                     ),
-                    None => format!("faultline run {} --seed {seed}", loaded.path),
+                    // `--bug` switched bugs on that the file may not name: the repro must too.
+                    None => loaded.scenario.bugs.enabled().iter().fold(
+                        format!("faultline run {} --seed {seed}", loaded.path),
+                        |line, bug| format!("{line} --bug {bug}"),
+                    ),
                 };
                 match run_one(loaded, seed, repro, out, &seed.to_string()) {
                     Ok((executed, dir)) => {

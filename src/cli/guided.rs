@@ -1,9 +1,10 @@
 //! `faultline explore --guided`: coverage-guided exploration. Runs that reach coverage
 //! points no earlier run reached join a corpus; later runs either try a fresh seed or take
-//! a corpus entry and mutate its fault schedule — shift a window, add one, remove one,
-//! retime one — keeping its seed (so the workload and network draws stay put). Fuzzers
-//! keep inputs that reach new edges (AFL); Antithesis steers its fault injection the same
-//! way.
+//! a corpus entry and mutate it, keeping its seed (so the workload and network draws stay
+//! put): half the time a `[[faults.trigger]]` aimed at a cluster event the entry's run
+//! reached (`faultline_sim::aim`: fault at the interesting moment), else its fault
+//! schedule — shift a window, add one, remove one, retime one. Fuzzers keep inputs that
+//! reach new edges (AFL); Antithesis steers its fault injection the same way.
 //!
 //! The guidance never changes how many runs each scenario gets: runs go round robin over
 //! the scenarios exactly as in uniform exploration, and only the choice *within* a scenario
@@ -94,8 +95,21 @@ impl ScenarioState {
     }
 }
 
+/// One mutation of an entry, drawn from `rng`: half the time (when the entry's run reached
+/// a trigger event and the scenario has a kind a trigger can carry out) a trigger aimed at
+/// an event the run reached (`faultline_sim::aim`), else a change to its fault schedule.
+fn mutate(rng: &mut impl Rng, entry: &Entry) -> Scenario {
+    let reached = faultline_sim::coverage::trigger_events(&entry.points);
+    if rng.random_ratio(1, 2) {
+        if let Some(aimed) = faultline_sim::aim::aim(rng, &entry.scenario, &reached) {
+            return aimed;
+        }
+    }
+    mutate_schedule(rng, &entry.scenario, entry.seed)
+}
+
 /// One mutation of a schedule, drawn from `rng`; the schedule stays within the fault phase.
-fn mutate(rng: &mut impl Rng, scenario: &Scenario, seed: u64) -> Scenario {
+fn mutate_schedule(rng: &mut impl Rng, scenario: &Scenario, seed: u64) -> Scenario {
     let mut schedule = if scenario.faults.schedule.is_empty() {
         faultline_sim::world::fault_schedule(scenario, seed)
     } else {
@@ -221,7 +235,7 @@ pub fn explore_guided(
             let state = &mut states[which];
             if !state.corpus.is_empty() && rng.random_ratio(1, 2) {
                 let entry = state.pick(&mut rng);
-                let scenario = mutate(&mut rng, &entry.scenario, entry.seed);
+                let scenario = mutate(&mut rng, entry);
                 batch.push((which, scenario, entry.seed, format!("g{n}")));
             } else {
                 let seed = start + state.fresh;

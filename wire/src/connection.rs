@@ -150,6 +150,74 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 }
 
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// Sends every request back to back, without waiting for answers, then reads the
+    /// answers in order, each within `timeout`: a producer's `max.in.flight.requests.per.connection`
+    /// (KIP-98 allows up to 5 with idempotence). The broker answers one connection's
+    /// requests in the order sent (Kafka protocol guide, "Network"). After the first
+    /// failure every later request is reported unanswered; the caller drops the connection.
+    pub async fn send_all<R: Request>(
+        &mut self,
+        requests: &[R],
+        version: i16,
+        timeout: Duration,
+    ) -> Vec<Result<R::Response, RequestError>> {
+        let mut frames = Vec::with_capacity(requests.len());
+        for request in requests {
+            let correlation_id = self.next_correlation_id;
+            self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
+            match encode_request(request, version, correlation_id, &self.client_id) {
+                Ok(frame) => frames.push((correlation_id, frame)),
+                Err(e) => {
+                    let text = e.to_string();
+                    return requests
+                        .iter()
+                        .map(|_| Err(RequestError::Encode(text.clone())))
+                        .collect();
+                }
+            }
+        }
+        let mut answers = Vec::with_capacity(requests.len());
+        let written = tokio::time::timeout(timeout, async {
+            for (_, frame) in &frames {
+                write_frame(&mut self.stream, frame).await?;
+            }
+            Ok::<_, RequestError>(())
+        })
+        .await;
+        let mut failure = match written {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(RequestError::Timeout(timeout).to_string()),
+        };
+        for (correlation_id, _) in &frames {
+            if let Some(text) = &failure {
+                answers.push(Err(RequestError::Io(std::io::Error::other(format!(
+                    "not answered: {text}"
+                )))));
+                continue;
+            }
+            let read = tokio::time::timeout(timeout, read_frame(&mut self.stream)).await;
+            let answer = match read {
+                Ok(Ok(Some(body))) => {
+                    decode_response::<R>(body, version, *correlation_id).map_err(RequestError::from)
+                }
+                Ok(Ok(None)) => Err(RequestError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed before the response",
+                ))),
+                Ok(Err(e)) => Err(RequestError::from(e)),
+                Err(_) => Err(RequestError::Timeout(timeout)),
+            };
+            if let Err(e) = &answer {
+                failure = Some(e.to_string());
+            }
+            answers.push(answer);
+        }
+        answers
+    }
+}
+
 /// Connects within `timeout`.
 pub async fn connect<T: Transport>(
     transport: &T,

@@ -20,7 +20,9 @@ use faultline_wire::records::{decode_records, encode_batch, BatchRecord};
 use faultline_wire::{ResponseError, Transport};
 use kafka_protocol::records::Compression;
 
+pub mod admin;
 pub mod group;
+pub mod pipelined;
 pub mod txn;
 
 pub use group::{GroupError, Joined};

@@ -12,17 +12,23 @@
 //! - [`recorder`]: records a history as operations happen.
 //! - [`client`]: the Kafka client.
 //! - [`idempotent`]: the idempotent producer's retried send (KIP-98).
+//! - [`pipelined`]: the idempotent producer with up to five batches in flight (KIP-98).
 //! - [`assignor`]: the range assignor group leaders run.
 //! - [`group_consumer`]: consumer-group members (join, sync, heartbeat, commit).
 //! - [`workload`]: producers, consumers and final reads.
+//! - [`admin`]: the admin/seek client (DeleteRecords, ListOffsets) and the backlog consumer.
+//! - [`seek`]: consumers resume at a log start DeleteRecords moved past them.
 //! - [`transactional`]: transactional producers running Jepsen's `txn` ops (KIP-98).
 
+pub mod admin;
 pub mod assignor;
 pub mod client;
 pub mod duration;
 pub mod group_consumer;
 pub mod idempotent;
+pub mod pipelined;
 pub mod recorder;
 pub mod seed;
+pub mod seek;
 pub mod transactional;
 pub mod workload;

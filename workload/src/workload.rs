@@ -56,6 +56,11 @@ pub struct WorkloadConfig {
     pub start_offsets: BTreeMap<Key, i64>,
     /// How producers shape their batches.
     pub batch: BatchShape,
+    /// DeleteRecords may move partitions' log start (an admin client runs, KIP-107): a
+    /// consumer whose fetch fails asks for the earliest offset and, when its position fell
+    /// below it, moves there as a new process (a consumer with `auto.offset.reset =
+    /// earliest`), and final reads start at the log start. Off: exactly the old workload.
+    pub log_start_moves: bool,
 }
 
 /// How a producer's sends look on the wire: how many records per batch, compressed how,
@@ -71,6 +76,10 @@ pub struct BatchShape {
     /// record whose header is missing or differs as a value nobody wrote (KIP-82 headers
     /// are part of the record: losing them is data loss).
     pub headers: bool,
+    /// Batches an idempotent producer keeps in flight per connection
+    /// (`max.in.flight.requests.per.connection`, at most 5 with idempotence, KIP-98);
+    /// 1 sends one batch at a time.
+    pub max_in_flight: u32,
 }
 
 impl Default for BatchShape {
@@ -79,6 +88,7 @@ impl Default for BatchShape {
             batch_size: 1,
             compression: Compression::None,
             headers: false,
+            max_in_flight: 1,
         }
     }
 }
@@ -140,6 +150,10 @@ pub async fn run_producer<T: Transport>(
     mut rng: ChaCha8Rng,
     stop_at: Instant,
 ) {
+    if config.idempotent && config.batch.max_in_flight > 1 {
+        crate::pipelined::run_pipelined_producer(client, recorder, config, rng, stop_at).await;
+        return;
+    }
     let mut process = recorder.fresh_process();
     let mut idempotent = config.idempotent.then(IdempotentProducer::default);
     while Instant::now() < stop_at {
@@ -236,13 +250,25 @@ pub async fn run_producer<T: Transport>(
 
 /// Polls every partition by assignment, from offset 0, until `stop_at`.
 pub async fn run_consumer<T: Transport>(
-    mut client: KafkaClient<T>,
+    client: KafkaClient<T>,
     recorder: Recorder,
     config: WorkloadConfig,
-    mut rng: ChaCha8Rng,
+    rng: ChaCha8Rng,
     stop_at: Instant,
 ) {
     let keys: Vec<Key> = (0..config.partitions as Key).collect();
+    consume(client, recorder, config, keys, rng, stop_at).await;
+}
+
+/// Polls `keys` by assignment, from where their history begins, until `stop_at`.
+pub(crate) async fn consume<T: Transport>(
+    mut client: KafkaClient<T>,
+    recorder: Recorder,
+    config: WorkloadConfig,
+    keys: Vec<Key>,
+    mut rng: ChaCha8Rng,
+    stop_at: Instant,
+) {
     let (mut process, mut positions) = assign_from_earliest(&recorder, &config, &keys);
     let mut replay_at = config.replay_interval.map(|i| Instant::now() + i);
     while Instant::now() < stop_at {
@@ -256,17 +282,18 @@ pub async fn run_consumer<T: Transport>(
                 replay_at = Some(Instant::now() + interval);
             }
         }
-        poll_once(&mut client, &recorder, &config, process, &mut positions, 50).await;
+        let failed = poll_keys(&mut client, &recorder, &config, process, &mut positions, 50).await;
+        if config.log_start_moves
+            && !failed.is_empty()
+            && crate::seek::skip_deleted(&mut client, &config.topic, &failed, &mut positions).await
+        {
+            process = assign(&recorder, &keys);
+        }
     }
 }
 
-/// A fresh process that assigns itself `keys` and seeks every one to where its history
-/// begins.
-fn assign_from_earliest(
-    recorder: &Recorder,
-    config: &WorkloadConfig,
-    keys: &[Key],
-) -> (u32, BTreeMap<Key, i64>) {
+/// A fresh process that assigns itself `keys`.
+pub(crate) fn assign(recorder: &Recorder, keys: &[Key]) -> u32 {
     let process = recorder.fresh_process();
     for kind in [OpType::Invoke, OpType::Ok] {
         recorder.record(
@@ -277,8 +304,18 @@ fn assign_from_earliest(
             None,
         );
     }
+    process
+}
+
+/// A fresh process that assigns itself `keys` and seeks every one to where its history
+/// begins.
+fn assign_from_earliest(
+    recorder: &Recorder,
+    config: &WorkloadConfig,
+    keys: &[Key],
+) -> (u32, BTreeMap<Key, i64>) {
     (
-        process,
+        assign(recorder, keys),
         keys.iter().map(|&k| (k, config.start_offset(k))).collect(),
     )
 }
@@ -292,6 +329,19 @@ pub async fn poll_once<T: Transport>(
     positions: &mut BTreeMap<Key, i64>,
     max_wait_ms: i32,
 ) -> bool {
+    let failed = poll_keys(client, recorder, config, process, positions, max_wait_ms).await;
+    failed.len() < positions.len()
+}
+
+/// One `poll` op over every assigned partition. Returns the partitions whose fetch failed.
+pub(crate) async fn poll_keys<T: Transport>(
+    client: &mut KafkaClient<T>,
+    recorder: &Recorder,
+    config: &WorkloadConfig,
+    process: u32,
+    positions: &mut BTreeMap<Key, i64>,
+    max_wait_ms: i32,
+) -> Vec<Key> {
     recorder.record(
         Process::Client(process),
         OpType::Invoke,
@@ -301,6 +351,7 @@ pub async fn poll_once<T: Transport>(
     );
     let mut reads: BTreeMap<Key, Vec<(i64, Value)>> = BTreeMap::new();
     let mut errors = Vec::new();
+    let mut failed = Vec::new();
     let keys: Vec<Key> = positions.keys().copied().collect();
     for key in keys {
         let position = positions[&key];
@@ -330,11 +381,13 @@ pub async fn poll_once<T: Transport>(
                 positions.insert(key, fetched.next_offset);
                 reads.insert(key, records);
             }
-            Err(error) => errors.push(format!("partition {key}: {error}")),
+            Err(error) => {
+                errors.push(format!("partition {key}: {error}"));
+                failed.push(key);
+            }
         }
     }
-    let answered = !reads.is_empty();
-    if answered {
+    if !reads.is_empty() {
         recorder.record(
             Process::Client(process),
             OpType::Ok,
@@ -351,7 +404,7 @@ pub async fn poll_once<T: Transport>(
             Some(errors.join("; ")),
         );
     }
-    answered
+    failed
 }
 
 /// Reads every partition from where its history begins to the end it reports after the heal. Returns
@@ -377,6 +430,15 @@ pub async fn run_final_reads<T: Transport>(
     }
     let mut positions: BTreeMap<Key, i64> =
         ends.keys().map(|&k| (k, config.start_offset(k))).collect();
+    if config.log_start_moves {
+        let keys: Vec<Key> = positions.keys().copied().collect();
+        while Instant::now() < deadline
+            && !crate::seek::skip_deleted_all(&mut client, &config.topic, &keys, &mut positions)
+                .await
+        {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     while Instant::now() < deadline {
         let pending: BTreeMap<Key, i64> = positions
             .iter()

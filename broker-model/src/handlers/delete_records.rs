@@ -4,9 +4,16 @@
 //!
 //! Kafka protocol guide, DeleteRecords: `offset` -1 means the high watermark; past the
 //! high watermark is OFFSET_OUT_OF_RANGE. The answer's `low_watermark` is the new log
-//! start. Kafka's `DelayedDeleteRecords` waits until every replica's log start has moved;
-//! this broker answers once the leader's has and checkpointed it, and followers catch up
-//! on their next fetch (the low watermark it reports is the leader's).
+//! start. As Kafka's `DelayedDeleteRecords` does, the answer waits until the replicas have
+//! moved their log start too (`Partition.lowWatermarkIfLeader`: the smallest log start
+//! over the replicas), so that a follower elected after the answer never serves the
+//! deleted records again; past the request's `timeout_ms` it is REQUEST_TIMED_OUT. Kafka
+//! learns a follower's log start from its Fetch; here the leader knows it has one once an
+//! in-sync follower fetched at or past the new log start after the deletion (that fetch's
+//! answer carries the log start, which the follower takes, `append_as_follower`) and then
+//! fetched again (so it has processed that answer). Found by the admin checker
+//! (`log-start-regression`): an acknowledged deletion whose leader was isolated before its
+//! followers fetched came back after the failover.
 
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
@@ -15,10 +22,138 @@ use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use faultline_wire::ResponseError;
 
+use std::collections::BTreeMap;
+
 use crate::broker::Broker;
+use crate::partition::Role;
 use crate::storage::TopicPartition;
 
-/// Answers DeleteRecords for every requested partition.
+/// One partition's deletion, acknowledged by the leader, waiting for its followers.
+#[derive(Debug, Clone)]
+pub struct PendingDelete {
+    key: TopicPartition,
+    /// The new log start, or why the deletion was refused.
+    result: Result<i64, ResponseError>,
+    /// When the leader moved its log start.
+    deleted_at_ms: u64,
+    /// Per in-sync follower: when it was first seen fetching at or past the new log start
+    /// after the deletion; the follower is done once it fetched again after that.
+    fetched_past: BTreeMap<i32, u64>,
+    /// Every in-sync follower has taken the new log start.
+    done: bool,
+}
+
+/// Deletes on the leader for every requested partition; the answer waits in [`poll`].
+pub fn begin(
+    broker: &mut Broker,
+    request: &DeleteRecordsRequest,
+    now_ms: u64,
+) -> Vec<Vec<PendingDelete>> {
+    request
+        .topics
+        .iter()
+        .map(|topic| {
+            topic
+                .partitions
+                .iter()
+                .map(|wanted| {
+                    let key: TopicPartition = (topic.name.0.to_string(), wanted.partition_index);
+                    let result = delete_one(broker, &key, wanted.offset);
+                    PendingDelete {
+                        done: result.is_err(),
+                        key,
+                        result,
+                        deleted_at_ms: now_ms,
+                        fetched_past: BTreeMap::new(),
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Moves every pending deletion on; true once all are done (their followers took the new
+/// log start, or the leader lost its leadership: NOT_LEADER_OR_FOLLOWER, as Kafka's
+/// `DelayedDeleteRecords.tryComplete`).
+pub fn poll(broker: &Broker, pending: &mut [Vec<PendingDelete>]) -> bool {
+    for one in pending.iter_mut().flatten().filter(|p| !p.done) {
+        let Ok(low_watermark) = one.result else {
+            continue;
+        };
+        let Some(partition) = broker.partitions.get(&one.key) else {
+            one.result = Err(ResponseError::NotLeaderOrFollower);
+            one.done = true;
+            continue;
+        };
+        let Role::Leader(state) = &partition.role else {
+            one.result = Err(ResponseError::NotLeaderOrFollower);
+            one.done = true;
+            continue;
+        };
+        let mut waiting = false;
+        for id in partition.isr() {
+            let Some(progress) = state.followers.get(id) else {
+                continue;
+            };
+            let answered_after = progress.last_fetch_ms > one.deleted_at_ms;
+            match one.fetched_past.get(id) {
+                Some(&first) if progress.last_fetch_ms > first => {}
+                Some(_) => waiting = true,
+                None => {
+                    if answered_after && progress.log_end_offset >= low_watermark {
+                        one.fetched_past.insert(*id, progress.last_fetch_ms);
+                    }
+                    waiting = true;
+                }
+            }
+        }
+        one.done = !waiting;
+    }
+    pending.iter().flatten().all(|p| p.done)
+}
+
+/// Deletions still waiting for their followers when the request's time ran out.
+pub fn expire(pending: &mut [Vec<PendingDelete>]) {
+    for one in pending.iter_mut().flatten().filter(|p| !p.done) {
+        one.result = Err(ResponseError::RequestTimedOut);
+        one.done = true;
+    }
+}
+
+/// The answer to a request begun with [`begin`].
+pub fn response(
+    request: &DeleteRecordsRequest,
+    pending: &[Vec<PendingDelete>],
+) -> DeleteRecordsResponse {
+    let topics = request
+        .topics
+        .iter()
+        .zip(pending)
+        .map(|(topic, results)| {
+            let partitions = topic
+                .partitions
+                .iter()
+                .zip(results)
+                .map(|(wanted, one)| {
+                    let result = DeleteRecordsPartitionResult::default()
+                        .with_partition_index(wanted.partition_index);
+                    match one.result {
+                        Ok(low_watermark) => result.with_low_watermark(low_watermark),
+                        Err(error) => result.with_low_watermark(-1).with_error_code(error.code()),
+                    }
+                })
+                .collect();
+            DeleteRecordsTopicResult::default()
+                .with_name(topic.name.clone())
+                .with_partitions(partitions)
+        })
+        .collect();
+    DeleteRecordsResponse::default().with_topics(topics)
+}
+
+/// Answers DeleteRecords for every requested partition at once, without waiting for the
+/// followers (the sans-IO unit tests' entry; the node waits, [`begin`] and [`poll`]).
+#[cfg(test)]
 pub fn handle(broker: &mut Broker, request: &DeleteRecordsRequest) -> DeleteRecordsResponse {
     let topics = request
         .topics

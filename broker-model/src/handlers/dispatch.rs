@@ -8,9 +8,8 @@ use crate::controller::Controller;
 use crate::node::BrokerNode;
 
 use super::{
-    admin, api_versions, broker_versions, controller, controller_versions, delete_records,
-    describe_transactions, find_coordinator, groups, metadata, offset_commit, offsets,
-    support_table, topics,
+    admin, api_versions, broker_versions, controller, controller_versions, describe_transactions,
+    find_coordinator, groups, metadata, offset_commit, offsets, support_table, topics,
 };
 
 /// The request body of `$variant`, or `None` from the enclosing function: the decoder
@@ -61,7 +60,7 @@ impl BrokerNode {
             ApiKey::Fetch => ResponseKind::Fetch(self.fetch(body!(body, Fetch)).await),
             ApiKey::DeleteRecords => {
                 let request = body!(body, DeleteRecords);
-                ResponseKind::DeleteRecords(delete_records::handle(&mut self.lock(), &request))
+                ResponseKind::DeleteRecords(self.delete_records(request).await)
             }
             ApiKey::InitProducerId => ResponseKind::InitProducerId(
                 self.init_producer_id(body!(body, InitProducerId), version)

@@ -5,7 +5,9 @@
 //! watermark; -3 the record with the largest timestamp (KIP-734); any timestamp ≥ 0 the
 //! first offset whose timestamp is at least it (KIP-79). Only records below the high
 //! watermark count (Kafka's `Partition.fetchOffsetForTimestamp` filters the rest for
-//! consumers); none found is offset -1, timestamp -1 without an error. Under read_committed
+//! consumers); none found is offset -1, timestamp -1 without an error — unless the leader's
+//! high watermark has not yet reached the start of its epoch (KIP-207:
+//! OFFSET_NOT_AVAILABLE, for latest too). Under read_committed
 //! (`isolation_level` 1, KIP-98) the bound is the last stable offset instead, so latest is
 //! the LSO.
 //! OffsetForLeaderEpoch (KIP-101, KIP-279): the end offset of the largest epoch ≤ the one
@@ -56,20 +58,30 @@ pub fn offset_for(
             .batch_containing(offset)
             .map_or(partition.leader_epoch(), |b| b.leader_epoch)
     };
+    // KIP-207: a new leader's high watermark may still lag behind offsets its predecessor
+    // already committed (and acknowledged) until it reaches the start of its own epoch;
+    // until then latest is OFFSET_NOT_AVAILABLE rather than a smaller offset, and so is a
+    // search that found nothing below it (Kafka's `Partition.fetchOffsetForTimestamp`).
+    let lagging = {
+        let (previous, epoch_start) = partition
+            .log
+            .end_offset_for_epoch(partition.leader_epoch() - 1);
+        previous >= 0 && epoch_start > partition.high_watermark
+    };
     let found = |answer: Option<(i64, i64)>| match answer {
-        Some((offset, timestamp)) => (offset, timestamp, epoch_of(offset)),
-        None => (-1, -1, -1),
+        Some((offset, timestamp)) => Ok((offset, timestamp, epoch_of(offset))),
+        None if lagging => Err(ResponseError::OffsetNotAvailable),
+        None => Ok((-1, -1, -1)),
     };
     match timestamp {
         EARLIEST_TIMESTAMP => {
             let start = partition.log.log_start_offset();
             Ok((start, -1, epoch_of(start)))
         }
+        LATEST_TIMESTAMP if lagging => Err(ResponseError::OffsetNotAvailable),
         LATEST_TIMESTAMP => Ok((high_watermark, -1, partition.leader_epoch())),
-        MAX_TIMESTAMP => Ok(found(partition.log.max_timestamp(high_watermark))),
-        target if target >= 0 => Ok(found(
-            partition.log.offset_for_timestamp(target, high_watermark),
-        )),
+        MAX_TIMESTAMP => found(partition.log.max_timestamp(high_watermark)),
+        target if target >= 0 => found(partition.log.offset_for_timestamp(target, high_watermark)),
         _ => Err(ResponseError::InvalidRequest),
     }
 }

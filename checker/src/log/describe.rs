@@ -52,6 +52,8 @@ fn function_name(f: Function) -> &'static str {
         Function::Commit => "commit",
         Function::FetchCommitted => "fetch-committed",
         Function::Join => "join",
+        Function::DeleteRecords => "delete-records",
+        Function::ListOffsets => "list-offsets",
         Function::StartFault => "start-fault",
         Function::StopFault => "stop-fault",
     }

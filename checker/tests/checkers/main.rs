@@ -2,6 +2,7 @@
 //! near-miss testdata per anomaly kind, properties of the log checker, and the
 //! linearizability engine against known verdicts.
 
+mod admin;
 mod group;
 mod linearizable;
 mod linearizable_scale;

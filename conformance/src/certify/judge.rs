@@ -31,6 +31,7 @@ pub fn property_of(kind: AnomalyKind) -> Result<&'static str, &'static str> {
         // `recovery` judges the live run's final reads directly.
         NotRecovered => Ok("faults.recovers"),
         IntSendSkip => Err("allowed, as in Jepsen: other producers' records may land between two sends of one op"),
+        Protocol => Err("judged from the answering broker's internal state, which only the simulation sees; a live target shows it only through client-visible anomalies"),
         Invariant => Err("judged from the brokers' internal state, which only the simulation sees; a live target shows it only through client-visible anomalies"),
         Nonlinearizable => Err("the fault workload records queue ops, which the log checker judges; the linearizability engine serves `faultline check`"),
         // Transactions (KIP-98, KIP-447), judged by the transaction checker when the
@@ -40,6 +41,7 @@ pub fn property_of(kind: AnomalyKind) -> Result<&'static str, &'static str> {
         PrecommittedRead => Ok("txn.no-precommitted-reads"),
         ZombieWrite => Ok("txn.no-zombie-writes"),
         NonAtomicOffsetCommit => Ok("txn.offsets-commit-with-writes"),
+        LogStartRegression | LatestOffsetOutOfBounds | WrongTimestampOffset => Err("judged from the simulation's admin client (DeleteRecords, ListOffsets under faults), which the live fault workload does not run; the model-based suite checks ListOffsets answers against its model"),
         WriteCycle => Err("allowed, as in Jepsen (allowed-error-types): Kafka does not isolate writes, so write cycles between transactions are normal"),
     }
 }
@@ -396,6 +398,14 @@ fn api_of(f: Function) -> Option<(&'static str, i16)> {
         Function::Txn => Some((
             "a transaction, InitProducerId to EndTxn (26)",
             faultline_workload::client::txn::END_TXN_VERSION,
+        )),
+        Function::DeleteRecords => Some((
+            "DeleteRecords (21)",
+            faultline_workload::client::admin::DELETE_RECORDS_VERSION,
+        )),
+        Function::ListOffsets => Some((
+            "ListOffsets (2)",
+            faultline_workload::client::admin::LIST_OFFSETS_ADMIN_VERSION,
         )),
         Function::Assign | Function::Subscribe | Function::StartFault | Function::StopFault => None,
     }

@@ -380,6 +380,7 @@ mod tests {
                 member_crashes: false,
                 replay_interval: None,
                 start_offsets: Default::default(),
+                log_start_moves: false,
                 batch: Default::default(),
             },
             producers: 1,

@@ -63,6 +63,8 @@ impl LivePlan {
             }),
             group: self.group_consumers > 0,
             txn: self.txn.as_ref().map(LiveTxn::check_options),
+            // The live workload runs no admin client (DeleteRecords, ListOffsets).
+            admin: None,
             expect: Vec::new(),
         }
     }

@@ -42,6 +42,38 @@ pub enum TriggerEvent {
     TxnCommit,
 }
 
+impl TriggerEvent {
+    /// Every event a trigger can wait for, in declaration order.
+    pub const ALL: [TriggerEvent; 8] = [
+        TriggerEvent::LeaderElected,
+        TriggerEvent::IsrShrink,
+        TriggerEvent::IsrExpand,
+        TriggerEvent::BrokerRestart,
+        TriggerEvent::Truncation,
+        TriggerEvent::ControllerChange,
+        TriggerEvent::TxnEnd,
+        TriggerEvent::TxnCommit,
+    ];
+
+    /// Its name in a scenario file (`on = "…"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TriggerEvent::LeaderElected => "leader-elected",
+            TriggerEvent::IsrShrink => "isr-shrink",
+            TriggerEvent::IsrExpand => "isr-expand",
+            TriggerEvent::BrokerRestart => "broker-restart",
+            TriggerEvent::Truncation => "truncation",
+            TriggerEvent::ControllerChange => "controller-change",
+            TriggerEvent::TxnEnd => "txn-end",
+            TriggerEvent::TxnCommit => "txn-commit",
+        }
+    }
+}
+
+/// A trigger's default `after`: events before it (the first elections of a starting
+/// cluster) fire nothing.
+pub const DEFAULT_AFTER_MS: u64 = 2_000;
+
 /// What a trigger does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -138,7 +170,7 @@ mod defaults {
         1
     }
     pub fn after() -> HumanDuration {
-        HumanDuration::from_millis(2_000)
+        HumanDuration::from_millis(DEFAULT_AFTER_MS)
     }
 }
 
@@ -364,6 +396,15 @@ mod tests {
         assert_eq!(windows[0].kind, FaultKind::Crash);
         assert!((5_000..=5_200).contains(&windows[0].at.as_millis()));
         assert!(triggers.fire(&elected, 6_000).is_empty(), "fires once");
+    }
+
+    #[test]
+    fn event_names_are_the_scenario_file_names() {
+        for on in TriggerEvent::ALL {
+            let parsed: Trigger =
+                toml::from_str(&format!("on = \"{}\"\naction = \"crash\"", on.name())).unwrap();
+            assert_eq!(parsed.on, on);
+        }
     }
 
     #[test]

@@ -500,3 +500,45 @@ fn a_swarm_seed_replays_to_the_same_trace_hash() {
         assert_eq!(first.coverage, second.coverage);
     }
 }
+
+/// Guided's event-directed mutation (`faultline_sim::aim`) is a function of the guided
+/// stream and the run it mutates: aimed twice, run twice — or run from its TOML, as a
+/// failure's folder replays it — the same trace; and its trigger strikes, since the run
+/// is the same as the one it mutates until the event it waits for.
+#[test]
+fn a_guided_aimed_trigger_replays_to_the_same_trace_hash() {
+    let base = scenario(&format!(
+        "{FAST_SESSIONS}[faults]\nkinds = [\"isolate\", \"crash\"]\ninterval = \"3s\"\nfault_duration = \"2s\"\n"
+    ));
+    let seed = 6;
+    let reached_run = run(&base, seed).unwrap();
+    let reached = faultline_sim::coverage::trigger_events(&reached_run.coverage);
+    assert!(!reached.is_empty(), "{:?}", reached_run.coverage);
+    let aim = || {
+        faultline_sim::aim::aim(
+            &mut faultline_sim::seed::stream(seed, "guided"),
+            &base,
+            &reached,
+        )
+        .expect("crash and isolate are aimable")
+    };
+    let (a, b) = (aim(), aim());
+    assert_eq!(a, b);
+    assert_eq!(a.faults.trigger.len(), 1);
+    let first = run(&a, seed).unwrap();
+    let second = run(&b, seed).unwrap();
+    assert_eq!(
+        first.trace_hash, second.trace_hash,
+        "{:?}",
+        a.faults.trigger
+    );
+    assert_eq!(first.coverage, second.coverage);
+    let folder =
+        Scenario::parse(&toml::to_string(&a).unwrap(), Path::new("scenario.toml")).unwrap();
+    assert_eq!(run(&folder, seed).unwrap().trace_hash, first.trace_hash);
+    assert!(
+        first.faults.len() > reached_run.faults.len(),
+        "the aimed trigger {:?} struck nothing",
+        a.faults.trigger
+    );
+}

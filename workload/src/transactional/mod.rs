@@ -195,6 +195,7 @@ mod tests {
             member_crashes: false,
             replay_interval: None,
             start_offsets: BTreeMap::new(),
+            log_start_moves: false,
             batch: Default::default(),
         }
     }

@@ -273,7 +273,7 @@ impl PartitionModel {
             None => {}
             Some(error) if error.is_retriable() => return Ok(()),
             Some(error) => {
-                let inside = self.log_end().map_or(true, |end| offset <= end);
+                let inside = self.log_end().is_none_or(|end| offset <= end);
                 if inside && !self.uncertain {
                     return Err(FETCH_RANGE.violated(format!(
                         "a fetch from offset {offset}, inside the log, answered {error:?}"

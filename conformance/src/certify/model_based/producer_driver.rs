@@ -110,7 +110,7 @@ impl<T: Transport> Driver<'_, T> {
                 refused,
                 wire,
                 may_append,
-            } if !refused.is_empty() && !(may_append && seen.error_code == 0) => {
+            } if !(refused.is_empty() || (may_append && seen.error_code == 0)) => {
                 ProducerModel::check_refused(&refused, wire, seen.error_code)
             }
             Resolved::New { wire, .. } => {

@@ -1,0 +1,90 @@
+//! The protocol rules, as pure functions of what a request asked, what the broker answered
+//! and the broker's state when it answered. Each returns the broken rule's evidence.
+//! Only what is decidable from one broker's state is judged; anything else passes.
+
+use faultline_wire::ResponseError;
+
+/// Error code of no error.
+const NONE: i16 = 0;
+
+fn name(code: i16) -> String {
+    ResponseError::try_from_code(code)
+        .map(|e| format!("{e:?}"))
+        .unwrap_or_else(|| format!("error {code}"))
+}
+
+/// KIP-320 (and the protocol guide's FENCED_LEADER_EPOCH / UNKNOWN_LEADER_EPOCH): a
+/// request's `current_leader_epoch` older than the replica's is FENCED_LEADER_EPOCH, a
+/// newer one UNKNOWN_LEADER_EPOCH, an equal one neither; -1 skips the check.
+pub fn leader_epoch(
+    current_leader_epoch: i32,
+    replica_epoch: i32,
+    error: i16,
+) -> Result<(), String> {
+    if current_leader_epoch < 0 {
+        return Ok(());
+    }
+    let fenced = ResponseError::FencedLeaderEpoch.code();
+    let unknown = ResponseError::UnknownLeaderEpoch.code();
+    let wrong = match current_leader_epoch.cmp(&replica_epoch) {
+        std::cmp::Ordering::Less => error == unknown || error == NONE,
+        std::cmp::Ordering::Greater => error == fenced || error == NONE,
+        std::cmp::Ordering::Equal => error == fenced || error == unknown,
+    };
+    if wrong {
+        return Err(format!(
+            "current_leader_epoch {current_leader_epoch} against the replica's leader epoch {replica_epoch} answered {} (KIP-320: older is FENCED_LEADER_EPOCH, newer UNKNOWN_LEADER_EPOCH)",
+            name(error)
+        ));
+    }
+    Ok(())
+}
+
+/// What a leader's partition looked like when a consumer's Fetch was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FetchBounds {
+    /// The log start offset.
+    pub log_start: i64,
+    /// The log end offset.
+    pub log_end: i64,
+    /// What a consumer at this isolation may read up to: the high watermark, or the last
+    /// stable offset under read_committed (KIP-98).
+    pub readable_end: i64,
+}
+
+/// Kafka protocol guide, Fetch: OFFSET_OUT_OF_RANGE only for an offset below the log start
+/// or past the log end (KIP-107 for the log start); a consumer's fetch at exactly the high
+/// watermark (the last stable offset under read_committed) is answered with no records and
+/// no error, the long-poll "nothing new yet" (KIP-392 keeps these semantics for followers).
+pub fn consumer_fetch(
+    fetch_offset: i64,
+    bounds: FetchBounds,
+    error: i16,
+    record_bytes: usize,
+) -> Result<(), String> {
+    let in_range = bounds.log_start <= fetch_offset && fetch_offset <= bounds.log_end;
+    if in_range && error == ResponseError::OffsetOutOfRange.code() {
+        return Err(format!(
+            "a consumer Fetch at offset {fetch_offset} answered OFFSET_OUT_OF_RANGE though the log spans [{}, {}]",
+            bounds.log_start, bounds.log_end
+        ));
+    }
+    if fetch_offset == bounds.readable_end && error == NONE && record_bytes > 0 {
+        return Err(format!(
+            "a consumer Fetch at offset {fetch_offset}, exactly the readable end (high watermark or last stable offset), answered {record_bytes} bytes of records"
+        ));
+    }
+    Ok(())
+}
+
+/// Kafka protocol guide, ListOffsets: latest (-1) is the high watermark for
+/// read_uncommitted and the last stable offset for read_committed (KIP-98), so it is never
+/// above what a consumer may read.
+pub fn list_offsets_latest(offset: i64, readable_end: i64, error: i16) -> Result<(), String> {
+    if error == NONE && offset > readable_end {
+        return Err(format!(
+            "ListOffsets latest answered {offset}, above the readable end {readable_end} (high watermark or last stable offset)"
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! The admin calls of [`KafkaClient`]: DeleteRecords (KIP-107) and ListOffsets at any
+//! timestamp and isolation (Kafka protocol guide, ListOffsets; KIP-79, KIP-734 for
+//! MAX_TIMESTAMP, which needs v7). Like every call here, each is one attempt; the workload
+//! decides what an error means for the history.
+
+use kafka_protocol::messages::delete_records_request::{
+    DeleteRecordsPartition, DeleteRecordsTopic,
+};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{BrokerId, DeleteRecordsRequest, ListOffsetsRequest, TopicName};
+
+use faultline_wire::{ResponseError, Transport};
+
+use super::KafkaClient;
+
+/// DeleteRecords v1 (v0 with throttle time; the same fields).
+pub const DELETE_RECORDS_VERSION: i16 = 1;
+/// ListOffsets v7, the first that knows MAX_TIMESTAMP (KIP-734).
+pub const LIST_OFFSETS_ADMIN_VERSION: i16 = 7;
+
+/// Why an admin call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdminError {
+    /// The broker answered with an error code.
+    #[error("{0}")]
+    Broker(ResponseError),
+    /// No answer: the request may or may not have taken effect.
+    #[error("{0}")]
+    NoAnswer(String),
+}
+
+impl<T: Transport> KafkaClient<T> {
+    /// DeleteRecords of one partition below `offset`: the new log start (`low_watermark`).
+    pub async fn delete_records(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<i64, AdminError> {
+        let (address, _) = self
+            .leader(topic, partition)
+            .await
+            .map_err(AdminError::NoAnswer)?;
+        let request = DeleteRecordsRequest::default()
+            .with_timeout_ms(self.request_timeout.as_millis() as i32)
+            .with_topics(vec![DeleteRecordsTopic::default()
+                .with_name(TopicName(topic.to_string().into()))
+                .with_partitions(vec![DeleteRecordsPartition::default()
+                    .with_partition_index(partition)
+                    .with_offset(offset)])]);
+        let timeout = self.request_timeout;
+        let response = match self
+            .send_to(&address, &request, DELETE_RECORDS_VERSION, timeout)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                self.forget_leader(topic, partition);
+                return Err(AdminError::NoAnswer(e.to_string()));
+            }
+        };
+        let answer = response
+            .topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .ok_or_else(|| AdminError::NoAnswer("empty delete-records response".into()))?;
+        match ResponseError::try_from_code(answer.error_code) {
+            None => Ok(answer.low_watermark),
+            Some(error) => {
+                self.forget_leader(topic, partition);
+                Err(AdminError::Broker(error))
+            }
+        }
+    }
+
+    /// ListOffsets of one partition at `timestamp` (-2 earliest, -1 latest, -3 max
+    /// timestamp, or a timestamp ≥ 0) and `isolation_level`: `(offset, timestamp)`.
+    pub async fn list_offsets_at(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        timestamp: i64,
+        isolation_level: i8,
+    ) -> Result<(i64, i64), AdminError> {
+        let (address, epoch) = self
+            .leader(topic, partition)
+            .await
+            .map_err(AdminError::NoAnswer)?;
+        let request = ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_isolation_level(isolation_level)
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(TopicName(topic.to_string().into()))
+                .with_partitions(vec![ListOffsetsPartition::default()
+                    .with_partition_index(partition)
+                    .with_current_leader_epoch(epoch)
+                    .with_timestamp(timestamp)])]);
+        let timeout = self.request_timeout;
+        let response = match self
+            .send_to(&address, &request, LIST_OFFSETS_ADMIN_VERSION, timeout)
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                self.forget_leader(topic, partition);
+                return Err(AdminError::NoAnswer(e.to_string()));
+            }
+        };
+        let answer = response
+            .topics
+            .first()
+            .and_then(|t| t.partitions.first())
+            .ok_or_else(|| AdminError::NoAnswer("empty list-offsets response".into()))?;
+        match ResponseError::try_from_code(answer.error_code) {
+            None => Ok((answer.offset, answer.timestamp)),
+            Some(error) => {
+                self.forget_leader(topic, partition);
+                Err(AdminError::Broker(error))
+            }
+        }
+    }
+}
