@@ -4,7 +4,7 @@
 //!
 //! `scenarios/README.md` documents every key.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +19,9 @@ use crate::duration::{line_column, HumanDuration};
 use crate::nemesis::trigger::Trigger;
 use crate::nemesis::{leader_target, FaultKind, FaultWindow};
 use crate::txn_workload::TxnWorkload;
+
+mod error;
+pub use error::ScenarioError;
 
 /// A whole scenario.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -383,39 +386,6 @@ mod defaults {
             message_timestamp_type: MessageTimestampType::CreateTime,
         }]
     }
-}
-
-/// A scenario file that could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum ScenarioError {
-    /// Not readable.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// Not valid TOML, or not a scenario.
-    #[error("{path}:{line}:{column}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line.
-        line: usize,
-        /// 1-based column.
-        column: usize,
-        /// What was expected.
-        message: String,
-    },
-    /// Well-formed but inconsistent.
-    #[error("{path}: {message}")]
-    Invalid {
-        /// The file.
-        path: PathBuf,
-        /// Which rule.
-        message: String,
-    },
 }
 
 impl Scenario {
