@@ -48,29 +48,16 @@ impl<T: Transport> KafkaClient<T> {
                 .with_partitions(vec![DeleteRecordsPartition::default()
                     .with_partition_index(partition)
                     .with_offset(offset)])]);
-        let timeout = self.request_timeout;
-        let response = match self
-            .send_to(&address, &request, DELETE_RECORDS_VERSION, timeout)
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                self.forget_leader(topic, partition);
-                return Err(AdminError::NoAnswer(e.to_string()));
-            }
-        };
+        let response = self
+            .ask_leader(topic, partition, &address, &request, DELETE_RECORDS_VERSION)
+            .await?;
         let answer = response
             .topics
             .first()
             .and_then(|t| t.partitions.first())
             .ok_or_else(|| AdminError::NoAnswer("empty delete-records response".into()))?;
-        match ResponseError::try_from_code(answer.error_code) {
-            None => Ok(answer.low_watermark),
-            Some(error) => {
-                self.forget_leader(topic, partition);
-                Err(AdminError::Broker(error))
-            }
-        }
+        self.refused(topic, partition, answer.error_code)?;
+        Ok(answer.low_watermark)
     }
 
     /// ListOffsets of one partition at `timestamp` (-2 earliest, -1 latest, -3 max
@@ -95,24 +82,47 @@ impl<T: Transport> KafkaClient<T> {
                     .with_partition_index(partition)
                     .with_current_leader_epoch(epoch)
                     .with_timestamp(timestamp)])]);
-        let timeout = self.request_timeout;
-        let response = match self
-            .send_to(&address, &request, LIST_OFFSETS_ADMIN_VERSION, timeout)
-            .await
-        {
-            Ok(r) => r,
-            Err(e) => {
-                self.forget_leader(topic, partition);
-                return Err(AdminError::NoAnswer(e.to_string()));
-            }
-        };
+        let response = self
+            .ask_leader(
+                topic,
+                partition,
+                &address,
+                &request,
+                LIST_OFFSETS_ADMIN_VERSION,
+            )
+            .await?;
         let answer = response
             .topics
             .first()
             .and_then(|t| t.partitions.first())
             .ok_or_else(|| AdminError::NoAnswer("empty list-offsets response".into()))?;
-        match ResponseError::try_from_code(answer.error_code) {
-            None => Ok((answer.offset, answer.timestamp)),
+        self.refused(topic, partition, answer.error_code)?;
+        Ok((answer.offset, answer.timestamp))
+    }
+
+    /// Sends `request` to the partition's leader at `address`; no answer forgets the
+    /// leader (the next call looks it up again) and may or may not have taken effect.
+    async fn ask_leader<R: kafka_protocol::protocol::Request>(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        address: &str,
+        request: &R,
+        version: i16,
+    ) -> Result<R::Response, AdminError> {
+        let timeout = self.request_timeout;
+        let answer = self.send_to(address, request, version, timeout).await;
+        answer.map_err(|e| {
+            self.forget_leader(topic, partition);
+            AdminError::NoAnswer(e.to_string())
+        })
+    }
+
+    /// An answer's error code: none is success; any error forgets the leader, as a
+    /// moved leadership is the common cause.
+    fn refused(&mut self, topic: &str, partition: i32, code: i16) -> Result<(), AdminError> {
+        match ResponseError::try_from_code(code) {
+            None => Ok(()),
             Some(error) => {
                 self.forget_leader(topic, partition);
                 Err(AdminError::Broker(error))
