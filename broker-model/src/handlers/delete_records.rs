@@ -155,29 +155,8 @@ pub fn response(
 /// followers (the sans-IO unit tests' entry; the node waits, [`begin`] and [`poll`]).
 #[cfg(test)]
 pub fn handle(broker: &mut Broker, request: &DeleteRecordsRequest) -> DeleteRecordsResponse {
-    let topics = request
-        .topics
-        .iter()
-        .map(|topic| {
-            let partitions = topic
-                .partitions
-                .iter()
-                .map(|wanted| {
-                    let key: TopicPartition = (topic.name.0.to_string(), wanted.partition_index);
-                    let result = DeleteRecordsPartitionResult::default()
-                        .with_partition_index(wanted.partition_index);
-                    match delete_one(broker, &key, wanted.offset) {
-                        Ok(low_watermark) => result.with_low_watermark(low_watermark),
-                        Err(error) => result.with_low_watermark(-1).with_error_code(error.code()),
-                    }
-                })
-                .collect();
-            DeleteRecordsTopicResult::default()
-                .with_name(topic.name.clone())
-                .with_partitions(partitions)
-        })
-        .collect();
-    DeleteRecordsResponse::default().with_topics(topics)
+    let pending = begin(broker, request, 0);
+    response(request, &pending)
 }
 
 fn delete_one(
