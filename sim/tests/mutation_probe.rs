@@ -12,6 +12,12 @@
 //! groups stalled for good, and every check passed both. The test fails at the first run
 //! that is not as expected, so a killed mutant costs less than a surviving one.
 //!
+//! Beside the catalog, the model-based certification suite (docs/certify.md) runs its
+//! generated request sequences over turmoil against the mutant, every family: the
+//! catalog's workloads are well-behaved clients, the model's sequences are not (stale
+//! generations, sequence gaps, reads below the log start, tiny `max_bytes`), so together
+//! they see more of the broker than either alone.
+//!
 //! It is `#[ignore]`d so `cargo test --workspace` stays fast; cargo-mutants runs it with
 //! `-- --ignored` (`.cargo/mutants.toml`), and by hand:
 //!
@@ -21,7 +27,14 @@
 
 use std::path::{Path, PathBuf};
 
+use faultline_broker::bugs::PlantedBugs;
+use faultline_conformance::certify::model_based::{Budget, Family};
+use faultline_conformance::certify::Status;
 use faultline_sim::Scenario;
+
+mod support {
+    pub mod model_suite;
+}
 
 /// Seeds run for every catalog scenario. Seeds 1 and 2 are valid on the clean broker for
 /// every scenario (docs/campaigns: seeds 1..=100 of the non-transactional catalog; the
@@ -79,4 +92,26 @@ fn the_clean_catalog_is_as_expected_on_the_probe_seeds() {
         }
     }
     println!("{runs} runs as expected");
+}
+
+/// Cases per model-based family: about 3 s of simulation each on the clean broker.
+const MODEL_CASES: u32 = 500;
+
+#[test]
+#[ignore = "the mutation benchmark's test (docs/mutation.md); about 20 s"]
+fn the_model_based_suite_holds_on_the_probe_seed() {
+    let budget = Budget {
+        cases: MODEL_CASES,
+        duration: None,
+        // A killed mutant needs no minimal case: stop at the first failure.
+        shrink_runs_max: 0,
+    };
+    let report = support::model_suite::run(PlantedBugs::default(), &Family::ALL, budget, 1);
+    let summary = support::model_suite::summary(&report);
+    assert_eq!(report.properties.len(), Family::ALL.len(), "{summary}");
+    for property in &report.properties {
+        assert_eq!(property.status, Status::Pass, "{summary}");
+    }
+    let requests: usize = report.counts.iter().map(|&(_, _, requests)| requests).sum();
+    println!("model-based suite: {requests} requests, every family kept the model");
 }
