@@ -169,6 +169,18 @@ impl Hosts {
             .map(|r| format!("broker-{}", r.leader))
     }
 
+    /// A follower of `partition` as the controller knows it: the lowest-id in-sync
+    /// replica that is not the leader, else the lowest-id assigned one that is not.
+    pub fn follower_of(&self, partition: &TopicPartition) -> Option<String> {
+        self.with_controller(|c| c.registration(partition))
+            .flatten()
+            .and_then(|r| {
+                let others = |set: &[i32]| set.iter().copied().filter(|&b| b != r.leader).min();
+                others(&r.isr).or_else(|| others(&r.replicas))
+            })
+            .map(|b| format!("broker-{b}"))
+    }
+
     /// Whether every partition has a leader that is registered and unfenced.
     pub fn all_led(&self, partitions: &[TopicPartition]) -> bool {
         self.with_controller(|c| {

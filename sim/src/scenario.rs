@@ -17,7 +17,7 @@ use faultline_checker::AnomalyKind;
 use crate::admin_workload::AdminWorkload;
 use crate::duration::{line_column, HumanDuration};
 use crate::nemesis::trigger::Trigger;
-use crate::nemesis::{leader_target, FaultKind, FaultWindow};
+use crate::nemesis::{role_target, FaultKind, FaultWindow};
 use crate::txn_workload::TxnWorkload;
 
 mod error;
@@ -473,7 +473,7 @@ impl Scenario {
         }
         for window in &self.faults.schedule {
             for target in &window.targets {
-                if let Some(partition) = leader_target(target) {
+                if let Some((_, partition)) = role_target(target) {
                     let known = partition.is_none_or(|(topic, p)| {
                         self.topics
                             .iter()
@@ -489,7 +489,7 @@ impl Scenario {
                 }
                 if !nodes.contains(target) {
                     return Err(format!(
-                        "fault at {}ms targets {target:?}, which is not a node; nodes are {}, or leader / leader:TOPIC-P",
+                        "fault at {}ms targets {target:?}, which is not a node; nodes are {}, or leader / leader:TOPIC-P / follower / follower:TOPIC-P",
                         window.at.as_millis(),
                         nodes.join(", ")
                     ));

@@ -13,7 +13,7 @@ use faultline_workload::recorder::Recorder;
 
 use super::links::{LinkBook, Reason};
 use super::trigger::Triggers;
-use super::{leader_target, FaultKind, FaultWindow};
+use super::{role_target, FaultKind, FaultWindow, ReplicaRole};
 use crate::events::{ClusterEvent, ClusterEventKind};
 use crate::hosts::Hosts;
 use crate::seed::stream;
@@ -173,10 +173,14 @@ impl Nemesis {
         }
         let mut resolved: Vec<String> = targets
             .iter()
-            .filter_map(|t| match leader_target(t) {
+            .filter_map(|t| match role_target(t) {
                 None => Some(t.clone()),
-                Some(partition) => {
-                    hosts.leader_of(&partition.unwrap_or_else(|| self.default_partition.clone()))
+                Some((role, partition)) => {
+                    let partition = partition.unwrap_or_else(|| self.default_partition.clone());
+                    match role {
+                        ReplicaRole::Leader => hosts.leader_of(&partition),
+                        ReplicaRole::Follower => hosts.follower_of(&partition),
+                    }
                 }
             })
             .collect();

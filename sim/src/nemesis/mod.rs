@@ -107,19 +107,58 @@ pub struct FaultWindow {
     /// What it does.
     pub kind: FaultKind,
     /// Which nodes it hits: node names, or `leader` / `leader:TOPIC-P` for the leader of a
-    /// partition at strike time (for `halves`, the minority side). May be empty for
+    /// partition at strike time, `follower` / `follower:TOPIC-P` for one of its followers
+    /// (for `halves`, the minority side). May be empty for
     /// `isolate-leader`, `isolate-controller` and `power-loss`, which have defaults.
     #[serde(default)]
     pub targets: Vec<String>,
 }
 
-/// A target that names a partition's leader: `Some(None)` for the default partition,
-/// `Some(Some((topic, partition)))` for a named one, `None` for a node name.
-pub fn leader_target(target: &str) -> Option<Option<(String, i32)>> {
-    if target == "leader" {
-        return Some(None);
+/// Which replica of a partition a role target names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaRole {
+    /// The partition's leader at strike time.
+    Leader,
+    /// One of its followers at strike time: the lowest-id in-sync follower, else the
+    /// lowest-id assigned replica that is not the leader.
+    Follower,
+}
+
+/// A target that names a partition's leader or follower (`leader`, `leader:TOPIC-P`,
+/// `follower`, `follower:TOPIC-P`): the role, and `None` for the default partition or
+/// `Some((topic, partition))` for a named one; `None` for a node name.
+pub fn role_target(target: &str) -> Option<(ReplicaRole, Option<(String, i32)>)> {
+    let (role, rest) = if let Some(rest) = target.strip_prefix("leader") {
+        (ReplicaRole::Leader, rest)
+    } else {
+        (ReplicaRole::Follower, target.strip_prefix("follower")?)
+    };
+    if rest.is_empty() {
+        return Some((role, None));
     }
-    let named = target.strip_prefix("leader:")?;
+    let named = rest.strip_prefix(':')?;
     let (topic, partition) = named.rsplit_once('-')?;
-    Some(Some((topic.to_string(), partition.parse().ok()?)))
+    Some((role, Some((topic.to_string(), partition.parse().ok()?))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_targets_name_a_replica_of_a_partition_and_nothing_else() {
+        assert_eq!(role_target("leader"), Some((ReplicaRole::Leader, None)));
+        assert_eq!(role_target("follower"), Some((ReplicaRole::Follower, None)));
+        assert_eq!(
+            role_target("follower:my-topic-2"),
+            Some((ReplicaRole::Follower, Some(("my-topic".to_string(), 2))))
+        );
+        assert_eq!(
+            role_target("leader:events-0"),
+            Some((ReplicaRole::Leader, Some(("events".to_string(), 0))))
+        );
+        assert_eq!(role_target("broker-1"), None);
+        assert_eq!(role_target("followers"), None);
+        assert_eq!(role_target("leader:events"), None);
+    }
 }

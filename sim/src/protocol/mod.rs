@@ -15,8 +15,11 @@
 //!   ([`rules::list_offsets_latest`]);
 //! - KIP-98 idempotence and fencing, judged against the log ([`producer`]).
 //!
-//! acks=all below `min.insync.replicas` is the cluster state checker's
-//! ([`crate::invariants::acks`]), not repeated here.
+//! - Kafka docs `min.insync.replicas`: an acks=all Produce reaching a leader whose ISR is
+//!   below it is never acknowledged, and acks=0/1 are never refused for the ISR's size
+//!   ([`rules::produce_min_insync`]). The cluster state checker
+//!   ([`crate::invariants::acks`]) judges the same promise from the client's side: an
+//!   acks=all acknowledgement needs the ISR at the minimum while the send was in flight.
 //!
 //! Deterministic and incremental: each answer is judged once, inline, from the state the
 //! broker already holds; the world loop collects the first violation after each step.
@@ -36,7 +39,7 @@ use faultline_broker::node::{PendingObservation, RequestObserver};
 use faultline_broker::partition::Partition;
 use faultline_checker::{Anomaly, AnomalyKind, CheckReport};
 
-use rules::FetchBounds;
+use rules::{FetchBounds, ProduceState};
 
 /// Fetch / ListOffsets `isolation_level` of read_committed (KIP-98).
 const READ_COMMITTED: i8 = 1;
@@ -183,38 +186,54 @@ impl BrokerObserver {
         request: &kafka_protocol::messages::ProduceRequest,
         broker: &Broker,
     ) -> Option<PendingObservation> {
-        let mut expected = Vec::new();
+        let mut idempotent = Vec::new();
+        let mut leading = Vec::new();
         for topic in &request.topic_data {
             for data in &topic.partition_data {
                 let Some(p) = partition(broker, &topic.name.0, data.index) else {
                     continue;
                 };
-                let Some(batch) = data.records.as_deref().and_then(producer::batch_header) else {
-                    continue;
-                };
                 if !p.is_leader() {
                     continue;
                 }
+                let key = (topic.name.0.to_string(), data.index);
+                let state = ProduceState {
+                    acks: request.acks,
+                    isr: p.isr().len(),
+                    min_insync_replicas: broker.config.min_insync_replicas,
+                };
+                leading.push((key.clone(), state));
+                let Some(batch) = data.records.as_deref().and_then(producer::batch_header) else {
+                    continue;
+                };
                 if let Some(logged) = producer::producer_in_log(&p.log, batch.producer_id) {
-                    expected.push(((topic.name.0.to_string(), data.index), batch, logged));
+                    idempotent.push((key, batch, logged));
                 }
             }
         }
-        if expected.is_empty() {
+        if leading.is_empty() {
             return None;
         }
         Some(self.pending(move |response, _, log, host| {
             let ResponseKind::Produce(response) = response else {
                 return;
             };
-            for (key, batch, logged) in expected {
-                let answer = response
+            let answer = |key: &(String, i32)| {
+                response
                     .responses
                     .iter()
                     .filter(|t| t.name.0.as_str() == key.0)
                     .flat_map(|t| &t.partition_responses)
-                    .find(|p| p.index == key.1);
-                if let Some(answer) = answer {
+                    .find(|p| p.index == key.1)
+            };
+            for (key, state) in leading {
+                if let Some(answer) = answer(&key) {
+                    let verdict = rules::produce_min_insync(state, answer.error_code);
+                    log.judged("Produce", host, key, verdict);
+                }
+            }
+            for (key, batch, logged) in idempotent {
+                if let Some(answer) = answer(&key) {
                     let error = faultline_wire::ResponseError::try_from_code(answer.error_code)
                         .map_or_else(|| "ok".to_string(), |e| format!("{e:?}"));
                     let verdict =

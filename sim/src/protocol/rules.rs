@@ -88,3 +88,43 @@ pub fn list_offsets_latest(offset: i64, readable_end: i64, error: i16) -> Result
     }
     Ok(())
 }
+
+/// What a leader's partition looked like when a Produce reached it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProduceState {
+    /// The request's `acks` (-1 for all).
+    pub acks: i16,
+    /// The in-sync replicas the leader counted.
+    pub isr: usize,
+    /// The broker's `min.insync.replicas`.
+    pub min_insync_replicas: i32,
+}
+
+/// Kafka docs, `min.insync.replicas`, and the protocol guide, Produce `acks`: the minimum
+/// applies to acks=all only. A leader whose ISR is below it refuses an acks=all batch before
+/// appending it (NOT_ENOUGH_REPLICAS; Kafka's `Partition.appendRecordsToLeader`), so such a
+/// Produce is never acknowledged; acks=0 and acks=1 are never refused for the ISR's size
+/// (neither NOT_ENOUGH_REPLICAS nor NOT_ENOUGH_REPLICAS_AFTER_APPEND).
+pub fn produce_min_insync(state: ProduceState, error: i16) -> Result<(), String> {
+    let below = (state.isr as i32) < state.min_insync_replicas;
+    if state.acks == -1 && below && error == NONE {
+        return Err(format!(
+            "an acks=all Produce was acknowledged though the leader's ISR had {} member(s) when it arrived, below min.insync.replicas = {} (must be NOT_ENOUGH_REPLICAS, before the append)",
+            state.isr, state.min_insync_replicas
+        ));
+    }
+    let isr_errors = [
+        ResponseError::NotEnoughReplicas.code(),
+        ResponseError::NotEnoughReplicasAfterAppend.code(),
+    ];
+    if state.acks != -1 && isr_errors.contains(&error) {
+        return Err(format!(
+            "an acks={} Produce was answered {} (ISR {} member(s), min.insync.replicas = {}): the minimum applies to acks=all only",
+            state.acks,
+            name(error),
+            state.isr,
+            state.min_insync_replicas
+        ));
+    }
+    Ok(())
+}

@@ -7,7 +7,7 @@ use faultline_broker::producer_state::BATCHES_RETAINED as BROKER_RETAINED;
 use faultline_wire::ResponseError;
 
 use super::producer::{self, BatchHeader, LoggedBatch, ProducerInLog};
-use super::rules::{self, FetchBounds};
+use super::rules::{self, FetchBounds, ProduceState};
 use super::{ProtocolLog, ProtocolViolation};
 
 const OK: i16 = 0;
@@ -32,6 +32,31 @@ fn an_older_current_leader_epoch_is_fenced_and_a_newer_unknown() {
     assert!(rules::leader_epoch(3, 5, OK).is_err());
     assert!(rules::leader_epoch(7, 5, OK).is_err());
     assert!(rules::leader_epoch(5, 5, fenced).is_err());
+}
+
+#[test]
+fn min_insync_replicas_refuses_acks_all_only() {
+    let state = |acks, isr| ProduceState {
+        acks,
+        isr,
+        min_insync_replicas: 2,
+    };
+    let not_enough = code(ResponseError::NotEnoughReplicas);
+    let after_append = code(ResponseError::NotEnoughReplicasAfterAppend);
+    // acks=all below the minimum: refused (or refused for another reason), never acknowledged.
+    assert!(rules::produce_min_insync(state(-1, 1), not_enough).is_ok());
+    assert!(
+        rules::produce_min_insync(state(-1, 1), code(ResponseError::NotLeaderOrFollower)).is_ok()
+    );
+    assert!(rules::produce_min_insync(state(-1, 1), OK).is_err());
+    // At the minimum it may be acknowledged, or fall short after the append.
+    assert!(rules::produce_min_insync(state(-1, 2), OK).is_ok());
+    assert!(rules::produce_min_insync(state(-1, 2), after_append).is_ok());
+    // acks=1 and acks=0 ignore the ISR's size, however small.
+    assert!(rules::produce_min_insync(state(1, 1), OK).is_ok());
+    assert!(rules::produce_min_insync(state(1, 1), not_enough).is_err());
+    assert!(rules::produce_min_insync(state(1, 1), after_append).is_err());
+    assert!(rules::produce_min_insync(state(0, 3), not_enough).is_err());
 }
 
 #[test]
