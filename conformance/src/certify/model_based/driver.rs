@@ -36,6 +36,8 @@ pub struct CaseModel {
     pub producer_ids: BTreeSet<i64>,
     /// The case's group.
     pub group: GroupModel,
+    /// The topics the case asked CreateTopics for (the `admin` family).
+    pub admin: super::admin_model::AdminModel,
     /// What the broker declined as unsupported (not judged), e.g. timestamp lookups.
     pub unsupported: BTreeSet<String>,
 }
@@ -181,6 +183,20 @@ impl<'a, T: Transport> Driver<'a, T> {
             }
             Op::FetchCommitted { client } => self.fetch_committed(*client).await,
             Op::Leave { member } => self.leave(*member).await,
+            Op::MalformedProduce {
+                client,
+                partition,
+                records,
+                malformation,
+            } => {
+                self.malformed_produce(index, *client, *partition, *records, *malformation)
+                    .await
+            }
+            Op::CreateTopic { client, .. } | Op::CreateAgain { client, .. } => {
+                self.create_topic(index, *client, op).await
+            }
+            Op::DescribeTopic { client, which } => self.describe_topic(*client, *which).await,
+            Op::DeleteRecords { client, at } => self.delete_records(*client, *at).await,
         }
     }
 
