@@ -192,9 +192,26 @@ impl<'a, T: Transport> Driver<'a, T> {
                 self.malformed_produce(index, *client, *partition, *records, *malformation)
                     .await
             }
-            Op::CreateTopic { client, .. } | Op::CreateAgain { client, .. } => {
-                self.create_topic(index, *client, op).await
+            Op::CreateTopic {
+                client,
+                name,
+                partitions,
+                replication_factor,
+            } => {
+                let live = self.model.admin.live_brokers;
+                let name = super::admin_model::topic_name(*name, &self.setup.tag, index);
+                let partitions = super::admin_model::partitions_wire(*partitions);
+                let rf = super::admin_model::replication_factor_wire(*replication_factor, live);
+                self.create_topic(*client, name, partitions, rf).await
             }
+            Op::CreateAgain { client, which } => match self.model.admin.attempt(*which) {
+                Some(a) => {
+                    let (name, partitions, rf) =
+                        (a.name.clone(), a.partitions, a.replication_factor);
+                    self.create_topic(*client, name, partitions, rf).await
+                }
+                None => Ok(()),
+            },
             Op::DescribeTopic { client, which } => self.describe_topic(*client, *which).await,
             Op::DeleteRecords { client, at } => self.delete_records(*client, *at).await,
         }
