@@ -177,6 +177,11 @@ fn the_clean_broker_keeps_the_model_of_groups() {
     clean(Family::Groups, 1_200);
 }
 
+#[test]
+fn the_clean_broker_keeps_the_model_of_admin_requests() {
+    clean(Family::Admin, 1_400);
+}
+
 /// A planted bug fails `family` with a shrunk case of at most ten requests.
 fn caught(bug: &str, family: Family) {
     let report = run(with_bug(bug), &[family], 200, 7);

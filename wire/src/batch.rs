@@ -17,17 +17,17 @@ use crate::records::CorruptRecords;
 /// Offset of the `batchLength` field.
 const BATCH_LENGTH_OFFSET: usize = 8;
 /// Bytes before `batchLength` counts: base offset and the length itself.
-const LOG_OVERHEAD: usize = 12;
+pub(crate) const LOG_OVERHEAD: usize = 12;
 /// Offset of `partitionLeaderEpoch`.
 const PARTITION_LEADER_EPOCH_OFFSET: usize = 12;
 /// Offset of the magic byte.
 const MAGIC_OFFSET: usize = 16;
 /// Offset of the CRC, which covers everything from the attributes on.
-const CRC_OFFSET: usize = 17;
+pub(crate) const CRC_OFFSET: usize = 17;
 /// Offset of `attributes`, the first byte the CRC covers.
-const ATTRIBUTES_OFFSET: usize = 21;
+pub(crate) const ATTRIBUTES_OFFSET: usize = 21;
 /// Offset of `lastOffsetDelta`.
-const LAST_OFFSET_DELTA_OFFSET: usize = 23;
+pub(crate) const LAST_OFFSET_DELTA_OFFSET: usize = 23;
 /// Offset of `baseTimestamp`.
 const BASE_TIMESTAMP_OFFSET: usize = 27;
 /// Offset of `maxTimestamp`.
@@ -52,7 +52,7 @@ const LOG_APPEND_TIME_BIT: i16 = 1 << 3;
 /// Attribute bit of transactional batches.
 const TRANSACTIONAL_BIT: i16 = 1 << 4;
 /// Attribute bit of control batches (transaction markers).
-const CONTROL_BIT: i16 = 1 << 5;
+pub(crate) const CONTROL_BIT: i16 = 1 << 5;
 
 /// The fields of a v2 batch header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

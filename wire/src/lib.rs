@@ -11,6 +11,7 @@
 //! - [`connection`]: a client connection that sends one request at a time.
 //! - [`records`], [`batch`]: record batches: encoding, decoding (all four codecs), and the
 //!   header fields a leader rewrites.
+//! - [`tamper`]: well-formed batches broken on purpose, for conformance tests.
 
 pub mod alloc_guard;
 pub mod batch;
@@ -20,6 +21,7 @@ pub mod connection;
 pub mod decompress;
 pub mod frame;
 pub mod records;
+pub mod tamper;
 pub mod transport;
 
 pub use codec::{DecodeError, DecodedRequest};

@@ -36,6 +36,8 @@ pub struct CaseModel {
     pub producer_ids: BTreeSet<i64>,
     /// The case's group.
     pub group: GroupModel,
+    /// The topics the case asked CreateTopics for (the `admin` family).
+    pub admin: super::admin_model::AdminModel,
     /// What the broker declined as unsupported (not judged), e.g. timestamp lookups.
     pub unsupported: BTreeSet<String>,
 }
@@ -181,6 +183,37 @@ impl<'a, T: Transport> Driver<'a, T> {
             }
             Op::FetchCommitted { client } => self.fetch_committed(*client).await,
             Op::Leave { member } => self.leave(*member).await,
+            Op::MalformedProduce {
+                client,
+                partition,
+                records,
+                malformation,
+            } => {
+                self.malformed_produce(index, *client, *partition, *records, *malformation)
+                    .await
+            }
+            Op::CreateTopic {
+                client,
+                name,
+                partitions,
+                replication_factor,
+            } => {
+                let live = self.model.admin.live_brokers;
+                let name = super::admin_model::topic_name(*name, &self.setup.tag, index);
+                let partitions = super::admin_model::partitions_wire(*partitions);
+                let rf = super::admin_model::replication_factor_wire(*replication_factor, live);
+                self.create_topic(*client, name, partitions, rf).await
+            }
+            Op::CreateAgain { client, which } => match self.model.admin.attempt(*which) {
+                Some(a) => {
+                    let (name, partitions, rf) =
+                        (a.name.clone(), a.partitions, a.replication_factor);
+                    self.create_topic(*client, name, partitions, rf).await
+                }
+                None => Ok(()),
+            },
+            Op::DescribeTopic { client, which } => self.describe_topic(*client, *which).await,
+            Op::DeleteRecords { client, at } => self.delete_records(*client, *at).await,
         }
     }
 

@@ -75,6 +75,9 @@ pub struct PartitionModel {
     /// An indeterminate produce (timeout, retriable error after the append) happened:
     /// offsets and contents are no longer known exactly, only the weaker rules apply.
     pub uncertain: bool,
+    /// A DeleteRecords ended in a retriable error: the log start is no longer known, only
+    /// that it lies at or below this offset (KIP-107: the leader moves it before followers).
+    pub log_start_ceiling: Option<i64>,
 }
 
 /// Errors a produce may answer without the model counting it against the broker; after
@@ -258,6 +261,13 @@ impl PartitionModel {
         let past_end = offset >= FAR_PAST_END
             || (!self.uncertain && self.log_end().is_some_and(|end| offset > end));
         let out_of_range = ResponseError::OffsetOutOfRange.code();
+        let maybe_deleted = self.log_start.is_none()
+            && self
+                .log_start_ceiling
+                .is_some_and(|ceiling| offset < ceiling);
+        if maybe_deleted && seen.error_code == out_of_range {
+            return Ok(());
+        }
         if below_start || past_end {
             if seen.error_code == out_of_range {
                 return Ok(());
@@ -386,9 +396,20 @@ impl PartitionModel {
         if let Some(start) = self.log_start {
             if offset != start {
                 return Err(LIST_OFFSETS.violated(format!(
-                    "earliest answered {offset}, but it answered {start} before and nothing was deleted"
+                    "earliest answered {offset}, but the log start is {start} (answered before by earliest, or as DeleteRecords' low watermark) and nothing was deleted since"
                 )));
             }
+            return Ok(());
+        }
+        if let Some(ceiling) = self.log_start_ceiling {
+            if !(0..=ceiling).contains(&offset) {
+                return Err(LIST_OFFSETS.violated(format!(
+                    "earliest answered {offset}, but no DeleteRecords asked past {ceiling}"
+                )));
+            }
+            self.log_start = Some(offset);
+            self.log_start_ceiling = None;
+            return Ok(());
         }
         if offset < 0
             || self

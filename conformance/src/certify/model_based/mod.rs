@@ -9,19 +9,22 @@
 //!
 //! - [`ops`]: the generated steps, relative so any subsequence still means something.
 //! - [`strategy`]: proptest strategies per family.
-//! - [`log_model`], [`producer_model`], [`group_model`]: the model.
+//! - [`log_model`], [`producer_model`], [`group_model`], [`admin_model`]: the model.
 //! - [`setup`], [`driver`], [`offsets_driver`], [`producer_driver`], [`group_driver`],
-//!   [`acks_zero`]: running a case on a broker.
+//!   [`admin_driver`], [`acks_zero`], [`malformed`]: running a case on a broker.
 //! - [`runner`]: budgets, and shrinking by replaying proptest's simplifications.
 //! - [`case_file`]: `case-*.json` and replay.
 //! - [`properties`]: a family's outcome as a certificate property.
 
 pub mod acks_zero;
+pub mod admin_driver;
+pub mod admin_model;
 pub mod case_file;
 pub mod driver;
 pub mod group_driver;
 pub mod group_model;
 pub mod log_model;
+pub mod malformed;
 pub mod offsets_driver;
 pub mod ops;
 pub mod producer_driver;
@@ -47,24 +50,28 @@ pub enum Family {
     Idempotence = 2,
     /// The classic consumer-group protocol with offsets.
     Groups = 3,
+    /// CreateTopics, Metadata of the topics asked for, and DeleteRecords among produces.
+    Admin = 4,
 }
 
 impl Family {
     /// Every family, in the order certification runs them.
-    pub const ALL: [Family; 4] = [
+    pub const ALL: [Family; 5] = [
         Family::ProduceFetch,
         Family::ListOffsets,
         Family::Idempotence,
         Family::Groups,
+        Family::Admin,
     ];
 
-    /// The short name: `produce-fetch`, `list-offsets`, `idempotence`, `groups`.
+    /// The short name: `produce-fetch`, `list-offsets`, `idempotence`, `groups`, `admin`.
     pub fn name(self) -> &'static str {
         match self {
             Family::ProduceFetch => "produce-fetch",
             Family::ListOffsets => "list-offsets",
             Family::Idempotence => "idempotence",
             Family::Groups => "groups",
+            Family::Admin => "admin",
         }
     }
 

@@ -111,6 +111,92 @@ pub enum Claim {
     UnknownMember,
 }
 
+/// How a malformed Produce batch is broken (protocol guide, "Record Batch"; Kafka's
+/// `LogValidator`): a well-formed batch from the wire encoder, then tampered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Malformation {
+    /// The record count is 0 and the records are gone (lastOffsetDelta -1, CRC resealed).
+    NoRecords,
+    /// The control bit (attributes bit 5) is set: only brokers write control batches.
+    ControlBit,
+    /// `lastOffsetDelta` is off by this much (never 0) from the record count minus one.
+    LastOffsetDelta(i8),
+    /// The records carry offset deltas `shift..shift+n` instead of `0..n` (shift ≥ 1), under
+    /// `base_offset` in the header (a producer sends 0; Kafka refuses others since 3.0);
+    /// lastOffsetDelta stays n-1.
+    ShiftedOffsetDeltas {
+        /// The first record's offset delta.
+        shift: u8,
+        /// The header's base offset.
+        base_offset: i8,
+    },
+    /// The last record repeats the previous record's offset delta (needs ≥ 2 records).
+    RepeatedOffsetDelta,
+    /// One bit of the CRC flipped.
+    BadCrc,
+}
+
+/// A topic name CreateTopics is asked for (Kafka's `Topic.validate`: 1..=249 characters
+/// of `[a-zA-Z0-9._-]`, not `.` or `..`). Legal names start with the case's run token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TopicNameChoice {
+    /// The run token and the op's index; with `punctuation`, `.` and `_` in it too.
+    Legal {
+        /// Use `.` and `_` as well as `-`.
+        punctuation: bool,
+    },
+    /// A legal name padded to exactly this many characters (249 is the longest legal).
+    Length(u16),
+    /// The empty name.
+    Empty,
+    /// `.`.
+    Dot,
+    /// `..`.
+    DotDot,
+    /// A legal name with this character in it, outside `[a-zA-Z0-9._-]`.
+    IllegalChar(char),
+}
+
+/// A partition count or replication factor CreateTopics is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CountChoice {
+    /// -1: the broker's default (KIP-464, CreateTopics v4+).
+    Default,
+    /// 0.
+    Zero,
+    /// 1..=n (for a replication factor, modulo the live brokers, so 1..=live).
+    Count(u8),
+    /// For a replication factor: one more than the live brokers. For partitions: 4.
+    PastLive,
+}
+
+/// Where a DeleteRecords deletes up to, relative to the family's log as the model knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DeleteAt {
+    /// -1: up to the high watermark (KIP-107).
+    HighWatermarkSentinel,
+    /// The high watermark the model knows.
+    HighWatermark,
+    /// Inside the case's batch number `batch`, at record `record` (modulo).
+    InsideBatch {
+        /// Which batch.
+        batch: u8,
+        /// Which record of it.
+        record: u8,
+    },
+    /// One below the current log start (or 0 when the log starts there).
+    BelowLogStart,
+    /// `beyond` past the log end (past the high watermark: OFFSET_OUT_OF_RANGE).
+    PastHighWatermark {
+        /// How far past the log end; at least 1.
+        beyond: u8,
+    },
+}
+
 /// One step of a case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "op")]
@@ -215,6 +301,49 @@ pub enum Op {
     Leave {
         /// Member slot.
         member: u8,
+    },
+    /// A Produce of one malformed batch (acks=1).
+    MalformedProduce {
+        /// Client slot.
+        client: u8,
+        /// Partition slot.
+        partition: u8,
+        /// Records in the batch before tampering, 1..=50.
+        records: u8,
+        /// How it is broken.
+        malformation: Malformation,
+    },
+    /// CreateTopics of one topic.
+    CreateTopic {
+        /// Client slot (which bootstrap address it asks).
+        client: u8,
+        /// The name.
+        name: TopicNameChoice,
+        /// The partition count.
+        partitions: CountChoice,
+        /// The replication factor.
+        replication_factor: CountChoice,
+    },
+    /// The same CreateTopics as the case's CreateTopic number `which` (modulo), again.
+    CreateAgain {
+        /// Client slot.
+        client: u8,
+        /// Which earlier CreateTopic.
+        which: u8,
+    },
+    /// Metadata of the topic the case's CreateTopic number `which` (modulo) asked for.
+    DescribeTopic {
+        /// Client slot.
+        client: u8,
+        /// Which CreateTopic.
+        which: u8,
+    },
+    /// DeleteRecords of the family's log partition.
+    DeleteRecords {
+        /// Client slot.
+        client: u8,
+        /// Up to where.
+        at: DeleteAt,
     },
 }
 

@@ -64,19 +64,21 @@ pub struct ModelReport {
 
 fn title(family: Family) -> &'static str {
     match family {
-        Family::ProduceFetch => "Generated sequences of Produce (acks 0/1/all, concurrent producers), Fetch and Metadata keep the model's log: offsets, contents, high watermark, out-of-range errors",
+        Family::ProduceFetch => "Generated sequences of Produce (acks 0/1/all, concurrent producers, malformed batches), Fetch and Metadata keep the model's log: offsets, contents, high watermark, out-of-range errors, malformed batches refused",
         Family::ListOffsets => "Generated sequences of Produce and ListOffsets (earliest, latest, by timestamp, max timestamp) answer as the model's log says",
         Family::Idempotence => "Generated sequences of InitProducerId and idempotent produces (duplicates, gaps, epoch bumps) are deduplicated and fenced as KIP-98 says",
         Family::Groups => "Generated sequences of the classic group protocol (joins, rejoins, syncs, heartbeats, commits with metadata, stale generations, unknown members, leaves) answer as the model's group says",
+        Family::Admin => "Generated sequences of CreateTopics (legal and illegal names, partition counts, replication factors, existing names), Metadata of the topics asked for, and DeleteRecords among produces answer as the model says: refusals with the right errors, created topics with the asked counts, the log start where KIP-107 puts it",
     }
 }
 
 fn citation(family: Family) -> &'static str {
     match family {
-        Family::ProduceFetch => "Kafka protocol guide: Produce, Fetch, Metadata, \"Record Batch\", \"Network\"; KIP-74; Kafka design, \"Replication\"",
+        Family::ProduceFetch => "Kafka protocol guide: Produce, Fetch, Metadata, \"Record Batch\", \"Network\"; KIP-74; Kafka design, \"Replication\"; Kafka LogValidator",
         Family::ListOffsets => "Kafka protocol guide: ListOffsets; KIP-79; KIP-734",
         Family::Idempotence => "KIP-98; KIP-360; KIP-588",
         Family::Groups => "Kafka protocol guide: \"The Consumer Group Protocol\", JoinGroup, SyncGroup, Heartbeat, OffsetCommit, OffsetFetch, LeaveGroup; KIP-62; KIP-345; KIP-394",
+        Family::Admin => "Kafka protocol guide: CreateTopics, Metadata, DeleteRecords, ListOffsets, Fetch; KIP-4; KIP-107; KIP-464; KIP-525; Kafka Topic.validate",
     }
 }
 

@@ -151,8 +151,33 @@ pub const LEAVE: Rule = Rule {
     citation: "Kafka protocol guide, LeaveGroup; KIP-345 (per-member errors from v3)",
 };
 
+/// Malformed batches are refused and not appended.
+pub const MALFORMED_REFUSED: Rule = Rule {
+    id: "produce.malformed-batch-refused",
+    text: "A batch with no records, the control bit set, a lastOffsetDelta other than its record count minus one, offset deltas other than 0..n, or a CRC that does not match is refused with INVALID_RECORD or CORRUPT_MESSAGE and nothing of it is appended",
+    citation: "Kafka protocol guide, Produce (errors CORRUPT_MESSAGE, INVALID_RECORD) and \"Record Batch\" (CRC-32C over attributes to the end, lastOffsetDelta, offsetDelta); Kafka LogValidator.validateBatch (clients may not write control records; the offset range must match the record count)",
+};
+/// CreateTopics validates and creates.
+pub const CREATE_TOPICS: Rule = Rule {
+    id: "create-topics.validates",
+    text: "CreateTopics refuses an illegal name with INVALID_TOPIC_EXCEPTION, an existing one with TOPIC_ALREADY_EXISTS, partitions below 1 (other than -1) with INVALID_PARTITIONS, a replication factor below 1 (other than -1) or above the live brokers with INVALID_REPLICATION_FACTOR, and creates anything else with the partitions and replication factor asked",
+    citation: "KIP-4 and Kafka protocol guide, CreateTopics; Kafka Topic.validate (1..=249 characters of [a-zA-Z0-9._-], not . or ..); KIP-464 (-1 takes the broker default, v4+); KIP-525 (counts in the answer, v5+)",
+};
+/// Metadata agrees with what CreateTopics answered.
+pub const CREATED_TOPIC_METADATA: Rule = Rule {
+    id: "create-topics.metadata-agrees",
+    text: "After CreateTopics created a topic, Metadata lists it with the partitions asked and as many replicas per partition as the replication factor; after a refusal, Metadata does not list it",
+    citation: "Kafka protocol guide, CreateTopics and Metadata (UNKNOWN_TOPIC_OR_PARTITION, INVALID_TOPIC_EXCEPTION); KIP-4",
+};
+/// DeleteRecords moves the log start as KIP-107 says.
+pub const DELETE_RECORDS: Rule = Rule {
+    id: "delete-records.low-watermark",
+    text: "DeleteRecords up to an offset between the log start and the high watermark answers it as the low watermark, -1 deletes up to the high watermark, an offset below the log start answers the unchanged log start, one past the high watermark answers OFFSET_OUT_OF_RANGE; ListOffsets earliest then answers the low watermark and a fetch below it OFFSET_OUT_OF_RANGE",
+    citation: "KIP-107 (DeleteRecords, low watermark); Kafka protocol guide, DeleteRecords and \"Error Codes\" (OFFSET_OUT_OF_RANGE)",
+};
+
 /// Every rule, for documentation and the certificate's detail.
-pub const ALL: [Rule; 19] = [
+pub const ALL: [Rule; 23] = [
     ANSWERED,
     PRODUCE_ACCEPTED,
     BASE_OFFSET,
@@ -172,4 +197,8 @@ pub const ALL: [Rule; 19] = [
     FENCING,
     COMMITTED,
     LEAVE,
+    MALFORMED_REFUSED,
+    CREATE_TOPICS,
+    CREATED_TOPIC_METADATA,
+    DELETE_RECORDS,
 ];

@@ -13,6 +13,7 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use faultline_wire::Transport;
 
+use super::admin_driver::log_topic;
 use super::driver::Driver;
 use super::ops::Case;
 use super::rules::{Violation, ANSWERED};
@@ -132,21 +133,31 @@ pub async fn run_case<T: Transport>(
 ) -> CaseRun {
     let (tag, timestamp_base_ms) = names.next(family, case.ops.len());
     let mut exchanges = Vec::new();
-    let (partitions, leaders) =
-        match leaders(transport, target, case.partitions, &mut exchanges).await {
-            Ok(found) => found,
-            Err(why) => {
-                let requests = exchanges.len();
-                return CaseRun {
-                    exchanges,
-                    requests,
-                    violation: Some((0, ANSWERED.violated(why))),
-                    unsupported: BTreeSet::new(),
-                };
-            }
-        };
+    // The admin family writes to, and deletes from, a topic of its own per case.
+    let found = if family == Family::Admin {
+        log_topic(transport, target, versions, &tag, &mut exchanges)
+            .await
+            .map(|log| (log.topic, vec![0], vec![log.leader], log.live_brokers))
+    } else {
+        leaders(transport, target, case.partitions, &mut exchanges)
+            .await
+            .map(|(partitions, leaders)| (target.topic.clone(), partitions, leaders, 0))
+            .map_err(|why| ANSWERED.violated(why))
+    };
+    let (topic, partitions, leaders, live_brokers) = match found {
+        Ok(found) => found,
+        Err(violation) => {
+            let requests = exchanges.len();
+            return CaseRun {
+                exchanges,
+                requests,
+                violation: Some((0, violation)),
+                unsupported: BTreeSet::new(),
+            };
+        }
+    };
     let setup = CaseSetup {
-        topic: target.topic.clone(),
+        topic,
         partitions,
         leaders,
         versions,
@@ -157,12 +168,20 @@ pub async fn run_case<T: Transport>(
     let mut driver = Driver::new(transport, target, &setup, case.clients);
     driver.exchanges = exchanges;
     driver.requests = driver.exchanges.len();
+    if family == Family::Admin {
+        // A fresh topic's log starts at offset 0 (Kafka design, "Log").
+        driver.model.partitions[0].log_start = Some(0);
+        driver.model.admin.live_brokers = live_brokers;
+    }
     let mut violation = None;
     for (index, op) in case.ops.iter().enumerate() {
         if let Err(v) = driver.step(index, op).await {
             violation = Some((index, v));
             break;
         }
+    }
+    if family == Family::Admin {
+        driver.clean_up_admin().await;
     }
     CaseRun {
         exchanges: driver.exchanges,

@@ -18,6 +18,13 @@ const METADATA_VERSIONS: (i16, i16) = (1, 12);
 /// InitProducerId versions (v0 has every field an idempotent producer needs; v3 adds the
 /// epoch bump of KIP-360).
 const INIT_PRODUCER_ID_VERSIONS: (i16, i16) = (0, 4);
+/// CreateTopics versions the `admin` family sends (v4: -1 partitions and replication
+/// factor take the broker's defaults, KIP-464).
+const CREATE_TOPICS_VERSIONS: (i16, i16) = (4, 7);
+/// DeleteRecords versions (KIP-107).
+const DELETE_RECORDS_VERSIONS: (i16, i16) = (0, 2);
+/// DeleteTopics versions the clean-up sends (by name: v6 adds topic ids).
+const DELETE_TOPICS_VERSIONS: (i16, i16) = (1, 5);
 
 /// One case's fixed facts.
 #[derive(Debug, Clone)]
@@ -74,12 +81,46 @@ pub fn versions(target: &SuiteTarget, family: Family) -> Result<CaseVersions, St
     if family == Family::Groups {
         crate::certify::suite::group_calls::GroupVersions::of(&target.advertised)?;
     }
+    let create_topics = version_of(
+        target,
+        ApiKey::CreateTopics,
+        CREATE_TOPICS_VERSIONS.0,
+        CREATE_TOPICS_VERSIONS.1,
+    );
+    let delete_records = version_of(
+        target,
+        ApiKey::DeleteRecords,
+        DELETE_RECORDS_VERSIONS.0,
+        DELETE_RECORDS_VERSIONS.1,
+    );
+    if family == Family::Admin {
+        for (api, found, (floor, ceiling)) in [
+            (ApiKey::CreateTopics, create_topics, CREATE_TOPICS_VERSIONS),
+            (
+                ApiKey::DeleteRecords,
+                delete_records,
+                DELETE_RECORDS_VERSIONS,
+            ),
+        ] {
+            if found.is_none() {
+                return Err(no_version_reason(&target.advertised, api, floor, ceiling));
+            }
+        }
+    }
     Ok(CaseVersions {
         produce: data.produce.expect("checked by missing()"),
         fetch: data.fetch.expect("checked by missing()"),
         list_offsets: data.list_offsets.unwrap_or(1),
         metadata,
         init_producer_id,
+        create_topics,
+        delete_records,
+        delete_topics: version_of(
+            target,
+            ApiKey::DeleteTopics,
+            DELETE_TOPICS_VERSIONS.0,
+            DELETE_TOPICS_VERSIONS.1,
+        ),
     })
 }
 
@@ -136,6 +177,12 @@ pub struct CaseVersions {
     pub metadata: i16,
     /// InitProducerId, if advertised.
     pub init_producer_id: Option<i16>,
+    /// CreateTopics, if advertised (v4+; the `admin` family needs it).
+    pub create_topics: Option<i16>,
+    /// DeleteRecords, if advertised (the `admin` family needs it).
+    pub delete_records: Option<i16>,
+    /// DeleteTopics, if advertised (the `admin` family's clean-up).
+    pub delete_topics: Option<i16>,
 }
 
 /// Versions for `api` both sides speak, within what the driver builds.

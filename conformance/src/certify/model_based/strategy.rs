@@ -8,7 +8,10 @@
 use proptest::collection::vec;
 use proptest::prelude::*;
 
-use super::ops::{Acks, Case, Claim, FetchAt, MaxBytes, OffsetQuery, Op, SequenceChoice};
+use super::ops::{
+    Acks, Case, Claim, CountChoice, DeleteAt, FetchAt, Malformation, MaxBytes, OffsetQuery, Op,
+    SequenceChoice, TopicNameChoice,
+};
 use super::Family;
 
 /// Ops per case, at most.
@@ -123,6 +126,104 @@ fn group_op() -> impl Strategy<Value = Op> {
     ]
 }
 
+fn malformed_produce() -> impl Strategy<Value = Op> {
+    let malformation = prop_oneof![
+        Just(Malformation::NoRecords),
+        Just(Malformation::ControlBit),
+        prop_oneof![-3i8..=-1, 1i8..=3].prop_map(Malformation::LastOffsetDelta),
+        (1u8..=3, prop_oneof![Just(0i8), Just(-1), Just(1), Just(7)]).prop_map(
+            |(shift, base_offset)| Malformation::ShiftedOffsetDeltas { shift, base_offset }
+        ),
+        Just(Malformation::RepeatedOffsetDelta),
+        Just(Malformation::BadCrc),
+    ];
+    (0u8..4, 0u8..3, records(), malformation).prop_map(
+        |(client, partition, records, malformation)| Op::MalformedProduce {
+            client,
+            partition,
+            records,
+            malformation,
+        },
+    )
+}
+
+fn topic_name_choice() -> impl Strategy<Value = TopicNameChoice> {
+    prop_oneof![
+        6 => any::<bool>().prop_map(|punctuation| TopicNameChoice::Legal { punctuation }),
+        2 => prop_oneof![Just(249u16), Just(250)].prop_map(TopicNameChoice::Length),
+        1 => Just(TopicNameChoice::Empty),
+        1 => Just(TopicNameChoice::Dot),
+        1 => Just(TopicNameChoice::DotDot),
+        2 => proptest::sample::select(vec!['/', ' ', '*', ':', '#', '\\', 'é'])
+            .prop_map(TopicNameChoice::IllegalChar),
+    ]
+}
+
+fn create_topic() -> impl Strategy<Value = Op> {
+    let partitions = prop_oneof![
+        1 => Just(CountChoice::Default),
+        1 => Just(CountChoice::Zero),
+        4 => (1u8..=3).prop_map(CountChoice::Count),
+    ];
+    let replication_factor = prop_oneof![
+        1 => Just(CountChoice::Default),
+        1 => Just(CountChoice::Zero),
+        4 => (0u8..3).prop_map(CountChoice::Count),
+        1 => Just(CountChoice::PastLive),
+    ];
+    (0u8..4, topic_name_choice(), partitions, replication_factor).prop_map(
+        |(client, name, partitions, replication_factor)| Op::CreateTopic {
+            client,
+            name,
+            partitions,
+            replication_factor,
+        },
+    )
+}
+
+fn delete_records() -> impl Strategy<Value = Op> {
+    let at = prop_oneof![
+        1 => Just(DeleteAt::HighWatermarkSentinel),
+        1 => Just(DeleteAt::HighWatermark),
+        3 => (any::<u8>(), any::<u8>()).prop_map(|(batch, record)| DeleteAt::InsideBatch { batch, record }),
+        1 => Just(DeleteAt::BelowLogStart),
+        1 => (1u8..=5).prop_map(|beyond| DeleteAt::PastHighWatermark { beyond }),
+    ];
+    (0u8..4, at).prop_map(|(client, at)| Op::DeleteRecords { client, at })
+}
+
+fn admin_op() -> impl Strategy<Value = Op> {
+    let produce = (
+        0u8..4,
+        records(),
+        prop_oneof![Just(Acks::Leader), Just(Acks::All)],
+    )
+        .prop_map(|(client, records, acks)| Op::Produce {
+            client,
+            partition: 0,
+            records,
+            acks,
+        });
+    let earliest_or_latest = (
+        0u8..4,
+        prop_oneof![Just(OffsetQuery::Earliest), Just(OffsetQuery::Latest)],
+    )
+        .prop_map(|(client, query)| Op::ListOffsets {
+            client,
+            partition: 0,
+            query,
+        });
+    prop_oneof![
+        4 => create_topic(),
+        1 => (0u8..4, any::<u8>()).prop_map(|(client, which)| Op::CreateAgain { client, which }),
+        2 => (0u8..4, any::<u8>()).prop_map(|(client, which)| Op::DescribeTopic { client, which }),
+        4 => produce,
+        3 => delete_records(),
+        2 => earliest_or_latest,
+        2 => fetch(),
+    ]
+}
+
 /// The op mix of one family.
 pub fn op(family: Family) -> BoxedStrategy<Op> {
     match family {
@@ -131,6 +232,7 @@ pub fn op(family: Family) -> BoxedStrategy<Op> {
             1 => produce_concurrently(),
             4 => fetch(),
             1 => metadata(),
+            1 => malformed_produce(),
         ]
         .boxed(),
         Family::ListOffsets => {
@@ -143,6 +245,7 @@ pub fn op(family: Family) -> BoxedStrategy<Op> {
         ]
         .boxed(),
         Family::Groups => group_op().boxed(),
+        Family::Admin => admin_op().boxed(),
     }
 }
 
