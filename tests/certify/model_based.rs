@@ -5,122 +5,24 @@
 //! request sequence can reveal must fail its `model.*` property with a case shrunk to at
 //! most ten requests.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, UNIX_EPOCH};
-
 use faultline_broker::bugs::PlantedBugs;
-use faultline_broker::config::ClusterConfig;
-use faultline_conformance::certify::model_based::{
-    run_model_suite, Budget, Family, ModelOptions, ModelReport, RunContext,
-};
-use faultline_conformance::certify::suite::{ensure_topic, identify, SuiteTarget};
+use faultline_conformance::certify::model_based::{Budget, Family, ModelReport};
 use faultline_conformance::certify::Status;
-use faultline_sim::hosts::Hosts;
-use faultline_sim::world::TurmoilTransport;
 
-/// The simulated timestamp every case's records start from (2023-11-14, turmoil's epoch).
-const CLOCK_MS: i64 = 1_700_000_000_000;
+/// The runner over turmoil, shared with the mutation probe.
+#[path = "../../sim/tests/support/model_suite.rs"]
+mod model_suite;
+
+use model_suite::summary;
 
 /// Runs `families` with `cases` cases each against the reference broker with `bugs`.
 fn run(bugs: PlantedBugs, families: &[Family], cases: u32, seed: u64) -> ModelReport {
-    let config = ClusterConfig {
-        bugs,
-        ..ClusterConfig::default()
+    let budget = Budget {
+        cases,
+        duration: None,
+        shrink_runs_max: 500,
     };
-    let names: Vec<String> = std::iter::once("controller".to_string())
-        .chain(config.brokers.keys().map(|id| format!("broker-{id}")))
-        .collect();
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(seed)
-        .epoch(UNIX_EPOCH + Duration::from_secs(1_700_000_000))
-        .tick_duration(Duration::from_millis(10))
-        .min_message_latency(Duration::from_millis(1))
-        .max_message_latency(Duration::from_millis(3))
-        .simulation_duration(Duration::from_secs(1_000_000))
-        .build();
-    let hosts = Hosts::new(&names, seed, false);
-    hosts.add_controller(&mut sim, &config);
-    for &id in config.brokers.keys() {
-        hosts.add_broker(&mut sim, &config, id);
-    }
-    let bootstrap: Vec<String> = config.brokers.values().cloned().collect();
-    let report: Arc<Mutex<Option<ModelReport>>> = Arc::new(Mutex::new(None));
-    let out = report.clone();
-    let families = families.to_vec();
-    sim.client("model", async move {
-        let transport = TurmoilTransport;
-        let timeout = Duration::from_secs(5);
-        let partitions = ensure_topic(
-            &transport,
-            &bootstrap,
-            "events",
-            3,
-            3,
-            false,
-            Duration::from_secs(30),
-        )
-        .await
-        .map_err(|e| format!("events never had leaders: {e:?}"))?;
-        let identity = identify(&transport, &bootstrap, "reference broker", timeout)
-            .await
-            .map_err(|e| format!("identify failed: {e:?}"))?;
-        let target = SuiteTarget {
-            bootstrap,
-            broker_name: Arc::new(|address: &str| address.to_string()),
-            topic: "events".into(),
-            partitions,
-            advertised: identity.api_versions,
-            request_timeout: timeout,
-            started: tokio::time::Instant::now(),
-        };
-        let options = ModelOptions {
-            families,
-            budget: Budget {
-                cases,
-                duration: None,
-                shrink_runs_max: 500,
-            },
-            context: RunContext {
-                seed,
-                tag: format!("sim{seed}"),
-                clock_ms: Arc::new(|| CLOCK_MS),
-            },
-            target_name: "reference broker (simulated)".into(),
-            replay_prefix: "faultline certify --target T --replay ".into(),
-        };
-        let report = run_model_suite(&transport, &target, &options).await;
-        *out.lock().unwrap() = Some(report);
-        Ok(())
-    });
-    sim.run().expect("the simulation runs to the end");
-    let report = report
-        .lock()
-        .unwrap()
-        .take()
-        .expect("the model client finished");
-    report
-}
-
-fn summary(report: &ModelReport) -> String {
-    let mut text: Vec<String> = report
-        .properties
-        .iter()
-        .map(|p| format!("{:<22} {:<14} {}", p.id, p.status.label(), p.detail))
-        .collect();
-    for case in &report.cases {
-        text.push(format!(
-            "{}: {}",
-            case.property,
-            serde_json::to_string(&case.case).unwrap_or_default()
-        ));
-        for exchange in &case.exchanges {
-            text.push(format!(
-                "  {} v{} {}\n    -> {}",
-                exchange.api, exchange.version, exchange.request, exchange.response
-            ));
-        }
-    }
-    text.join("\n")
+    model_suite::run(bugs, families, budget, seed)
 }
 
 fn with_bug(name: &str) -> PlantedBugs {
