@@ -1,6 +1,7 @@
 //! The model-based suite in the simulation: the same generated sequences and the same
 //! model as `faultline certify`, over turmoil against the reference broker (three brokers,
-//! a controller, topic `events` with three partitions replicated three ways). The clean
+//! a controller, topic `events` with four partitions replicated three ways, two
+//! led by one broker for the Fetch of several partitions). The clean
 //! broker must keep the model on ≥ 100,000 generated requests; each planted bug that a
 //! request sequence can reveal must fail its `model.*` property with a case shrunk to at
 //! most ten requests.
@@ -54,7 +55,7 @@ fn run(bugs: PlantedBugs, families: &[Family], cases: u32, seed: u64) -> ModelRe
             &transport,
             &bootstrap,
             "events",
-            3,
+            4,
             3,
             false,
             Duration::from_secs(30),

@@ -181,6 +181,17 @@ impl<'a, T: Transport> Driver<'a, T> {
             }
             Op::FetchCommitted { client } => self.fetch_committed(*client).await,
             Op::Leave { member } => self.leave(*member).await,
+            Op::FetchPartitions {
+                client,
+                first,
+                starts,
+                max_bytes,
+                partition_max_bytes,
+            } => {
+                let budgets = (*max_bytes, *partition_max_bytes);
+                self.fetch_partitions(*client, *first, starts, budgets)
+                    .await
+            }
         }
     }
 

@@ -9,19 +9,22 @@
 //!
 //! - [`ops`]: the generated steps, relative so any subsequence still means something.
 //! - [`strategy`]: proptest strategies per family.
-//! - [`log_model`], [`producer_model`], [`group_model`]: the model.
+//! - [`log_model`], [`producer_model`], [`group_model`], [`commit_edges`]: the model.
 //! - [`setup`], [`driver`], [`offsets_driver`], [`producer_driver`], [`group_driver`],
-//!   [`acks_zero`]: running a case on a broker.
+//!   [`acks_zero`]: running a case on a broker; [`multi_fetch`] both sides of a Fetch of
+//!   several partitions (KIP-74).
 //! - [`runner`]: budgets, and shrinking by replaying proptest's simplifications.
 //! - [`case_file`]: `case-*.json` and replay.
 //! - [`properties`]: a family's outcome as a certificate property.
 
 pub mod acks_zero;
 pub mod case_file;
+pub mod commit_edges;
 pub mod driver;
 pub mod group_driver;
 pub mod group_model;
 pub mod log_model;
+pub mod multi_fetch;
 pub mod offsets_driver;
 pub mod ops;
 pub mod producer_driver;
