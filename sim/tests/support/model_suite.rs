@@ -1,7 +1,8 @@
 //! The model-based certification suite run over turmoil against the reference broker
-//! (three brokers, a controller, topic `events` with three partitions replicated three
-//! ways): the same generated sequences and the same model as `faultline certify --suite
-//! model` (docs/certify.md, "The model-based suite"). Shared by the mutation probe
+//! (three brokers, a controller, topic `events` with four partitions replicated three
+//! ways, two of them led by one broker for the Fetch of several partitions): the same
+//! generated sequences and the same model as `faultline certify --suite model`
+//! (docs/certify.md, "The model-based suite"). Shared by the mutation probe
 //! (`sim/tests/mutation_probe.rs`) and the certification tests
 //! (`tests/certify/model_based.rs`, which includes this file by path).
 
@@ -54,7 +55,7 @@ pub fn run(bugs: PlantedBugs, families: &[Family], budget: Budget, seed: u64) ->
             &transport,
             &bootstrap,
             "events",
-            3,
+            4,
             3,
             false,
             Duration::from_secs(30),

@@ -214,6 +214,17 @@ impl<'a, T: Transport> Driver<'a, T> {
             },
             Op::DescribeTopic { client, which } => self.describe_topic(*client, *which).await,
             Op::DeleteRecords { client, at } => self.delete_records(*client, *at).await,
+            Op::FetchPartitions {
+                client,
+                first,
+                starts,
+                max_bytes,
+                partition_max_bytes,
+            } => {
+                let budgets = (*max_bytes, *partition_max_bytes);
+                self.fetch_partitions(*client, *first, starts, budgets)
+                    .await
+            }
         }
     }
 

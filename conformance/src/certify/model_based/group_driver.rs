@@ -306,7 +306,12 @@ impl<T: Transport> Driver<'_, T> {
         let stored = (partition_slot, i64::from(offset), metadata);
         self.model
             .group
-            .check_fenced(&member_id, generation, error_code, Some(stored))
+            .check_fenced(&member_id, generation, error_code, Some(stored))?;
+        if super::commit_edges::outside_generation(claim) {
+            // An accepted commit is visible, a refused one is not (rules::UNMANAGED_COMMIT).
+            self.fetch_committed(slot).await?;
+        }
+        Ok(())
     }
 
     pub(super) async fn fetch_committed(&mut self, client: u8) -> Result<(), Violation> {

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use faultline_wire::ResponseError;
 
 use super::ops::Claim;
-use super::rules::{Violation, COMMITTED, FENCING, JOIN, LEAVE, SYNC};
+use super::rules::{Violation, COMMITTED, FENCING, JOIN, LEAVE, SYNC, UNMANAGED_COMMIT};
 
 /// Where the group's rebalance stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -82,6 +82,10 @@ pub struct GroupModel {
 pub fn claimed(group: &GroupModel, member: u8, claim: Claim) -> (String, i32) {
     let generation = group.generation_id.unwrap_or(0);
     match (claim, group.members.get(&member)) {
+        (
+            Claim::Unmanaged | Claim::NoGeneration | Claim::EmptyMemberId | Claim::FutureGeneration,
+            _,
+        ) => super::commit_edges::claimed(group, member, claim),
         (Claim::UnknownMember, _) => ("faultline-never-handed-out".to_string(), generation),
         (Claim::Current, Some(m)) => (m.member_id.clone(), m.generation_id),
         (Claim::PreviousGeneration, Some(m)) => (m.member_id.clone(), m.generation_id - 1),
@@ -115,6 +119,12 @@ impl GroupModel {
         generation: i32,
         commit: bool,
     ) -> (bool, Vec<ResponseError>) {
+        if let Some(answers) = self
+            .commit_without_generation(member_id, generation)
+            .filter(|_| commit)
+        {
+            return answers;
+        }
         let known = self.members.values().any(|m| m.member_id == member_id);
         let handed_out = known || self.former.values().any(|id| id == member_id);
         if self.membership_inexact && handed_out {
@@ -197,7 +207,12 @@ impl GroupModel {
                 Ok(())
             }
             Some(e) if e.is_retriable() && e != ResponseError::RebalanceInProgress => Ok(()),
-            other => Err(FENCING.violated(format!(
+            other => Err(if committed.is_some() && (generation < 0 || member_id.is_empty()) {
+                UNMANAGED_COMMIT
+            } else {
+                FENCING
+            }
+            .violated(format!(
                 "{what} as member {member_id:?} of generation {generation} (the group is at {:?}, {:?}, members {:?}) answered {}; allowed: {}{errors:?}",
                 self.generation_id,
                 self.phase,

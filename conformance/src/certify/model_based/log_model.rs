@@ -257,6 +257,17 @@ impl PartitionModel {
 
     /// A consumer Fetch from `offset` and its answer.
     pub fn check_fetch(&mut self, offset: i64, seen: &FetchSeen) -> Result<(), Violation> {
+        self.check_fetch_with(offset, seen, true)
+    }
+
+    /// One partition of a Fetch; `progress` says whether KIP-74's progress guarantee
+    /// covers it (no partition before it in the response returned records).
+    pub fn check_fetch_with(
+        &mut self,
+        offset: i64,
+        seen: &FetchSeen,
+        progress: bool,
+    ) -> Result<(), Violation> {
         let below_start = offset < 0 || self.log_start.is_some_and(|s| offset < s);
         let past_end = offset >= FAR_PAST_END
             || (!self.uncertain && self.log_end().is_some_and(|end| offset > end));
@@ -293,7 +304,7 @@ impl PartitionModel {
             }
         }
         self.check_high_watermark(seen.high_watermark, "the fetch")?;
-        self.check_records(offset, seen)?;
+        self.check_records(offset, seen, progress)?;
         self.high_watermark_floor = self.high_watermark_floor.max(seen.high_watermark);
         Ok(())
     }
@@ -316,7 +327,12 @@ impl PartitionModel {
         Ok(())
     }
 
-    fn check_records(&self, offset: i64, seen: &FetchSeen) -> Result<(), Violation> {
+    fn check_records(
+        &self,
+        offset: i64,
+        seen: &FetchSeen,
+        progress: bool,
+    ) -> Result<(), Violation> {
         let hw = seen.high_watermark;
         if let Some(r) = seen.records.iter().find(|r| r.offset >= hw) {
             return Err(FETCH_BELOW_HIGH_WATERMARK.violated(format!(
@@ -360,7 +376,8 @@ impl PartitionModel {
                 self.check_value(record)?;
             }
         }
-        if offset < hw
+        if progress
+            && offset < hw
             && offset >= case_start.unwrap_or(i64::MAX)
             && !seen.records.iter().any(|r| r.offset == offset)
         {

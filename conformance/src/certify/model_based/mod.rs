@@ -9,9 +9,11 @@
 //!
 //! - [`ops`]: the generated steps, relative so any subsequence still means something.
 //! - [`strategy`]: proptest strategies per family.
-//! - [`log_model`], [`producer_model`], [`group_model`], [`admin_model`]: the model.
+//! - [`log_model`], [`producer_model`], [`group_model`], [`commit_edges`], [`admin_model`]:
+//!   the model.
 //! - [`setup`], [`driver`], [`offsets_driver`], [`producer_driver`], [`group_driver`],
-//!   [`admin_driver`], [`acks_zero`], [`malformed`]: running a case on a broker.
+//!   [`admin_driver`], [`acks_zero`], [`malformed`]: running a case on a broker;
+//!   [`multi_fetch`] both sides of a Fetch of several partitions (KIP-74).
 //! - [`runner`]: budgets, and shrinking by replaying proptest's simplifications.
 //! - [`case_file`]: `case-*.json` and replay.
 //! - [`properties`]: a family's outcome as a certificate property.
@@ -20,11 +22,13 @@ pub mod acks_zero;
 pub mod admin_driver;
 pub mod admin_model;
 pub mod case_file;
+pub mod commit_edges;
 pub mod driver;
 pub mod group_driver;
 pub mod group_model;
 pub mod log_model;
 pub mod malformed;
+pub mod multi_fetch;
 pub mod offsets_driver;
 pub mod ops;
 pub mod producer_driver;

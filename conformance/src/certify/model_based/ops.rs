@@ -109,6 +109,16 @@ pub enum Claim {
     PreviousGeneration,
     /// A member id the coordinator never handed out, with the group's generation.
     UnknownMember,
+    /// A "simple" consumer that stores offsets in Kafka without group management
+    /// (`assign()`, not `subscribe()`): generation -1 and an empty member id
+    /// (see [`super::commit_edges`]).
+    Unmanaged,
+    /// The member's own id (or its former one) with generation -1.
+    NoGeneration,
+    /// An empty member id with the group's generation.
+    EmptyMemberId,
+    /// The member's own id with a generation newer than any the group formed.
+    FutureGeneration,
 }
 
 /// How a malformed Produce batch is broken (protocol guide, "Record Batch"; Kafka's
@@ -296,6 +306,21 @@ pub enum Op {
     FetchCommitted {
         /// Client slot.
         client: u8,
+    },
+    /// One Fetch of several partitions led by one broker, with small byte budgets (KIP-74;
+    /// see [`super::multi_fetch`]).
+    FetchPartitions {
+        /// Client slot.
+        client: u8,
+        /// The partition slot whose leader is asked; the others it leads follow in slot
+        /// order from there.
+        first: u8,
+        /// Where each partition slot starts (slot modulo the list).
+        starts: Vec<FetchAt>,
+        /// The request's `max_bytes`.
+        max_bytes: u16,
+        /// Each partition's `partition_max_bytes`.
+        partition_max_bytes: u16,
     },
     /// LeaveGroup.
     Leave {

@@ -176,8 +176,27 @@ pub const DELETE_RECORDS: Rule = Rule {
     citation: "KIP-107 (DeleteRecords, low watermark); Kafka protocol guide, DeleteRecords and \"Error Codes\" (OFFSET_OUT_OF_RANGE)",
 };
 
+/// A commit outside a live generation (generation -1, or an empty member id).
+pub const UNMANAGED_COMMIT: Rule = Rule {
+    id: "groups.commit-outside-generation",
+    text: "An OffsetCommit with generation -1 and an empty member id (a consumer without group management) is accepted while the group has no members and answers UNKNOWN_MEMBER_ID while it has; with a member's id and generation -1 it answers ILLEGAL_GENERATION (an empty group may also accept it); an empty member id with a generation ≥ 0 is UNKNOWN_MEMBER_ID; a refused commit is not stored",
+    citation: "Kafka protocol guide, OffsetCommit (generation_id -1, member_id \"\" for consumers without group management); Kafka GroupCoordinator.validateOffsetCommit (classic coordinator) and ClassicGroup.validateOffsetCommit (KIP-848 coordinator)",
+};
+/// KIP-74's response-wide byte budget.
+pub const FETCH_MAX_BYTES: Rule = Rule {
+    id: "fetch.response-within-max-bytes",
+    text: "The record bytes of all partitions of a Fetch (v3+) total at most max_bytes, unless the first partition with records returns exactly one whole batch larger than that, and no other partition returns records",
+    citation: "KIP-74 (the response is no bigger than max(max_bytes, the first message of the first partition)); Kafka protocol guide, Fetch Request v3+ (max_bytes)",
+};
+/// KIP-74's per-partition byte budget.
+pub const FETCH_PARTITION_MAX_BYTES: Rule = Rule {
+    id: "fetch.partition-within-partition-max-bytes",
+    text: "Each partition of a Fetch returns at most its partition_max_bytes, except that the first partition with records may return exactly one whole batch larger than that",
+    citation: "KIP-74 (every partition but the first is fetched up to its partition limit and the remaining response limit); Kafka protocol guide, Fetch Request (partition_max_bytes)",
+};
+
 /// Every rule, for documentation and the certificate's detail.
-pub const ALL: [Rule; 23] = [
+pub const ALL: [Rule; 26] = [
     ANSWERED,
     PRODUCE_ACCEPTED,
     BASE_OFFSET,
@@ -201,4 +220,7 @@ pub const ALL: [Rule; 23] = [
     CREATE_TOPICS,
     CREATED_TOPIC_METADATA,
     DELETE_RECORDS,
+    UNMANAGED_COMMIT,
+    FETCH_MAX_BYTES,
+    FETCH_PARTITION_MAX_BYTES,
 ];

@@ -124,16 +124,18 @@ pub fn versions(target: &SuiteTarget, family: Family) -> Result<CaseVersions, St
     })
 }
 
-/// Finds the leaders of the first `partitions` partitions of the target's topic with one
-/// Metadata request (to each bootstrap address in turn until one answers with them all).
+/// Finds `partitions` partitions of the target's topic and their leaders with one Metadata
+/// request (to each bootstrap address in turn until one answers with them all): partition
+/// 0, then the partitions its leader also leads, then the others, each in id order — so
+/// that a Fetch of several partitions from one leader (KIP-74) has several to ask for
+/// wherever the topic has them.
 pub async fn leaders<T: Transport>(
     transport: &T,
     target: &SuiteTarget,
     partitions: u8,
     exchanges: &mut Vec<Exchange>,
 ) -> Result<(Vec<i32>, Vec<String>), String> {
-    let count = i32::from(partitions.clamp(1, 3)).min(target.partitions.max(1));
-    let ids: Vec<i32> = (0..count).collect();
+    let count = usize::from(partitions.clamp(1, 3));
     let mut probe = Probe::new(transport, target);
     let mut found = None;
     for address in &target.bootstrap {
@@ -145,23 +147,42 @@ pub async fn leaders<T: Transport>(
             false,
         )
         .await;
-        let leaders: Option<Vec<String>> = view.and_then(|v| {
-            ids.iter()
-                .map(|&p| v.leader_address(&target.topic, p))
-                .collect()
+        let chosen = view.and_then(|v| {
+            let led: Vec<(i32, Option<String>)> = (0..target.partitions.max(1))
+                .map(|p| (p, v.leader_address(&target.topic, p)))
+                .collect();
+            choose(&led, count)
         });
-        if let Some(leaders) = leaders {
-            found = Some(leaders);
+        if chosen.is_some() {
+            found = chosen;
             break;
         }
     }
     exchanges.append(&mut probe.exchanges);
-    found.map(|leaders| (ids, leaders)).ok_or_else(|| {
+    found.ok_or_else(|| {
         format!(
             "no bootstrap address reported a leader for every partition of {} in Metadata",
             target.topic
         )
     })
+}
+
+/// `count` partitions of `led` (id, leader if known): partition 0 and those sharing its
+/// leader first; `None` unless partition 0 and `count` in all (or every one) have leaders.
+fn choose(led: &[(i32, Option<String>)], count: usize) -> Option<(Vec<i32>, Vec<String>)> {
+    let (_, Some(first)) = led.first()? else {
+        return None;
+    };
+    let mut known: Vec<(i32, String)> = led
+        .iter()
+        .filter_map(|(p, leader)| leader.clone().map(|l| (*p, l)))
+        .collect();
+    known.sort_by_key(|(p, leader)| (leader != first, *p));
+    if known.len() < count.min(led.len()) {
+        return None;
+    }
+    known.truncate(count);
+    Some(known.into_iter().unzip())
 }
 
 /// The API versions a case speaks.
@@ -223,4 +244,24 @@ pub async fn readable<T: Transport>(
         "{refused} a tagged field the version does not define, which kafka-protocol 0.18 cannot skip (KIP-482 allows it; the API sweep reports it), so the sequences fetch at v{readable}."
     );
     (versions, Some(note))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::choose;
+
+    #[test]
+    fn partitions_sharing_the_first_leader_come_first() {
+        let led: Vec<(i32, Option<String>)> = [(0, "a"), (1, "b"), (2, "c"), (3, "a")]
+            .iter()
+            .map(|(p, l)| (*p, Some(l.to_string())))
+            .collect();
+        let (ids, leaders) = choose(&led, 3).unwrap();
+        assert_eq!(ids, vec![0, 3, 1]);
+        assert_eq!(leaders, vec!["a", "a", "b"]);
+        assert_eq!(choose(&led[..1], 3).unwrap().0, vec![0]);
+        let mut leaderless = led.clone();
+        leaderless[0].1 = None;
+        assert!(choose(&leaderless, 1).is_none());
+    }
 }

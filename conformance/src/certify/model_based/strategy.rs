@@ -120,7 +120,7 @@ fn group_op() -> impl Strategy<Value = Op> {
         3 => proptest::sample::subsequence(vec![0u8, 1, 2, 3], 1..=4).prop_map(|members| Op::Join { members }),
         3 => Just(Op::Sync),
         2 => (0u8..4, claim()).prop_map(|(member, claim)| Op::Heartbeat { member, claim }),
-        3 => (0u8..4, claim(), 0u8..3, any::<u16>()).prop_map(|(member, claim, partition, offset)| Op::Commit { member, claim, partition, offset }),
+        3 => (0u8..4, super::commit_edges::commit_claim(), 0u8..3, any::<u16>()).prop_map(|(member, claim, partition, offset)| Op::Commit { member, claim, partition, offset }),
         2 => (0u8..4).prop_map(|client| Op::FetchCommitted { client }),
         1 => (0u8..4).prop_map(|member| Op::Leave { member }),
     ]
@@ -231,6 +231,7 @@ pub fn op(family: Family) -> BoxedStrategy<Op> {
             4 => produce(),
             1 => produce_concurrently(),
             4 => fetch(),
+            2 => super::multi_fetch::fetch_partitions(),
             1 => metadata(),
             1 => malformed_produce(),
         ]
