@@ -181,6 +181,18 @@ impl Hosts {
             .map(|b| format!("broker-{b}"))
     }
 
+    /// Whether every partition's ISR holds all of its assigned replicas again (no
+    /// partition under-replicated), as the controller knows it.
+    pub fn all_in_sync(&self, partitions: &[TopicPartition]) -> bool {
+        self.with_controller(|c| {
+            partitions.iter().all(|p| {
+                c.registration(p)
+                    .is_some_and(|r| r.replicas.iter().all(|b| r.isr.contains(b)))
+            })
+        })
+        .unwrap_or(false)
+    }
+
     /// Whether every partition has a leader that is registered and unfenced.
     pub fn all_led(&self, partitions: &[TopicPartition]) -> bool {
         self.with_controller(|c| {

@@ -1,6 +1,10 @@
 //! Liveness after the heal: within a bound, the cluster must have a live leader for every
 //! partition and the final reads must reach the end of every partition (every acknowledged
-//! write readable). Safety checkers cannot see a cluster that simply stops; this does.
+//! write readable); and by the end of the run every partition's ISR must hold all of its
+//! replicas again — a follower that caught up rejoins the ISR (Kafka's replication design:
+//! replica.lag.time.max.ms; KIP-497 AlterPartition), so under-replicated partitions return
+//! to zero once every broker is back. Safety checkers cannot see a cluster that simply
+//! stops, or one that never heals its replication; this does.
 //!
 //! Jepsen checks the same by requiring final reads to complete after `:final-generator`
 //! (jepsen-io/jepsen `tests/kafka.clj`, `final-polls`); a bound makes it a test.
@@ -20,6 +24,8 @@ pub struct Liveness {
     pub final_read_timeout_ns: u64,
     /// When every partition first had a registered, unfenced leader after the heal.
     pub leaders_elected_ns: Option<u64>,
+    /// When every partition's ISR first held all its replicas again after the heal.
+    pub isr_restored_ns: Option<u64>,
     /// Whether the final reader read every partition to the end it listed.
     pub final_reads_complete: bool,
     /// When the final reader finished.
@@ -44,6 +50,11 @@ pub fn check(liveness: &Liveness) -> CheckReport {
             liveness.bound_ns / 1_000_000
         ))),
     }
+    if liveness.isr_restored_ns.is_none() {
+        anomalies.push(not_recovered(
+            "some partition was still under-replicated when the run ended: its ISR never regained every replica after the heal".to_string(),
+        ));
+    }
     if !liveness.final_reads_complete {
         anomalies.push(not_recovered(format!(
             "final reads did not reach the end of every partition within {} ms",
@@ -59,6 +70,12 @@ pub fn check(liveness: &Liveness) -> CheckReport {
     if let Some(at) = liveness.leaders_elected_ns {
         stats.insert(
             "leaders elected ms after heal".into(),
+            at.saturating_sub(liveness.heal_ns) / 1_000_000,
+        );
+    }
+    if let Some(at) = liveness.isr_restored_ns {
+        stats.insert(
+            "isr restored ms after heal".into(),
             at.saturating_sub(liveness.heal_ns) / 1_000_000,
         );
     }
@@ -91,10 +108,23 @@ mod tests {
             bound_ns: 5_000_000_000,
             final_read_timeout_ns: 20_000_000_000,
             leaders_elected_ns: Some(11_000_000_000),
+            isr_restored_ns: Some(12_000_000_000),
             final_reads_complete: true,
             final_reads_done_ns: Some(16_000_000_000),
             missing_progress: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_partition_left_under_replicated_is_not_recovered() {
+        let under = Liveness {
+            isr_restored_ns: None,
+            ..recovered()
+        };
+        let report = check(&under);
+        assert_eq!(report.verdict, Verdict::Invalid);
+        assert!(report.anomalies[0].description.contains("under-replicated"));
+        assert_eq!(check(&recovered()).verdict, Verdict::Valid);
     }
 
     #[test]

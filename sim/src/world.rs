@@ -282,6 +282,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
     );
     let mut events = Vec::new();
     let mut leaders_elected: Option<Duration> = None;
+    let mut isr_restored: Option<Duration> = None;
     let mut checker = scenario.checks.invariants.then(InvariantChecker::default);
     let mut checked_steps = 0;
     loop {
@@ -305,6 +306,9 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         }
         if leaders_elected.is_none() && now >= duration && hosts.all_led(&partitions) {
             leaders_elected = Some(now);
+        }
+        if isr_restored.is_none() && now >= duration && hosts.all_in_sync(&partitions) {
+            isr_restored = Some(now);
         }
         if finished {
             break;
@@ -338,6 +342,7 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         bound_ns: recovery.as_nanos() as u64,
         final_read_timeout_ns: final_timeout.as_nanos() as u64,
         leaders_elected_ns: leaders_elected.map(|d| d.as_nanos() as u64),
+        isr_restored_ns: isr_restored.map(|d| d.as_nanos() as u64),
         final_reads_complete: final_reads.is_some_and(|(complete, _)| complete),
         final_reads_done_ns: final_reads.map(|(_, at)| at.as_nanos() as u64),
         missing_progress: crate::progress::missing(scenario, &history),
