@@ -65,15 +65,27 @@ impl Clock {
 
     /// Milliseconds on this node's clock.
     pub fn now_ms(&self) -> u64 {
-        let real = self.start.elapsed().as_nanos() as u64;
+        let (real, skewed) = self.read();
         let mut last = self.last.lock().expect("clock lock");
-        let (last_real, last_skewed) = *last;
+        *last = (real.max(last.0), skewed);
+        skewed / 1_000_000
+    }
+
+    /// The same reading as [`Clock::now_ms`], without recording it: an observer's look at
+    /// the clock must not change the rounding of the node's own later readings.
+    pub fn peek_ms(&self) -> u64 {
+        self.read().1 / 1_000_000
+    }
+
+    /// (real ns, skewed ns) now.
+    fn read(&self) -> (u64, u64) {
+        let real = self.start.elapsed().as_nanos() as u64;
+        let (last_real, last_skewed) = *self.last.lock().expect("clock lock");
         let elapsed = real.saturating_sub(last_real);
         let skewed = last_skewed
             + elapsed / 1000 * self.rate.permille()
             + elapsed % 1000 * self.rate.permille() / 1000;
-        *last = (real.max(last_real), skewed);
-        skewed / 1_000_000
+        (real, skewed)
     }
 }
 

@@ -179,15 +179,14 @@ impl BrokerNode {
         }
         let api_key = request.api_key;
         let acks_zero = matches!(&request.body, RequestKind::Produce(p) if p.acks == 0);
-        let pending = self
-            .observer
-            .get()
-            .and_then(|observer| observer.request(&request.body, &self.lock()));
+        let pending = self.observer.get().and_then(|observer| {
+            observer.request(&request.body, &self.lock(), self.clock.peek_ms())
+        });
         let Some(mut response) = self.handle(api_key, version, request.body).await else {
             return Answer::Close;
         };
         if let Some(pending) = pending {
-            pending(&response, &self.lock());
+            pending(&response, &self.lock(), self.clock.peek_ms());
         }
         handlers::fit::fit_response(&mut response, version);
         if acks_zero {

@@ -8,14 +8,20 @@ use kafka_protocol::messages::{RequestKind, ResponseKind};
 
 use crate::broker::Broker;
 
-/// What an observer keeps between a request and its answer: called with the answer and the
+/// What an observer keeps between a request and its answer: called with the answer, the
 /// broker's state when the answer is built (no `.await` in between, so the state is the one
-/// the answer was computed from).
-pub type PendingObservation = Box<dyn FnOnce(&ResponseKind, &Broker) + Send>;
+/// the answer was computed from) and the broker's clock then.
+pub type PendingObservation = Box<dyn FnOnce(&ResponseKind, &Broker, u64) + Send>;
 
 /// Watches requests and their answers.
 pub trait RequestObserver: Send + Sync {
-    /// Called with a decoded request and the broker's state before its handler runs;
-    /// returns what to do with the answer, or `None` to ignore this request.
-    fn request(&self, request: &RequestKind, broker: &Broker) -> Option<PendingObservation>;
+    /// Called with a decoded request, the broker's state before its handler runs and the
+    /// broker's clock then (ms since the process started, at the node's drift rate, as the
+    /// handlers read it); returns what to do with the answer, or `None` to ignore it.
+    fn request(
+        &self,
+        request: &RequestKind,
+        broker: &Broker,
+        now_ms: u64,
+    ) -> Option<PendingObservation>;
 }

@@ -35,6 +35,7 @@ use std::sync::{Arc, Mutex};
 use kafka_protocol::messages::{RequestKind, ResponseKind};
 
 use faultline_broker::broker::Broker;
+use faultline_broker::config::MessageTimestampType;
 use faultline_broker::node::{PendingObservation, RequestObserver};
 use faultline_broker::partition::Partition;
 use faultline_checker::{Anomaly, AnomalyKind, CheckReport};
@@ -158,9 +159,14 @@ fn readable_end(p: &Partition, isolation_level: i8) -> i64 {
 }
 
 impl RequestObserver for BrokerObserver {
-    fn request(&self, request: &RequestKind, broker: &Broker) -> Option<PendingObservation> {
+    fn request(
+        &self,
+        request: &RequestKind,
+        broker: &Broker,
+        now_ms: u64,
+    ) -> Option<PendingObservation> {
         match request {
-            RequestKind::Produce(r) => self.produce(r, broker),
+            RequestKind::Produce(r) => self.produce(r, broker, now_ms),
             RequestKind::Fetch(r) => Some(self.fetch(r)),
             RequestKind::ListOffsets(r) => Some(self.list_offsets(r)),
             RequestKind::OffsetForLeaderEpoch(r) => Some(self.offset_for_leader_epoch(r)),
@@ -172,12 +178,12 @@ impl RequestObserver for BrokerObserver {
 impl BrokerObserver {
     fn pending(
         &self,
-        judge: impl FnOnce(&ResponseKind, &Broker, &mut ProtocolLog, &str) + Send + 'static,
+        judge: impl FnOnce(&ResponseKind, &Broker, u64, &mut ProtocolLog, &str) + Send + 'static,
     ) -> PendingObservation {
         let (host, log) = (self.host.clone(), self.log.clone());
-        Box::new(move |response, broker| {
+        Box::new(move |response, broker, now_ms| {
             let mut log = log.lock().expect("protocol log");
-            judge(response, broker, &mut log, &host);
+            judge(response, broker, now_ms, &mut log, &host);
         })
     }
 
@@ -185,9 +191,12 @@ impl BrokerObserver {
         &self,
         request: &kafka_protocol::messages::ProduceRequest,
         broker: &Broker,
+        asked_ms: u64,
     ) -> Option<PendingObservation> {
         let mut idempotent = Vec::new();
         let mut leading = Vec::new();
+        let mut log_append_time = Vec::new();
+        let epoch_ms = broker.config.clock_epoch_ms;
         for topic in &request.topic_data {
             for data in &topic.partition_data {
                 let Some(p) = partition(broker, &topic.name.0, data.index) else {
@@ -203,6 +212,11 @@ impl BrokerObserver {
                     min_insync_replicas: broker.config.min_insync_replicas,
                 };
                 leading.push((key.clone(), state));
+                let stamped = broker.config.topic_config(&key.0).message_timestamp_type
+                    == MessageTimestampType::LogAppendTime;
+                if stamped {
+                    log_append_time.push((key.clone(), p.log.end_offset()));
+                }
                 let Some(batch) = data.records.as_deref().and_then(producer::batch_header) else {
                     continue;
                 };
@@ -214,39 +228,63 @@ impl BrokerObserver {
         if leading.is_empty() {
             return None;
         }
-        Some(self.pending(move |response, _, log, host| {
-            let ResponseKind::Produce(response) = response else {
-                return;
-            };
-            let answer = |key: &(String, i32)| {
-                response
-                    .responses
-                    .iter()
-                    .filter(|t| t.name.0.as_str() == key.0)
-                    .flat_map(|t| &t.partition_responses)
-                    .find(|p| p.index == key.1)
-            };
-            for (key, state) in leading {
-                if let Some(answer) = answer(&key) {
-                    let verdict = rules::produce_min_insync(state, answer.error_code);
-                    log.judged("Produce", host, key, verdict);
-                }
-            }
-            for (key, batch, logged) in idempotent {
-                if let Some(answer) = answer(&key) {
-                    let error = faultline_wire::ResponseError::try_from_code(answer.error_code)
-                        .map_or_else(|| "ok".to_string(), |e| format!("{e:?}"));
-                    let verdict =
-                        producer::produce(batch, &logged, answer.error_code, answer.base_offset);
-                    if let Ok(case) = verdict {
-                        *log.produce_errors
-                            .entry(format!("{case}: {error}"))
-                            .or_insert(0) += 1;
+        Some(
+            self.pending(move |response, broker, answered_ms, log, host| {
+                let ResponseKind::Produce(response) = response else {
+                    return;
+                };
+                let answer = |key: &(String, i32)| {
+                    response
+                        .responses
+                        .iter()
+                        .filter(|t| t.name.0.as_str() == key.0)
+                        .flat_map(|t| &t.partition_responses)
+                        .find(|p| p.index == key.1)
+                };
+                for (key, state) in leading {
+                    if let Some(answer) = answer(&key) {
+                        let verdict = rules::produce_min_insync(state, answer.error_code);
+                        log.judged("Produce", host, key, verdict);
                     }
-                    log.judged("Produce", host, key, verdict.map(|_| ()));
                 }
-            }
-        }))
+                let clock = (epoch_ms + asked_ms as i64, epoch_ms + answered_ms as i64);
+                for (key, end_when_asked) in log_append_time {
+                    let Some(answer) = answer(&key) else {
+                        continue;
+                    };
+                    // A fresh append only: a retry answered from the producer's retained
+                    // batches (KIP-98) keeps its first append's time.
+                    if answer.error_code != 0 || answer.base_offset < end_when_asked {
+                        continue;
+                    }
+                    let stamped = partition(broker, &key.0, key.1)
+                        .and_then(|p| p.log.read_from(answer.base_offset, 1).first())
+                        .map(|e| e.timestamp);
+                    if let Some(stamped) = stamped {
+                        let verdict = rules::log_append_time(stamped, clock);
+                        log.judged("Produce", host, key, verdict);
+                    }
+                }
+                for (key, batch, logged) in idempotent {
+                    if let Some(answer) = answer(&key) {
+                        let error = faultline_wire::ResponseError::try_from_code(answer.error_code)
+                            .map_or_else(|| "ok".to_string(), |e| format!("{e:?}"));
+                        let verdict = producer::produce(
+                            batch,
+                            &logged,
+                            answer.error_code,
+                            answer.base_offset,
+                        );
+                        if let Ok(case) = verdict {
+                            *log.produce_errors
+                                .entry(format!("{case}: {error}"))
+                                .or_insert(0) += 1;
+                        }
+                        log.judged("Produce", host, key, verdict.map(|_| ()));
+                    }
+                }
+            }),
+        )
     }
 
     fn fetch(&self, request: &kafka_protocol::messages::FetchRequest) -> PendingObservation {
@@ -265,7 +303,7 @@ impl BrokerObserver {
                 })
             })
             .collect();
-        self.pending(move |response, broker, log, host| {
+        self.pending(move |response, broker, _, log, host| {
             let ResponseKind::Fetch(response) = response else {
                 return;
             };
@@ -317,7 +355,7 @@ impl BrokerObserver {
                 })
             })
             .collect();
-        self.pending(move |response, broker, log, host| {
+        self.pending(move |response, broker, _, log, host| {
             let ResponseKind::ListOffsets(response) = response else {
                 return;
             };
@@ -362,7 +400,7 @@ impl BrokerObserver {
                     .map(|p| ((t.topic.0.to_string(), p.partition), p.current_leader_epoch))
             })
             .collect();
-        self.pending(move |response, broker, log, host| {
+        self.pending(move |response, broker, _, log, host| {
             let ResponseKind::OffsetForLeaderEpoch(response) = response else {
                 return;
             };

@@ -128,3 +128,17 @@ pub fn produce_min_insync(state: ProduceState, error: i16) -> Result<(), String>
     }
     Ok(())
 }
+
+/// KIP-32 and the protocol guide (Produce, `log_append_time_ms`): on a topic with
+/// `message.timestamp.type=LogAppendTime` the broker stamps a batch with its local time when
+/// it appends it, so a fresh append's stored timestamp lies between the broker's clock when
+/// the request arrived and when it was answered (`clock`, epoch ms).
+pub fn log_append_time(stamped: i64, clock: (i64, i64)) -> Result<(), String> {
+    let (asked, answered) = clock;
+    if stamped < asked || stamped > answered {
+        return Err(format!(
+            "a LogAppendTime batch was stamped {stamped}, outside the broker's clock while it handled the Produce ([{asked}, {answered}] ms)"
+        ));
+    }
+    Ok(())
+}

@@ -35,6 +35,16 @@ fn an_older_current_leader_epoch_is_fenced_and_a_newer_unknown() {
 }
 
 #[test]
+fn log_append_time_is_the_broker_clock_at_the_append() {
+    let clock = (1_700_000_010_000, 1_700_000_010_040);
+    assert!(rules::log_append_time(1_700_000_010_000, clock).is_ok());
+    assert!(rules::log_append_time(1_700_000_010_040, clock).is_ok());
+    // The producer's own timestamp, or a clock run backwards: not the append time.
+    assert!(rules::log_append_time(1_699_999_990_000, clock).is_err());
+    assert!(rules::log_append_time(1_700_000_010_041, clock).is_err());
+}
+
+#[test]
 fn min_insync_replicas_refuses_acks_all_only() {
     let state = |acks, isr| ProduceState {
         acks,
