@@ -107,6 +107,22 @@ impl<'a, T: Transport> Driver<'a, T> {
         self.clients[index] = probe;
     }
 
+    /// Sends `request` to `leader` on client `slot`'s connection at the case's Fetch
+    /// version; no answer is a `request.answered` violation.
+    pub(super) async fn send_fetch(
+        &mut self,
+        slot: u8,
+        leader: &str,
+        request: &FetchRequest,
+    ) -> Result<kafka_protocol::messages::FetchResponse, Violation> {
+        let mut probe = self.client(slot);
+        let answer = probe
+            .send(leader, request, self.setup.versions.fetch, Duration::ZERO)
+            .await;
+        self.give_back(slot, probe);
+        answer.map_err(|e| ANSWERED.violated(format!("Fetch got no answer: {e}")))
+    }
+
     pub(super) fn slot(&self, partition: u8) -> usize {
         partition as usize % self.setup.partitions.len()
     }
@@ -403,13 +419,7 @@ impl<'a, T: Transport> Driver<'a, T> {
                     .with_fetch_offset(offset)
                     .with_partition_max_bytes(bytes)])]);
         let leader = self.setup.leaders[slot].clone();
-        let mut probe = self.client(client);
-        let answer = probe
-            .send(&leader, &request, self.setup.versions.fetch, Duration::ZERO)
-            .await;
-        self.give_back(client, probe);
-        let response =
-            answer.map_err(|e| ANSWERED.violated(format!("Fetch got no answer: {e}")))?;
+        let response = self.send_fetch(client, &leader, &request).await?;
         let id = self.setup.partitions[slot];
         let data = response
             .responses

@@ -16,8 +16,6 @@
 //! consumer fetches from each leader the partitions it leads), rotated so that any of them
 //! can come first.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::{BrokerId, FetchRequest};
@@ -202,14 +200,8 @@ impl<T: Transport> Driver<'_, T> {
                         })
                         .collect(),
                 )]);
-        let mut probe = self.client(client);
         // Fetch v3+ (the versions the suite speaks start at 4) has KIP-74's max_bytes.
-        let answer = probe
-            .send(&leader, &request, self.setup.versions.fetch, Duration::ZERO)
-            .await;
-        self.give_back(client, probe);
-        let response =
-            answer.map_err(|e| ANSWERED.violated(format!("Fetch got no answer: {e}")))?;
+        let response = self.send_fetch(client, &leader, &request).await?;
         let mut answered = Vec::new();
         for data in response.responses.iter().flat_map(|t| t.partitions.iter()) {
             let Some(k) = slots
