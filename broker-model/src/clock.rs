@@ -65,8 +65,10 @@ impl Clock {
 
     /// Milliseconds on this node's clock.
     pub fn now_ms(&self) -> u64 {
-        let (real, skewed) = self.read();
+        // One lock for the reading and its record: two threads of a real process reading
+        // at once must not record an older reading over a newer one.
         let mut last = self.last.lock().expect("clock lock");
+        let (real, skewed) = self.advance(*last);
         *last = (real.max(last.0), skewed);
         skewed / 1_000_000
     }
@@ -74,13 +76,13 @@ impl Clock {
     /// The same reading as [`Clock::now_ms`], without recording it: an observer's look at
     /// the clock must not change the rounding of the node's own later readings.
     pub fn peek_ms(&self) -> u64 {
-        self.read().1 / 1_000_000
+        let last = self.last.lock().expect("clock lock");
+        self.advance(*last).1 / 1_000_000
     }
 
-    /// (real ns, skewed ns) now.
-    fn read(&self) -> (u64, u64) {
+    /// (real ns, skewed ns) now, from the last recorded reading.
+    fn advance(&self, (last_real, last_skewed): (u64, u64)) -> (u64, u64) {
         let real = self.start.elapsed().as_nanos() as u64;
-        let (last_real, last_skewed) = *self.last.lock().expect("clock lock");
         let elapsed = real.saturating_sub(last_real);
         let skewed = last_skewed
             + elapsed / 1000 * self.rate.permille()
