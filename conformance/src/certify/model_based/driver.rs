@@ -11,11 +11,11 @@ use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{BrokerId, FetchRequest, ProduceRequest};
 
-use faultline_wire::records::{decode_records, producer_batch};
+use faultline_wire::records::producer_batch;
 use faultline_wire::Transport;
 
 use super::group_model::GroupModel;
-use super::log_model::{FetchSeen, PartitionModel, ProduceSeen, SeenRecord};
+use super::log_model::{PartitionModel, ProduceSeen};
 use super::ops::{Acks, MaxBytes, Op};
 use super::producer_model::ProducerModel;
 use super::rules::{Violation, ANSWERED};
@@ -431,24 +431,11 @@ impl<'a, T: Transport> Driver<'a, T> {
                     "the Fetch response has no answer for partition {id}"
                 ))
             })?;
-        let records = match &data.records {
-            Some(bytes) if data.error_code == 0 => decode_records(bytes).map_err(|e| {
-                super::rules::FETCH_CONTENTS
-                    .violated(format!("the fetched records do not decode: {e}"))
-            })?,
-            _ => Vec::new(),
+        let bytes = match &data.records {
+            Some(bytes) if data.error_code == 0 => bytes.clone(),
+            _ => Bytes::new(),
         };
-        let seen = FetchSeen {
-            error_code: data.error_code,
-            high_watermark: data.high_watermark,
-            records: records
-                .into_iter()
-                .map(|r| SeenRecord {
-                    offset: r.offset,
-                    value: r.value.map(|v| String::from_utf8_lossy(&v).into_owned()),
-                })
-                .collect(),
-        };
+        let seen = super::multi_fetch::seen(data.error_code, data.high_watermark, bytes)?;
         self.model.partitions[slot].check_fetch(offset, &seen)
     }
 }

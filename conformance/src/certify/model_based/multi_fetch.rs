@@ -137,8 +137,13 @@ pub fn fetch_partitions() -> impl Strategy<Value = Op> {
     )
 }
 
-/// A partition's records as the model reads them (whole batches only).
-fn seen(error_code: i16, high_watermark: i64, whole: Bytes) -> Result<FetchSeen, Violation> {
+/// A partition's records as the model reads them (whole batches only; no bytes, no
+/// records). Shared with the single-partition Fetch op ([`super::driver`]).
+pub(super) fn seen(
+    error_code: i16,
+    high_watermark: i64,
+    whole: Bytes,
+) -> Result<FetchSeen, Violation> {
     let records = decode_records(&whole)
         .map_err(|e| FETCH_CONTENTS.violated(format!("the fetched records do not decode: {e}")))?;
     Ok(FetchSeen {
