@@ -211,7 +211,11 @@ impl BrokerObserver {
                     isr: p.isr().len(),
                     min_insync_replicas: broker.config.min_insync_replicas,
                 };
-                leading.push((key.clone(), state));
+                // An acks=all Produce at or above the minimum may get any answer: only the
+                // others are kept for judging (the common case allocates nothing).
+                if state.acks != -1 || (state.isr as i32) < state.min_insync_replicas {
+                    leading.push((key.clone(), state));
+                }
                 let stamped = broker.config.topic_config(&key.0).message_timestamp_type
                     == MessageTimestampType::LogAppendTime;
                 if stamped {
@@ -225,7 +229,7 @@ impl BrokerObserver {
                 }
             }
         }
-        if leading.is_empty() {
+        if leading.is_empty() && log_append_time.is_empty() && idempotent.is_empty() {
             return None;
         }
         Some(
