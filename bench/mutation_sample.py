@@ -190,8 +190,11 @@ def rerun_survivors(args):
     equivalent = equivalents()
     current = current_names(out)
     deadline = deadline_of(args)
+    only = {int(n) for n in args.only.split(",")} if args.only else None
     for index, name in enumerate(sample):
         if done.get(name, {}).get("summary") != "survived" or name in equivalent:
+            continue
+        if only is not None and index + 1 not in only:
             continue
         if past(deadline):
             print(f"stopped at {args.until} UTC")
@@ -333,6 +336,7 @@ def main():
     parser.add_argument("--size", type=int, default=SIZE)
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--until", help="UTC HH:MM after which no new mutant starts")
+    parser.add_argument("--only", help="rerun: only these survivors, by their #N in docs/mutation.md (e.g. 122,142)")
     parser.add_argument("--timeout", type=int, default=240,
                         help="seconds for the probe test per mutant (about 3x its baseline)")
     args = parser.parse_args()

@@ -193,6 +193,22 @@ mod tests {
         assert_eq!(stored.decode().unwrap(), entries);
     }
 
+    /// A client's base offset is not the broker's: Kafka's `LogValidator` checks only that
+    /// `lastOffsetDelta` agrees with the record count and renumbers the batch from the log
+    /// end (`assignOffsetsNonCompressed`), so a batch whose header says 7 is stored at 100.
+    #[test]
+    fn a_clients_base_offset_is_renumbered_from_the_log_end() {
+        let bytes = faultline_wire::tamper::with_base_offset(&produced(Compression::None), 7);
+        let batch = ProducedBatch::parse(&bytes).unwrap();
+        let (stored, entries) = batch.assign(100, 4, MessageTimestampType::CreateTime, 999);
+        assert_eq!((stored.base_offset, stored.last_offset), (100, 102));
+        assert_eq!(
+            entries.iter().map(|e| e.offset).collect::<Vec<_>>(),
+            [100, 101, 102]
+        );
+        assert_eq!(stored.decode().unwrap(), entries);
+    }
+
     /// Produce v3+: exactly one batch per partition; two are INVALID_RECORD, garbage is
     /// CORRUPT_MESSAGE.
     #[test]

@@ -42,6 +42,16 @@ fn reseal(mut bytes: Vec<u8>) -> Bytes {
     Bytes::from(bytes)
 }
 
+/// The batch with `base_offset` in its header and nothing else changed. It stays valid: the
+/// base offset lies outside the CRC, and Kafka's `LogValidator` (`validateBatch` checks only
+/// that `lastOffsetDelta` agrees with the record count; `assignOffsetsNonCompressed` then
+/// calls `setLastOffset`) renumbers a client's batch from the log end whatever it says.
+pub fn with_base_offset(batch: &Bytes, base_offset: i64) -> Bytes {
+    let mut bytes = batch.to_vec();
+    bytes[0..8].copy_from_slice(&base_offset.to_be_bytes());
+    Bytes::from(bytes)
+}
+
 /// The batch with a record count of 0, no records and `lastOffsetDelta` -1.
 pub fn without_records(batch: &Bytes) -> Bytes {
     let mut bytes = batch[..HEADER_BYTES].to_vec();

@@ -12,7 +12,7 @@ use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProdu
 use kafka_protocol::messages::{BrokerId, FetchRequest, ProduceRequest};
 
 use faultline_wire::records::producer_batch;
-use faultline_wire::Transport;
+use faultline_wire::{tamper, Transport};
 
 use super::group_model::GroupModel;
 use super::log_model::{PartitionModel, ProduceSeen};
@@ -142,10 +142,11 @@ impl<'a, T: Transport> Driver<'a, T> {
                 partition,
                 records,
                 acks,
+                header_offset,
             } => {
                 let values = self.values(index, *records);
-                self.produce(index, *client, *partition, values, *acks)
-                    .await
+                let target = (*client, *partition, *header_offset);
+                self.produce(index, target, values, *acks).await
             }
             Op::ProduceConcurrently {
                 partition,
@@ -296,14 +297,15 @@ impl<'a, T: Transport> Driver<'a, T> {
     async fn produce(
         &mut self,
         index: usize,
-        client: u8,
-        partition: u8,
+        (client, partition, header_offset): (u8, u8, u32),
         values: Vec<String>,
         acks: Acks,
     ) -> Result<(), Violation> {
         let slot = self.slot(partition);
         let timestamp_ms = self.setup.timestamp_base_ms + index as i64;
-        let request = self.produce_request(slot, self.batch(&values, timestamp_ms, None), acks);
+        let batch = self.batch(&values, timestamp_ms, None);
+        let batch = tamper::with_base_offset(&batch, i64::from(header_offset));
+        let request = self.produce_request(slot, batch, acks);
         let leader = self.setup.leaders[slot].clone();
         let version = self.setup.versions.produce;
         let mut probe = self.client(client);

@@ -221,6 +221,10 @@ pub enum Op {
         records: u8,
         /// acks.
         acks: Acks,
+        /// The base offset in the batch header: 0, as producers write it, or another,
+        /// which Kafka accepts and renumbers ([`faultline_wire::tamper::with_base_offset`]).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        header_offset: u32,
     },
     /// Several clients' Produce requests to one partition in flight at once.
     ProduceConcurrently {
@@ -381,4 +385,8 @@ pub struct Case {
     pub clients: u8,
     /// The steps.
     pub ops: Vec<Op>,
+}
+
+fn is_zero(value: &u32) -> bool {
+    *value == 0
 }

@@ -45,8 +45,8 @@ pub const ANSWERED: Rule = Rule {
 /// A valid batch to the leader of an existing partition is appended.
 pub const PRODUCE_ACCEPTED: Rule = Rule {
     id: "produce.valid-batch-accepted",
-    text: "A well-formed batch sent to the partition's leader is acknowledged, or refused only with a retriable error",
-    citation: "Kafka protocol guide, Produce and \"Error Codes\" (retriable errors)",
+    text: "A well-formed batch sent to the partition's leader is acknowledged, or refused only with a retriable error, whatever base offset its header carries",
+    citation: "Kafka protocol guide, Produce and \"Error Codes\" (retriable errors); Kafka's LogValidator (validateBatch, assignOffsetsNonCompressed: a client's base offset is renumbered)",
 };
 /// Offsets are handed out in order, without gaps or reuse.
 pub const BASE_OFFSET: Rule = Rule {

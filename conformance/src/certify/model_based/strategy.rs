@@ -25,13 +25,21 @@ fn records() -> impl Strategy<Value = u8> {
     prop_oneof![3 => 1u8..=5, 1 => 1u8..=50]
 }
 
+/// The base offset a Produce writes in its batch header: mostly 0, as producers do.
+fn header_offset() -> impl Strategy<Value = u32> {
+    prop_oneof![6 => Just(0u32), 1 => 1u32..=100, 1 => any::<u32>()]
+}
+
 fn produce() -> impl Strategy<Value = Op> {
-    (0u8..4, 0u8..3, records(), acks()).prop_map(|(client, partition, records, acks)| Op::Produce {
-        client,
-        partition,
-        records,
-        acks,
-    })
+    (0u8..4, 0u8..3, records(), acks(), header_offset()).prop_map(
+        |(client, partition, records, acks, header_offset)| Op::Produce {
+            client,
+            partition,
+            records,
+            acks,
+            header_offset,
+        },
+    )
 }
 
 fn produce_concurrently() -> impl Strategy<Value = Op> {
@@ -203,6 +211,7 @@ fn admin_op() -> impl Strategy<Value = Op> {
             partition: 0,
             records,
             acks,
+            header_offset: 0,
         });
     let earliest_or_latest = (
         0u8..4,
