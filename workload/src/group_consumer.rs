@@ -199,9 +199,15 @@ impl<T: Transport> MemberState<T> {
             Err(error) => {
                 self.forget_member_if(&error);
                 self.client.forget(&coordinator);
-                // Membership has no effect a checker could see unless it succeeded.
+                // A refusal is definite; a lost answer is not: the coordinator may have
+                // put the member in the generation it formed, and the leader may have
+                // handed it partitions it never learned of (Jepsen: `info`).
+                let kind = match error {
+                    GroupError::Broker(_) => OpType::Fail,
+                    GroupError::Transport(_) => OpType::Info,
+                };
                 self.record(
-                    OpType::Fail,
+                    kind,
                     Function::Join,
                     OpValue::Membership(None),
                     Some(error.to_string()),

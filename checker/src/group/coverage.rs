@@ -10,7 +10,10 @@
 //! blamed: the group's final generation (the highest `generation_id` any member joined,
 //! so no later rebalance is recorded), and no join by one of the group's processes that
 //! did not end `ok` was invoked after that generation's first join completed (a member
-//! still rejoining means another generation may be on its way). The partitions of the
+//! still rejoining means another generation may be on its way), and no join of theirs
+//! whose answer was lost (`info`) overlapped that generation's forming: the coordinator
+//! may have counted it a member, and the leader handed it partitions it never learned of
+//! (its next join starts another rebalance, which the history may end before). The partitions of the
 //! subscription are the keys of the `subscribe` ops of the group's processes; without any,
 //! the check has nothing to compare with and stays silent.
 
@@ -83,7 +86,24 @@ pub(super) fn find(pairs: &[(&Op, Option<&Op>)], joins: &[Join]) -> Vec<Anomaly>
                 && j.membership.is_none()
                 && j.invoke.time > first_done
         });
-        if rejoining {
+        // The last generation formed after its members' joins were sent: an unanswered
+        // join still open then may have been counted in.
+        let forming_from = joins
+            .iter()
+            .filter(|j| {
+                j.membership
+                    .is_some_and(|m| m.group == *group && m.generation_id == generation)
+            })
+            .map(|j| j.invoke.time)
+            .min()
+            .expect("the last generation has a join");
+        let maybe_member = joins.iter().any(|j| {
+            processes.contains(&j.invoke.process)
+                && j.invoke.time <= first_done
+                && j.done
+                    .is_some_and(|d| d.kind == OpType::Info && d.time >= forming_from)
+        });
+        if rejoining || maybe_member {
             continue;
         }
         let owned: BTreeSet<Key> = last

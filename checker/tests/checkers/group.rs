@@ -56,3 +56,15 @@ fn each_near_miss_passes() {
         assert_eq!(report.verdict, Verdict::Valid, "{stem}: {report:#?}");
     }
 }
+
+/// A member whose join lost its answer while the last generation formed may be in it,
+/// holding the partitions nobody else got (the coordinator counted it; Jepsen's `info`):
+/// not blamed. The same join refused by the broker (`fail`) is definite: blamed.
+#[test]
+fn a_join_whose_answer_was_lost_may_own_what_the_others_lack() {
+    let lost = group::check(&load("unowned-partition.lost-answer.near-miss"));
+    assert_eq!(lost.verdict, Verdict::Valid, "{lost:#?}");
+    let refused = group::check(&load("unowned-partition.refused"));
+    let kinds: Vec<AnomalyKind> = refused.anomalies.iter().map(|a| a.kind).collect();
+    assert_eq!(kinds, [AnomalyKind::UnownedPartition], "{refused:#?}");
+}
