@@ -3,12 +3,13 @@
 //! Jepsen, an empty history is valid), so a broker that refuses every request would pass.
 //! Each kind of client the scenario runs must have completed an operation; consumer
 //! groups (Kafka protocol guide, "The Consumer Group Protocol") must have joined, and must
-//! still commit offsets after the last fault that healed at least [`GROUP_GRACE_NS`] before
+//! still commit offsets after the last fault that healed at least [`GROUP_GRACE_NS`] (plus a JoinGroup's wait) before
 //! the workload stopped — a group stuck rebalancing (a dead member whose session never
 //! expires) commits nothing from then on. Found by the mutation
 //! probe (docs/mutation.md): three broker mutants passed every check this way.
 
 use faultline_checker::history::{Function, History, OpType};
+use faultline_workload::group_consumer::REBALANCE_TIMEOUT_MS;
 
 use crate::Scenario;
 
@@ -16,6 +17,8 @@ use crate::Scenario;
 /// session timeout (2 s, `group_consumer::SESSION_TIMEOUT_MS`) for a dead member to expire,
 /// then a rejoin, a sync, polls and a commit. A fault healed later than this before the
 /// workload stops (at the scenario's `duration`) leaves the group no time to show it recovered.
+/// A JoinGroup's own wait is added to it: sent into a fault that begins right after the heal,
+/// it waits that long for an answer that never comes before the member tries again.
 pub const GROUP_GRACE_NS: u64 = 5_000_000_000;
 
 /// What the scenario's clients never completed, e.g. `"a transaction"`; empty when each
@@ -30,12 +33,31 @@ pub fn missing(scenario: &Scenario, history: &History) -> Vec<&'static str> {
             .max()
     };
     let workload_end = scenario.duration.0.as_nanos() as u64;
-    let last_heal = history
-        .ops
-        .iter()
-        .filter(|op| op.f == Function::StopFault)
-        .map(|op| op.time)
-        .filter(|&time| time + GROUP_GRACE_NS <= workload_end)
+    // A JoinGroup sent into a fault that starts right after the heal waits its whole
+    // timeout (the request timeout plus twice the rebalance timeout, as the Java client's
+    // `rebalance.timeout.ms` + `request.timeout.ms` bound) before the member tries again.
+    let join_wait_ns = scenario.workload.request_timeout.0.as_nanos() as u64
+        + 2 * REBALANCE_TIMEOUT_MS as u64 * 1_000_000;
+    let grace = GROUP_GRACE_NS + join_wait_ns;
+    // A heal is the moment the last active fault ends: with overlapping faults, one fault's
+    // end while another still cuts the cluster is no heal.
+    let mut active = 0usize;
+    let mut heals = Vec::new();
+    for op in &history.ops {
+        match op.f {
+            Function::StartFault => active += 1,
+            Function::StopFault => {
+                active = active.saturating_sub(1);
+                if active == 0 {
+                    heals.push(op.time);
+                }
+            }
+            _ => {}
+        }
+    }
+    let last_heal = heals
+        .into_iter()
+        .filter(|&time| time + grace <= workload_end)
         .max()
         .unwrap_or(0);
     let workload = &scenario.workload;
@@ -54,7 +76,7 @@ pub fn missing(scenario: &Scenario, history: &History) -> Vec<&'static str> {
             missing.push("a group join");
         }
         if last_ok(Function::Commit).is_none_or(|time| time < last_heal) {
-            missing.push("a group offset commit after the last heal (5 s or more before the workload stopped)");
+            missing.push("a group offset commit after the last heal (5 s plus a JoinGroup's wait or more before the workload stopped)");
         }
     }
     missing
