@@ -18,7 +18,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::duration::HumanDuration;
-use crate::scenario::Scenario;
+use crate::scenario::{Codec, Scenario};
 use crate::seed::stream;
 
 /// The configuration drawn for one seed.
@@ -118,6 +118,15 @@ pub fn swarm(base: &Scenario, seed: u64) -> Swarmed {
         s.cluster.brokers,
         s.topics.iter().map(|t| t.partitions).collect::<Vec<_>>()
     ));
+    // Features the scenario left off are switched on for some seeds (Groce et al.: a
+    // feature a test never enables is a feature it never tests). Each only adds checks:
+    // headers the consumers compare, compressed batches that must round-trip, several
+    // records per batch, group members whose commits and assignments the group checker
+    // judges. Drawn last, so the draws above stay what they were for every seed.
+    let features = draw_features(&mut rng, base, &mut s);
+    if !features.is_empty() {
+        drawn.push(features.join(", "));
+    }
     if s.validate().is_err() {
         // A draw the scenario's own rules refuse: fall back to the workload draw only.
         s.cluster = base.cluster.clone();
@@ -127,6 +136,42 @@ pub fn swarm(base: &Scenario, seed: u64) -> Swarmed {
         scenario: s,
         summary: drawn.join("; "),
     }
+}
+
+/// Switches on, per seed, workload features `base` leaves off; returns what it switched on.
+fn draw_features(rng: &mut ChaCha8Rng, base: &Scenario, s: &mut Scenario) -> Vec<String> {
+    let mut on = Vec::new();
+    let workload = &mut s.workload;
+    if !base.workload.headers && rng.random_bool(0.3) {
+        workload.headers = true;
+        on.push("headers".to_string());
+    }
+    if base.workload.compression == Codec::None && rng.random_bool(0.25) {
+        let codecs = [Codec::Gzip, Codec::Snappy, Codec::Lz4, Codec::Zstd];
+        workload.compression = codecs[rng.random_range(0..codecs.len())];
+        on.push(format!("{:?} batches", workload.compression).to_lowercase());
+    }
+    if base.workload.batch_size == 1 && rng.random_bool(0.25) {
+        workload.batch_size = rng.random_range(2..=5);
+        on.push(format!("{} records per batch", workload.batch_size));
+    }
+    // Group members join a workload without transactions or an admin client (those drive
+    // their own consumers), and with a group coordinator to fail over like any broker.
+    let plain = base.workload.txn.is_none() && base.workload.admin.is_none();
+    if plain && base.workload.group_consumers == 0 && rng.random_bool(0.3) {
+        workload.group_consumers = rng.random_range(1..=3);
+        workload.member_crashes = rng.random_bool(0.5);
+        on.push(format!(
+            "{} group member(s){}",
+            workload.group_consumers,
+            if workload.member_crashes {
+                " that crash"
+            } else {
+                ""
+            }
+        ));
+    }
+    on
 }
 
 #[cfg(test)]
@@ -159,7 +204,30 @@ mod tests {
                 base.cluster.min_insync_replicas
             );
             assert_eq!(s.cluster.fsync, base.cluster.fsync);
+            assert!(s.workload.headers >= base.workload.headers);
+            assert!(s.workload.group_consumers >= base.workload.group_consumers);
             assert!(s.validate().is_ok());
+        }
+        let swarmed: Vec<Scenario> = (1..50).map(|seed| swarm(&base, seed).scenario).collect();
+        let headers = swarmed.iter().filter(|s| s.workload.headers).count();
+        let groups = swarmed
+            .iter()
+            .filter(|s| s.workload.group_consumers > 0)
+            .count();
+        let compressed = swarmed
+            .iter()
+            .filter(|s| s.workload.compression != Codec::None)
+            .count();
+        // Features the base leaves off are on for some seeds and off for others.
+        for (feature, count) in [
+            ("headers", headers),
+            ("groups", groups),
+            ("codec", compressed),
+        ] {
+            assert!(
+                (5..45).contains(&count),
+                "{feature}: on for {count} of 49 seeds"
+            );
         }
         let distinct: std::collections::BTreeSet<String> =
             (1..50).map(|seed| swarm(&base, seed).summary).collect();
