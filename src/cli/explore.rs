@@ -46,8 +46,9 @@ pub struct ExploreArgs {
     /// size within each scenario's bounds (printed for failures, written to the run folder).
     #[arg(long, conflicts_with = "guided")]
     pub swarm: bool,
-    /// Coverage-guided: keep the runs that reached new coverage and spend runs mutating
-    /// their fault schedules (shift, add, remove, retime). Needs --seeds as the run budget.
+    /// Coverage-guided: fresh seeds run their swarm configuration; keep the runs that
+    /// reached new coverage and spend runs mutating their fault schedules (shift, add,
+    /// remove, retime, aim a fault at an event). Needs --seeds as the run budget.
     #[arg(long)]
     pub guided: bool,
     /// Switch on a planted bug in every scenario (e.g. to measure runs to detection);

@@ -9,7 +9,9 @@
 //! The guidance never changes how many runs each scenario gets: runs go round robin over
 //! the scenarios exactly as in uniform exploration, and only the choice *within* a scenario
 //! is guided — a fresh seed, or (half the time, once the scenario has a corpus) a mutation
-//! of one of its corpus entries. Coverage is counted per scenario (a point another
+//! of one of its corpus entries. A fresh seed runs the configuration `--swarm` draws for it
+//! (`faultline_sim::swarm`): with the scenario as written, guided's first pass over the
+//! catalog was uniform's, so within a budget of a pass or two it could not differ from it. Coverage is counted per scenario (a point another
 //! scenario reached is still new to this one: a bug may need this scenario's workload),
 //! and an entry is picked with weight Σ 1/hits over its points, so entries that reached
 //! rarely reached points get more mutations (AFLFast's power schedules, Böhme et al., CCS
@@ -240,12 +242,10 @@ pub fn explore_guided(
             } else {
                 let seed = start + state.fresh;
                 state.fresh += 1;
-                batch.push((
-                    which,
-                    scenarios[which].scenario.clone(),
-                    seed,
-                    seed.to_string(),
-                ));
+                // A fresh seed runs the configuration the swarm draws for it, so the
+                // corpus grows from varied configurations, not one (Groce et al.).
+                let swarmed = faultline_sim::swarm::swarm(&scenarios[which].scenario, seed);
+                batch.push((which, swarmed.scenario, seed, seed.to_string()));
             }
         }
         let results: Vec<anyhow::Result<(Executed, Option<String>)>> =

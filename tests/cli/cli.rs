@@ -279,3 +279,36 @@ fn shrink_writes_a_smaller_regression_that_still_fails() {
     );
     assert_eq!(code, 1, "the regression must still fail: {stdout}");
 }
+
+/// `explore --guided` is a function of its seed range and `--jobs`: run twice, the same
+/// runs with the same trace hashes. Its fresh seeds run the swarm's configuration, so the
+/// trace hashes differ from uniform seeds' of the same scenario.
+#[test]
+fn guided_exploration_replays_and_runs_swarm_configurations() {
+    let out = tempfile::tempdir().unwrap();
+    let dir = |name: &str| out.path().join(name).to_str().unwrap().to_string();
+    let explore = |mode: &[&str], name: &str| {
+        let folder = dir(name);
+        let mut args = vec!["explore", "scenarios/smoke.toml", "--seeds", "1..=3"];
+        args.extend(["--jobs", "1", "--keep-going", "--out", &folder]);
+        args.extend(mode);
+        let (code, stdout, stderr) = faultline(&args, repo());
+        assert!(matches!(code, 0 | 1), "{stdout}{stderr}");
+        let summary: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.path().join(name).join("summary.json")).unwrap(),
+        )
+        .unwrap();
+        summary["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["trace_hash"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    let first = explore(&["--guided"], "a");
+    assert_eq!(first.len(), 3);
+    assert_eq!(first, explore(&["--guided"], "b"));
+    let swarm = explore(&["--swarm"], "swarm");
+    assert_eq!(first[0], swarm[0], "fresh seed 1 is swarm seed 1");
+    assert_ne!(first[0], explore(&[], "uniform")[0]);
+}
