@@ -22,14 +22,27 @@ use crate::storage::{log_start_blob, Storage, StorageError, TopicPartition};
 use crate::txn::coordinator::TransactionCoordinator;
 use crate::txn::TRANSACTION_STATE_TOPIC;
 
-/// A leadership change, truncation or coordinator answer of this broker, for the run's
-/// trace.
+/// A leadership change, truncation, ISR proposal or coordinator answer of this broker, for
+/// the run's trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerEvent {
     /// The partition.
     pub partition: TopicPartition,
     /// What happened, as data (`describe()` gives the words).
     pub kind: BrokerEventKind,
+}
+
+/// An ISR change waiting for the controller channel (Kafka's `AlterPartitionManager`
+/// queue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedIsrChange {
+    /// The registration the change starts from (its epochs fence a stale one).
+    pub registration: PartitionRegistration,
+    /// The proposed ISR.
+    pub isr: Vec<i32>,
+    /// Whether it has never been sent: a new proposal, not a resend of an unanswered one.
+    /// Its sending is the trace's `IsrProposed` event.
+    pub first_send: bool,
 }
 
 /// One broker.
@@ -61,7 +74,7 @@ pub struct Broker {
     /// ISR changes waiting to be sent to the controller, newest per partition. Leaders
     /// decide them on their own clock (Kafka's `isr-expiration` task), whether or not the
     /// controller is reachable.
-    pub isr_outbox: BTreeMap<TopicPartition, (PartitionRegistration, Vec<i32>)>,
+    pub isr_outbox: BTreeMap<TopicPartition, QueuedIsrChange>,
     /// Until when (this broker's clock) its metadata is fresh enough to act as a group
     /// coordinator: renewed by every completed controller round.
     pub coordinator_lease_until_ms: u64,
@@ -320,22 +333,34 @@ impl Broker {
         now_ms < self.coordinator_lease_until_ms
     }
 
-    /// Queues the ISR changes this broker's partitions want now.
+    /// Queues the ISR changes this broker's partitions want now. A resend that replaces a
+    /// queued change not yet sent keeps it a first send.
     pub fn tick_isr(&mut self, now_ms: u64) {
-        for (registration, isr) in self.isr_proposals(now_ms) {
-            self.isr_outbox
-                .insert(registration.topic_partition(), (registration, isr));
+        for (registration, isr, fresh) in self.isr_proposals(now_ms) {
+            let key = registration.topic_partition();
+            let unsent = self.isr_outbox.get(&key).is_some_and(|q| q.first_send);
+            self.isr_outbox.insert(
+                key,
+                QueuedIsrChange {
+                    registration,
+                    isr,
+                    first_send: fresh || unsent,
+                },
+            );
         }
     }
 
-    /// ISR proposals of every partition this broker leads.
-    pub fn isr_proposals(&mut self, now_ms: u64) -> Vec<(PartitionRegistration, Vec<i32>)> {
+    /// ISR proposals of every partition this broker leads, each with whether it is new
+    /// (no proposal of the partition was in flight before).
+    pub fn isr_proposals(&mut self, now_ms: u64) -> Vec<(PartitionRegistration, Vec<i32>, bool)> {
         let lag = self.config.replica_lag_time_max_ms;
         let act_early = self.config.bugs.isr_change_not_persisted;
         let mut proposals = Vec::new();
         for partition in self.partitions.values_mut() {
+            let fresh =
+                matches!(&partition.role, Role::Leader(state) if state.pending_isr.is_none());
             if let Some(isr) = partition.isr_proposal(now_ms, lag) {
-                proposals.push((partition.registration.clone(), isr.clone()));
+                proposals.push((partition.registration.clone(), isr.clone(), fresh));
                 // Planted bug `isr_change_not_persisted`: use the proposed ISR at once.
                 if act_early {
                     partition.registration.isr = isr;
@@ -344,6 +369,21 @@ impl Broker {
             }
         }
         proposals
+    }
+
+    /// Records that a new ISR change goes to the controller now (the trace's
+    /// `IsrProposed`; KIP-497 AlterPartition).
+    pub fn note_isr_proposed(&mut self, registration: &PartitionRegistration, proposed: &[i32]) {
+        self.events.push(BrokerEvent {
+            partition: registration.topic_partition(),
+            kind: BrokerEventKind::IsrProposed {
+                broker: self.node_id,
+                leader_epoch: registration.leader_epoch,
+                partition_epoch: registration.partition_epoch,
+                isr: registration.isr.clone(),
+                proposed: proposed.to_vec(),
+            },
+        });
     }
 }
 

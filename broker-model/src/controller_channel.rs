@@ -15,7 +15,7 @@ use kafka_protocol::messages::{
 use faultline_wire::records::decode_records;
 use faultline_wire::ResponseError;
 
-use crate::broker::Broker;
+use crate::broker::{Broker, QueuedIsrChange};
 use crate::metadata::{topic_id, MetadataRecord, PartitionRegistration, METADATA_TOPIC};
 use crate::storage::TopicPartition;
 
@@ -78,6 +78,10 @@ pub fn metadata_records(response: &FetchResponse) -> Vec<MetadataRecord> {
 pub struct IsrProposal {
     /// The registration the proposal starts from (its epochs fence a stale proposal).
     pub registration: PartitionRegistration,
+    /// The proposed ISR.
+    pub isr: Vec<i32>,
+    /// Whether it was never sent before (see [`crate::broker::QueuedIsrChange`]).
+    pub first_send: bool,
     /// The AlterPartition request.
     pub request: AlterPartitionRequest,
 }
@@ -87,7 +91,12 @@ pub fn take_isr_proposals(broker: &mut Broker, broker_epoch: i64) -> Vec<IsrProp
     let node_id = broker.node_id;
     std::mem::take(&mut broker.isr_outbox)
         .into_values()
-        .map(|(registration, new_isr)| {
+        .map(|queued| {
+            let QueuedIsrChange {
+                registration,
+                isr: new_isr,
+                first_send,
+            } = queued;
             let request = AlterPartitionRequest::default()
                 .with_broker_id(BrokerId(node_id))
                 .with_broker_epoch(broker_epoch)
@@ -102,6 +111,8 @@ pub fn take_isr_proposals(broker: &mut Broker, broker_epoch: i64) -> Vec<IsrProp
                         )])]);
             IsrProposal {
                 registration,
+                isr: new_isr,
+                first_send,
                 request,
             }
         })

@@ -6,8 +6,8 @@
 
 use crate::storage::TopicPartition;
 
-/// A leadership or truncation a broker observed on one of its replicas, or a transaction
-/// coordinator's answer.
+/// A leadership, truncation or ISR proposal a broker observed on or made for one of its
+/// replicas, or a transaction coordinator's answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BrokerEventKind {
     /// This broker took over leadership of the partition in a new leader epoch
@@ -33,6 +33,22 @@ pub enum BrokerEventKind {
         to: i64,
         /// The leader epoch it follows.
         leader_epoch: i32,
+    },
+    /// This broker, as the partition's leader, sent the controller a new ISR change
+    /// (KIP-497 AlterPartition), not a resend of one it sent before. Until the answer the
+    /// change is in flight: faults aimed at this moment test that a lost request or a lost
+    /// answer is settled by a resend or by newer metadata.
+    IsrProposed {
+        /// The leader that proposes.
+        broker: i32,
+        /// Its leader epoch.
+        leader_epoch: i32,
+        /// The partition epoch the proposal starts from (KIP-497's ISR version).
+        partition_epoch: i32,
+        /// The ISR the proposal starts from.
+        isr: Vec<i32>,
+        /// The ISR it proposes.
+        proposed: Vec<i32>,
     },
     /// This broker, as transaction coordinator, answered an EndTxn with success (KIP-98):
     /// the client now counts on the outcome. The partition is the transactional id's
@@ -64,6 +80,15 @@ impl BrokerEventKind {
                 to,
                 leader_epoch,
             } => format!("broker {broker} truncated from {from} to {to} at epoch {leader_epoch}"),
+            BrokerEventKind::IsrProposed {
+                broker,
+                leader_epoch,
+                partition_epoch,
+                isr,
+                proposed,
+            } => format!(
+                "broker {broker} proposed isr {proposed:?} (from {isr:?}, leader epoch {leader_epoch}, partition epoch {partition_epoch})"
+            ),
             BrokerEventKind::EndTxnAnswered { broker, commit } => {
                 let outcome = if *commit { "commit" } else { "abort" };
                 format!("broker {broker} answered EndTxn({outcome})")

@@ -40,6 +40,8 @@ pub mod forwarding;
 pub mod group;
 pub mod handlers;
 pub mod idempotence;
+#[cfg(test)]
+mod isr_tests;
 pub mod log;
 pub mod metadata;
 pub mod node;

@@ -392,13 +392,13 @@ impl Partition {
         self.check_offsets();
     }
 
-    /// The ISR change this leader wants now, if any and none is in flight: drop followers
-    /// not caught up within `replica_lag_time_max_ms`, add followers that reached the high
-    /// watermark and this epoch's start (Kafka's `isFollowerInSync`).
+    /// The ISR change this leader wants now, if none is in flight: drop followers not caught
+    /// up within `replica_lag_time_max_ms`; add those at the high watermark and the epoch's
+    /// start, where the epochs before it end (Kafka's `isFollowerInSync`, KAFKA-7128).
     pub fn isr_proposal(&mut self, now_ms: u64, replica_lag_time_max_ms: u64) -> Option<Vec<i32>> {
         let epoch_start = self
             .log
-            .end_offset_for_epoch(self.leader_epoch())
+            .end_offset_for_epoch(self.leader_epoch() - 1)
             .1
             .min(self.log.end_offset());
         let high_watermark = self.high_watermark;

@@ -113,6 +113,7 @@ pub fn points(
             }
             ClusterEventKind::PartitionOffline { .. }
             | ClusterEventKind::BecameLeader { .. }
+            | ClusterEventKind::IsrProposed { .. }
             | ClusterEventKind::BrokerFenced { .. }
             | ClusterEventKind::BrokerUnfenced { .. }
             | ClusterEventKind::PowerLossDamage { .. }

@@ -95,6 +95,22 @@ pub enum ClusterEventKind {
         /// The leader epoch it follows.
         leader_epoch: i32,
     },
+    /// A leader sent the controller a new ISR change (KIP-497 AlterPartition; not a
+    /// resend). The change is in flight until the answer or newer metadata settles it.
+    IsrProposed {
+        /// The partition.
+        partition: TopicPartition,
+        /// The leader that proposes.
+        broker: i32,
+        /// Its leader epoch.
+        leader_epoch: i32,
+        /// The partition epoch the proposal starts from.
+        partition_epoch: i32,
+        /// The ISR the proposal starts from.
+        isr: Vec<i32>,
+        /// The ISR it proposes.
+        proposed: Vec<i32>,
+    },
     /// A transaction coordinator answered EndTxn with success (KIP-98).
     EndTxnAnswered {
         /// The transactional id's `__transaction_state` partition.
@@ -225,6 +241,23 @@ impl ClusterEventKind {
                     leader_epoch: *leader_epoch,
                 },
             ),
+            ClusterEventKind::IsrProposed {
+                partition,
+                broker,
+                leader_epoch,
+                partition_epoch,
+                isr,
+                proposed,
+            } => broker_words(
+                partition,
+                &BrokerEventKind::IsrProposed {
+                    broker: *broker,
+                    leader_epoch: *leader_epoch,
+                    partition_epoch: *partition_epoch,
+                    isr: isr.clone(),
+                    proposed: proposed.clone(),
+                },
+            ),
             ClusterEventKind::EndTxnAnswered {
                 partition,
                 broker,
@@ -273,6 +306,7 @@ impl ClusterEventKind {
             ClusterEventKind::IsrChanged { removed, .. } if !removed.is_empty() => "isr-shrink",
             ClusterEventKind::IsrChanged { .. } => "isr-expand",
             ClusterEventKind::Truncated { .. } => "truncation",
+            ClusterEventKind::IsrProposed { .. } => "isr-proposed",
             ClusterEventKind::EndTxnAnswered { .. } => "txn-end",
             ClusterEventKind::BrokerFenced { .. } => "fence",
             ClusterEventKind::BrokerUnfenced { .. } => "unfence",
@@ -293,6 +327,7 @@ impl ClusterEventKind {
             | ClusterEventKind::IsrChanged { partition, .. }
             | ClusterEventKind::BecameLeader { partition, .. }
             | ClusterEventKind::Truncated { partition, .. }
+            | ClusterEventKind::IsrProposed { partition, .. }
             | ClusterEventKind::EndTxnAnswered { partition, .. } => Some(partition),
             ClusterEventKind::BrokerFenced { .. }
             | ClusterEventKind::BrokerUnfenced { .. }
@@ -405,6 +440,20 @@ impl EventTyper {
                 from,
                 to,
                 leader_epoch,
+            },
+            BrokerEventKind::IsrProposed {
+                broker,
+                leader_epoch,
+                partition_epoch,
+                isr,
+                proposed,
+            } => ClusterEventKind::IsrProposed {
+                partition,
+                broker,
+                leader_epoch,
+                partition_epoch,
+                isr,
+                proposed,
             },
             BrokerEventKind::EndTxnAnswered { broker, commit } => {
                 ClusterEventKind::EndTxnAnswered {

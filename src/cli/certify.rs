@@ -239,6 +239,7 @@ fn live_trigger(trigger: &Trigger) -> LiveTrigger {
             TriggerEvent::ControllerChange => LiveEvent::ControllerChange,
             TriggerEvent::TxnEnd => LiveEvent::TxnEnd,
             TriggerEvent::TxnCommit => LiveEvent::TxnCommit,
+            TriggerEvent::IsrProposed => LiveEvent::IsrProposed,
         },
         fault: match trigger.action {
             TriggerAction::Crash | TriggerAction::Restart | TriggerAction::PowerLoss => {

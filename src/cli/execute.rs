@@ -161,6 +161,7 @@ fn partition_state(kind: &ClusterEventKind) -> Option<PartitionState> {
         } => (partition, -1, *leader_epoch, isr),
         ClusterEventKind::BecameLeader { .. }
         | ClusterEventKind::Truncated { .. }
+        | ClusterEventKind::IsrProposed { .. }
         | ClusterEventKind::BrokerFenced { .. }
         | ClusterEventKind::BrokerUnfenced { .. }
         | ClusterEventKind::PowerLossDamage { .. }

@@ -172,6 +172,10 @@ impl BrokerNode {
         self.lock().renew_coordinator_lease(heartbeat_sent_ms);
         let proposals = channel::take_isr_proposals(&mut self.lock(), broker_epoch);
         for proposal in proposals {
+            if proposal.first_send {
+                self.lock()
+                    .note_isr_proposed(&proposal.registration, &proposal.isr);
+            }
             match connection
                 .send(&proposal.request, ALTER_PARTITION_VERSION, timeout)
                 .await

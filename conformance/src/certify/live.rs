@@ -98,6 +98,8 @@ pub fn runnable_triggers(
             Some(why.clone())
         } else if trigger.on == LiveEvent::Truncation {
             Some("a follower's truncation is not visible over the Kafka protocol".into())
+        } else if trigger.on == LiveEvent::IsrProposed {
+            Some("a leader's AlterPartition to the controller is not visible over the Kafka protocol".into())
         } else if matches!(trigger.on, LiveEvent::TxnEnd | LiveEvent::TxnCommit) {
             Some(
                 "the live nemesis watches Metadata; the workload's EndTxn answers do not reach it yet"

@@ -55,6 +55,9 @@ pub enum LiveEvent {
     TxnEnd,
     /// As `TxnEnd`, commits only.
     TxnCommit,
+    /// A leader sent the controller an ISR change (KIP-497 AlterPartition): a request
+    /// between brokers and the controller, not visible over the Kafka protocol.
+    IsrProposed,
 }
 
 impl LiveEvent {
@@ -69,6 +72,7 @@ impl LiveEvent {
             LiveEvent::ControllerChange => "controller-change",
             LiveEvent::TxnEnd => "txn-end",
             LiveEvent::TxnCommit => "txn-commit",
+            LiveEvent::IsrProposed => "isr-proposed",
         }
     }
 }

@@ -149,6 +149,7 @@ impl InvariantChecker {
             ClusterEventKind::LeaderElected { .. }
             | ClusterEventKind::PartitionOffline { .. }
             | ClusterEventKind::BecameLeader { .. }
+            | ClusterEventKind::IsrProposed { .. }
             | ClusterEventKind::BrokerFenced { .. }
             | ClusterEventKind::BrokerUnfenced { .. }
             | ClusterEventKind::ClockSkewed { .. }

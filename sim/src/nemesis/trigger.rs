@@ -1,7 +1,8 @@
 //! Faults triggered by cluster events: "crash the new leader 0–200 ms after an election",
 //! "isolate a follower right after it joins the ISR", "restart a broker while it is
 //! truncating", "power-loss the controller right after an ISR change", "crash the
-//! transaction coordinator 0–50 ms after it answered EndTxn".
+//! controller while a leader's ISR proposal is in flight", "crash the transaction
+//! coordinator 0–50 ms after it answered EndTxn".
 //!
 //! Uniform seeds over time-scheduled faults rarely land a fault at such a moment; a
 //! trigger does, every run. Delays are drawn from the seed's `nemesis/triggers` stream, so
@@ -40,11 +41,16 @@ pub enum TriggerEvent {
     TxnEnd,
     /// As `txn-end`, for EndTxn(commit) only: the promise whose loss a client sees.
     TxnCommit,
+    /// A leader sent the controller a new ISR change (KIP-497 AlterPartition; resends do
+    /// not count); the subject is the first member it adds, or for a shrink the first it
+    /// removes. The moment the change is in flight: a request or answer lost now must be
+    /// settled by a resend or by newer metadata.
+    IsrProposed,
 }
 
 impl TriggerEvent {
     /// Every event a trigger can wait for, in declaration order.
-    pub const ALL: [TriggerEvent; 8] = [
+    pub const ALL: [TriggerEvent; 9] = [
         TriggerEvent::LeaderElected,
         TriggerEvent::IsrShrink,
         TriggerEvent::IsrExpand,
@@ -53,6 +59,7 @@ impl TriggerEvent {
         TriggerEvent::ControllerChange,
         TriggerEvent::TxnEnd,
         TriggerEvent::TxnCommit,
+        TriggerEvent::IsrProposed,
     ];
 
     /// Its name in a scenario file (`on = "…"`).
@@ -66,6 +73,7 @@ impl TriggerEvent {
             TriggerEvent::ControllerChange => "controller-change",
             TriggerEvent::TxnEnd => "txn-end",
             TriggerEvent::TxnCommit => "txn-commit",
+            TriggerEvent::IsrProposed => "isr-proposed",
         }
     }
 }
@@ -247,6 +255,13 @@ pub fn subject(on: TriggerEvent, event: &ClusterEventKind) -> Option<String> {
                 ..
             },
         ) => broker(*id),
+        (TriggerEvent::IsrProposed, ClusterEventKind::IsrProposed { isr, proposed, .. }) => {
+            proposed
+                .iter()
+                .find(|b| !isr.contains(b))
+                .or_else(|| isr.iter().find(|b| !proposed.contains(b)))
+                .and_then(|&id| broker(id))
+        }
         _ => None,
     }
 }
@@ -427,6 +442,33 @@ mod tests {
             Some("broker-3".into())
         );
         assert_eq!(subject(TriggerEvent::LeaderElected, &change), None);
+    }
+
+    #[test]
+    fn an_isr_proposal_names_the_member_it_adds_or_else_removes() {
+        let proposed = |isr: Vec<i32>, proposed: Vec<i32>| ClusterEventKind::IsrProposed {
+            partition: ("events".into(), 0),
+            broker: 1,
+            leader_epoch: 2,
+            partition_epoch: 5,
+            isr,
+            proposed,
+        };
+        let on = TriggerEvent::IsrProposed;
+        let expand = proposed(vec![1, 3], vec![1, 2, 3]);
+        assert_eq!(subject(on, &expand), Some("broker-2".into()));
+        let shrink = proposed(vec![1, 2, 3], vec![1, 2]);
+        assert_eq!(subject(on, &shrink), Some("broker-3".into()));
+        assert_eq!(
+            subject(TriggerEvent::IsrExpand, &expand),
+            None,
+            "not yet applied"
+        );
+        assert_eq!(expand.name(), "isr-proposed");
+        assert_eq!(
+            expand.describe(),
+            "events-0: broker 1 proposed isr [1, 2, 3] (from [1, 3], leader epoch 2, partition epoch 5)"
+        );
     }
 
     #[test]
