@@ -21,7 +21,7 @@ use rand::Rng;
 use crate::duration::HumanDuration;
 use crate::nemesis::trigger::{DelayRange, Trigger, TriggerAction, TriggerEvent, DEFAULT_AFTER_MS};
 use crate::nemesis::FaultKind;
-use crate::scenario::{Fsync, FsyncName, Scenario};
+use crate::scenario::{Acks, Fsync, FsyncName, Scenario};
 
 /// At most this many triggers in a mutated scenario; past it an aimed trigger replaces a
 /// random one, so chains of mutations do not pile up faults until nothing else happens.
@@ -64,7 +64,11 @@ pub fn aim(rng: &mut impl Rng, scenario: &Scenario, reached: &[TriggerEvent]) ->
     // The subject (the new leader, the member removed or added, the restarted or
     // truncating broker) or the leader at strike time: "the ISR shrank, now the leader
     // fails" is the unclean-election moment (Jepsen 2013, "Call me maybe: Kafka").
-    let target = if rng.random_ratio(1, 2) {
+    let target = if scenario.workload.acks != Acks::All {
+        // Under acks=1 or 0 a leader's failure loses acknowledged writes by design (Kafka
+        // docs, `acks`); the subject may be a new leader. Such a scenario strikes followers.
+        "follower"
+    } else if rng.random_ratio(1, 2) {
         "subject"
     } else {
         "leader"
@@ -135,6 +139,19 @@ mod tests {
                 aimed.faults.kinds, base.faults.kinds,
                 "only a trigger is added"
             );
+        }
+    }
+
+    /// acks=1: a leader that fails before its followers copy a write loses it by design
+    /// (Kafka docs, `acks`), so an aimed trigger there strikes a follower, never the leader
+    /// or a subject that may be a new leader.
+    #[test]
+    fn under_acks_one_only_followers_are_struck() {
+        let base = scenario("[workload]\nacks = \"1\"\n[faults]\nkinds = [\"crash\", \"pause\"]\n");
+        let mut rng = stream(5, "guided");
+        for _ in 0..30 {
+            let aimed = aim(&mut rng, &base, &TriggerEvent::ALL).expect("aimable");
+            assert_eq!(aimed.faults.trigger[0].target, "follower");
         }
     }
 

@@ -454,11 +454,19 @@ impl Scenario {
         let nodes = self.node_names();
         for trigger in &self.faults.trigger {
             let target = trigger.target.as_str();
-            let known = matches!(target, "subject" | "new-leader" | "leader" | "controller")
+            let replica_of_a_topic = role_target(target).is_some_and(|(_, partition)| {
+                partition.is_none_or(|(topic, p)| {
+                    self.topics
+                        .iter()
+                        .any(|t| t.name == topic && (0..t.partitions).contains(&p))
+                })
+            });
+            let known = matches!(target, "subject" | "new-leader" | "controller")
+                || replica_of_a_topic
                 || nodes.iter().any(|n| n == target);
             if !known {
                 return Err(format!(
-                    "a trigger targets {target:?}; targets are subject, new-leader, leader, controller or a node ({})",
+                    "a trigger targets {target:?}; targets are subject, new-leader, leader, follower (or leader:TOPIC-P, follower:TOPIC-P), controller or a node ({})",
                     nodes.join(", ")
                 ));
             }

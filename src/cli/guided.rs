@@ -33,6 +33,7 @@ use faultline_checker::Verdict;
 use faultline_reports::RunSummaryRow;
 use faultline_sim::duration::HumanDuration;
 use faultline_sim::nemesis::{FaultKind, FaultWindow};
+use faultline_sim::scenario::Acks;
 use faultline_sim::Scenario;
 
 use super::execute::{derived_scenario, Executed, LoadedScenario};
@@ -141,6 +142,9 @@ fn mutate_schedule(rng: &mut impl Rng, scenario: &Scenario, seed: u64) -> Scenar
             let same: Vec<&FaultWindow> = schedule.iter().filter(|w| w.kind == kind).collect();
             let targets = if !same.is_empty() {
                 same[rng.random_range(0..same.len())].targets.clone()
+            } else if scenario.workload.acks != Acks::All {
+                // A leader's failure under acks=1 or 0 loses acknowledged writes by design.
+                vec!["follower".to_string()]
             } else {
                 match kind {
                     FaultKind::IsolateLeader | FaultKind::IsolateController => Vec::new(),
