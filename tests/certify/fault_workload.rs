@@ -203,13 +203,24 @@ fn pause_is_survived_and_a_false_durability_claim_is_caught_by_crashes() {
     );
     assert_eq!(property(&cert, "faults.no-lost-writes")["status"], "pass");
 
-    let (output, _, cert) = certify_serve(
-        &dir.path().join("crash"),
-        &[],
-        true,
-        &[&faults[..], &["--fault", "crash"]].concat(),
-    );
-    assert_eq!(output.status.code(), Some(1), "{}", show(&output));
+    // Real time decides whether a write was acknowledged before the kill: on a loaded
+    // machine the first acknowledgement can come after it, and then nothing is lost (seen
+    // once in a fresh-clone CI run). Up to three seeds; the false claim must be caught.
+    let mut caught = None;
+    for seed in ["2", "3", "4"] {
+        let (output, _, cert) = certify_serve(
+            &dir.path().join(format!("crash-{seed}")),
+            &[],
+            true,
+            &[&faults[..3], &["--seed", seed, "--fault", "crash"]].concat(),
+        );
+        if output.status.code() == Some(1) {
+            caught = Some(cert);
+            break;
+        }
+        eprintln!("seed {seed}: the crash lost nothing\n{}", show(&output));
+    }
+    let cert = caught.expect("a crash of an in-memory broker claiming durability lost writes");
     let applied = cert["workload"]["faults"].as_array().unwrap();
     assert!(
         applied
