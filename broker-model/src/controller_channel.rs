@@ -91,31 +91,32 @@ pub fn take_isr_proposals(broker: &mut Broker, broker_epoch: i64) -> Vec<IsrProp
     let node_id = broker.node_id;
     std::mem::take(&mut broker.isr_outbox)
         .into_values()
-        .map(|queued| {
-            let QueuedIsrChange {
-                registration,
-                isr: new_isr,
-                first_send,
-            } = queued;
-            let request = AlterPartitionRequest::default()
-                .with_broker_id(BrokerId(node_id))
-                .with_broker_epoch(broker_epoch)
-                .with_topics(vec![TopicData::default()
-                    .with_topic_id(topic_id(&registration.topic))
-                    .with_partitions(vec![AlterPartitionData::default()
-                        .with_partition_index(registration.partition)
-                        .with_leader_epoch(registration.leader_epoch)
-                        .with_partition_epoch(registration.partition_epoch)
-                        .with_new_isr(
-                            new_isr.iter().map(|&id| BrokerId(id)).collect(),
-                        )])]);
-            IsrProposal {
-                registration,
-                isr: new_isr,
-                first_send,
-                request,
-            }
-        })
+        .map(
+            |QueuedIsrChange {
+                 registration,
+                 isr: new_isr,
+                 first_send,
+             }| {
+                let request = AlterPartitionRequest::default()
+                    .with_broker_id(BrokerId(node_id))
+                    .with_broker_epoch(broker_epoch)
+                    .with_topics(vec![TopicData::default()
+                        .with_topic_id(topic_id(&registration.topic))
+                        .with_partitions(vec![AlterPartitionData::default()
+                            .with_partition_index(registration.partition)
+                            .with_leader_epoch(registration.leader_epoch)
+                            .with_partition_epoch(registration.partition_epoch)
+                            .with_new_isr(
+                                new_isr.iter().map(|&id| BrokerId(id)).collect(),
+                            )])]);
+                IsrProposal {
+                    registration,
+                    isr: new_isr,
+                    first_send,
+                    request,
+                }
+            },
+        )
         .collect()
 }
 

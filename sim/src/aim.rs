@@ -46,6 +46,13 @@ pub fn aimable_actions(scenario: &Scenario) -> Vec<TriggerAction> {
     actions
 }
 
+/// Whether a mutation may add a fault that strikes a leader: not under acks=1 or 0, where a
+/// leader that fails before its followers copy a write loses it by design (Kafka docs,
+/// `acks`), so such a fault would be a false alarm; there mutations strike followers.
+pub fn may_strike_leaders(scenario: &Scenario) -> bool {
+    scenario.workload.acks == Acks::All
+}
+
 /// `scenario` with one more trigger aimed at one of `reached` (the trigger events its run
 /// reached, `coverage::trigger_events`), or `None` when there is nothing to aim at, no
 /// fault kind to aim with, or the result would not validate.
@@ -64,9 +71,8 @@ pub fn aim(rng: &mut impl Rng, scenario: &Scenario, reached: &[TriggerEvent]) ->
     // The subject (the new leader, the member removed or added, the restarted or
     // truncating broker) or the leader at strike time: "the ISR shrank, now the leader
     // fails" is the unclean-election moment (Jepsen 2013, "Call me maybe: Kafka").
-    let target = if scenario.workload.acks != Acks::All {
-        // Under acks=1 or 0 a leader's failure loses acknowledged writes by design (Kafka
-        // docs, `acks`); the subject may be a new leader. Such a scenario strikes followers.
+    let target = if !may_strike_leaders(scenario) {
+        // The subject may be a new leader.
         "follower"
     } else if rng.random_ratio(1, 2) {
         "subject"

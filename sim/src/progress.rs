@@ -3,12 +3,14 @@
 //! Jepsen, an empty history is valid), so a broker that refuses every request would pass.
 //! Each kind of client the scenario runs must have completed an operation; consumer
 //! groups (Kafka protocol guide, "The Consumer Group Protocol") must have joined, and must
-//! still commit offsets after the last fault that healed at least [`GROUP_GRACE_NS`] (plus a JoinGroup's wait) before
-//! the workload stopped — a group stuck rebalancing (a dead member whose session never
-//! expires) commits nothing from then on. Found by the mutation
-//! probe (docs/mutation.md): three broker mutants passed every check this way.
+//! still commit offsets after the last heal (every fault ended) that came at least
+//! [`GROUP_GRACE_NS`] plus a JoinGroup's wait before the workload stopped — a group stuck
+//! rebalancing (a dead member whose session never expires) commits nothing from then on.
+//! Found by the mutation probe (docs/mutation.md): three broker mutants passed every check
+//! this way.
 
 use faultline_checker::history::{Function, History, OpType};
+use faultline_workload::client::group::join_timeout;
 use faultline_workload::group_consumer::REBALANCE_TIMEOUT_MS;
 
 use crate::Scenario;
@@ -17,8 +19,9 @@ use crate::Scenario;
 /// session timeout (2 s, `group_consumer::SESSION_TIMEOUT_MS`) for a dead member to expire,
 /// then a rejoin, a sync, polls and a commit. A fault healed later than this before the
 /// workload stops (at the scenario's `duration`) leaves the group no time to show it recovered.
-/// A JoinGroup's own wait is added to it: sent into a fault that begins right after the heal,
-/// it waits that long for an answer that never comes before the member tries again.
+/// A JoinGroup's own wait ([`join_timeout`]) is added to it: sent into a fault that begins
+/// right after the heal, it waits that long for an answer that never comes before the
+/// member tries again.
 pub const GROUP_GRACE_NS: u64 = 5_000_000_000;
 
 /// What the scenario's clients never completed, e.g. `"a transaction"`; empty when each
@@ -33,12 +36,8 @@ pub fn missing(scenario: &Scenario, history: &History) -> Vec<&'static str> {
             .max()
     };
     let workload_end = scenario.duration.0.as_nanos() as u64;
-    // A JoinGroup sent into a fault that starts right after the heal waits its whole
-    // timeout (the request timeout plus twice the rebalance timeout, as the Java client's
-    // `rebalance.timeout.ms` + `request.timeout.ms` bound) before the member tries again.
-    let join_wait_ns = scenario.workload.request_timeout.0.as_nanos() as u64
-        + 2 * REBALANCE_TIMEOUT_MS as u64 * 1_000_000;
-    let grace = GROUP_GRACE_NS + join_wait_ns;
+    let join_wait = join_timeout(scenario.workload.request_timeout.0, REBALANCE_TIMEOUT_MS);
+    let grace = GROUP_GRACE_NS + join_wait.as_nanos() as u64;
     // A heal is the moment the last active fault ends: with overlapping faults, one fault's
     // end while another still cuts the cluster is no heal.
     let mut active = 0usize;

@@ -11,11 +11,11 @@
 //! is guided — a fresh seed, or (half the time, once the scenario has a corpus) a mutation
 //! of one of its corpus entries. A fresh seed runs the configuration `--swarm` draws for it
 //! (`faultline_sim::swarm`): with the scenario as written, guided's first pass over the
-//! catalog was uniform's, so within a budget of a pass or two it could not differ from it. Coverage is counted per scenario (a point another
-//! scenario reached is still new to this one: a bug may need this scenario's workload),
-//! and an entry is picked with weight Σ 1/hits over its points, so entries that reached
-//! rarely reached points get more mutations (AFLFast's power schedules, Böhme et al., CCS
-//! 2016). An earlier version drew mutations from one global corpus, which the first
+//! catalog was uniform's, so within a budget of a pass or two it could not differ from it.
+//! Coverage is counted per scenario (a point another scenario reached is still new to this
+//! one: a bug may need this scenario's workload), and an entry is picked with weight
+//! Σ 1/hits over its points, so entries that reached rarely reached points get more
+//! mutations (AFLFast's power schedules, Böhme et al., CCS 2016). An earlier version drew mutations from one global corpus, which the first
 //! scenarios filled: bugs that need a group or idempotence scenario were found later than
 //! by uniform seeds, or not at all within the budget.
 //!
@@ -33,7 +33,6 @@ use faultline_checker::Verdict;
 use faultline_reports::RunSummaryRow;
 use faultline_sim::duration::HumanDuration;
 use faultline_sim::nemesis::{FaultKind, FaultWindow};
-use faultline_sim::scenario::Acks;
 use faultline_sim::Scenario;
 
 use super::execute::{derived_scenario, Executed, LoadedScenario};
@@ -142,8 +141,7 @@ fn mutate_schedule(rng: &mut impl Rng, scenario: &Scenario, seed: u64) -> Scenar
             let same: Vec<&FaultWindow> = schedule.iter().filter(|w| w.kind == kind).collect();
             let targets = if !same.is_empty() {
                 same[rng.random_range(0..same.len())].targets.clone()
-            } else if scenario.workload.acks != Acks::All {
-                // A leader's failure under acks=1 or 0 loses acknowledged writes by design.
+            } else if !faultline_sim::aim::may_strike_leaders(scenario) {
                 vec!["follower".to_string()]
             } else {
                 match kind {

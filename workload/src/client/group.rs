@@ -49,6 +49,13 @@ impl std::fmt::Display for GroupError {
     }
 }
 
+/// How long a JoinGroup may wait for its answer: the coordinator holds it until the
+/// generation forms, up to the rebalance timeout (KIP-62), so the request timeout plus twice
+/// that, as the Java client bounds it (`rebalance.timeout.ms` + `request.timeout.ms`).
+pub fn join_timeout(request_timeout: Duration, rebalance_timeout_ms: i32) -> Duration {
+    request_timeout + Duration::from_millis(rebalance_timeout_ms.max(0) as u64 * 2)
+}
+
 /// A JoinGroup answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Joined {
@@ -118,8 +125,7 @@ impl<T: Transport> KafkaClient<T> {
             .with_protocols(vec![JoinGroupRequestProtocol::default()
                 .with_name(StrBytes::from_string(protocol.to_string()))
                 .with_metadata(metadata)]);
-        let timeout =
-            self.request_timeout + Duration::from_millis(rebalance_timeout_ms.max(0) as u64 * 2);
+        let timeout = join_timeout(self.request_timeout, rebalance_timeout_ms);
         let mut response = self
             .group_call(coordinator, &request, JOIN_GROUP_VERSION, timeout)
             .await?;
