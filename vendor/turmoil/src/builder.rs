@@ -169,6 +169,22 @@ impl Builder {
         self
     }
 
+    /// Runs a host in a step only when it has work: a task of its was woken
+    /// (a message delivered, another host's task, the test driver), a message
+    /// waits for it on the network, or a deadline it registered with
+    /// [`crate::wake_at`] falls in the step. Other hosts' clocks are advanced
+    /// without entering their runtimes, so an idle host costs next to nothing.
+    ///
+    /// The software must register every timer it sleeps on with
+    /// [`crate::wake_at`]; a timer it did not register fires late (when the
+    /// host next runs, at most 100 steps late: an idle host still runs once
+    /// every 100 steps), and [`crate::Sim::unregistered_wakes`] counts such
+    /// timers. Off by default.
+    pub fn skip_idle_hosts(&mut self, value: bool) -> &mut Self {
+        self.config.skip_idle_hosts = value;
+        self
+    }
+
     /// Access the filesystem configuration.
     ///
     /// Use builder-style methods to configure filesystem behavior:

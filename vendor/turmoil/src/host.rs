@@ -7,7 +7,8 @@ use crate::{Envelope, TRACING_TARGET};
 
 use bytes::Bytes;
 use indexmap::IndexMap;
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 use std::fmt::Display;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -48,6 +49,10 @@ pub(crate) struct Host {
 
     next_ephemeral_port: u16,
     ephemeral_ports: RangeInclusive<u16>,
+
+    /// Deadlines the software registered with [`crate::wake_at`], as host
+    /// elapsed time, earliest first (faultline patch: idle host skipping).
+    pub(crate) wakes: BinaryHeap<Reverse<Duration>>,
 }
 
 impl Host {
@@ -70,6 +75,7 @@ impl Host {
             timer,
             next_ephemeral_port: *ephemeral_ports.start(),
             ephemeral_ports,
+            wakes: BinaryHeap::new(),
         }
     }
 
@@ -90,7 +96,31 @@ impl Host {
             timer,
             next_ephemeral_port: *ephemeral_ports.start(),
             ephemeral_ports,
+            wakes: BinaryHeap::new(),
         }
+    }
+
+    /// Records that the software has a timer due at `deadline` on its own clock.
+    /// Called from inside the host's software, while its runtime is entered.
+    pub(crate) fn register_wake(&mut self, deadline: Instant) {
+        let at = self.timer.elapsed() + deadline.saturating_duration_since(Instant::now());
+        self.wakes.push(Reverse(at));
+    }
+
+    /// Whether a registered deadline falls in the step that starts at host
+    /// elapsed time `start` and lasts `tick`. Deadlines before the step are
+    /// dropped; one on the step's start is kept (a timer that fires exactly as a
+    /// step ends runs its task in the next step), so the test errs towards
+    /// running.
+    pub(crate) fn wake_due(&mut self, start: Duration, tick: Duration) -> bool {
+        let end = start + tick;
+        while let Some(&Reverse(at)) = self.wakes.peek() {
+            if at >= start {
+                return at <= end;
+            }
+            self.wakes.pop();
+        }
+        false
     }
 
     pub(crate) fn assign_ephemeral_port(&mut self) -> u16 {
@@ -166,6 +196,11 @@ impl HostTimer {
 
     pub(crate) fn tick(&mut self, duration: Duration) {
         self.elapsed += duration
+    }
+
+    /// Host elapsed time at the start of the current step.
+    pub(crate) fn step_elapsed(&self) -> Duration {
+        self.elapsed
     }
 
     /// Set a new `Instant` for each iteration of the simulation. `elapsed` is

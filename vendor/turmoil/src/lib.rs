@@ -287,6 +287,15 @@ pub fn since_epoch() -> Option<Duration> {
     .flatten()
 }
 
+/// Tells the simulation that the current host's software has a timer due at
+/// `deadline` (on its own tokio clock). With
+/// [`Builder::skip_idle_hosts`] a host runs in a step only when it has work;
+/// software must register each timer it sleeps on, or the timer fires late.
+/// A no-op outside a simulation or a host.
+pub fn wake_at(deadline: tokio::time::Instant) {
+    World::current_if_set(|world| world.register_wake(deadline));
+}
+
 /// Lookup an IP address by host name.
 ///
 /// Must be called from within a Turmoil simulation.

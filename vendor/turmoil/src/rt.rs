@@ -1,7 +1,11 @@
+use std::cell::RefCell;
 use std::future::Future;
 use std::mem;
 use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
 
 use rand::rngs::SmallRng;
 use tokio::runtime::Runtime;
@@ -66,6 +70,79 @@ pub struct Rt<'a> {
 
     /// Runtime configuration.
     config: Config,
+
+    /// Set when a task of this host is woken from outside its `LocalSet` (a
+    /// message delivered to a socket, a timer firing, another host's task, the
+    /// test driver). Cleared as a tick starts (faultline patch: idle host
+    /// skipping).
+    woken: Arc<AtomicBool>,
+
+    /// Simulated time this host's runtime has not been advanced by because its
+    /// ticks were skipped; added back by [`Rt::catch_up`] before it next runs.
+    pub(crate) lag: Duration,
+
+    /// The last step this host's runtime ran in.
+    pub(crate) ran_in_step: usize,
+}
+
+/// Wraps the future a tick drives so that the waker the `LocalSet` registers is
+/// one that records the wake before passing it on. The tick's own sleep is polled
+/// with the plain waker (`plain`), so that its firing is not taken for a task's.
+struct WakeSpy<F> {
+    woken: Arc<AtomicBool>,
+    spy: Option<Waker>,
+    plain: Rc<RefCell<Option<Waker>>>,
+    future: F,
+}
+
+struct Spy {
+    woken: Arc<AtomicBool>,
+    inner: Waker,
+}
+
+impl Wake for Spy {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Relaxed);
+        self.inner.wake_by_ref();
+    }
+}
+
+impl<F: Future + Unpin> Future for WakeSpy<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let me = &mut *self;
+        let spy = match &me.spy {
+            Some(spy) => spy.clone(),
+            None => {
+                let spy = Waker::from(Arc::new(Spy {
+                    woken: me.woken.clone(),
+                    inner: cx.waker().clone(),
+                }));
+                me.spy = Some(spy.clone());
+                spy
+            }
+        };
+        me.plain.borrow_mut().replace(cx.waker().clone());
+        Pin::new(&mut me.future).poll(&mut Context::from_waker(&spy))
+    }
+}
+
+/// Sleeps for `duration`, woken through the tick's plain waker (see [`WakeSpy`]).
+async fn plain_sleep(duration: Duration, plain: Rc<RefCell<Option<Waker>>>) {
+    let mut sleep = std::pin::pin!(sleep(duration));
+    std::future::poll_fn(|cx| {
+        let waker = plain.borrow().clone();
+        match waker {
+            Some(waker) => sleep.as_mut().poll(&mut Context::from_waker(&waker)),
+            None => sleep.as_mut().poll(cx),
+        }
+    })
+    .await
 }
 
 impl<'a> Rt<'a> {
@@ -84,6 +161,9 @@ impl<'a> Rt<'a> {
             nodename,
             handle: Some(handle),
             config,
+            woken: Arc::new(AtomicBool::new(true)),
+            lag: Duration::ZERO,
+            ran_in_step: 0,
         }
     }
 
@@ -104,6 +184,9 @@ impl<'a> Rt<'a> {
             nodename,
             handle: Some(handle),
             config,
+            woken: Arc::new(AtomicBool::new(true)),
+            lag: Duration::ZERO,
+            ran_in_step: 0,
         }
     }
 
@@ -118,6 +201,9 @@ impl<'a> Rt<'a> {
             nodename: String::new().into(),
             handle: None,
             config,
+            woken: Arc::new(AtomicBool::new(true)),
+            lag: Duration::ZERO,
+            ran_in_step: 0,
         }
     }
 
@@ -161,12 +247,18 @@ impl<'a> Rt<'a> {
     // that caused failure. Subsequent calls do not return the error as it is
     // expected to fail the simulation.
     pub(crate) fn tick(&mut self, duration: Duration) -> Result<bool> {
+        self.woken.store(false, Ordering::Relaxed);
+        let woken = self.woken.clone();
+        let plain = Rc::new(RefCell::new(None));
         self.tokio.block_on(async {
-            self.local
-                .run_until(async {
-                    sleep(duration).await;
-                })
-                .await
+            let run = std::pin::pin!(self.local.run_until(plain_sleep(duration, plain.clone())));
+            WakeSpy {
+                woken,
+                spy: None,
+                plain,
+                future: run,
+            }
+            .await
         });
 
         // pull for software completion
@@ -186,6 +278,28 @@ impl<'a> Rt<'a> {
             Some(_) => Ok(false),
             None => Ok(true),
         }
+    }
+
+    /// Whether a task of this host may be ready to run: woken since its last
+    /// tick began.
+    pub(crate) fn is_woken(&self) -> bool {
+        self.woken.load(Ordering::Relaxed)
+    }
+
+    /// Advances the runtime's clock by the ticks it skipped, without running its
+    /// tasks: they run in the tick that follows, at the right time. Returns
+    /// whether a timer fired meanwhile, which means the software did not
+    /// register it with [`crate::wake_at`] (its task then runs late).
+    pub(crate) fn catch_up(&mut self) -> bool {
+        let lag = mem::take(&mut self.lag);
+        if lag.is_zero() {
+            return false;
+        }
+        let before = self.woken.swap(false, Ordering::Relaxed);
+        self.tokio.block_on(async { sleep(lag).await });
+        let fired = self.woken.load(Ordering::Relaxed);
+        self.woken.store(before || fired, Ordering::Relaxed);
+        fired
     }
 
     pub(crate) fn crash(&mut self) {
@@ -226,6 +340,10 @@ impl<'a> Rt<'a> {
 
         _ = mem::replace(&mut self.tokio, tokio);
         drop(mem::replace(&mut self.local, local));
+        // A fresh runtime: nothing to catch up, and its software (if bounced)
+        // must run.
+        self.lag = Duration::ZERO;
+        self.woken = Arc::new(AtomicBool::new(true));
     }
 }
 

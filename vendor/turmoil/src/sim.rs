@@ -36,7 +36,18 @@ pub struct Sim<'a> {
     elapsed: Duration,
 
     steps: usize,
+
+    /// Host ticks skipped as idle (faultline patch).
+    skipped: u64,
+
+    /// Timers that fired while their host was skipped (faultline patch).
+    unregistered_wakes: u64,
 }
+
+/// With [`crate::Builder::skip_idle_hosts`], an idle host still runs once every this
+/// many steps, so that a timer its software did not announce fires at most this late
+/// and is counted by [`Sim::unregistered_wakes`] (faultline patch).
+const MAX_IDLE_STEPS: u32 = 100;
 
 impl<'a> Sim<'a> {
     pub(crate) fn new(config: Config, world: World) -> Self {
@@ -52,7 +63,30 @@ impl<'a> Sim<'a> {
             since_epoch,
             elapsed: Duration::ZERO,
             steps: 1, // bumped after each step
+            skipped: 0,
+            unregistered_wakes: 0,
         }
+    }
+
+    /// How many host ticks [`crate::Builder::skip_idle_hosts`] skipped.
+    pub fn skipped_ticks(&self) -> u64 {
+        self.skipped
+    }
+
+    /// How many timers fired while their host was being skipped as idle: each
+    /// is a timer the software did not register with [`crate::wake_at`], and
+    /// its task ran late. Zero when every timer is registered.
+    pub fn unregistered_wakes(&self) -> u64 {
+        self.unregistered_wakes
+    }
+
+    /// Whether the host at `addr` ran its software in the last step: with
+    /// [`crate::Builder::skip_idle_hosts`], a host that did not run kept the
+    /// state it had (faultline patch).
+    pub fn ran_last_step(&self, addr: IpAddr) -> bool {
+        self.rts
+            .get(&addr)
+            .is_some_and(|rt| rt.ran_in_step + 1 == self.steps)
     }
 
     /// How much logical time has elapsed since the simulation started.
@@ -434,6 +468,31 @@ impl<'a> Sim<'a> {
         }
 
         for (&addr, rt) in running {
+            if self.config.skip_idle_hosts && !rt.is_woken() {
+                // Idle: no task woken, no message waiting on the network, no
+                // registered deadline in this step. Only its clock moves.
+                let mut world = self.world.borrow_mut();
+                let World {
+                    topology, hosts, ..
+                } = world.deref_mut();
+                let host = hosts.get_mut(&addr).expect("missing host");
+                let start = host.timer.step_elapsed();
+                let overdue = rt.lag >= tick * MAX_IDLE_STEPS;
+                if !overdue && !topology.has_deliverable(addr) && !host.wake_due(start, tick) {
+                    rt.lag += tick;
+                    world.tick(addr, tick);
+                    if rt.is_client() {
+                        is_finished = false;
+                    }
+                    self.skipped += 1;
+                    continue;
+                }
+            }
+            if rt.catch_up() {
+                self.unregistered_wakes += 1;
+            }
+            rt.ran_in_step = self.steps;
+
             let _span_guard = tracing::span!(Level::INFO, "node", name = &*rt.nodename,).entered();
             {
                 let mut world = self.world.borrow_mut();

@@ -19,10 +19,11 @@ pub(crate) struct Topology {
     /// Specific configuration overrides between specific hosts.
     links: IndexMap<Pair, Link>,
 
-    /// We don't use a Rt for async. Right now, we just use it to tick time
-    /// forward in the same way we do it elsewhere. We'd like to represent
-    /// network state with async in the future.
-    rt: Rt<'static>,
+    /// The network's clock. Upstream ticks a software-less tokio runtime every
+    /// step only to read its paused clock; a paused clock advanced by `d` reads
+    /// `start + d`, so the sum is kept here instead (faultline patch: one
+    /// `block_on` less per step).
+    now: Instant,
 }
 
 /// This type is used as the key in the [`Topology::links`] map. See [`new`]
@@ -150,7 +151,13 @@ struct Link {
     sent: VecDeque<Sent>,
 
     /// Messages that are ready to be delivered.
-    deliverable: IndexMap<IpAddr, VecDeque<Envelope>>,
+    /// Messages ready for each end: `[0]` for the pair's smaller address, `[1]` for
+    /// the larger (faultline patch: upstream keys an `IndexMap` by address, hashed
+    /// on every host's every step).
+    deliverable: [VecDeque<Envelope>; 2],
+
+    /// The pair's smaller address, which picks the side in `deliverable`.
+    a: IpAddr,
 
     /// The current network time, moved forward with [`Link::tick`].
     now: Instant,
@@ -177,14 +184,15 @@ impl Topology {
         Topology {
             config,
             links: IndexMap::new(),
-            rt: Rt::no_software(),
+            now: Rt::no_software().now(),
         }
     }
 
     /// Register a link between two hosts
     pub(crate) fn register(&mut self, a: IpAddr, b: IpAddr) {
         let pair = Pair::new(a, b);
-        assert!(self.links.insert(pair, Link::new(self.rt.now())).is_none());
+        let link = Link::new(self.now, pair.0);
+        assert!(self.links.insert(pair, link).is_none());
     }
 
     pub(crate) fn set_max_message_latency(&mut self, value: Duration) {
@@ -257,6 +265,13 @@ impl Topology {
         }
     }
 
+    /// Whether a message on some link waits to be delivered to `dst`.
+    pub(crate) fn has_deliverable(&self, dst: IpAddr) -> bool {
+        self.links.iter().any(|(pair, link)| {
+            (pair.0 == dst || pair.1 == dst) && !link.deliverable[link.side(dst)].is_empty()
+        })
+    }
+
     pub(crate) fn hold(&mut self, a: IpAddr, b: IpAddr) {
         self.get_link_mut(&Pair::new(a, b)).hold();
     }
@@ -284,9 +299,9 @@ impl Topology {
     }
 
     pub(crate) fn tick_by(&mut self, duration: Duration) {
-        let _ = self.rt.tick(duration);
+        self.now += duration;
         for link in self.links.values_mut() {
-            link.tick(self.rt.now());
+            link.tick(self.now);
         }
     }
 
@@ -324,15 +339,21 @@ enum DeliveryStatus {
 }
 
 impl Link {
-    fn new(now: Instant) -> Link {
+    fn new(now: Instant, a: IpAddr) -> Link {
         Link {
             state_a_b: State::Healthy,
             state_b_a: State::Healthy,
             config: config::Link::default(),
             sent: VecDeque::new(),
-            deliverable: IndexMap::new(),
+            deliverable: Default::default(),
+            a,
             now,
         }
+    }
+
+    /// Which of `deliverable`'s queues holds messages for `dst`, one of the pair.
+    fn side(&self, dst: IpAddr) -> usize {
+        usize::from(dst != self.a)
     }
 
     fn enqueue_message(
@@ -427,10 +448,8 @@ impl Link {
                         dst: sent.dst,
                         message: sent.protocol,
                     };
-                    self.deliverable
-                        .entry(sent.dst.ip())
-                        .or_default()
-                        .push_back(envelope);
+                    let side = self.side(sent.dst.ip());
+                    self.deliverable[side].push_back(envelope);
                     deliverable += 1;
                 }
             }
@@ -446,12 +465,11 @@ impl Link {
         rand: &mut dyn RngCore,
         host: &mut Host,
     ) {
-        let deliverable = self
-            .deliverable
-            .entry(host.addr)
-            .or_default()
-            .drain(..)
-            .collect::<Vec<Envelope>>();
+        let side = self.side(host.addr);
+        if self.deliverable[side].is_empty() {
+            return;
+        }
+        let deliverable = self.deliverable[side].drain(..).collect::<Vec<Envelope>>();
 
         for message in deliverable {
             let (src, dst) = (message.src, message.dst);

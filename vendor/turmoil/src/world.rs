@@ -270,6 +270,14 @@ impl World {
             .enqueue_message(&mut self.rng, src, dst, message)
     }
 
+    /// Registers a deadline of the current host's software (see
+    /// [`crate::wake_at`]).
+    pub(crate) fn register_wake(&mut self, deadline: tokio::time::Instant) {
+        if self.current.is_some() {
+            self.current_host_mut().register_wake(deadline);
+        }
+    }
+
     /// Tick the host at `addr` by `duration`.
     pub(crate) fn tick(&mut self, addr: IpAddr, duration: Duration) {
         self.hosts

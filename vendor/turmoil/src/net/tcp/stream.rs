@@ -438,7 +438,10 @@ fn send_loopback(src: SocketAddr, dst: SocketAddr, message: Protocol) {
         // FIXME: Forces delivery on the next step which better aligns with the
         // remote networking behavior.
         // https://github.com/tokio-rs/turmoil/issues/132
-        let tick_duration = World::current(|world| world.tick_duration);
+        let tick_duration = World::current(|world| {
+            world.register_wake(tokio::time::Instant::now() + world.tick_duration);
+            world.tick_duration
+        });
         sleep(tick_duration).await;
 
         World::current(|world| {
