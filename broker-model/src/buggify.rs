@@ -52,7 +52,7 @@ impl Buggify {
     /// Sleeps for a BUGGIFY delay, if one fires.
     pub async fn maybe_sleep(&self, one_in: u64, max: Duration) {
         if let Some(delay) = self.delay(one_in, max) {
-            tokio::time::sleep(delay).await;
+            faultline_wire::time::sleep(delay).await;
         }
     }
 }

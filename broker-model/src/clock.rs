@@ -100,13 +100,13 @@ mod tests {
     async fn a_skewed_clock_runs_at_its_rate_and_never_goes_back() {
         let rate = ClockRate::default();
         let clock = Clock::new(rate.clone());
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        faultline_wire::time::sleep(Duration::from_millis(100)).await;
         let accurate = clock.now_ms();
         rate.set_permille(4_000);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        faultline_wire::time::sleep(Duration::from_millis(100)).await;
         let fast = clock.now_ms();
         rate.set_permille(250);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        faultline_wire::time::sleep(Duration::from_millis(100)).await;
         let slow = clock.now_ms();
         assert_eq!(accurate, 100);
         assert_eq!(fast, 500, "100 ms at 4x");

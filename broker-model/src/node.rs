@@ -238,7 +238,7 @@ impl BrokerNode {
             if produce::poll_waiting(&self.lock(), &mut pending) {
                 break;
             }
-            if tokio::time::timeout_at(deadline, seen.changed())
+            if faultline_wire::time::timeout_at(deadline, seen.changed())
                 .await
                 .is_err()
             {
@@ -266,7 +266,7 @@ impl BrokerNode {
             if fetch::has_news(&results) || Instant::now() >= deadline {
                 return fetch::response(&results);
             }
-            if tokio::time::timeout_at(deadline, seen.changed())
+            if faultline_wire::time::timeout_at(deadline, seen.changed())
                 .await
                 .is_err()
             {

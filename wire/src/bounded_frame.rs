@@ -119,7 +119,7 @@ pub async fn read_frame_bounded<R: AsyncRead + Unpin>(
         )));
     }
     let length = length as usize;
-    let read = tokio::time::timeout(memory.body_timeout, read_body(reader, length, memory));
+    let read = crate::time::timeout(memory.body_timeout, read_body(reader, length, memory));
     let (body, reservation) = read
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "frame body too slow"))??;
@@ -289,7 +289,7 @@ mod tests {
                 .unwrap()
                 .unwrap();
             let second: Vec<u8> = vec![0, 0, 0, 1, 9];
-            let waiting = tokio::time::timeout(
+            let waiting = crate::time::timeout(
                 Duration::from_millis(50),
                 read_frame_bounded(&mut second.as_slice(), &memory),
             )

@@ -73,7 +73,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 ))),
             }
         };
-        match tokio::time::timeout(timeout, exchange).await {
+        match crate::time::timeout(timeout, exchange).await {
             Ok(result) => result,
             Err(_) => Err(RequestError::Timeout(timeout)),
         }
@@ -127,7 +127,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let a = decode_response::<A>(read().await?, first.1, id_a)?;
             Ok::<_, RequestError>((a, read().await))
         };
-        match tokio::time::timeout(timeout, exchange).await {
+        match crate::time::timeout(timeout, exchange).await {
             Ok(Ok((a, Ok(body)))) => (
                 Ok(a),
                 decode_response::<B>(body, second.1, id_b).map_err(Into::into),
@@ -178,7 +178,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
         }
         let mut answers = Vec::with_capacity(requests.len());
-        let written = tokio::time::timeout(timeout, async {
+        let written = crate::time::timeout(timeout, async {
             for (_, frame) in &frames {
                 write_frame(&mut self.stream, frame).await?;
             }
@@ -197,7 +197,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 )))));
                 continue;
             }
-            let read = tokio::time::timeout(timeout, read_frame(&mut self.stream)).await;
+            let read = crate::time::timeout(timeout, read_frame(&mut self.stream)).await;
             let answer = match read {
                 Ok(Ok(Some(body))) => {
                     decode_response::<R>(body, version, *correlation_id).map_err(RequestError::from)
@@ -225,7 +225,7 @@ pub async fn connect<T: Transport>(
     client_id: &str,
     timeout: Duration,
 ) -> Result<Connection<T::Stream>, RequestError> {
-    match tokio::time::timeout(timeout, transport.connect(address)).await {
+    match crate::time::timeout(timeout, transport.connect(address)).await {
         Ok(Ok(stream)) => Ok(Connection::new(stream, client_id)),
         Ok(Err(e)) => Err(RequestError::Io(e)),
         Err(_) => Err(RequestError::Timeout(timeout)),

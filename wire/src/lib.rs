@@ -12,6 +12,7 @@
 //! - [`records`], [`batch`]: record batches: encoding, decoding (all four codecs), and the
 //!   header fields a leader rewrites.
 //! - [`tamper`]: well-formed batches broken on purpose, for conformance tests.
+//! - [`time`]: sleeps and timeouts that tell the simulation when they are due.
 
 pub mod alloc_guard;
 pub mod batch;
@@ -22,6 +23,7 @@ pub mod decompress;
 pub mod frame;
 pub mod records;
 pub mod tamper;
+pub mod time;
 pub mod transport;
 
 pub use codec::{DecodeError, DecodedRequest};

@@ -56,7 +56,7 @@ pub async fn run_admin<T: Transport>(
     let mut process = recorder.fresh_process();
     let mut deleted: BTreeMap<Key, i64> = BTreeMap::new();
     while Instant::now() < stop_at {
-        tokio::time::sleep(jitter(&mut rng, admin.interval)).await;
+        faultline_wire::time::sleep(jitter(&mut rng, admin.interval)).await;
         if Instant::now() >= stop_at {
             break;
         }
@@ -187,7 +187,7 @@ pub async fn run_backlog_consumer<T: Transport>(
     rng: ChaCha8Rng,
     stop_at: Instant,
 ) {
-    tokio::time::sleep(start_after).await;
+    faultline_wire::time::sleep(start_after).await;
     let mut config = config;
     if config.log_start_moves {
         // Start where the log now starts: the deleted prefix is gone (KIP-107).
@@ -195,7 +195,7 @@ pub async fn run_backlog_consumer<T: Transport>(
         while Instant::now() < stop_at
             && !skip_deleted_all(&mut client, &config.topic, &[key], &mut positions).await
         {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            faultline_wire::time::sleep(Duration::from_millis(200)).await;
         }
         config.start_offsets.insert(key, positions[&key]);
     }

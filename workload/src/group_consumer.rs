@@ -79,12 +79,12 @@ pub async fn run_group_consumer<T: Transport>(
         member_id: String::new(),
     };
     // Members join at seeded times, so that generations grow one member at a time.
-    tokio::time::sleep(Duration::from_millis(rng.random_range(0..3_000))).await;
+    faultline_wire::time::sleep(Duration::from_millis(rng.random_range(0..3_000))).await;
     member.subscribe();
     let mut last = None;
     while Instant::now() < stop_at {
         let Some(generation) = member.join().await else {
-            tokio::time::sleep(Duration::from_millis(rng.random_range(100..300))).await;
+            faultline_wire::time::sleep(Duration::from_millis(rng.random_range(100..300))).await;
             continue;
         };
         let crash_at = if member.config.member_crashes {
@@ -102,7 +102,7 @@ pub async fn run_group_consumer<T: Transport>(
                 // member wakes up a zombie of its old generation and tries to go on; the
                 // coordinator must fence its commit.
                 let silence = SESSION_TIMEOUT_MS as u64 + rng.random_range(200..1_500);
-                tokio::time::sleep(Duration::from_millis(silence)).await;
+                faultline_wire::time::sleep(Duration::from_millis(silence)).await;
                 member.consume(&generation, &mut rng, stop_at).await;
                 last = Some(generation);
             }
@@ -151,7 +151,7 @@ impl<T: Transport> MemberState<T> {
     /// joins as a new member (its old member id expired with its session).
     async fn crash(&mut self, rng: &mut ChaCha8Rng) {
         let silence = SESSION_TIMEOUT_MS as u64 + rng.random_range(200..1_500);
-        tokio::time::sleep(Duration::from_millis(silence)).await;
+        faultline_wire::time::sleep(Duration::from_millis(silence)).await;
         self.member_id.clear();
         self.new_process();
     }
@@ -318,7 +318,7 @@ impl<T: Transport> MemberState<T> {
         while Instant::now() < stop_at {
             let mean = self.config.poll_interval.as_millis() as u64;
             let pause = rng.random_range(mean / 2..=mean + mean / 2);
-            tokio::time::sleep(Duration::from_millis(pause)).await;
+            faultline_wire::time::sleep(Duration::from_millis(pause)).await;
             if !positions.is_empty() {
                 let (config, process) = (self.config.clone(), self.process);
                 poll_once(

@@ -87,7 +87,7 @@ impl IdempotentProducer {
             if Instant::now() + RETRY_BACKOFF >= stop_at {
                 break;
             }
-            tokio::time::sleep(RETRY_BACKOFF).await;
+            faultline_wire::time::sleep(RETRY_BACKOFF).await;
         }
         // The sequence may or may not be taken: a new producer id keeps later sends from
         // being judged against it (KIP-360 would bump the epoch; a new id is as safe).

@@ -88,7 +88,7 @@ pub async fn run_pipelined_producer<T: Transport>(
     let mut identity: Option<(i64, i16)> = None;
     let mut sequences: BTreeMap<i32, i32> = BTreeMap::new();
     while Instant::now() < stop_at {
-        tokio::time::sleep(jitter(&mut rng, config.send_interval)).await;
+        faultline_wire::time::sleep(jitter(&mut rng, config.send_interval)).await;
         if Instant::now() >= stop_at {
             break;
         }
@@ -224,7 +224,7 @@ async fn send_round<T: Transport>(
         if hopeless || Instant::now() + RETRY_BACKOFF >= stop_at {
             return false;
         }
-        tokio::time::sleep(RETRY_BACKOFF).await;
+        faultline_wire::time::sleep(RETRY_BACKOFF).await;
     }
     round.iter().all(|b| b.offset.is_some())
 }

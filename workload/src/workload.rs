@@ -157,7 +157,7 @@ pub async fn run_producer<T: Transport>(
     let mut process = recorder.fresh_process();
     let mut idempotent = config.idempotent.then(IdempotentProducer::default);
     while Instant::now() < stop_at {
-        tokio::time::sleep(jitter(&mut rng, config.send_interval)).await;
+        faultline_wire::time::sleep(jitter(&mut rng, config.send_interval)).await;
         if Instant::now() >= stop_at {
             break;
         }
@@ -272,7 +272,7 @@ pub(crate) async fn consume<T: Transport>(
     let (mut process, mut positions) = assign_from_earliest(&recorder, &config, &keys);
     let mut replay_at = config.replay_interval.map(|i| Instant::now() + i);
     while Instant::now() < stop_at {
-        tokio::time::sleep(jitter(&mut rng, config.poll_interval)).await;
+        faultline_wire::time::sleep(jitter(&mut rng, config.poll_interval)).await;
         if Instant::now() >= stop_at {
             break;
         }
@@ -424,7 +424,7 @@ pub async fn run_final_reads<T: Transport>(
                     ends.insert(key, end);
                     break;
                 }
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Err(_) => faultline_wire::time::sleep(Duration::from_millis(200)).await,
             }
         }
     }
@@ -436,7 +436,7 @@ pub async fn run_final_reads<T: Transport>(
             && !crate::seek::skip_deleted_all(&mut client, &config.topic, &keys, &mut positions)
                 .await
         {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            faultline_wire::time::sleep(Duration::from_millis(200)).await;
         }
     }
     while Instant::now() < deadline {
@@ -452,7 +452,7 @@ pub async fn run_final_reads<T: Transport>(
         let answered = poll_once(&mut client, &recorder, &config, process, &mut polled, 0).await;
         positions.extend(polled);
         if !answered {
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            faultline_wire::time::sleep(Duration::from_millis(200)).await;
         }
     }
     false

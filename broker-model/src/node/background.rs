@@ -67,7 +67,7 @@ impl BrokerNode {
         let interval =
             Duration::from_millis((self.lock().config.replica_lag_time_max_ms / 4).max(10));
         loop {
-            tokio::time::sleep(interval).await;
+            faultline_wire::time::sleep(interval).await;
             let now = self.clock.now_ms();
             self.lock().tick_isr(now);
             self.notify();
@@ -87,7 +87,7 @@ impl BrokerNode {
             let Ok(mut connection) =
                 connect(&transport, &config.controller_address, &client_id, timeout).await
             else {
-                tokio::time::sleep(interval).await;
+                faultline_wire::time::sleep(interval).await;
                 continue;
             };
             let registration = channel::registration_request(node_id, self.incarnation);
@@ -97,7 +97,7 @@ impl BrokerNode {
             {
                 Ok(r) if r.error_code == 0 => r.broker_epoch,
                 _ => {
-                    tokio::time::sleep(interval).await;
+                    faultline_wire::time::sleep(interval).await;
                     continue;
                 }
             };
@@ -105,11 +105,11 @@ impl BrokerNode {
                 .controller_round(&transport, &mut connection, broker_epoch, timeout)
                 .await
             {
-                tokio::time::sleep(interval).await;
+                faultline_wire::time::sleep(interval).await;
                 // BUGGIFY: a late heartbeat, as from a broker under load.
                 self.faults.buggify.maybe_sleep(50, interval * 4).await;
             }
-            tokio::time::sleep(interval).await;
+            faultline_wire::time::sleep(interval).await;
         }
     }
 
@@ -261,14 +261,14 @@ impl BrokerNode {
                 .remove(&leader)
                 .unwrap_or_default();
             if followed.is_empty() {
-                tokio::time::sleep(idle).await;
+                faultline_wire::time::sleep(idle).await;
                 continue;
             }
             if connection.is_none() {
                 match connect(&transport, &address, &client_id, timeout).await {
                     Ok(c) => connection = Some(c),
                     Err(_) => {
-                        tokio::time::sleep(idle).await;
+                        faultline_wire::time::sleep(idle).await;
                         continue;
                     }
                 }
@@ -278,7 +278,7 @@ impl BrokerNode {
                 && self.fetch_round(c, leader, &followed, wait, timeout).await;
             if !ok {
                 connection = None;
-                tokio::time::sleep(idle).await;
+                faultline_wire::time::sleep(idle).await;
             }
         }
     }
@@ -327,7 +327,7 @@ impl BrokerNode {
     ) -> bool {
         let asked = fetcher::fetch_request(&self.lock(), leader, followed, wait.as_millis() as i32);
         let Some((request, round)) = asked else {
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            faultline_wire::time::sleep(Duration::from_millis(20)).await;
             return true;
         };
         let Ok(response) = connection
@@ -340,7 +340,7 @@ impl BrokerNode {
         let outcome = fetcher::on_fetch_response(&mut self.lock(), &round, &response);
         self.notify();
         if outcome.fenced {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            faultline_wire::time::sleep(Duration::from_millis(50)).await;
         }
         true
     }

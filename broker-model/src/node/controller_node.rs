@@ -57,7 +57,7 @@ impl ControllerNode {
     /// Fences brokers whose sessions expire, forever.
     pub async fn run_ticks(self: Arc<Self>) {
         loop {
-            tokio::time::sleep(self.tick_interval).await;
+            faultline_wire::time::sleep(self.tick_interval).await;
             self.faults.pause.wait_running().await;
             let now = self.clock.now_ms();
             self.lock().tick(now);

@@ -39,7 +39,7 @@ impl BrokerNode {
                 return None;
             }
             let wake = deadline.min(now + GROUP_POLL);
-            let _ = tokio::time::timeout_at(wake, seen.changed()).await;
+            let _ = faultline_wire::time::timeout_at(wake, seen.changed()).await;
         }
     }
 

@@ -231,7 +231,7 @@ impl BrokerNode {
                 }
                 continue;
             }
-            tokio::time::sleep(TRANSACTION_TICK).await;
+            faultline_wire::time::sleep(TRANSACTION_TICK).await;
             self.faults.pause.wait_running().await;
             let jobs = self.coordinator_round();
             for job in jobs {

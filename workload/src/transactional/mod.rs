@@ -145,7 +145,7 @@ pub async fn run_transactional_producer<T: Transport>(
     let mut producer = TransactionalProducer::new(transactional_id, positions);
     let mut process = assigned_process(&recorder, &keys);
     while Instant::now() < stop_at {
-        tokio::time::sleep(jitter(&mut rng, config.send_interval)).await;
+        faultline_wire::time::sleep(jitter(&mut rng, config.send_interval)).await;
         if Instant::now() >= stop_at {
             break;
         }

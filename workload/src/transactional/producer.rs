@@ -228,7 +228,7 @@ impl TransactionalProducer {
                 Err(error @ (TxnError::Retriable(_) | TxnError::Transport(_))) => {
                     self.coordinator = None;
                     last = error;
-                    tokio::time::sleep(BACKOFF).await;
+                    faultline_wire::time::sleep(BACKOFF).await;
                 }
                 Err(error) => return Err(error),
             }
@@ -277,7 +277,7 @@ impl TransactionalProducer {
                     Err(TxnError::Retriable(_)) if attempt < ATTEMPTS => attempt += 1,
                     other => break other?,
                 }
-                tokio::time::sleep(BACKOFF).await;
+                faultline_wire::time::sleep(BACKOFF).await;
             }
             added.extend(new);
         }
@@ -356,7 +356,7 @@ impl TransactionalProducer {
                 Err(TxnError::Retriable(_)) if attempt < ATTEMPTS => attempt += 1,
                 other => break other?,
             }
-            tokio::time::sleep(BACKOFF).await;
+            faultline_wire::time::sleep(BACKOFF).await;
         }
         let group_coordinator = client
             .find_coordinator(group)
@@ -419,7 +419,7 @@ impl TransactionalProducer {
                 Ok(c) => c,
                 Err(e) => {
                     last = e.to_string();
-                    tokio::time::sleep(BACKOFF).await;
+                    faultline_wire::time::sleep(BACKOFF).await;
                     continue;
                 }
             };
@@ -456,7 +456,7 @@ impl TransactionalProducer {
                     maybe_committed |= matches!(error, TxnError::Transport(_));
                     self.coordinator = None;
                     last = error.to_string();
-                    tokio::time::sleep(BACKOFF).await;
+                    faultline_wire::time::sleep(BACKOFF).await;
                 }
             }
         }
