@@ -86,11 +86,21 @@ pub struct IsrProposal {
     pub request: AlterPartitionRequest,
 }
 
-/// Takes the queued ISR proposals and turns each into an AlterPartition request.
+/// Takes the queued ISR proposals that are still in force (see
+/// [`crate::partition::Partition::still_proposes`]) and turns each into an AlterPartition
+/// request.
 pub fn take_isr_proposals(broker: &mut Broker, broker_epoch: i64) -> Vec<IsrProposal> {
     let node_id = broker.node_id;
-    std::mem::take(&mut broker.isr_outbox)
-        .into_values()
+    let queued = std::mem::take(&mut broker.isr_outbox);
+    queued
+        .into_iter()
+        .filter(|(key, q)| {
+            broker
+                .partitions
+                .get(key)
+                .is_some_and(|p| p.still_proposes(&q.registration, &q.isr))
+        })
+        .map(|(_, queued)| queued)
         .map(
             |QueuedIsrChange {
                  registration,

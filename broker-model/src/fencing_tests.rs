@@ -82,3 +82,27 @@ fn kip_497_invalid_update_version_makes_the_leader_wait_for_metadata() {
     p.apply_registration(settled, 10_002);
     assert_eq!(p.isr(), &[1]);
 }
+
+/// KIP-841 and KIP-497: a proposal the controller refused (INELIGIBLE_REPLICA) is no
+/// longer in force, so a resend of it still queued for the controller is dropped; the
+/// high watermark, no longer counting the refused member, may then pass it, and a late
+/// acceptance would have put that member in the ISR below the high watermark (found by
+/// the clean campaign at overlapping-faults seed 63, 2026-12-02).
+#[test]
+fn a_refused_isr_proposal_is_not_sent_again() {
+    let mut p = Partition::new(1, registration(1, 0), PartitionLog::default());
+    p.apply_registration(registration(1, 0), 0);
+    let proposed = p.isr_proposal(10_000, 1_000).expect("silent followers leave");
+    let against = p.registration.clone();
+    assert!(p.still_proposes(&against, &proposed));
+    // Queued again by the ISR ticker while the first send is unanswered.
+    assert_eq!(p.isr_proposal(10_100, 1_000).as_deref(), Some(&proposed[..]));
+    p.isr_change_answered(Err(ResponseError::IneligibleReplica), 10_200);
+    assert!(!p.still_proposes(&against, &proposed));
+    // A new proposal against the same registration is in force again.
+    let again = p.isr_proposal(10_300, 1_000).expect("still silent");
+    assert!(p.still_proposes(&against, &again));
+    let mut other_epoch = against.clone();
+    other_epoch.partition_epoch += 1;
+    assert!(!p.still_proposes(&other_epoch, &again));
+}

@@ -447,6 +447,23 @@ impl Partition {
         Some(proposal)
     }
 
+    /// Whether `isr`, proposed against `registration`, is still this leader's pending ISR
+    /// change. One the controller refused (say INELIGIBLE_REPLICA, KIP-841), or that
+    /// metadata settled, is not sent again: Kafka sends AlterPartition only from its
+    /// pending-expand or pending-shrink state. A stale expansion accepted later would put a
+    /// replica back in the ISR below a high watermark advanced without it (KIP-497).
+    pub fn still_proposes(&self, registration: &PartitionRegistration, isr: &[i32]) -> bool {
+        let Role::Leader(state) = &self.role else {
+            return false;
+        };
+        self.registration.leader_epoch == registration.leader_epoch
+            && state.pending_isr.as_ref().is_some_and(|p| {
+                p.isr == isr
+                    && !p.awaiting_metadata
+                    && p.base_partition_epoch == registration.partition_epoch
+            })
+    }
+
     /// The controller answered our ISR proposal: accepted with the new registration, or
     /// refused with an error code.
     pub fn isr_change_answered(
