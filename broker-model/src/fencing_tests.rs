@@ -92,11 +92,16 @@ fn kip_497_invalid_update_version_makes_the_leader_wait_for_metadata() {
 fn a_refused_isr_proposal_is_not_sent_again() {
     let mut p = Partition::new(1, registration(1, 0), PartitionLog::default());
     p.apply_registration(registration(1, 0), 0);
-    let proposed = p.isr_proposal(10_000, 1_000).expect("silent followers leave");
+    let proposed = p
+        .isr_proposal(10_000, 1_000)
+        .expect("silent followers leave");
     let against = p.registration.clone();
     assert!(p.still_proposes(&against, &proposed));
     // Queued again by the ISR ticker while the first send is unanswered.
-    assert_eq!(p.isr_proposal(10_100, 1_000).as_deref(), Some(&proposed[..]));
+    assert_eq!(
+        p.isr_proposal(10_100, 1_000).as_deref(),
+        Some(&proposed[..])
+    );
     p.isr_change_answered(Err(ResponseError::IneligibleReplica), 10_200);
     assert!(!p.still_proposes(&against, &proposed));
     // A new proposal against the same registration is in force again.
