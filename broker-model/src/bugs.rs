@@ -128,6 +128,15 @@ pub struct PlantedBugs {
     /// Fetch response's `aborted_transactions` is what makes aborted data invisible).
     /// Revealed by: aborted read (G1a). Needs: transactions that abort; no fault.
     pub aborted_transactions_omitted: bool,
+    /// DeleteRecords is acknowledged as soon as the leader has moved its own log start,
+    /// without waiting for the replicas' log start. Breaks: KIP-107's low watermark (Kafka's
+    /// `DelayedDeleteRecords` waits for `Partition.lowWatermarkIfLeader`, the smallest log
+    /// start over the live replicas): a follower elected after the answer serves the
+    /// deleted records again. Source: the bug faultline's own reference broker had until
+    /// 2026-12-02 (it inferred a follower's log start from the order of its fetches;
+    /// docs/findings). Revealed by: log-start-regression (admin checker). Needs: a leader
+    /// failover right after a DeleteRecords.
+    pub delete_records_not_replicated: bool,
 }
 
 impl PlantedBugs {
@@ -149,6 +158,7 @@ impl PlantedBugs {
         "fenced-produce-accepted",
         "aborted-transactions-omitted",
         "transaction-state-not-replicated",
+        "delete-records-not-replicated",
     ];
 
     /// Planted bugs that switch like the others (`--bug`, `[bugs]`, `serve --bug`) but that
@@ -176,6 +186,7 @@ impl PlantedBugs {
             "fenced-produce-accepted" => &mut self.fenced_produce_accepted,
             "transaction-state-not-replicated" => &mut self.transaction_state_not_replicated,
             "aborted-transactions-omitted" => &mut self.aborted_transactions_omitted,
+            "delete-records-not-replicated" => &mut self.delete_records_not_replicated,
             _ => return None,
         })
     }

@@ -394,6 +394,64 @@ fn kip_107_delete_records_moves_the_log_start() {
     );
 }
 
+/// KIP-107 / Kafka's `DelayedDeleteRecords`: the answer waits until the low watermark (the
+/// smallest log start over the leader and every replica on a live broker, each follower's
+/// as its Fetch request says) reaches the new log start. A follower that fetched past the
+/// deleted offset but still reports the old log start keeps it waiting; a fenced broker
+/// does not.
+#[test]
+fn kip_107_delete_records_waits_for_every_live_replicas_log_start() {
+    let mut leader = broker(1, vec![1, 2, 3], ClusterConfig::default());
+    for _ in 0..3 {
+        produce_to(
+            &mut leader,
+            0,
+            encode_batch(&records(2, 10, 0), None, Compression::None),
+            0,
+        );
+    }
+    let fetch_with_log_start = |leader: &mut Broker, replica: i32, offset: i64, start: i64| {
+        let mut request = fetch_request(replica, &[(0, offset)], i32::MAX, 1 << 20);
+        request.topics[0].partitions[0].log_start_offset = start;
+        let (results, _) = fetch::read(leader, &request, 0);
+        assert!(results[0].result.is_ok());
+    };
+    fetch_with_log_start(&mut leader, 2, 6, 0);
+    fetch_with_log_start(&mut leader, 3, 6, 0);
+    let request = DeleteRecordsRequest::default().with_topics(vec![DeleteRecordsTopic::default()
+        .with_name(TopicName(TOPIC.into()))
+        .with_partitions(vec![DeleteRecordsPartition::default()
+            .with_partition_index(0)
+            .with_offset(4)])]);
+    let mut pending = delete_records::begin(&mut leader, &request);
+    assert!(
+        !delete_records::poll(&leader, &mut pending),
+        "no follower moved yet"
+    );
+    fetch_with_log_start(&mut leader, 2, 6, 4);
+    // Broker 3 fetched past offset 4 again, but its log still starts at 0 (it dropped the
+    // answer that carried the new log start): not acknowledged.
+    fetch_with_log_start(&mut leader, 3, 6, 0);
+    fetch_with_log_start(&mut leader, 3, 6, 0);
+    assert!(
+        !delete_records::poll(&leader, &mut pending),
+        "broker 3 is behind"
+    );
+    leader.image.fenced.insert(3);
+    assert!(
+        delete_records::poll(&leader, &mut pending),
+        "a fenced broker is not waited for"
+    );
+    leader.image.fenced.remove(&3);
+    let mut again = delete_records::begin(&mut leader, &request);
+    assert!(!delete_records::poll(&leader, &mut again));
+    fetch_with_log_start(&mut leader, 3, 6, 4);
+    assert!(delete_records::poll(&leader, &mut again));
+    let response = delete_records::response(&request, &again);
+    assert_eq!(response.topics[0].partitions[0].low_watermark, 4);
+    assert_eq!(response.topics[0].partitions[0].error_code, 0);
+}
+
 /// Replication copies the leader's batches byte for byte, so replicas hold identical logs.
 #[test]
 fn followers_hold_the_leaders_batches_byte_for_byte() {

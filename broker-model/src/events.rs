@@ -60,6 +60,15 @@ pub enum BrokerEventKind {
         /// Commit (true) or abort.
         commit: bool,
     },
+    /// This broker, as leader, acknowledged a DeleteRecords (KIP-107): clients may now
+    /// count on reads never going below the new log start. Faults aimed at this moment
+    /// test that the replicas had taken the log start before it was promised.
+    RecordsDeleted {
+        /// The leader.
+        broker: i32,
+        /// The new log start offset (the answer's low watermark).
+        log_start_offset: i64,
+    },
 }
 
 impl BrokerEventKind {
@@ -93,6 +102,10 @@ impl BrokerEventKind {
                 let outcome = if *commit { "commit" } else { "abort" };
                 format!("broker {broker} answered EndTxn({outcome})")
             }
+            BrokerEventKind::RecordsDeleted {
+                broker,
+                log_start_offset,
+            } => format!("broker {broker} acknowledged DeleteRecords to {log_start_offset}"),
         }
     }
 }

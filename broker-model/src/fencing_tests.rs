@@ -60,7 +60,7 @@ fn a_follower_or_deposed_leader_is_not_leader_or_follower() {
         Err(ResponseError::NotLeaderOrFollower)
     );
     assert_eq!(
-        p.fetch_by_follower(3, 0, 10, 1 << 20, 10),
+        p.fetch_by_follower(3, 0, 0, 10, 1 << 20, 10),
         Err(ResponseError::NotLeaderOrFollower)
     );
 }

@@ -71,25 +71,25 @@ fn kafka_7128_a_follower_rejoins_at_the_epoch_start_not_at_the_log_end() {
     p.apply_registration(registration(1, vec![1, 3]), 100);
     append(&mut p, 3);
     assert_eq!(p.log.end_offset(), 8);
-    p.fetch_by_follower(3, 8, 110, 1 << 20, 100).unwrap();
-    p.fetch_by_follower(2, 3, 110, 1 << 20, 100).unwrap();
+    p.fetch_by_follower(3, 8, 0, 110, 1 << 20, 100).unwrap();
+    p.fetch_by_follower(2, 3, 0, 110, 1 << 20, 100).unwrap();
     assert_eq!(p.high_watermark, 8, "the ISR [1, 3] holds every offset");
     assert_eq!(
         p.isr_proposal(120, LAG_MS),
         None,
         "follower 2 at 3 is below both"
     );
-    p.fetch_by_follower(2, 8, 130, 1 << 20, 100).unwrap();
+    p.fetch_by_follower(2, 8, 0, 130, 1 << 20, 100).unwrap();
     append(&mut p, 2);
-    p.fetch_by_follower(3, 10, 140, 1 << 20, 100).unwrap();
-    p.fetch_by_follower(2, 8, 140, 1 << 20, 100).unwrap();
+    p.fetch_by_follower(3, 10, 0, 140, 1 << 20, 100).unwrap();
+    p.fetch_by_follower(2, 8, 0, 140, 1 << 20, 100).unwrap();
     assert_eq!(p.high_watermark, 10);
     assert_eq!(
         p.isr_proposal(150, LAG_MS),
         None,
         "8 is below the high watermark 10"
     );
-    p.fetch_by_follower(2, 10, 160, 1 << 20, 100).unwrap();
+    p.fetch_by_follower(2, 10, 0, 160, 1 << 20, 100).unwrap();
     append(&mut p, 1);
     assert_eq!(
         p.isr_proposal(170, LAG_MS),
@@ -105,18 +105,18 @@ fn kafka_7128_a_follower_between_a_lagging_high_watermark_and_the_epoch_start_st
     let mut p = Partition::new(1, registration(0, vec![1, 2, 3]), PartitionLog::default());
     p.apply_registration(registration(0, vec![1, 2, 3]), 0);
     append(&mut p, 5);
-    p.fetch_by_follower(3, 2, 10, 1 << 20, 100).unwrap();
-    p.fetch_by_follower(2, 2, 10, 1 << 20, 100).unwrap();
+    p.fetch_by_follower(3, 2, 0, 10, 1 << 20, 100).unwrap();
+    p.fetch_by_follower(2, 2, 0, 10, 1 << 20, 100).unwrap();
     assert_eq!(p.high_watermark, 2);
     p.apply_registration(registration(1, vec![1, 3]), 100);
-    p.fetch_by_follower(2, 3, 110, 1 << 20, 100).unwrap();
+    p.fetch_by_follower(2, 3, 0, 110, 1 << 20, 100).unwrap();
     assert_eq!(p.high_watermark, 2, "follower 3 has not fetched in epoch 1");
     assert_eq!(
         p.isr_proposal(120, LAG_MS),
         None,
         "3 is above the HW, below 5"
     );
-    p.fetch_by_follower(2, 5, 130, 1 << 20, 100).unwrap();
+    p.fetch_by_follower(2, 5, 0, 130, 1 << 20, 100).unwrap();
     assert_eq!(p.isr_proposal(140, LAG_MS), Some(vec![1, 2, 3]));
 }
 

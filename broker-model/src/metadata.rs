@@ -5,7 +5,7 @@
 //! to one log, and brokers fetch it with ordinary Fetch requests and apply it in order.
 //! Each record value is one JSON-encoded [`MetadataRecord`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -121,6 +121,9 @@ pub struct MetadataImage {
     pub partitions: BTreeMap<TopicPartition, PartitionRegistration>,
     /// The next metadata offset to fetch.
     pub next_offset: i64,
+    /// Brokers the controller fenced and has not unfenced since (KIP-631): a leader does
+    /// not wait for them (Kafka's `metadataCache.hasAliveBroker`).
+    pub fenced: BTreeSet<i32>,
 }
 
 impl MetadataImage {
@@ -142,9 +145,15 @@ impl MetadataImage {
                 self.partitions.retain(|(topic, _), _| topic != name);
                 None
             }
-            MetadataRecord::BrokerRegistration { .. }
-            | MetadataRecord::BrokerFenced { .. }
-            | MetadataRecord::BrokerUnfenced { .. } => None,
+            MetadataRecord::BrokerFenced { broker_id, .. } => {
+                self.fenced.insert(*broker_id);
+                None
+            }
+            MetadataRecord::BrokerUnfenced { broker_id, .. } => {
+                self.fenced.remove(broker_id);
+                None
+            }
+            MetadataRecord::BrokerRegistration { .. } => None,
         }
     }
 }

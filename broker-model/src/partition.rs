@@ -28,6 +28,9 @@ pub struct ReplicaProgress {
     pub leader_end_offset_at_last_fetch: i64,
     /// When the previous fetch was answered.
     pub last_fetch_ms: u64,
+    /// Its log start offset, as its last fetch said (Fetch v5+ `log_start_offset`,
+    /// KIP-107); -1 until it fetches (Kafka's `UnifiedLog.UnknownOffset`).
+    pub log_start_offset: i64,
 }
 
 /// The leader's own bookkeeping.
@@ -188,6 +191,7 @@ impl Partition {
                         last_caught_up_ms: now_ms,
                         leader_end_offset_at_last_fetch: end,
                         last_fetch_ms: now_ms,
+                        log_start_offset: -1,
                     },
                 )
             })
@@ -325,13 +329,14 @@ impl Partition {
         }
     }
 
-    /// A follower fetched at `fetch_offset`: record its progress (which may move the high
-    /// watermark). Returns the whole batches to send from there, within `max_bytes` but at
+    /// A follower fetched at `fetch_offset` with its log starting at `log_start_offset`:
+    /// record its progress (which may move the high watermark). Returns the whole batches to send from there, within `max_bytes` but at
     /// least one (KIP-74), so replicas hold the leader's batches byte for byte.
     pub fn fetch_by_follower(
         &mut self,
         replica_id: i32,
         fetch_offset: i64,
+        log_start_offset: i64,
         now_ms: u64,
         max_bytes: usize,
         max_records: i64,
@@ -354,6 +359,7 @@ impl Partition {
             progress.last_caught_up_ms = progress.last_caught_up_ms.max(progress.last_fetch_ms);
         }
         progress.log_end_offset = fetch_offset;
+        progress.log_start_offset = log_start_offset;
         progress.leader_end_offset_at_last_fetch = end;
         progress.last_fetch_ms = now_ms;
         self.advance_high_watermark();

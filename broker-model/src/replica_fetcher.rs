@@ -181,11 +181,16 @@ pub fn fetch_request(
         return None;
     }
     let mut topics: Vec<FetchTopic> = Vec::new();
-    for ((topic, partition), epoch, offset) in &asked {
+    for (key, epoch, offset) in &asked {
+        let (topic, partition) = key;
+        // The follower's own log start (Fetch v5+): the leader acknowledges DeleteRecords
+        // once every live replica's log start has passed the deleted offset (KIP-107).
+        let log_start = broker.partitions[key].log.log_start_offset();
         let wanted = FetchPartition::default()
             .with_partition(*partition)
             .with_current_leader_epoch(*epoch)
             .with_fetch_offset(*offset)
+            .with_log_start_offset(log_start)
             .with_partition_max_bytes(REPLICA_FETCH_MAX_BYTES);
         match topics.iter_mut().find(|t| t.topic.0.as_str() == topic) {
             Some(t) => t.partitions.push(wanted),

@@ -122,6 +122,7 @@ pub fn points(
             | ClusterEventKind::ProcessCrashed { .. }
             | ClusterEventKind::ProcessRestarted { .. }
             | ClusterEventKind::EndTxnAnswered { .. }
+            | ClusterEventKind::RecordsDeleted { .. }
             | ClusterEventKind::TopicChanged { .. } => {}
         }
     }

@@ -120,6 +120,15 @@ pub enum ClusterEventKind {
         /// Commit (true) or abort.
         commit: bool,
     },
+    /// A leader acknowledged a DeleteRecords (KIP-107).
+    RecordsDeleted {
+        /// The partition.
+        partition: TopicPartition,
+        /// The leader.
+        broker: i32,
+        /// The new log start offset.
+        log_start_offset: i64,
+    },
     /// The controller fenced a broker.
     BrokerFenced {
         /// The broker.
@@ -269,6 +278,17 @@ impl ClusterEventKind {
                     commit: *commit,
                 },
             ),
+            ClusterEventKind::RecordsDeleted {
+                partition,
+                broker,
+                log_start_offset,
+            } => broker_words(
+                partition,
+                &BrokerEventKind::RecordsDeleted {
+                    broker: *broker,
+                    log_start_offset: *log_start_offset,
+                },
+            ),
             ClusterEventKind::BrokerFenced { broker, reason } => ControllerEvent::BrokerFenced {
                 broker: *broker,
                 reason: *reason,
@@ -308,6 +328,7 @@ impl ClusterEventKind {
             ClusterEventKind::Truncated { .. } => "truncation",
             ClusterEventKind::IsrProposed { .. } => "isr-proposed",
             ClusterEventKind::EndTxnAnswered { .. } => "txn-end",
+            ClusterEventKind::RecordsDeleted { .. } => "records-deleted",
             ClusterEventKind::BrokerFenced { .. } => "fence",
             ClusterEventKind::BrokerUnfenced { .. } => "unfence",
             ClusterEventKind::PowerLossDamage { .. } => "power-loss",
@@ -328,7 +349,8 @@ impl ClusterEventKind {
             | ClusterEventKind::BecameLeader { partition, .. }
             | ClusterEventKind::Truncated { partition, .. }
             | ClusterEventKind::IsrProposed { partition, .. }
-            | ClusterEventKind::EndTxnAnswered { partition, .. } => Some(partition),
+            | ClusterEventKind::EndTxnAnswered { partition, .. }
+            | ClusterEventKind::RecordsDeleted { partition, .. } => Some(partition),
             ClusterEventKind::BrokerFenced { .. }
             | ClusterEventKind::BrokerUnfenced { .. }
             | ClusterEventKind::PowerLossDamage { .. }
@@ -462,6 +484,14 @@ impl EventTyper {
                     commit,
                 }
             }
+            BrokerEventKind::RecordsDeleted {
+                broker,
+                log_start_offset,
+            } => ClusterEventKind::RecordsDeleted {
+                partition,
+                broker,
+                log_start_offset,
+            },
         }
     }
 }

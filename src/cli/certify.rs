@@ -240,6 +240,7 @@ fn live_trigger(trigger: &Trigger) -> LiveTrigger {
             TriggerEvent::TxnEnd => LiveEvent::TxnEnd,
             TriggerEvent::TxnCommit => LiveEvent::TxnCommit,
             TriggerEvent::IsrProposed => LiveEvent::IsrProposed,
+            TriggerEvent::RecordsDeleted => LiveEvent::RecordsDeleted,
         },
         fault: match trigger.action {
             TriggerAction::Crash | TriggerAction::Restart | TriggerAction::PowerLoss => {

@@ -170,6 +170,7 @@ fn partition_state(kind: &ClusterEventKind) -> Option<PartitionState> {
         | ClusterEventKind::ProcessCrashed { .. }
         | ClusterEventKind::ProcessRestarted { .. }
         | ClusterEventKind::EndTxnAnswered { .. }
+        | ClusterEventKind::RecordsDeleted { .. }
         | ClusterEventKind::TopicChanged { .. } => return None,
     };
     Some(PartitionState {

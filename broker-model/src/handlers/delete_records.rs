@@ -5,15 +5,18 @@
 //! Kafka protocol guide, DeleteRecords: `offset` -1 means the high watermark; past the
 //! high watermark is OFFSET_OUT_OF_RANGE. The answer's `low_watermark` is the new log
 //! start. As Kafka's `DelayedDeleteRecords` does, the answer waits until the replicas have
-//! moved their log start too (`Partition.lowWatermarkIfLeader`: the smallest log start
-//! over the replicas), so that a follower elected after the answer never serves the
-//! deleted records again; past the request's `timeout_ms` it is REQUEST_TIMED_OUT. Kafka
-//! learns a follower's log start from its Fetch; here the leader knows it has one once an
-//! in-sync follower fetched at or past the new log start after the deletion (that fetch's
-//! answer carries the log start, which the follower takes, `append_as_follower`) and then
-//! fetched again (so it has processed that answer). Found by the admin checker
-//! (`log-start-regression`): an acknowledged deletion whose leader was isolated before its
-//! followers fetched came back after the failover.
+//! moved their log start too, so that a follower elected after the answer never serves
+//! the deleted records again; past the request's `timeout_ms` it is REQUEST_TIMED_OUT.
+//! The low watermark is Kafka's `Partition.lowWatermarkIfLeader`: the smallest log start
+//! over the leader and every replica on a live (unfenced) broker, each follower's as its
+//! last Fetch request said (`log_start_offset`, Fetch v5+), -1 before its first.
+//!
+//! Found by the admin checker (`log-start-regression`), twice: an acknowledged deletion
+//! whose leader was isolated before its followers fetched came back after the failover;
+//! and (docs/findings, seed 566 of admin-and-seek-under-failover) the leader used to
+//! infer a follower's log start from the order of its fetches ("fetched past the new log
+//! start, then fetched again"), which a follower that dropped an answer on a leader-epoch
+//! change had never taken.
 
 use kafka_protocol::messages::delete_records_response::{
     DeleteRecordsPartitionResult, DeleteRecordsTopicResult,
@@ -21,8 +24,6 @@ use kafka_protocol::messages::delete_records_response::{
 use kafka_protocol::messages::{DeleteRecordsRequest, DeleteRecordsResponse};
 
 use faultline_wire::ResponseError;
-
-use std::collections::BTreeMap;
 
 use crate::broker::Broker;
 use crate::partition::Role;
@@ -34,21 +35,12 @@ pub struct PendingDelete {
     key: TopicPartition,
     /// The new log start, or why the deletion was refused.
     result: Result<i64, ResponseError>,
-    /// When the leader moved its log start.
-    deleted_at_ms: u64,
-    /// Per in-sync follower: when it was first seen fetching at or past the new log start
-    /// after the deletion; the follower is done once it fetched again after that.
-    fetched_past: BTreeMap<i32, u64>,
-    /// Every in-sync follower has taken the new log start.
+    /// Every live replica has taken the new log start.
     done: bool,
 }
 
 /// Deletes on the leader for every requested partition; the answer waits in [`poll`].
-pub fn begin(
-    broker: &mut Broker,
-    request: &DeleteRecordsRequest,
-    now_ms: u64,
-) -> Vec<Vec<PendingDelete>> {
+pub fn begin(broker: &mut Broker, request: &DeleteRecordsRequest) -> Vec<Vec<PendingDelete>> {
     request
         .topics
         .iter()
@@ -63,8 +55,6 @@ pub fn begin(
                         done: result.is_err(),
                         key,
                         result,
-                        deleted_at_ms: now_ms,
-                        fetched_past: BTreeMap::new(),
                     }
                 })
                 .collect()
@@ -90,24 +80,17 @@ pub fn poll(broker: &Broker, pending: &mut [Vec<PendingDelete>]) -> bool {
             one.done = true;
             continue;
         };
-        let mut waiting = false;
-        for id in partition.isr() {
-            let Some(progress) = state.followers.get(id) else {
-                continue;
-            };
-            let answered_after = progress.last_fetch_ms > one.deleted_at_ms;
-            match one.fetched_past.get(id) {
-                Some(&first) if progress.last_fetch_ms > first => {}
-                Some(_) => waiting = true,
-                None => {
-                    if answered_after && progress.log_end_offset >= low_watermark {
-                        one.fetched_past.insert(*id, progress.last_fetch_ms);
-                    }
-                    waiting = true;
-                }
-            }
+        if broker.config.bugs.delete_records_not_replicated {
+            one.done = true;
+            continue;
         }
-        one.done = !waiting;
+        let live_low_watermark = state
+            .followers
+            .iter()
+            .filter(|(id, _)| !broker.image.fenced.contains(id))
+            .map(|(_, progress)| progress.log_start_offset)
+            .fold(partition.log.log_start_offset(), i64::min);
+        one.done = live_low_watermark >= low_watermark;
     }
     pending.iter().flatten().all(|p| p.done)
 }
@@ -155,7 +138,7 @@ pub fn response(
 /// followers (the sans-IO unit tests' entry; the node waits, [`begin`] and [`poll`]).
 #[cfg(test)]
 pub fn handle(broker: &mut Broker, request: &DeleteRecordsRequest) -> DeleteRecordsResponse {
-    let pending = begin(broker, request, 0);
+    let pending = begin(broker, request);
     response(request, &pending)
 }
 

@@ -127,6 +127,7 @@ pub fn read(
                                     partition.fetch_by_follower(
                                         replica,
                                         wanted.fetch_offset,
+                                        wanted.log_start_offset,
                                         now_ms,
                                         limit,
                                         MAX_RECORDS_PER_PARTITION,

@@ -41,7 +41,7 @@ pub const WRITE_TXN_MARKERS_VERSION: i16 = 1;
 /// How often the coordinator looks for timed-out transactions and markers to resend.
 const TRANSACTION_TICK: Duration = Duration::from_millis(100);
 /// Most trace events a broker keeps while nobody drains them (a broker served over TCP).
-const UNDRAINED_EVENTS_MAX: usize = 4_096;
+pub(super) const UNDRAINED_EVENTS_MAX: usize = 4_096;
 
 impl BrokerNode {
     fn request_timeout(&self) -> Duration {

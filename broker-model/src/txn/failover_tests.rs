@@ -63,7 +63,7 @@ fn replicate(leader: &mut Broker, follower: &mut Broker, key: &TopicPartition) {
         let offset = follower.partitions[key].log.end_offset();
         let partition = leader.partitions.get_mut(key).unwrap();
         let read = partition
-            .fetch_by_follower(2, offset, 0, 1 << 20, 1_000)
+            .fetch_by_follower(2, offset, 0, 0, 1 << 20, 1_000)
             .unwrap();
         let high_watermark = partition.high_watermark;
         follower.follower_append(key, Some(&read.bytes), high_watermark, 0);

@@ -105,6 +105,11 @@ pub fn runnable_triggers(
                 "the live nemesis watches Metadata; the workload's EndTxn answers do not reach it yet"
                     .into(),
             )
+        } else if trigger.on == LiveEvent::RecordsDeleted {
+            Some(
+                "the live nemesis watches Metadata; the workload's DeleteRecords answers do not reach it yet"
+                    .into(),
+            )
         } else if let LiveTarget::Unreachable(name) = &trigger.target {
             Some(format!(
                 "{name} is not a broker node certification can fault"

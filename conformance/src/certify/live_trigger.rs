@@ -58,6 +58,9 @@ pub enum LiveEvent {
     /// A leader sent the controller an ISR change (KIP-497 AlterPartition): a request
     /// between brokers and the controller, not visible over the Kafka protocol.
     IsrProposed,
+    /// A leader acknowledged a DeleteRecords (KIP-107): not run live yet, since the
+    /// nemesis watches Metadata and the workload's DeleteRecords answers do not reach it.
+    RecordsDeleted,
 }
 
 impl LiveEvent {
@@ -73,6 +76,7 @@ impl LiveEvent {
             LiveEvent::TxnEnd => "txn-end",
             LiveEvent::TxnCommit => "txn-commit",
             LiveEvent::IsrProposed => "isr-proposed",
+            LiveEvent::RecordsDeleted => "records-deleted",
         }
     }
 }

@@ -156,6 +156,7 @@ impl InvariantChecker {
             | ClusterEventKind::MessagesDropped { .. }
             | ClusterEventKind::ProcessRestarted { .. }
             | ClusterEventKind::EndTxnAnswered { .. }
+            | ClusterEventKind::RecordsDeleted { .. }
             | ClusterEventKind::TopicChanged { .. } => {}
         }
     }

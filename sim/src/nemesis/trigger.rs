@@ -46,11 +46,15 @@ pub enum TriggerEvent {
     /// removes. The moment the change is in flight: a request or answer lost now must be
     /// settled by a resend or by newer metadata.
     IsrProposed,
+    /// A leader acknowledged a DeleteRecords (KIP-107); the subject is the leader. The
+    /// moment between the promise (reads never again below the new log start) and every
+    /// replica taking the new log start.
+    RecordsDeleted,
 }
 
 impl TriggerEvent {
     /// Every event a trigger can wait for, in declaration order.
-    pub const ALL: [TriggerEvent; 9] = [
+    pub const ALL: [TriggerEvent; 10] = [
         TriggerEvent::LeaderElected,
         TriggerEvent::IsrShrink,
         TriggerEvent::IsrExpand,
@@ -60,6 +64,7 @@ impl TriggerEvent {
         TriggerEvent::TxnEnd,
         TriggerEvent::TxnCommit,
         TriggerEvent::IsrProposed,
+        TriggerEvent::RecordsDeleted,
     ];
 
     /// Its name in a scenario file (`on = "…"`).
@@ -74,6 +79,7 @@ impl TriggerEvent {
             TriggerEvent::TxnEnd => "txn-end",
             TriggerEvent::TxnCommit => "txn-commit",
             TriggerEvent::IsrProposed => "isr-proposed",
+            TriggerEvent::RecordsDeleted => "records-deleted",
         }
     }
 }
@@ -261,6 +267,9 @@ pub fn subject(on: TriggerEvent, event: &ClusterEventKind) -> Option<String> {
                 .find(|b| !isr.contains(b))
                 .or_else(|| isr.iter().find(|b| !proposed.contains(b)))
                 .and_then(|&id| broker(id))
+        }
+        (TriggerEvent::RecordsDeleted, ClusterEventKind::RecordsDeleted { broker: id, .. }) => {
+            broker(*id)
         }
         _ => None,
     }
@@ -469,6 +478,28 @@ mod tests {
             expand.describe(),
             "events-0: broker 1 proposed isr [1, 2, 3] (from [1, 3], leader epoch 2, partition epoch 5)"
         );
+    }
+
+    #[test]
+    fn an_acknowledged_delete_records_names_its_leader() {
+        let deleted = ClusterEventKind::RecordsDeleted {
+            partition: ("events".into(), 1),
+            broker: 2,
+            log_start_offset: 171,
+        };
+        assert_eq!(
+            subject(TriggerEvent::RecordsDeleted, &deleted),
+            Some("broker-2".into())
+        );
+        assert_eq!(subject(TriggerEvent::TxnEnd, &deleted), None);
+        let trigger: Trigger =
+            toml::from_str("on = \"records-deleted\"\naction = \"crash\"\ndelay = \"0ms..5ms\"")
+                .unwrap();
+        let mut triggers = Triggers::new(vec![trigger], stream(1, "nemesis/triggers"), 60_000);
+        let windows = triggers.fire(&deleted, 5_000);
+        assert_eq!(windows.len(), 1);
+        assert_eq!(windows[0].targets, vec!["broker-2".to_string()]);
+        assert!((5_000..=5_005).contains(&windows[0].at.as_millis()));
     }
 
     #[test]
