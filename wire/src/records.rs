@@ -89,8 +89,15 @@ pub fn encode_batch(
         version: 2,
         compression,
     };
-    RecordBatchEncoder::encode(&mut out, records.iter(), &options)
-        .expect("encoding v2 batches of valid records cannot fail");
+    RecordBatchEncoder::encode_with_custom_compression(
+        &mut out,
+        records.iter(),
+        &options,
+        Some(|plain: &mut BytesMut, out: &mut BytesMut, compression| {
+            crate::decompress::compress(plain, out, compression)
+        }),
+    )
+    .expect("encoding v2 batches of valid records cannot fail");
     out.freeze()
 }
 
