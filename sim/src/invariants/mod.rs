@@ -19,7 +19,12 @@
 //!   ([`acks`], Kafka protocol guide, Produce `acks`).
 //!
 //! Incremental: each replica's committed prefix is fingerprinted once, as its high
-//! watermark passes it; nothing scans a whole log per step.
+//! watermark passes it; nothing scans a whole log per step. A partition none of whose
+//! replicas changed what a rule reads (a signature of leader epoch, role, ISR, high
+//! watermark, log end, the leader's view of its followers and the process incarnation)
+//! since its last check is not checked again: every rule is a function of that state and
+//! of the checker's memory, which an unchanged partition leaves as it was. Steps with a
+//! crash, power-loss damage, an ISR change or a truncation check every partition.
 //!
 //! Under `fsync = never` a host that loses power forgets what it acknowledged (Kafka
 //! without KIP-966 does too). Such a broker is exempt from "holds what the ISR holds" until
@@ -76,6 +81,11 @@ pub struct InvariantChecker {
     amnesiac: BTreeSet<i32>,
     /// Truncations seen this step, checked against what the replica had verified.
     truncations: Vec<(String, TopicPartition, i64)>,
+    /// Each partition's signature at its last check, in partition order.
+    signatures: Vec<(TopicPartition, u64)>,
+    /// Something this step changes what the rules read beyond the replicas' own state
+    /// (a crash, a power loss, an ISR re-admission, a truncation): check every partition.
+    check_all: bool,
     /// The largest ISR any leader held, per partition over time (for [`acks`]).
     pub isr_timeline: acks::IsrTimeline,
     /// The first violation; checking stops there.
@@ -96,6 +106,43 @@ struct ReplicaMemory {
 /// A broker host's node id (`broker-3` → 3).
 pub fn broker_id(host: &str) -> Option<i32> {
     host.strip_prefix("broker-")?.parse().ok()
+}
+
+/// Folds into `h` what the rules read of one replica: its broker and process, leader
+/// epoch, role, ISR, high watermark, log end and, for a leader, its view of its followers
+/// and its pending ISR change.
+fn signature(h: u64, r: &ReplicaRef<'_>) -> u64 {
+    let mix = |h: u64, x: u64| (h ^ x).wrapping_mul(0x100_0000_01b3).rotate_left(17);
+    let p = r.partition;
+    let mut h = mix(h, p.node_id as u64);
+    h = mix(h, r.incarnation);
+    h = mix(h, p.leader_epoch() as u64);
+    h = mix(h, p.high_watermark as u64);
+    h = mix(h, p.log.end_offset() as u64);
+    h = mix(h, p.isr().len() as u64);
+    for &member in p.isr() {
+        h = mix(h, member as u64);
+    }
+    match &p.role {
+        Role::Leader(state) => {
+            h = mix(h, 1);
+            for (id, progress) in &state.followers {
+                h = mix(mix(h, *id as u64), progress.log_end_offset as u64);
+            }
+            if let Some(pending) = &state.pending_isr {
+                h = mix(h, pending.base_partition_epoch as u64);
+                for &member in &pending.isr {
+                    h = mix(h, member as u64);
+                }
+            }
+        }
+        Role::Follower { leader, truncated } => {
+            h = mix(mix(h, 2), *leader as u64);
+            h = mix(h, *truncated as u64);
+        }
+        Role::Offline => h = mix(h, 3),
+    }
+    h
 }
 
 /// A record's fingerprint: everything a consumer could tell apart.
@@ -120,6 +167,15 @@ impl InvariantChecker {
     /// Takes note of what the cluster did this step: crashes, restarts, truncations, ISR
     /// re-admissions, power-loss damage.
     pub fn observe(&mut self, event: &ClusterEvent) {
+        if matches!(
+            event.kind,
+            ClusterEventKind::ProcessCrashed { .. }
+                | ClusterEventKind::PowerLossDamage { .. }
+                | ClusterEventKind::IsrChanged { .. }
+                | ClusterEventKind::Truncated { .. }
+        ) {
+            self.check_all = true;
+        }
         match &event.kind {
             ClusterEventKind::ProcessCrashed { node, .. } => {
                 self.down.insert(node.clone(), u64::MAX);
@@ -185,20 +241,45 @@ impl InvariantChecker {
         }
     }
 
-    /// Checks every live replica after a step.
+    /// Checks every live replica after a step (those of partitions that changed).
     pub fn check_replicas(&mut self, time_ns: u64, replicas: &[ReplicaRef<'_>]) {
-        let mut largest: BTreeMap<&TopicPartition, usize> = BTreeMap::new();
-        for r in replicas {
-            let size = if r.partition.is_leader() {
-                r.partition.isr().len()
-            } else {
-                0
-            };
-            let entry = largest.entry(r.topic_partition).or_insert(0);
-            *entry = (*entry).max(size);
+        // Replicas grouped by partition: each broker lists its partitions in order, so the
+        // (stable, run-merging) sort only merges a few sorted runs.
+        let mut order: Vec<&ReplicaRef<'_>> = replicas.iter().collect();
+        order.sort_by(|a, b| a.topic_partition.cmp(b.topic_partition));
+        let groups: Vec<&[&ReplicaRef<'_>]> = order
+            .chunk_by(|a, b| a.topic_partition == b.topic_partition)
+            .collect();
+        let check_all =
+            std::mem::take(&mut self.check_all) || self.signatures.len() != groups.len();
+        let mut changed = Vec::with_capacity(groups.len());
+        for (index, group) in groups.iter().enumerate() {
+            let tp = group[0].topic_partition;
+            let signature = group
+                .iter()
+                .fold(0xcbf2_9ce4_8422_2325, |h, r| signature(h, r));
+            let same = !check_all
+                && self
+                    .signatures
+                    .get(index)
+                    .is_some_and(|(known, last)| known == tp && *last == signature);
+            if same {
+                continue;
+            }
+            let largest = group
+                .iter()
+                .filter(|r| r.partition.is_leader())
+                .map(|r| r.partition.isr().len())
+                .max()
+                .unwrap_or(0);
+            acks::sample(&mut self.isr_timeline, tp, time_ns, largest);
+            changed.push((index, signature));
         }
-        for (partition, size) in largest {
-            acks::sample(&mut self.isr_timeline, partition, time_ns, size);
+        if check_all {
+            self.signatures = groups
+                .iter()
+                .map(|g| (g[0].topic_partition.clone(), 0))
+                .collect();
         }
         if self.violation.is_some() {
             return;
@@ -224,14 +305,17 @@ impl InvariantChecker {
                 );
             }
         }
-        let by_broker: BTreeMap<(i32, &TopicPartition), &ReplicaRef<'_>> = replicas
-            .iter()
-            .map(|r| ((r.partition.node_id, r.topic_partition), r))
-            .collect();
-        for replica in replicas {
-            if let Some((rule, detail)) = self.check_replica(replica, &by_broker) {
-                self.fail(time_ns, rule, detail, &states());
-                return;
+        for (index, signature) in changed {
+            for replica in groups[index] {
+                if let Some((rule, detail)) = self.check_replica(replica, groups[index]) {
+                    self.fail(time_ns, rule, detail, &states());
+                    return;
+                }
+            }
+            let tp = groups[index][0].topic_partition;
+            match &mut self.signatures[index] {
+                (known, last) if known == tp => *last = signature,
+                other => *other = (tp.clone(), signature),
             }
         }
     }
@@ -239,7 +323,7 @@ impl InvariantChecker {
     fn check_replica(
         &mut self,
         replica: &ReplicaRef<'_>,
-        by_broker: &BTreeMap<(i32, &TopicPartition), &ReplicaRef<'_>>,
+        partition_replicas: &[&ReplicaRef<'_>],
     ) -> Option<(&'static str, String)> {
         let tp = replica.topic_partition;
         let p = replica.partition;
@@ -316,8 +400,9 @@ impl InvariantChecker {
                         format!("{}: high watermark {hw}, in-sync broker {member} at {end} (leader's view)", name()),
                     ));
                 }
-                let held = by_broker
-                    .get(&(member, tp))
+                let held = partition_replicas
+                    .iter()
+                    .find(|r| r.partition.node_id == member)
                     .map(|r| r.partition.log.end_offset());
                 if let Some(end) = held.filter(|&e| e < hw) {
                     return Some((

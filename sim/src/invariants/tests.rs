@@ -235,3 +235,57 @@ fn a_crashed_host_is_not_checked_until_it_restarts() {
     assert!(checker.is_up("broker-1", 2));
     assert!(checker.is_up("broker-2", 1));
 }
+
+/// A partition whose replicas did not change since its last check is skipped; one that
+/// changed is checked, and a violation in it is reported even after many quiet steps.
+#[test]
+fn only_partitions_that_changed_are_checked_again() {
+    let quiet: TopicPartition = ("quiet".to_string(), 0);
+    let busy = tp();
+    let mut checker = InvariantChecker::default();
+    let mut leader = replica(1, 1, 0, &[1, 2], &["a", "b", "c"], 2);
+    follower_at(&mut leader, 2, 2);
+    let follower = replica(2, 1, 0, &[1, 2], &["a", "b"], 2);
+    let idle = replica(1, 1, 0, &[1], &["x"], 1);
+    let run = |checker: &mut InvariantChecker, leader: &Partition| {
+        let refs = [
+            ReplicaRef {
+                host: "broker-1",
+                incarnation: 1,
+                topic_partition: &busy,
+                partition: leader,
+            },
+            ReplicaRef {
+                host: "broker-1",
+                incarnation: 1,
+                topic_partition: &quiet,
+                partition: &idle,
+            },
+            ReplicaRef {
+                host: "broker-2",
+                incarnation: 1,
+                topic_partition: &busy,
+                partition: &follower,
+            },
+        ];
+        checker.check_replicas(1_000, &refs);
+    };
+    for _ in 0..5 {
+        run(&mut checker, &leader);
+    }
+    assert_eq!(checker.violation, None);
+    let before = checker.signatures.clone();
+    run(&mut checker, &leader);
+    assert_eq!(
+        checker.signatures, before,
+        "nothing changed, nothing re-signed"
+    );
+    // The leader's high watermark passes its in-sync follower's log end.
+    leader.high_watermark = 3;
+    run(&mut checker, &leader);
+    let v = checker
+        .violation
+        .clone()
+        .expect("checked again once it changed");
+    assert_eq!(v.rule, "high watermark above an in-sync follower");
+}
