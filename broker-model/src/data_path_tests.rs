@@ -452,6 +452,38 @@ fn kip_107_delete_records_waits_for_every_live_replicas_log_start() {
     assert_eq!(response.topics[0].partitions[0].error_code, 0);
 }
 
+/// A follower's fetch from an older connection than its newest is stale: it is answered,
+/// but the leader's view of the follower does not go back (all-faults-buggify seed 949:
+/// a fetch from before a pause, served late, set the view below the high watermark).
+#[test]
+fn a_stale_fetch_from_an_older_connection_does_not_move_the_leaders_view_back() {
+    let mut leader = broker(1, vec![1, 2], ClusterConfig::default());
+    for _ in 0..3 {
+        produce_to(
+            &mut leader,
+            0,
+            encode_batch(&records(2, 10, 0), None, Compression::None),
+            0,
+        );
+    }
+    let key = (TOPIC.to_string(), 0);
+    let view = |leader: &Broker| match &leader.partitions[&key].role {
+        crate::partition::Role::Leader(state) => state.followers[&2].log_end_offset,
+        _ => panic!("leader"),
+    };
+    let request = |offset| fetch_request(2, &[(0, offset)], i32::MAX, 1 << 20);
+    let (results, _) = fetch::read_on(&mut leader, &request(6), 0, 2);
+    assert!(results[0].result.is_ok());
+    assert_eq!(view(&leader), 6);
+    let (results, _) = fetch::read_on(&mut leader, &request(3), 0, 1);
+    assert!(results[0].result.is_ok(), "still answered");
+    assert_eq!(view(&leader), 6, "an older connection's fetch is stale");
+    assert_eq!(leader.partitions[&key].high_watermark, 6);
+    // A newer connection (a restarted follower) is believed, even going back.
+    let (_, _) = fetch::read_on(&mut leader, &request(4), 0, 3);
+    assert_eq!(view(&leader), 4);
+}
+
 /// Replication copies the leader's batches byte for byte, so replicas hold identical logs.
 #[test]
 fn followers_hold_the_leaders_batches_byte_for_byte() {

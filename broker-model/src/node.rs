@@ -6,7 +6,7 @@
 //! State lives in a `Mutex` that is never held across an `.await`; a watch channel wakes
 //! requests that wait on state (acks=all produces, long-polling fetches).
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -46,6 +46,9 @@ pub struct BrokerNode {
     pub state: Mutex<Broker>,
     /// Bumped on every state change; requests that wait on state watch it.
     changed: watch::Sender<u64>,
+    /// Connections accepted so far: each gets the next number, so that a follower's fetch
+    /// from an older connection is known to be stale (`handlers/fetch.rs`).
+    connections: AtomicU64,
     /// This process's clock, skewable by the simulation.
     pub(crate) clock: Clock,
     /// Differs on every start, so the controller tells a restart from a retry (KIP-631).
@@ -82,6 +85,7 @@ impl BrokerNode {
         Arc::new(BrokerNode {
             state: Mutex::new(Broker::new(node_id, config, storage)),
             changed,
+            connections: AtomicU64::new(0),
             clock: Clock::new(faults.clock_rate.clone()),
             incarnation,
             faults,
@@ -110,8 +114,9 @@ impl BrokerNode {
         self: Arc<Self>,
         mut stream: S,
     ) {
+        let connection = self.connections.fetch_add(1, Ordering::Relaxed) + 1;
         while let Ok(Some(frame)) = read_frame(&mut stream).await {
-            if !self.serve_frame(&mut stream, frame).await {
+            if !self.serve_frame(&mut stream, frame, connection).await {
                 return;
             }
         }
@@ -125,9 +130,10 @@ impl BrokerNode {
         mut stream: S,
         memory: RequestMemory,
     ) {
+        let connection = self.connections.fetch_add(1, Ordering::Relaxed) + 1;
         while let Ok(Some(frame)) = read_frame_bounded(&mut stream, &memory).await {
             let BoundedFrame { body, reservation } = frame;
-            let open = self.serve_frame(&mut stream, body).await;
+            let open = self.serve_frame(&mut stream, body, connection).await;
             drop(reservation);
             if !open {
                 return;
@@ -140,6 +146,7 @@ impl BrokerNode {
         &self,
         stream: &mut S,
         frame: Bytes,
+        connection: u64,
     ) -> bool {
         self.faults.pause.wait_running().await;
         // BUGGIFY: a slow request handler (a long GC, a busy request thread).
@@ -147,7 +154,7 @@ impl BrokerNode {
             .buggify
             .maybe_sleep(50, Duration::from_millis(300))
             .await;
-        let answer = self.answer(frame).await;
+        let answer = self.answer(frame, connection).await;
         // A process paused while the request waited answers only once it resumes.
         self.faults.pause.wait_running().await;
         // BUGGIFY: the request was handled but the connection dies before the answer
@@ -164,7 +171,7 @@ impl BrokerNode {
 
     /// Decodes and handles one frame. A request we cannot decode or do not serve closes
     /// the connection, as Kafka does, except ApiVersions (KIP-511).
-    async fn answer(&self, frame: Bytes) -> Answer {
+    async fn answer(&self, frame: Bytes, connection: u64) -> Answer {
         let header = peek_header(&frame);
         let request = match decode_request(frame) {
             Ok(request) => request,
@@ -182,7 +189,10 @@ impl BrokerNode {
         let pending = self.observer.get().and_then(|observer| {
             observer.request(&request.body, &self.lock(), self.clock.peek_ms())
         });
-        let Some(mut response) = self.handle(api_key, version, request.body).await else {
+        let Some(mut response) = self
+            .handle(api_key, version, request.body, connection)
+            .await
+        else {
             return Answer::Close;
         };
         if let Some(pending) = pending {
@@ -200,7 +210,13 @@ impl BrokerNode {
 
     /// Answers a request at the handler the dispatch table names, unless this broker
     /// must not answer it at all.
-    async fn handle(&self, api: ApiKey, version: i16, body: RequestKind) -> Option<ResponseKind> {
+    async fn handle(
+        &self,
+        api: ApiKey,
+        version: i16,
+        body: RequestKind,
+        connection: u64,
+    ) -> Option<ResponseKind> {
         let group_request = matches!(
             body,
             RequestKind::JoinGroup(_)
@@ -222,7 +238,7 @@ impl BrokerNode {
             // Closing the connection sends the client to FindCoordinator.
             return None;
         }
-        self.dispatch(api, version, body).await
+        self.dispatch(api, version, body, connection).await
     }
 
     pub(crate) async fn produce(
@@ -252,12 +268,13 @@ impl BrokerNode {
     pub(crate) async fn fetch(
         &self,
         request: FetchRequest,
+        connection: u64,
     ) -> kafka_protocol::messages::FetchResponse {
         let mut seen = self.changed.subscribe();
         let deadline = Instant::now() + Duration::from_millis(request.max_wait_ms.max(0) as u64);
         loop {
             let now = self.clock.now_ms();
-            let (results, advanced) = fetch::read(&mut self.lock(), &request, now);
+            let (results, advanced) = fetch::read_on(&mut self.lock(), &request, now, connection);
             if advanced {
                 self.notify();
             }
@@ -270,7 +287,8 @@ impl BrokerNode {
                 .await
                 .is_err()
             {
-                let (results, _) = fetch::read(&mut self.lock(), &request, self.clock.now_ms());
+                let now = self.clock.now_ms();
+                let (results, _) = fetch::read_on(&mut self.lock(), &request, now, connection);
                 return fetch::response(&results);
             }
         }

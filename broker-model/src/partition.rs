@@ -31,6 +31,9 @@ pub struct ReplicaProgress {
     /// Its log start offset, as its last fetch said (Fetch v5+ `log_start_offset`,
     /// KIP-107); -1 until it fetches (Kafka's `UnifiedLog.UnknownOffset`).
     pub log_start_offset: i64,
+    /// The leader's connection its newest fetch came on (0 before any); a fetch from an
+    /// older one is stale (`handlers/fetch.rs::read_on`).
+    pub connection: u64,
 }
 
 /// The leader's own bookkeeping.
@@ -192,6 +195,7 @@ impl Partition {
                         leader_end_offset_at_last_fetch: end,
                         last_fetch_ms: now_ms,
                         log_start_offset: -1,
+                        connection: 0,
                     },
                 )
             })
@@ -367,6 +371,24 @@ impl Partition {
         Ok(self
             .log
             .read_batches(fetch_offset, end, max_bytes, true, max_records))
+    }
+
+    /// The leader's connection a follower's newest fetch came on (0 before any, or when
+    /// this replica does not lead).
+    pub fn follower_connection(&self, replica_id: i32) -> u64 {
+        match &self.role {
+            Role::Leader(state) => state.followers.get(&replica_id).map_or(0, |p| p.connection),
+            _ => 0,
+        }
+    }
+
+    /// Remembers the connection a follower's fetch came on (never going back).
+    pub fn note_follower_connection(&mut self, replica_id: i32, connection: u64) {
+        if let Role::Leader(state) = &mut self.role {
+            if let Some(progress) = state.followers.get_mut(&replica_id) {
+                progress.connection = progress.connection.max(connection);
+            }
+        }
     }
 
     /// The high watermark moves to the smallest log end offset over the ISR, counting a

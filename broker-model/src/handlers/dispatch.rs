@@ -30,6 +30,7 @@ impl BrokerNode {
         api: ApiKey,
         version: i16,
         body: RequestKind,
+        connection: u64,
     ) -> Option<ResponseKind> {
         let now = self.clock.now_ms();
         Some(match api {
@@ -57,7 +58,7 @@ impl BrokerNode {
                 self.auto_create_for_produce(&request);
                 ResponseKind::Produce(self.produce(request).await)
             }
-            ApiKey::Fetch => ResponseKind::Fetch(self.fetch(body!(body, Fetch)).await),
+            ApiKey::Fetch => ResponseKind::Fetch(self.fetch(body!(body, Fetch), connection).await),
             ApiKey::DeleteRecords => {
                 let request = body!(body, DeleteRecords);
                 ResponseKind::DeleteRecords(self.delete_records(request).await)

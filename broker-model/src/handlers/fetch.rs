@@ -78,6 +78,26 @@ pub fn read(
     request: &FetchRequest,
     now_ms: u64,
 ) -> (Vec<PartitionFetch>, bool) {
+    read_on(broker, request, now_ms, 0)
+}
+
+/// [`read`] for a request that came on the leader's `connection`-th accepted connection.
+/// A follower's fetch from an older connection than the one its last recorded fetch came
+/// on is stale (its broker gave that connection up after a timeout or a pause, and the
+/// request was delivered or served late): it is answered but does not move the leader's
+/// view of the follower, which must never go back below what a newer fetch reported.
+/// Found by the invariant checker ("high watermark above an in-sync follower",
+/// all-faults-buggify seed 949): a follower paused past its request timeout fetched at 116
+/// on a new connection, then its fetch at 110 from before the pause was served after a
+/// slow handler (buggify) and set the leader's view back to 110 under a high watermark of
+/// 116. Kafka's follower sends one fetch at a time on one connection, so its leader sees
+/// fetch offsets in order (Kafka's `ReplicaFetcherThread`).
+pub fn read_on(
+    broker: &mut Broker,
+    request: &FetchRequest,
+    now_ms: u64,
+    connection: u64,
+) -> (Vec<PartitionFetch>, bool) {
     let replica = replica_id(request);
     let mut advanced = false;
     let mut out = Vec::new();
@@ -123,7 +143,18 @@ pub fn read(
                         partition
                             .check_epoch(wanted.current_leader_epoch)
                             .and_then(|_| {
-                                if replica >= 0 {
+                                if replica >= 0
+                                    && partition.follower_connection(replica) > connection
+                                {
+                                    Ok(partition.log.read_batches(
+                                        wanted.fetch_offset,
+                                        partition.log.end_offset(),
+                                        limit,
+                                        true,
+                                        MAX_RECORDS_PER_PARTITION,
+                                    ))
+                                } else if replica >= 0 {
+                                    partition.note_follower_connection(replica, connection);
                                     partition.fetch_by_follower(
                                         replica,
                                         wanted.fetch_offset,
