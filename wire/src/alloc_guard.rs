@@ -11,10 +11,13 @@
 //! out as lazily-committed, unreserved virtual memory (`mmap` with `MAP_NORESERVE`): a
 //! hostile capacity costs address space only, because a decoder can only write as many
 //! elements as the frame holds bytes before it runs out of input and fails with an
-//! ordinary error, and the vector is then freed (`munmap`). Everything smaller goes to the
-//! system allocator unchanged.
+//! ordinary error, and the vector is then freed (`munmap`). Everything smaller goes to
+//! mimalloc: a simulation allocates and frees a small buffer for nearly every frame it
+//! encodes or decodes, and glibc's malloc/free were ~13% of a run's profile (issue #17).
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
+
+use mimalloc::MiMalloc as Small;
 
 /// Allocations at least this large are mapped lazily.
 pub const LAZY_THRESHOLD: usize = 1 << 30;
@@ -52,7 +55,7 @@ unsafe impl GlobalAlloc for GuardedAllocator {
             unsafe { map(layout.size()) }
         } else {
             // SAFETY: forwarded with the caller's guarantees.
-            unsafe { System.alloc(layout) }
+            unsafe { Small.alloc(layout) }
         }
     }
 
@@ -62,7 +65,7 @@ unsafe impl GlobalAlloc for GuardedAllocator {
             unsafe { map(layout.size()) }
         } else {
             // SAFETY: forwarded with the caller's guarantees.
-            unsafe { System.alloc_zeroed(layout) }
+            unsafe { Small.alloc_zeroed(layout) }
         }
     }
 
@@ -72,7 +75,7 @@ unsafe impl GlobalAlloc for GuardedAllocator {
             unsafe { libc::munmap(pointer.cast(), layout.size()) };
         } else {
             // SAFETY: forwarded with the caller's guarantees.
-            unsafe { System.dealloc(pointer, layout) }
+            unsafe { Small.dealloc(pointer, layout) }
         }
     }
 
@@ -83,7 +86,7 @@ unsafe impl GlobalAlloc for GuardedAllocator {
         };
         if !is_lazy(layout) && !is_lazy(new_layout) {
             // SAFETY: forwarded with the caller's guarantees.
-            return unsafe { System.realloc(pointer, layout, new_size) };
+            return unsafe { Small.realloc(pointer, layout, new_size) };
         }
         // SAFETY: a fresh block of the new layout, then a copy of the smaller size.
         unsafe {
