@@ -27,7 +27,7 @@ use crate::nemesis::draw_schedule;
 use crate::nemesis::trigger::{draw_triggers, Trigger, Triggers};
 use crate::protocol::ProtocolLog;
 use crate::scenario::{Acks, Scenario};
-use crate::seed::{fnv1a, stream};
+use crate::seed::{stream, Fnv1a};
 pub use crate::transport::TurmoilTransport;
 
 /// Everything a run produced.
@@ -432,16 +432,21 @@ fn add_clients(sim: &mut turmoil::Sim<'_>, clients: Vec<(String, ClientTask)>) -
 }
 
 fn trace_hash(history: &History, events: &[ClusterEvent]) -> u64 {
-    let mut bytes = Vec::new();
-    history
-        .write_jsonl(&mut bytes)
-        .expect("writing to memory cannot fail");
+    use std::io::Write;
+    // Streamed: the same bytes as the history file followed by one line per event.
+    let mut hash = Fnv1a::default();
+    history.write_jsonl(&mut hash).expect("hashing cannot fail");
     for event in events {
-        bytes.extend_from_slice(
-            format!("{} {} {}\n", event.time_ns, event.node, event.description()).as_bytes(),
-        );
+        writeln!(
+            hash,
+            "{} {} {}",
+            event.time_ns,
+            event.node,
+            event.description()
+        )
+        .expect("hashing cannot fail");
     }
-    fnv1a(&bytes)
+    hash.finish()
 }
 
 /// The fault windows a run of `scenario` under `seed` applies: the explicit schedule, or

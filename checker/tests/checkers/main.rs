@@ -4,6 +4,7 @@
 
 mod admin;
 mod group;
+mod history_json;
 mod linearizable;
 mod linearizable_scale;
 mod log;
