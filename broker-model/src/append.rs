@@ -132,7 +132,7 @@ impl ProducedBatch {
             max_timestamp,
             log_append_time,
         );
-        let entries = self
+        let entries: Vec<LogEntry> = self
             .records
             .iter()
             .map(|r| LogEntry {
@@ -142,7 +142,11 @@ impl ProducedBatch {
                 ..r.clone()
             })
             .collect();
-        (StoredBatch::from_wire(&rewritten), entries)
+        let stored = StoredBatch::from_wire(&rewritten);
+        // The followers that copy these bytes decode them to these entries (unit tests
+        // below; debug builds compare every time the cache answers).
+        crate::decoded::remember(&stored.bytes, &self.batch.bytes, &entries);
+        (stored, entries)
     }
 }
 

@@ -33,6 +33,7 @@ pub mod controller;
 pub mod controller_channel;
 #[cfg(test)]
 mod data_path_tests;
+mod decoded;
 pub mod events;
 #[cfg(test)]
 mod fencing_tests;

@@ -110,14 +110,21 @@ impl StoredBatch {
     /// Its records as log entries. Fails only on bytes that did not come from a leader
     /// (a corrupt disk or a broken peer).
     pub fn decode(&self) -> Result<Vec<LogEntry>, CorruptRecords> {
-        let batches = split_batches(&self.bytes)?;
-        let [batch] = batches.as_slice() else {
-            return Err(CorruptRecords(format!(
-                "{} batches where one was stored",
-                batches.len()
-            )));
+        let entries = match crate::decoded::recall(&self.bytes) {
+            Some(entries) => {
+                debug_assert_eq!(
+                    Ok(&entries),
+                    decode_bytes(&self.bytes).as_ref(),
+                    "a remembered decoding is the decoding"
+                );
+                entries
+            }
+            None => {
+                let entries = decode_bytes(&self.bytes)?;
+                crate::decoded::remember(&self.bytes, &self.bytes, &entries);
+                entries
+            }
         };
-        let entries: Vec<LogEntry> = decode_batch(batch)?.iter().map(record_to_entry).collect();
         let contiguous = entries
             .iter()
             .enumerate()
@@ -135,6 +142,18 @@ impl StoredBatch {
     pub fn record_count(&self) -> i64 {
         self.last_offset - self.base_offset + 1
     }
+}
+
+/// The records of the one batch `bytes` hold, as log entries.
+fn decode_bytes(bytes: &Bytes) -> Result<Vec<LogEntry>, CorruptRecords> {
+    let batches = split_batches(bytes)?;
+    let [batch] = batches.as_slice() else {
+        return Err(CorruptRecords(format!(
+            "{} batches where one was stored",
+            batches.len()
+        )));
+    };
+    Ok(decode_batch(batch)?.iter().map(record_to_entry).collect())
 }
 
 /// Converts a stored entry to a wire record.
