@@ -17,8 +17,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use faultline_wire::bounded_frame::{read_frame_bounded, BoundedFrame, RequestMemory};
-use faultline_wire::codec::{decode_request, encode_response, peek_header};
-use faultline_wire::frame::{read_frame, write_frame};
+use faultline_wire::codec::{decode_request, encode_response_frame, peek_header};
+use faultline_wire::frame::{read_frame, write_framed};
 use faultline_wire::ResponseError;
 
 use crate::broker::Broker;
@@ -163,7 +163,7 @@ impl BrokerNode {
             return false;
         }
         match answer {
-            Answer::Reply(reply) => write_frame(stream, &reply).await.is_ok(),
+            Answer::Reply(reply) => write_framed(stream, &reply).await.is_ok(),
             Answer::Silent => true,
             Answer::Close => false,
         }
@@ -202,7 +202,7 @@ impl BrokerNode {
         if acks_zero {
             return Answer::Silent;
         }
-        match encode_response(api_key, version, correlation_id, &response) {
+        match encode_response_frame(api_key, version, correlation_id, &response) {
             Ok(reply) => Answer::Reply(reply),
             Err(_) => Answer::Close,
         }
@@ -312,7 +312,7 @@ fn unsupported_api_versions(header: Option<(i16, i16, i32)>) -> Answer {
     let table = handlers::support_table(handlers::broker_versions);
     let mut response = api_versions::handle(&table, i16::MAX);
     response.error_code = ResponseError::UnsupportedVersion.code();
-    match encode_response(
+    match encode_response_frame(
         ApiKey::ApiVersions,
         0,
         correlation_id,
@@ -325,7 +325,7 @@ fn unsupported_api_versions(header: Option<(i16, i16, i32)>) -> Answer {
 
 /// What a connection does after one request.
 enum Answer {
-    /// Send this frame.
+    /// Send this frame (length prefix included).
     Reply(Bytes),
     /// Send nothing (acks=0).
     Silent,

@@ -97,17 +97,28 @@ pub fn encode_response(
     correlation_id: i32,
     response: &ResponseKind,
 ) -> anyhow::Result<Bytes> {
-    let mut out = BytesMut::new();
+    Ok(encode_response_frame(api_key, version, correlation_id, response)?.slice(4..))
+}
+
+/// `encode_response` with its 4-byte length prefix in front, in one buffer: what
+/// `frame::write_framed` sends without copying it again.
+pub fn encode_response_frame(
+    api_key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    response: &ResponseKind,
+) -> anyhow::Result<Bytes> {
     let header_version = if api_key == ApiKey::ApiVersions {
         0
     } else {
         api_key.response_header_version(version)
     };
-    ResponseHeader::default()
-        .with_correlation_id(correlation_id)
-        .encode(&mut out, header_version)?;
-    response.encode(&mut out, version)?;
-    Ok(out.freeze())
+    framed(RESPONSE_CAPACITY, |out| {
+        ResponseHeader::default()
+            .with_correlation_id(correlation_id)
+            .encode(out, header_version)?;
+        response.encode(out, version)
+    })
 }
 
 /// Encodes a typed request with its header.
@@ -117,15 +128,44 @@ pub fn encode_request<R: Request>(
     correlation_id: i32,
     client_id: &str,
 ) -> anyhow::Result<Bytes> {
+    Ok(encode_request_frame(request, version, correlation_id, client_id)?.slice(4..))
+}
+
+/// `encode_request` with its 4-byte length prefix in front, in one buffer sized from the
+/// request's own `compute_size`.
+pub fn encode_request_frame<R: Request>(
+    request: &R,
+    version: i16,
+    correlation_id: i32,
+    client_id: &str,
+) -> anyhow::Result<Bytes> {
     let api_key = ApiKey::try_from(R::KEY).map_err(|_| anyhow::anyhow!("unknown api key"))?;
-    let mut out = BytesMut::new();
-    RequestHeader::default()
+    let header = RequestHeader::default()
         .with_request_api_key(R::KEY)
         .with_request_api_version(version)
         .with_correlation_id(correlation_id)
-        .with_client_id(Some(client_id.to_string().into()))
-        .encode(&mut out, api_key.request_header_version(version))?;
-    request.encode(&mut out, version)?;
+        .with_client_id(Some(client_id.to_string().into()));
+    let header_version = api_key.request_header_version(version);
+    let size = header.compute_size(header_version)? + request.compute_size(version)?;
+    framed(size, |out| {
+        header.encode(out, header_version)?;
+        request.encode(out, version)
+    })
+}
+
+/// Answers start this large; most fit, the rest grow.
+const RESPONSE_CAPACITY: usize = 512;
+
+/// What `write` puts in one buffer after a 4-byte big-endian length of it.
+fn framed(
+    capacity: usize,
+    write: impl FnOnce(&mut BytesMut) -> anyhow::Result<()>,
+) -> anyhow::Result<Bytes> {
+    let mut out = BytesMut::with_capacity(4 + capacity);
+    out.extend_from_slice(&[0; 4]);
+    write(&mut out)?;
+    let length = i32::try_from(out.len() - 4)?;
+    out[..4].copy_from_slice(&length.to_be_bytes());
     Ok(out.freeze())
 }
 
@@ -160,4 +200,31 @@ pub fn decode_response<R: Request>(
         what: "response body",
         message: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::{ApiVersionsResponse, MetadataRequest};
+
+    use super::*;
+
+    /// A framed encoding is the length of the body, then the body `encode_*` returns, and
+    /// the body decodes back to what was sent.
+    #[test]
+    fn framed_encodings_are_the_length_then_the_body() {
+        let request = MetadataRequest::default();
+        let framed = encode_request_frame(&request, 12, 7, "client").unwrap();
+        let body = encode_request(&request, 12, 7, "client").unwrap();
+        assert_eq!(&framed[..4], &(body.len() as i32).to_be_bytes());
+        assert_eq!(&framed[4..], &body[..]);
+        let decoded = decode_request(body).unwrap();
+        assert_eq!(decoded.header.correlation_id, 7);
+        assert_eq!(decoded.body, RequestKind::Metadata(request));
+
+        let response = ResponseKind::ApiVersions(ApiVersionsResponse::default());
+        let framed = encode_response_frame(ApiKey::ApiVersions, 3, 9, &response).unwrap();
+        let body = encode_response(ApiKey::ApiVersions, 3, 9, &response).unwrap();
+        assert_eq!(&framed[..4], &(body.len() as i32).to_be_bytes());
+        assert_eq!(&framed[4..], &body[..]);
+    }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 use kafka_protocol::protocol::Request;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::codec::{decode_response, encode_request, DecodeError};
-use crate::frame::{read_frame, write_frame};
+use crate::codec::{decode_response, encode_request_frame, DecodeError};
+use crate::frame::{read_frame, write_framed};
 use crate::transport::Transport;
 
 /// Why a request got no usable response.
@@ -61,10 +61,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     ) -> Result<R::Response, RequestError> {
         let correlation_id = self.next_correlation_id;
         self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-        let frame = encode_request(request, version, correlation_id, &self.client_id)
+        let frame = encode_request_frame(request, version, correlation_id, &self.client_id)
             .map_err(|e| RequestError::Encode(e.to_string()))?;
         let exchange = async {
-            write_frame(&mut self.stream, &frame).await?;
+            write_framed(&mut self.stream, &frame).await?;
             match read_frame(&mut self.stream).await? {
                 Some(body) => Ok(decode_response::<R>(body, version, correlation_id)?),
                 None => Err(RequestError::Io(std::io::Error::new(
@@ -101,8 +101,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         );
         self.next_correlation_id = self.next_correlation_id.wrapping_add(2);
         let frames = (
-            encode_request(first.0, first.1, id_a, &self.client_id),
-            encode_request(second.0, second.1, id_b, &self.client_id),
+            encode_request_frame(first.0, first.1, id_a, &self.client_id),
+            encode_request_frame(second.0, second.1, id_b, &self.client_id),
         );
         let (frame_a, frame_b) = match frames {
             (Ok(a), Ok(b)) => (a, b),
@@ -115,8 +115,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         };
         let stream = &mut self.stream;
         let exchange = async {
-            write_frame(stream, &frame_a).await?;
-            write_frame(stream, &frame_b).await?;
+            write_framed(stream, &frame_a).await?;
+            write_framed(stream, &frame_b).await?;
             let mut read = async || match read_frame(stream).await? {
                 Some(body) => Ok(body),
                 None => Err(RequestError::Io(std::io::Error::new(
@@ -166,7 +166,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         for request in requests {
             let correlation_id = self.next_correlation_id;
             self.next_correlation_id = self.next_correlation_id.wrapping_add(1);
-            match encode_request(request, version, correlation_id, &self.client_id) {
+            match encode_request_frame(request, version, correlation_id, &self.client_id) {
                 Ok(frame) => frames.push((correlation_id, frame)),
                 Err(e) => {
                     let text = e.to_string();
@@ -180,7 +180,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let mut answers = Vec::with_capacity(requests.len());
         let written = crate::time::timeout(timeout, async {
             for (_, frame) in &frames {
-                write_frame(&mut self.stream, frame).await?;
+                write_framed(&mut self.stream, frame).await?;
             }
             Ok::<_, RequestError>(())
         })

@@ -37,6 +37,22 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> std::io::Result
     Ok(Some(body.freeze()))
 }
 
+/// Writes a frame that already carries its length prefix (`codec::*_frame`) and flushes
+/// it: one write, as `write_frame` makes.
+pub async fn write_framed<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    framed: &[u8],
+) -> std::io::Result<()> {
+    debug_assert_eq!(
+        framed.len().checked_sub(4).map(|body| body as i32),
+        framed
+            .get(..4)
+            .map(|p| i32::from_be_bytes(p.try_into().expect("4 bytes")))
+    );
+    writer.write_all(framed).await?;
+    writer.flush().await
+}
+
 /// Writes one frame and flushes it.
 pub async fn write_frame<W: AsyncWrite + Unpin>(
     writer: &mut W,

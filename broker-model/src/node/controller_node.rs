@@ -8,8 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use faultline_wire::codec::{decode_request, encode_response};
-use faultline_wire::frame::{read_frame, write_frame};
+use faultline_wire::codec::{decode_request, encode_response_frame};
+use faultline_wire::frame::{read_frame, write_framed};
 
 use crate::buggify::NodeFaults;
 use crate::clock::Clock;
@@ -74,7 +74,7 @@ impl ControllerNode {
             let Some(reply) = self.answer(frame) else {
                 return;
             };
-            if write_frame(&mut stream, &reply).await.is_err() {
+            if write_framed(&mut stream, &reply).await.is_err() {
                 return;
             }
         }
@@ -95,7 +95,7 @@ impl ControllerNode {
             &request.body,
             now,
         )?;
-        encode_response(
+        encode_response_frame(
             request.api_key,
             version,
             request.header.correlation_id,
