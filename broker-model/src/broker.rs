@@ -269,7 +269,7 @@ impl Broker {
         records: Option<&Bytes>,
         leader_high_watermark: i64,
         leader_log_start_offset: i64,
-    ) {
+    ) -> bool {
         let mut batches = Vec::new();
         let wire = records
             .map(split_batches)
@@ -283,7 +283,7 @@ impl Broker {
             batches.push((stored, entries));
         }
         let Some(partition) = self.partitions.get_mut(key) else {
-            return;
+            return true;
         };
         let before = partition.log.end_offset();
         let log_start_before = partition.log.log_start_offset();
@@ -295,10 +295,12 @@ impl Broker {
             if let Some(partition) = self.partitions.get_mut(key) {
                 partition.undo_follower_append(before);
             }
+            return false;
         }
         if log_start > log_start_before {
             self.persist_log_start(key, log_start);
         }
+        true
     }
 
     /// Checkpoints a partition's log start offset (Kafka's `log-start-offset-checkpoint`).

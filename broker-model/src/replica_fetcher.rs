@@ -154,6 +154,11 @@ pub struct FetchOutcome {
     /// A partition was refused for something other than its offset (a fenced or unknown
     /// leader epoch): back off before asking again, the metadata is catching up.
     pub fenced: bool,
+    /// A partition's records could not be written (a disk error): back off before
+    /// fetching them again, as Kafka's fetcher delays a partition whose append threw a
+    /// `KafkaStorageException` (`AbstractFetcherThread`: `partitionsWithError`, delayed by
+    /// `replica.fetch.backoff.ms`) instead of refetching it every round.
+    pub storage_failed: bool,
 }
 
 /// The Fetch for every truncated follower partition led by `leader`, or `None` when there
@@ -234,7 +239,7 @@ pub fn on_fetch_response(
                 continue;
             }
             // The leader's batches, byte for byte, and its log start (KIP-107).
-            broker.follower_append(
+            outcome.storage_failed |= !broker.follower_append(
                 &key,
                 data.records.as_ref(),
                 data.high_watermark,

@@ -342,6 +342,12 @@ impl BrokerNode {
         if outcome.fenced {
             faultline_wire::time::sleep(Duration::from_millis(50)).await;
         }
+        if outcome.storage_failed {
+            // `replica.fetch.backoff.ms` (Kafka: 1 s against a 30 s
+            // `replica.lag.time.max.ms`), kept in that ratio to this cluster's lag time.
+            let lag_ms = self.lock().config.replica_lag_time_max_ms;
+            faultline_wire::time::sleep(Duration::from_millis((lag_ms / 30).max(10))).await;
+        }
         true
     }
 }
