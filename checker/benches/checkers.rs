@@ -39,6 +39,7 @@ fn queue_history(operations: usize, seed: u64) -> History {
             f,
             value,
             error: None,
+            leader_epochs: Default::default(),
         });
     };
     for consumer in 0..4 {

@@ -239,6 +239,9 @@ pub struct Op {
     pub value: OpValue,
     /// Why a `fail` or `info` completion ended as it did (an error code, "timeout").
     pub error: Option<String>,
+    /// On a poll's `ok`: the leader epoch each partition's Fetch carried as
+    /// `current_leader_epoch` and the broker accepted (KIP-320); empty when unknown.
+    pub leader_epochs: BTreeMap<Key, i32>,
 }
 
 /// Raised when a history line does not have the documented shape.
@@ -258,56 +261,6 @@ pub enum HistoryError {
 }
 
 impl Op {
-    /// The op as one JSON object in Jepsen's shape.
-    pub fn to_json(&self) -> Json {
-        let mut object = json!({
-            "index": self.index,
-            "time": self.time,
-            "process": self.process,
-            "type": self.kind,
-            "f": self.f,
-            "value": value_to_json(&self.value),
-        });
-        if let Some(error) = &self.error {
-            object["error"] = json!(error);
-        }
-        object
-    }
-
-    /// Parses one op from its JSON object.
-    pub fn from_json(object: &Json) -> Result<Op, String> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Raw {
-            index: u64,
-            #[serde(default)]
-            time: u64,
-            process: Process,
-            #[serde(rename = "type")]
-            kind: OpType,
-            f: Function,
-            #[serde(default)]
-            value: Json,
-            #[serde(default)]
-            error: Option<Json>,
-        }
-        let raw: Raw = Raw::deserialize(object).map_err(|e| e.to_string())?;
-        let value = value_from_json(raw.f, raw.kind, &raw.value)?;
-        let error = raw.error.map(|e| match e {
-            Json::String(s) => s,
-            other => other.to_string(),
-        });
-        Ok(Op {
-            index: raw.index,
-            time: raw.time,
-            process: raw.process,
-            kind: raw.kind,
-            f: raw.f,
-            value,
-            error,
-        })
-    }
-
     /// The micro-ops of a send, poll or txn op (empty for any other).
     pub fn micro_ops(&self) -> &[MicroOp] {
         match &self.value {

@@ -210,6 +210,7 @@ mod tests {
                 detail: String::new(),
             }),
             error: None,
+            leader_epochs: Default::default(),
         }
     }
 

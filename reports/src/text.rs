@@ -219,6 +219,7 @@ mod tests {
             f: Function::Send,
             value: OpValue::MicroOps(micro_ops),
             error: None,
+            leader_epochs: Default::default(),
         }
     }
 

@@ -132,8 +132,9 @@ async fn ask<T: Transport>(
         (Some(offset), _) => client
             .delete_records(&config.topic, partition, offset)
             .await
-            .map(|low_watermark| AdminOp {
+            .map(|(low_watermark, epoch)| AdminOp {
                 low_watermark: Some(low_watermark),
+                leader_epoch: (epoch >= 0).then_some(epoch),
                 ..request.clone()
             }),
         (None, timestamp) => client
@@ -144,8 +145,9 @@ async fn ask<T: Transport>(
                 request.read_committed as i8,
             )
             .await
-            .map(|answer| AdminOp {
+            .map(|(answer, epoch)| AdminOp {
                 answer: Some(answer),
+                leader_epoch: (epoch >= 0).then_some(epoch),
                 ..request.clone()
             }),
     };

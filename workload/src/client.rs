@@ -62,6 +62,9 @@ pub struct Fetched {
     /// Where the next fetch of the partition starts: past every record decoded, shown or
     /// not (markers and aborted records take offsets too), or the offset asked for.
     pub next_offset: i64,
+    /// The `current_leader_epoch` the fetch carried and the leader accepted (KIP-320), or
+    /// -1 when the metadata named none.
+    pub leader_epoch: i32,
 }
 
 /// Produce errors the broker returns before appending anything (Kafka's
@@ -420,6 +423,7 @@ impl<T: Transport> KafkaClient<T> {
                 .collect(),
             high_watermark: data.high_watermark,
             next_offset,
+            leader_epoch: epoch,
         })
     }
 

@@ -87,6 +87,16 @@ impl Recorder {
         self.record_at(self.now_ns(), process, kind, f, value, error);
     }
 
+    /// Records a poll's `ok` with the leader epoch each partition was read at.
+    pub fn record_poll(&self, process: Process, value: OpValue, leader_epochs: BTreeMap<Key, i32>) {
+        self.record(process, OpType::Ok, Function::Poll, value, None);
+        self.lock()
+            .ops
+            .last_mut()
+            .expect("just recorded")
+            .leader_epochs = leader_epochs;
+    }
+
     /// Appends one event with an explicit time.
     pub fn record_at(
         &self,
@@ -107,6 +117,7 @@ impl Recorder {
             f,
             value,
             error,
+            leader_epochs: BTreeMap::new(),
         });
     }
 

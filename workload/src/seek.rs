@@ -24,7 +24,8 @@ pub async fn skip_deleted<T: Transport>(
 ) -> bool {
     let mut moved = false;
     for &key in keys {
-        let Ok((earliest, _)) = client.list_offsets_at(topic, key as i32, EARLIEST, 0).await else {
+        let Ok(((earliest, _), _)) = client.list_offsets_at(topic, key as i32, EARLIEST, 0).await
+        else {
             continue;
         };
         if let Some(position) = positions.get_mut(&key).filter(|p| **p < earliest) {
@@ -45,7 +46,7 @@ pub async fn skip_deleted_all<T: Transport>(
     let mut answered = true;
     for &key in keys {
         match client.list_offsets_at(topic, key as i32, EARLIEST, 0).await {
-            Ok((earliest, _)) => {
+            Ok(((earliest, _), _)) => {
                 if let Some(position) = positions.get_mut(&key) {
                     *position = (*position).max(earliest);
                 }

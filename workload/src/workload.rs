@@ -350,6 +350,7 @@ pub(crate) async fn poll_keys<T: Transport>(
         None,
     );
     let mut reads: BTreeMap<Key, Vec<(i64, Value)>> = BTreeMap::new();
+    let mut leader_epochs: BTreeMap<Key, i32> = BTreeMap::new();
     let mut errors = Vec::new();
     let mut failed = Vec::new();
     let keys: Vec<Key> = positions.keys().copied().collect();
@@ -380,6 +381,9 @@ pub(crate) async fn poll_keys<T: Transport>(
                     .collect();
                 positions.insert(key, fetched.next_offset);
                 reads.insert(key, records);
+                if fetched.leader_epoch >= 0 {
+                    leader_epochs.insert(key, fetched.leader_epoch);
+                }
             }
             Err(error) => {
                 errors.push(format!("partition {key}: {error}"));
@@ -388,12 +392,10 @@ pub(crate) async fn poll_keys<T: Transport>(
         }
     }
     if !reads.is_empty() {
-        recorder.record(
+        recorder.record_poll(
             Process::Client(process),
-            OpType::Ok,
-            Function::Poll,
             OpValue::MicroOps(vec![MicroOp::Poll { reads: Some(reads) }]),
-            None,
+            leader_epochs,
         );
     } else {
         recorder.record(

@@ -29,6 +29,12 @@ pub struct AdminOp {
     /// ListOffsets' answer on `ok`: `[offset, timestamp]`; `[-1, -1]` when none was found.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<(i64, i64)>,
+    /// On `ok`: the partition's leader epoch in the client's metadata when it asked.
+    /// ListOffsets carries it as `current_leader_epoch`, so the answer came from a leader
+    /// at exactly that epoch (KIP-320); DeleteRecords carries none, so it is the epoch of
+    /// the leader the client addressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leader_epoch: Option<i32>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -45,6 +51,7 @@ impl AdminOp {
             read_committed: false,
             low_watermark: None,
             answer: None,
+            leader_epoch: None,
         }
     }
 
@@ -57,6 +64,7 @@ impl AdminOp {
             read_committed,
             low_watermark: None,
             answer: None,
+            leader_epoch: None,
         }
     }
 }

@@ -21,6 +21,7 @@ impl Build {
             f,
             value,
             error: None,
+            leader_epochs: Default::default(),
         });
         self
     }

@@ -1,10 +1,75 @@
-//! Writing a history line without building a `serde_json::Value` first.
+//! A history line as JSON: [`Op::to_json`] and [`Op::from_json`] through
+//! `serde_json::Value`, and [`Op::write_json`], which writes the same text without
+//! building a `Value` first.
 
+use std::collections::BTreeMap;
 use std::io::Write;
 
-use super::{micro_op_to_json, value_to_json, MicroOp, Offset, Op, OpValue, Value};
+use serde::Deserialize;
+use serde_json::{json, Value as Json};
+
+use super::{
+    micro_op_to_json, value_from_json, value_to_json, Function, Key, MicroOp, Offset, Op, OpType,
+    OpValue, Process, Value,
+};
 
 impl Op {
+    /// The op as one JSON object in Jepsen's shape.
+    pub fn to_json(&self) -> Json {
+        let mut object = json!({
+            "index": self.index,
+            "time": self.time,
+            "process": self.process,
+            "type": self.kind,
+            "f": self.f,
+            "value": value_to_json(&self.value),
+        });
+        if let Some(error) = &self.error {
+            object["error"] = json!(error);
+        }
+        if !self.leader_epochs.is_empty() {
+            object["leader_epochs"] = json!(self.leader_epochs);
+        }
+        object
+    }
+
+    /// Parses one op from its JSON object.
+    pub fn from_json(object: &Json) -> Result<Op, String> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            index: u64,
+            #[serde(default)]
+            time: u64,
+            process: Process,
+            #[serde(rename = "type")]
+            kind: OpType,
+            f: Function,
+            #[serde(default)]
+            value: Json,
+            #[serde(default)]
+            error: Option<Json>,
+            #[serde(default)]
+            leader_epochs: BTreeMap<Key, i32>,
+        }
+        let raw: Raw = Raw::deserialize(object).map_err(|e| e.to_string())?;
+        let value = value_from_json(raw.f, raw.kind, &raw.value)?;
+        let error = raw.error.map(|e| match e {
+            Json::String(s) => s,
+            other => other.to_string(),
+        });
+        Ok(Op {
+            index: raw.index,
+            time: raw.time,
+            process: raw.process,
+            kind: raw.kind,
+            f: raw.f,
+            value,
+            error,
+            leader_epochs: raw.leader_epochs,
+        })
+    }
+
     /// Writes exactly `serde_json::to_string(&self.to_json())`, without building the
     /// `Value` tree: object keys in the order serde_json's map keeps them (sorted), the
     /// compact format, serde_json's escaping for strings. Every simulated run writes its
@@ -20,7 +85,25 @@ impl Op {
         }
         w.write_all(b"\"f\":")?;
         serde_json::to_writer(&mut *w, &self.f)?;
-        write!(w, ",\"index\":{},\"process\":", self.index)?;
+        write!(w, ",\"index\":{}", self.index)?;
+        if !self.leader_epochs.is_empty() {
+            // serde_json's map sorts its keys as strings: "10" before "2".
+            let mut epochs: Vec<(String, i32)> = self
+                .leader_epochs
+                .iter()
+                .map(|(k, e)| (k.to_string(), *e))
+                .collect();
+            epochs.sort_unstable();
+            w.write_all(b",\"leader_epochs\":{")?;
+            for (i, (key, epoch)) in epochs.iter().enumerate() {
+                if i > 0 {
+                    w.write_all(b",")?;
+                }
+                write!(w, "\"{key}\":{epoch}")?;
+            }
+            w.write_all(b"}")?;
+        }
+        w.write_all(b",\"process\":")?;
         serde_json::to_writer(&mut *w, &self.process)?;
         write!(w, ",\"time\":{},\"type\":", self.time)?;
         serde_json::to_writer(&mut *w, &self.kind)?;

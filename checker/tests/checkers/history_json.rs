@@ -91,16 +91,20 @@ fn op() -> impl Strategy<Value = Op> {
         ],
         value,
         prop::option::of(text()),
+        prop::collection::btree_map(0u32..12, any::<i32>(), 0..4),
     )
-        .prop_map(|(index, time, process, kind, f, value, error)| Op {
-            index,
-            time,
-            process,
-            kind,
-            f,
-            value,
-            error,
-        })
+        .prop_map(
+            |(index, time, process, kind, f, value, error, leader_epochs)| Op {
+                index,
+                time,
+                process,
+                kind,
+                f,
+                value,
+                error,
+                leader_epochs,
+            },
+        )
 }
 
 proptest! {
@@ -127,11 +131,17 @@ fn keys_of_a_poll_are_ordered_as_strings() {
         f: Function::Poll,
         value: OpValue::MicroOps(vec![MicroOp::Poll { reads: Some(reads) }]),
         error: Some("a \"quoted\" error".into()),
+        leader_epochs: [(2, 5), (10, 4)].into_iter().collect(),
     };
     let mut fast = Vec::new();
     op.write_json(&mut fast).unwrap();
+    let parsed = Op::from_json(&serde_json::from_slice(&fast).unwrap()).unwrap();
+    assert_eq!(
+        parsed, op,
+        "the line reads back as the op, leader epochs included"
+    );
     assert_eq!(
         String::from_utf8(fast).unwrap(),
-        r#"{"error":"a \"quoted\" error","f":"poll","index":1,"process":3,"time":2,"type":"ok","value":[["poll",{"10":[],"2":[[0,7]]}]]}"#
+        r#"{"error":"a \"quoted\" error","f":"poll","index":1,"leader_epochs":{"10":4,"2":5},"process":3,"time":2,"type":"ok","value":[["poll",{"10":[],"2":[[0,7]]}]]}"#
     );
 }

@@ -65,6 +65,7 @@ impl Recorder {
             f,
             value,
             error: None,
+            leader_epochs: Default::default(),
         });
     }
 }

@@ -197,6 +197,7 @@ mod tests {
             f,
             value: OpValue::MicroOps(vec![micro_op]),
             error: None,
+            leader_epochs: Default::default(),
         }
     }
 

@@ -278,6 +278,7 @@ fn busy_run() -> (
                 f,
                 value,
                 error: None,
+                leader_epochs: Default::default(),
             });
         }
         clocks[p] = start + latency;

@@ -147,6 +147,7 @@ pub fn history() -> History {
                 f: Function::Send,
                 value: send(None),
                 error: None,
+                leader_epochs: Default::default(),
             },
             Op {
                 index: 1,
@@ -156,6 +157,7 @@ pub fn history() -> History {
                 f: Function::Send,
                 value: send(Some(2)),
                 error: None,
+                leader_epochs: Default::default(),
             },
         ],
     }

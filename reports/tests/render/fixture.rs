@@ -37,6 +37,7 @@ impl Builder {
             f,
             value,
             error: error.map(str::to_string),
+            leader_epochs: Default::default(),
         });
     }
 

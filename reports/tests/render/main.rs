@@ -226,6 +226,7 @@ fn large_histories_are_sampled_and_stay_small() {
                 f: Function::Send,
                 value,
                 error: None,
+                leader_epochs: Default::default(),
             });
         }
     }

@@ -30,14 +30,15 @@ pub enum AdminError {
 }
 
 impl<T: Transport> KafkaClient<T> {
-    /// DeleteRecords of one partition below `offset`: the new log start (`low_watermark`).
+    /// DeleteRecords of one partition below `offset`: the new log start (`low_watermark`)
+    /// and the leader epoch of the leader asked, from the client's metadata.
     pub async fn delete_records(
         &mut self,
         topic: &str,
         partition: i32,
         offset: i64,
-    ) -> Result<i64, AdminError> {
-        let (address, _) = self
+    ) -> Result<(i64, i32), AdminError> {
+        let (address, epoch) = self
             .leader(topic, partition)
             .await
             .map_err(AdminError::NoAnswer)?;
@@ -57,18 +58,19 @@ impl<T: Transport> KafkaClient<T> {
             .and_then(|t| t.partitions.first())
             .ok_or_else(|| AdminError::NoAnswer("empty delete-records response".into()))?;
         self.refused(topic, partition, answer.error_code)?;
-        Ok(answer.low_watermark)
+        Ok((answer.low_watermark, epoch))
     }
 
     /// ListOffsets of one partition at `timestamp` (-2 earliest, -1 latest, -3 max
-    /// timestamp, or a timestamp ≥ 0) and `isolation_level`: `(offset, timestamp)`.
+    /// timestamp, or a timestamp ≥ 0) and `isolation_level`: `(offset, timestamp)`, and the
+    /// `current_leader_epoch` the request carried (the leader that answered was at it).
     pub async fn list_offsets_at(
         &mut self,
         topic: &str,
         partition: i32,
         timestamp: i64,
         isolation_level: i8,
-    ) -> Result<(i64, i64), AdminError> {
+    ) -> Result<((i64, i64), i32), AdminError> {
         let (address, epoch) = self
             .leader(topic, partition)
             .await
@@ -97,7 +99,7 @@ impl<T: Transport> KafkaClient<T> {
             .and_then(|t| t.partitions.first())
             .ok_or_else(|| AdminError::NoAnswer("empty list-offsets response".into()))?;
         self.refused(topic, partition, answer.error_code)?;
-        Ok((answer.offset, answer.timestamp))
+        Ok(((answer.offset, answer.timestamp), epoch))
     }
 
     /// Sends `request` to the partition's leader at `address`; no answer forgets the
