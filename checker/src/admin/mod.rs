@@ -64,6 +64,8 @@ pub(crate) struct Asked {
 pub(crate) struct Read {
     pub key: Key,
     pub offset: Offset,
+    /// The leader epoch the fetch was answered at, when the history says.
+    pub leader_epoch: Option<i32>,
     pub invoke_index: u64,
     pub done_index: u64,
 }
@@ -138,9 +140,11 @@ impl Facts {
                             continue;
                         };
                         for (key, records) in reads {
+                            let leader_epoch = done.leader_epochs.get(key).copied();
                             facts.reads.extend(records.iter().map(|(offset, _)| Read {
                                 key: *key,
                                 offset: *offset,
+                                leader_epoch,
                                 invoke_index: invoke.index,
                                 done_index: done.index,
                             }));
@@ -200,10 +204,10 @@ impl Facts {
 pub fn check(history: &History, options: &AdminOptions) -> CheckReport {
     let facts = Facts::of(history);
     let mut anomalies: Vec<Anomaly> = Vec::new();
-    anomalies.extend(log_start::find(&facts));
+    let mut stats: BTreeMap<String, u64> = BTreeMap::new();
+    anomalies.extend(log_start::find(&facts, &mut stats));
     anomalies.extend(latest::find(&facts, options));
     anomalies.extend(timestamps::find(&facts, options));
-    let mut stats: BTreeMap<String, u64> = BTreeMap::new();
     for asked in &facts.asked {
         let name = match (asked.f, asked.op.timestamp) {
             (Function::DeleteRecords, _) => "delete-records ok",

@@ -115,3 +115,29 @@ fn every_regression_scenario_reproduces_its_anomalies() {
         assert!(found.is_empty(), "{name} seed {seed}: {found:?}");
     }
 }
+
+/// The seed-2096 regression passes because the admin checker knows its stale read came
+/// from a deposed leader at an older epoch (KIP-320), not because the read went away: the
+/// run must still make it, and the admin report must count it.
+#[test]
+fn the_stale_read_of_seed_2096_is_made_and_counted_not_judged() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../scenarios/regressions/regression-admin-and-seek-under-failover-seed2096.toml");
+    let scenario = Scenario::load(&file).unwrap();
+    let outcome = faultline_sim::execute(&scenario, 2096).unwrap();
+    let admin = outcome
+        .judgement
+        .checks
+        .iter()
+        .find(|c| c.checker == "admin")
+        .expect("an admin check");
+    assert!(admin.anomalies.is_empty(), "{:?}", admin.anomalies);
+    assert_eq!(
+        admin
+            .stats
+            .get("answers below a log start from an older leader epoch"),
+        Some(&1),
+        "{:?}",
+        admin.stats
+    );
+}
