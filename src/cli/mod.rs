@@ -1,5 +1,18 @@
 //! Subcommands, one file each, and the dispatch between them.
 
+/// `print!` and `println!` for every subcommand: std's panic when stdout is gone, and
+/// `faultline explore … | head` must not lose the run's reports for it. Output to a
+/// closed pipe is dropped and the command goes on; its exit code still says the verdict.
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::cli::write_stdout(format_args!($($arg)*)) };
+}
+
+/// See [`print!`].
+macro_rules! println {
+    () => { print!("\n") };
+    ($($arg:tt)*) => { print!("{}\n", format_args!($($arg)*)) };
+}
+
 mod certify;
 mod check;
 mod cluster;
@@ -60,6 +73,23 @@ pub const EXIT_ANOMALY: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code: inconclusive.
 pub const EXIT_INCONCLUSIVE: i32 = 3;
+
+/// Writes to stdout; a reader that went away (EPIPE) silences the rest of the output, any
+/// other failure is said once on stderr.
+fn write_stdout(text: std::fmt::Arguments) {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static GONE: AtomicBool = AtomicBool::new(false);
+    if GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Err(error) = std::io::stdout().lock().write_fmt(text) {
+        GONE.store(true, Ordering::Relaxed);
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("faultline: standard output failed ({error}); the rest is not printed");
+        }
+    }
+}
 
 /// Parses the command line and runs the subcommand; returns the exit code.
 pub fn main() -> i32 {

@@ -312,3 +312,23 @@ fn guided_exploration_replays_and_runs_swarm_configurations() {
     assert_eq!(first[0], swarm[0], "fresh seed 1 is swarm seed 1");
     assert_ne!(first[0], explore(&[], "uniform")[0]);
 }
+
+/// `faultline run … | head -1` closes the pipe early: the run still writes its report
+/// folder and exits with its verdict, instead of panicking on the first print.
+#[test]
+fn a_closed_stdout_loses_no_report_and_no_verdict() {
+    let out = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let output = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["run", "scenarios/smoke.toml", "--seed", "3", "--out"])
+        .arg(out.path())
+        .current_dir(repo())
+        .stdout(writer)
+        .output()
+        .expect("faultline runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.path().join("smoke/3/report.json").is_file());
+}
