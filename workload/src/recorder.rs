@@ -89,12 +89,16 @@ impl Recorder {
 
     /// Records a poll's `ok` with the leader epoch each partition was read at.
     pub fn record_poll(&self, process: Process, value: OpValue, leader_epochs: BTreeMap<Key, i32>) {
-        self.record(process, OpType::Ok, Function::Poll, value, None);
-        self.lock()
-            .ops
-            .last_mut()
-            .expect("just recorded")
-            .leader_epochs = leader_epochs;
+        self.push(Op {
+            index: 0,
+            time: self.now_ns(),
+            process,
+            kind: OpType::Ok,
+            f: Function::Poll,
+            value,
+            error: None,
+            leader_epochs,
+        });
     }
 
     /// Appends one event with an explicit time.
@@ -107,10 +111,8 @@ impl Recorder {
         value: OpValue,
         error: Option<String>,
     ) {
-        let mut inner = self.lock();
-        let index = inner.ops.len() as u64;
-        inner.ops.push(Op {
-            index,
+        self.push(Op {
+            index: 0,
             time,
             process,
             kind,
@@ -119,6 +121,14 @@ impl Recorder {
             error,
             leader_epochs: BTreeMap::new(),
         });
+    }
+
+    /// Appends `op` as the next event, numbering it under the same lock (certification's
+    /// clients record from several threads).
+    fn push(&self, mut op: Op) {
+        let mut inner = self.lock();
+        op.index = inner.ops.len() as u64;
+        inner.ops.push(op);
     }
 
     /// Records a nemesis fault starting or stopping.
