@@ -134,7 +134,7 @@ async fn ask<T: Transport>(
             .await
             .map(|(low_watermark, epoch)| AdminOp {
                 low_watermark: Some(low_watermark),
-                leader_epoch: (epoch >= 0).then_some(epoch),
+                leader_epoch: epoch,
                 ..request.clone()
             }),
         (None, timestamp) => client
@@ -147,7 +147,7 @@ async fn ask<T: Transport>(
             .await
             .map(|(answer, epoch)| AdminOp {
                 answer: Some(answer),
-                leader_epoch: (epoch >= 0).then_some(epoch),
+                leader_epoch: epoch,
                 ..request.clone()
             }),
     };

@@ -62,9 +62,15 @@ pub struct Fetched {
     /// Where the next fetch of the partition starts: past every record decoded, shown or
     /// not (markers and aborted records take offsets too), or the offset asked for.
     pub next_offset: i64,
-    /// The `current_leader_epoch` the fetch carried and the leader accepted (KIP-320), or
-    /// -1 when the metadata named none.
-    pub leader_epoch: i32,
+    /// The `current_leader_epoch` the fetch carried and the leader accepted (KIP-320);
+    /// `None` when the metadata named none.
+    pub leader_epoch: Option<i32>,
+}
+
+/// A leader epoch from metadata: -1 means the broker named none (KIP-320), and a request
+/// carrying it is not fenced.
+pub(crate) fn known_epoch(epoch: i32) -> Option<i32> {
+    (epoch >= 0).then_some(epoch)
 }
 
 /// Produce errors the broker returns before appending anything (Kafka's
@@ -423,7 +429,7 @@ impl<T: Transport> KafkaClient<T> {
                 .collect(),
             high_watermark: data.high_watermark,
             next_offset,
-            leader_epoch: epoch,
+            leader_epoch: known_epoch(epoch),
         })
     }
 

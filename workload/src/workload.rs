@@ -381,8 +381,8 @@ pub(crate) async fn poll_keys<T: Transport>(
                     .collect();
                 positions.insert(key, fetched.next_offset);
                 reads.insert(key, records);
-                if fetched.leader_epoch >= 0 {
-                    leader_epochs.insert(key, fetched.leader_epoch);
+                if let Some(epoch) = fetched.leader_epoch {
+                    leader_epochs.insert(key, epoch);
                 }
             }
             Err(error) => {

@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::{json, Value as Json};
 
 use super::{
-    micro_op_to_json, value_from_json, value_to_json, Function, Key, MicroOp, Offset, Op, OpType,
-    OpValue, Process, Value,
+    micro_op_to_json, value_from_json, value_to_json, Function, Key, MicroOp, Op, OpType, OpValue,
+    Process,
 };
 
 impl Op {
@@ -87,15 +87,8 @@ impl Op {
         serde_json::to_writer(&mut *w, &self.f)?;
         write!(w, ",\"index\":{}", self.index)?;
         if !self.leader_epochs.is_empty() {
-            // serde_json's map sorts its keys as strings: "10" before "2".
-            let mut epochs: Vec<(String, i32)> = self
-                .leader_epochs
-                .iter()
-                .map(|(k, e)| (k.to_string(), *e))
-                .collect();
-            epochs.sort_unstable();
             w.write_all(b",\"leader_epochs\":{")?;
-            for (i, (key, epoch)) in epochs.iter().enumerate() {
+            for (i, (key, epoch)) in sorted_as_strings(&self.leader_epochs).iter().enumerate() {
                 if i > 0 {
                     w.write_all(b",")?;
                 }
@@ -125,6 +118,14 @@ impl Op {
     }
 }
 
+/// A map keyed by partition in the order serde_json's map keeps it: keys sorted as
+/// strings, "10" before "2".
+fn sorted_as_strings<V>(map: &BTreeMap<Key, V>) -> Vec<(String, &V)> {
+    let mut entries: Vec<(String, &V)> = map.iter().map(|(k, v)| (k.to_string(), v)).collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    entries
+}
+
 /// A micro-op as `micro_op_to_json` would print it (see `Op::write_json`).
 fn write_micro_op(op: &MicroOp, w: &mut impl Write) -> std::io::Result<()> {
     match op {
@@ -141,12 +142,8 @@ fn write_micro_op(op: &MicroOp, w: &mut impl Write) -> std::io::Result<()> {
         MicroOp::Poll { reads: None } => w.write_all(b"[\"poll\"]"),
         MicroOp::Poll { reads: Some(reads) } => {
             w.write_all(b"[\"poll\",")?;
-            // serde_json's map sorts its keys as strings: "10" before "2".
-            let mut keys: Vec<(String, &Vec<(Offset, Value)>)> =
-                reads.iter().map(|(k, r)| (k.to_string(), r)).collect();
-            keys.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             w.write_all(b"{")?;
-            for (i, (key, records)) in keys.iter().enumerate() {
+            for (i, (key, records)) in sorted_as_strings(reads).iter().enumerate() {
                 if i > 0 {
                     w.write_all(b",")?;
                 }

@@ -11,7 +11,7 @@ use kafka_protocol::messages::{BrokerId, DeleteRecordsRequest, ListOffsetsReques
 
 use faultline_wire::{ResponseError, Transport};
 
-use super::KafkaClient;
+use super::{known_epoch, KafkaClient};
 
 /// DeleteRecords v1 (v0 with throttle time; the same fields).
 pub const DELETE_RECORDS_VERSION: i16 = 1;
@@ -37,7 +37,7 @@ impl<T: Transport> KafkaClient<T> {
         topic: &str,
         partition: i32,
         offset: i64,
-    ) -> Result<(i64, i32), AdminError> {
+    ) -> Result<(i64, Option<i32>), AdminError> {
         let (address, epoch) = self
             .leader(topic, partition)
             .await
@@ -58,7 +58,7 @@ impl<T: Transport> KafkaClient<T> {
             .and_then(|t| t.partitions.first())
             .ok_or_else(|| AdminError::NoAnswer("empty delete-records response".into()))?;
         self.refused(topic, partition, answer.error_code)?;
-        Ok((answer.low_watermark, epoch))
+        Ok((answer.low_watermark, known_epoch(epoch)))
     }
 
     /// ListOffsets of one partition at `timestamp` (-2 earliest, -1 latest, -3 max
@@ -70,7 +70,7 @@ impl<T: Transport> KafkaClient<T> {
         partition: i32,
         timestamp: i64,
         isolation_level: i8,
-    ) -> Result<((i64, i64), i32), AdminError> {
+    ) -> Result<((i64, i64), Option<i32>), AdminError> {
         let (address, epoch) = self
             .leader(topic, partition)
             .await
@@ -99,7 +99,7 @@ impl<T: Transport> KafkaClient<T> {
             .and_then(|t| t.partitions.first())
             .ok_or_else(|| AdminError::NoAnswer("empty list-offsets response".into()))?;
         self.refused(topic, partition, answer.error_code)?;
-        Ok(((answer.offset, answer.timestamp), epoch))
+        Ok(((answer.offset, answer.timestamp), known_epoch(epoch)))
     }
 
     /// Sends `request` to the partition's leader at `address`; no answer forgets the
