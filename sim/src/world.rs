@@ -488,7 +488,10 @@ struct DeadlineHook(Option<faultline_wire::time::DeadlineHook>);
 impl DeadlineHook {
     fn install() -> Self {
         DeadlineHook(faultline_wire::time::set_deadline_hook(Some(
-            turmoil::wake_at,
+            faultline_wire::time::DeadlineHook {
+                announce: |deadline| turmoil::announce_wake(deadline).map(turmoil::WakeId::to_bits),
+                withdraw: |bits| turmoil::withdraw_wake(turmoil::WakeId::from_bits(bits)),
+            },
         )))
     }
 }

@@ -35,7 +35,11 @@ struct Outcome {
 
 /// An echo server, a host that only wakes on a timer, and a client that pings the server
 /// at odd intervals; every event is logged with its simulated time.
-fn run(skip: bool, announce_ticker: bool) -> Outcome {
+///
+/// Each echo is awaited under a 2 s timeout whose deadline is announced; with
+/// `withdraw_timeouts` the client withdraws it once the echo is in, as
+/// `faultline_wire::time` does when a timeout is dropped.
+fn run(skip: bool, announce_ticker: bool, withdraw_timeouts: bool) -> Outcome {
     let log: Log = Arc::default();
     let mut sim = turmoil::Builder::new()
         .rng_seed(7)
@@ -77,7 +81,14 @@ fn run(skip: bool, announce_ticker: bool) -> Outcome {
             sleep(Duration::from_millis(137 + 41 * u64::from(i % 5)), true).await;
             stream.write_all(&[i]).await?;
             let mut byte = [0u8; 1];
-            stream.read_exact(&mut byte).await?;
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let wake = turmoil::announce_wake(deadline);
+            #[allow(clippy::disallowed_methods)]
+            let echo = tokio::time::timeout_at(deadline, stream.read_exact(&mut byte)).await;
+            if let Some(wake) = wake.filter(|_| withdraw_timeouts) {
+                turmoil::withdraw_wake(wake);
+            }
+            echo??;
             note(&client_log, format!("echo {}", byte[0]));
         }
         Ok(())
@@ -93,8 +104,8 @@ fn run(skip: bool, announce_ticker: bool) -> Outcome {
 
 #[test]
 fn skipping_idle_hosts_keeps_every_wake_and_message_on_time() {
-    let upstream = run(false, true);
-    let skipping = run(true, true);
+    let upstream = run(false, true, false);
+    let skipping = run(true, true, false);
     assert_eq!(upstream.skipped, 0);
     assert!(
         upstream.log.len() > 30,
@@ -113,8 +124,8 @@ fn skipping_idle_hosts_keeps_every_wake_and_message_on_time() {
 
 #[test]
 fn a_timer_nobody_announced_fires_late_and_is_counted() {
-    let upstream = run(false, false);
-    let skipping = run(true, false);
+    let upstream = run(false, false, false);
+    let skipping = run(true, false, false);
     assert!(skipping.unregistered > 0);
     let ticks = |o: &Outcome| -> Vec<u128> {
         o.log
@@ -124,4 +135,22 @@ fn a_timer_nobody_announced_fires_late_and_is_counted() {
             .collect()
     };
     assert_ne!(ticks(&skipping), ticks(&upstream));
+}
+
+#[test]
+fn a_withdrawn_deadline_costs_no_tick_and_moves_no_wake() {
+    let upstream = run(false, true, false);
+    let kept = run(true, true, false);
+    let withdrawn = run(true, true, true);
+    assert_eq!(kept.log, upstream.log);
+    assert_eq!(withdrawn.log, upstream.log);
+    assert_eq!(withdrawn.unregistered, 0);
+    // 30 echo timeouts, each announced and beaten by its echo: kept, each makes the
+    // idle client run once at its deadline; withdrawn, those runs are skipped.
+    assert!(
+        withdrawn.skipped >= kept.skipped + 20,
+        "withdrawing skipped {} host-steps, keeping {}",
+        withdrawn.skipped,
+        kept.skipped
+    );
 }

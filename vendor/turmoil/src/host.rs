@@ -6,9 +6,9 @@ use crate::net::{SocketPair, TcpListener, UdpSocket};
 use crate::{Envelope, TRACING_TARGET};
 
 use bytes::Bytes;
-use indexmap::IndexMap;
+use crate::FastMap;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BTreeSet, BinaryHeap, VecDeque};
 use std::fmt::Display;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -51,8 +51,15 @@ pub(crate) struct Host {
     ephemeral_ports: RangeInclusive<u16>,
 
     /// Deadlines the software registered with [`crate::wake_at`], as host
-    /// elapsed time, earliest first (faultline patch: idle host skipping).
-    pub(crate) wakes: BinaryHeap<Reverse<Duration>>,
+    /// elapsed time and id, earliest first (faultline patch: idle host skipping).
+    pub(crate) wakes: BinaryHeap<Reverse<(Duration, u64)>>,
+
+    /// The ids in `wakes` not withdrawn ([`crate::withdraw_wake`]); a withdrawn
+    /// deadline stays in the heap until it reaches the top and is dropped there.
+    live_wakes: BTreeSet<u64>,
+
+    /// The id the next registered deadline gets.
+    next_wake: u64,
 }
 
 impl Host {
@@ -76,6 +83,8 @@ impl Host {
             next_ephemeral_port: *ephemeral_ports.start(),
             ephemeral_ports,
             wakes: BinaryHeap::new(),
+            live_wakes: BTreeSet::new(),
+            next_wake: 0,
         }
     }
 
@@ -97,14 +106,27 @@ impl Host {
             next_ephemeral_port: *ephemeral_ports.start(),
             ephemeral_ports,
             wakes: BinaryHeap::new(),
+            live_wakes: BTreeSet::new(),
+            next_wake: 0,
         }
     }
 
     /// Records that the software has a timer due at `deadline` on its own clock.
     /// Called from inside the host's software, while its runtime is entered.
-    pub(crate) fn register_wake(&mut self, deadline: Instant) {
+    /// Returns the deadline's id, for [`Host::withdraw_wake`].
+    pub(crate) fn register_wake(&mut self, deadline: Instant) -> u64 {
         let at = self.timer.elapsed() + deadline.saturating_duration_since(Instant::now());
-        self.wakes.push(Reverse(at));
+        let id = self.next_wake;
+        self.next_wake += 1;
+        self.wakes.push(Reverse((at, id)));
+        self.live_wakes.insert(id);
+        id
+    }
+
+    /// Forgets a registered deadline: its timer was dropped, so nothing will be
+    /// due then. A no-op for a deadline already passed.
+    pub(crate) fn withdraw_wake(&mut self, id: u64) {
+        self.live_wakes.remove(&id);
     }
 
     /// Whether a registered deadline falls in the step that starts at host
@@ -114,11 +136,17 @@ impl Host {
     /// running.
     pub(crate) fn wake_due(&mut self, start: Duration, tick: Duration) -> bool {
         let end = start + tick;
-        while let Some(&Reverse(at)) = self.wakes.peek() {
+        while let Some(&Reverse((at, id))) = self.wakes.peek() {
+            if !self.live_wakes.contains(&id) {
+                // Withdrawn.
+                self.wakes.pop();
+                continue;
+            }
             if at >= start {
                 return at <= end;
             }
             self.wakes.pop();
+            self.live_wakes.remove(&id);
         }
         false
     }
@@ -239,7 +267,7 @@ impl HostTimer {
 /// Simulated UDP host software.
 pub(crate) struct Udp {
     /// Bound udp sockets
-    binds: IndexMap<u16, UdpBind>,
+    binds: FastMap<u16, UdpBind>,
 
     /// UdpSocket channel capacity
     capacity: usize,
@@ -256,7 +284,7 @@ struct UdpBind {
 impl Udp {
     fn new(capacity: usize) -> Self {
         Self {
-            binds: IndexMap::new(),
+            binds: FastMap::default(),
             capacity,
         }
     }
@@ -358,13 +386,13 @@ impl Udp {
 
 pub(crate) struct Tcp {
     /// Bound server sockets
-    binds: IndexMap<u16, ServerSocket>,
+    binds: FastMap<u16, ServerSocket>,
 
     /// TcpListener channel capacity
     server_socket_capacity: usize,
 
     /// Active stream sockets
-    sockets: IndexMap<SocketPair, StreamSocket>,
+    sockets: FastMap<SocketPair, StreamSocket>,
 
     /// TcpStream channel capacity
     socket_capacity: usize,
@@ -381,7 +409,7 @@ struct ServerSocket {
 }
 
 struct StreamSocket {
-    buf: IndexMap<u64, SequencedSegment>,
+    buf: FastMap<u64, SequencedSegment>,
     next_send_seq: u64,
     recv_seq: u64,
     sender: mpsc::Sender<SequencedSegment>,
@@ -413,7 +441,7 @@ impl StreamSocket {
         let (tx, rx) = mpsc::channel(capacity);
         let flow_control = BidiFlowControl::new(capacity);
         let sock = Self {
-            buf: IndexMap::new(),
+            buf: FastMap::default(),
             next_send_seq: 1,
             recv_seq: 0,
             sender: tx,
@@ -462,8 +490,8 @@ impl StreamSocket {
 impl Tcp {
     fn new(capacity: usize) -> Self {
         Self {
-            binds: IndexMap::new(),
-            sockets: IndexMap::new(),
+            binds: FastMap::default(),
+            sockets: FastMap::default(),
             server_socket_capacity: capacity,
             socket_capacity: capacity,
         }

@@ -186,6 +186,12 @@ mod config;
 use config::Config;
 
 mod dns;
+
+/// `IndexMap` with rustc-hash's FxHasher instead of SipHash (faultline patch): every
+/// key here is an address, a port, a socket pair or a sequence number chosen by the
+/// simulation, so there is no hash-flooding to defend against, and an `IndexMap`'s
+/// iteration order is its insertion order whatever the hasher.
+pub(crate) type FastMap<K, V> = indexmap::IndexMap<K, V, rustc_hash::FxBuildHasher>;
 use dns::Dns;
 pub use dns::{ToIpAddr, ToIpAddrs, ToSocketAddrs};
 
@@ -293,7 +299,51 @@ pub fn since_epoch() -> Option<Duration> {
 /// software must register each timer it sleeps on, or the timer fires late.
 /// A no-op outside a simulation or a host.
 pub fn wake_at(deadline: tokio::time::Instant) {
-    World::current_if_set(|world| world.register_wake(deadline));
+    announce_wake(deadline);
+}
+
+/// A deadline registered with [`announce_wake`], to withdraw it with
+/// [`withdraw_wake`] (faultline patch).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WakeId {
+    /// The host's index in the simulation.
+    host: usize,
+    /// The deadline's number on that host.
+    id: u64,
+}
+
+impl WakeId {
+    /// As one number, for code that does not depend on turmoil.
+    pub fn to_bits(self) -> u128 {
+        ((self.host as u128) << 64) | self.id as u128
+    }
+
+    /// From [`WakeId::to_bits`].
+    pub fn from_bits(bits: u128) -> Self {
+        WakeId {
+            host: (bits >> 64) as usize,
+            id: bits as u64,
+        }
+    }
+}
+
+/// [`wake_at`], returning the deadline's id so that it can be withdrawn when its
+/// timer is dropped unfired (a timeout whose future finished first): the host
+/// then does not run at that deadline for nothing. `None` outside a simulation
+/// or a host.
+pub fn announce_wake(deadline: tokio::time::Instant) -> Option<WakeId> {
+    let mut wake = None;
+    World::current_if_set(|world| wake = world.register_wake(deadline));
+    wake
+}
+
+/// Withdraws a deadline [`announce_wake`] registered, because its timer was
+/// dropped. Withdrawing a deadline whose timer is still live makes that timer
+/// fire late; withdrawing one already passed is a no-op. A no-op outside the
+/// simulation, or while turmoil itself holds the world (a runtime dropped by a
+/// crash): the deadline then costs one needless tick, as before.
+pub fn withdraw_wake(wake: WakeId) {
+    World::try_current_mut(|world| world.withdraw_wake(wake));
 }
 
 /// Lookup an IP address by host name.

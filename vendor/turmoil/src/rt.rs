@@ -2,7 +2,6 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::mem;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
@@ -83,15 +82,21 @@ pub struct Rt<'a> {
 
     /// The last step this host's runtime ran in.
     pub(crate) ran_in_step: usize,
+
+    /// [`WakeSpy`]'s wakers, kept from tick to tick (reset with the runtime).
+    spy: Option<(Waker, Waker)>,
+    plain: RefCell<Option<Waker>>,
 }
 
 /// Wraps the future a tick drives so that the waker the `LocalSet` registers is
 /// one that records the wake before passing it on. The tick's own sleep is polled
 /// with the plain waker (`plain`), so that its firing is not taken for a task's.
-struct WakeSpy<F> {
-    woken: Arc<AtomicBool>,
-    spy: Option<Waker>,
-    plain: Rc<RefCell<Option<Waker>>>,
+struct WakeSpy<'s, F> {
+    woken: &'s Arc<AtomicBool>,
+    /// The spying waker and the waker it wraps, kept across ticks: the runtime's
+    /// `block_on` waker is the same every tick, so the spy is built once per runtime.
+    spy: &'s mut Option<(Waker, Waker)>,
+    plain: &'s RefCell<Option<Waker>>,
     future: F,
 }
 
@@ -111,29 +116,35 @@ impl Wake for Spy {
     }
 }
 
-impl<F: Future + Unpin> Future for WakeSpy<F> {
+impl<F: Future + Unpin> Future for WakeSpy<'_, F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let me = &mut *self;
-        let spy = match &me.spy {
-            Some(spy) => spy.clone(),
-            None => {
-                let spy = Waker::from(Arc::new(Spy {
-                    woken: me.woken.clone(),
-                    inner: cx.waker().clone(),
-                }));
-                me.spy = Some(spy.clone());
-                spy
+        if !me
+            .spy
+            .as_ref()
+            .is_some_and(|(_, inner)| inner.will_wake(cx.waker()))
+        {
+            let spy = Waker::from(Arc::new(Spy {
+                woken: me.woken.clone(),
+                inner: cx.waker().clone(),
+            }));
+            *me.spy = Some((spy, cx.waker().clone()));
+        }
+        {
+            let mut plain = me.plain.borrow_mut();
+            if !plain.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *plain = Some(cx.waker().clone());
             }
-        };
-        me.plain.borrow_mut().replace(cx.waker().clone());
-        Pin::new(&mut me.future).poll(&mut Context::from_waker(&spy))
+        }
+        let (spy, _) = me.spy.as_ref().expect("set above");
+        Pin::new(&mut me.future).poll(&mut Context::from_waker(spy))
     }
 }
 
 /// Sleeps for `duration`, woken through the tick's plain waker (see [`WakeSpy`]).
-async fn plain_sleep(duration: Duration, plain: Rc<RefCell<Option<Waker>>>) {
+async fn plain_sleep(duration: Duration, plain: &RefCell<Option<Waker>>) {
     let mut sleep = std::pin::pin!(sleep(duration));
     std::future::poll_fn(|cx| {
         let waker = plain.borrow().clone();
@@ -164,6 +175,8 @@ impl<'a> Rt<'a> {
             woken: Arc::new(AtomicBool::new(true)),
             lag: Duration::ZERO,
             ran_in_step: 0,
+            spy: None,
+            plain: RefCell::default(),
         }
     }
 
@@ -187,6 +200,8 @@ impl<'a> Rt<'a> {
             woken: Arc::new(AtomicBool::new(true)),
             lag: Duration::ZERO,
             ran_in_step: 0,
+            spy: None,
+            plain: RefCell::default(),
         }
     }
 
@@ -204,6 +219,8 @@ impl<'a> Rt<'a> {
             woken: Arc::new(AtomicBool::new(true)),
             lag: Duration::ZERO,
             ran_in_step: 0,
+            spy: None,
+            plain: RefCell::default(),
         }
     }
 
@@ -248,13 +265,19 @@ impl<'a> Rt<'a> {
     // expected to fail the simulation.
     pub(crate) fn tick(&mut self, duration: Duration) -> Result<bool> {
         self.woken.store(false, Ordering::Relaxed);
-        let woken = self.woken.clone();
-        let plain = Rc::new(RefCell::new(None));
-        self.tokio.block_on(async {
-            let run = std::pin::pin!(self.local.run_until(plain_sleep(duration, plain.clone())));
+        let Self {
+            tokio,
+            local,
+            woken,
+            spy,
+            plain,
+            ..
+        } = self;
+        tokio.block_on(async {
+            let run = std::pin::pin!(local.run_until(plain_sleep(duration, plain)));
             WakeSpy {
                 woken,
-                spy: None,
+                spy,
                 plain,
                 future: run,
             }
@@ -344,6 +367,8 @@ impl<'a> Rt<'a> {
         // must run.
         self.lag = Duration::ZERO;
         self.woken = Arc::new(AtomicBool::new(true));
+        self.spy = None;
+        self.plain = RefCell::default();
     }
 }
 

@@ -2,11 +2,12 @@ use rand::{rngs::SmallRng, seq::SliceRandom, Rng, SeedableRng};
 use std::cell::RefCell;
 use std::future::Future;
 use std::net::IpAddr;
+use std::mem;
 use std::ops::DerefMut;
 use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use indexmap::IndexMap;
+use crate::FastMap;
 use tokio::time::Duration;
 use tracing::Level;
 
@@ -26,7 +27,7 @@ pub struct Sim<'a> {
     world: RefCell<World>,
 
     /// Per simulated host runtimes
-    rts: IndexMap<IpAddr, Rt<'a>>,
+    rts: FastMap<IpAddr, Rt<'a>>,
 
     /// Simulation duration since unix epoch. Set when the simulation is
     /// created.
@@ -42,6 +43,11 @@ pub struct Sim<'a> {
 
     /// Timers that fired while their host was skipped (faultline patch).
     unregistered_wakes: u64,
+
+    /// Indices into `rts` of the runtimes a step runs and of those it only moves
+    /// the clocks of, reused from step to step (faultline patch).
+    running: Vec<usize>,
+    stopped: Vec<usize>,
 }
 
 /// With [`crate::Builder::skip_idle_hosts`], an idle host still runs once every this
@@ -59,12 +65,14 @@ impl<'a> Sim<'a> {
         Self {
             config,
             world: RefCell::new(world),
-            rts: IndexMap::new(),
+            rts: FastMap::default(),
             since_epoch,
             elapsed: Duration::ZERO,
             steps: 1, // bumped after each step
             skipped: 0,
             unregistered_wakes: 0,
+            running: Vec::new(),
+            stopped: Vec::new(),
         }
     }
 
@@ -459,15 +467,27 @@ impl<'a> Sim<'a> {
         // completes, extract the result and return early if an error is
         // encountered.
 
-        let (mut running, stopped): (Vec<_>, Vec<_>) = self
-            .rts
-            .iter_mut()
-            .partition(|(_, rt)| rt.is_software_running());
+        // Which runtimes run and which only have their clocks moved, by index, in
+        // vectors kept from step to step (faultline patch: upstream partitions the
+        // map into two new vectors every step). Shuffling indices draws the same
+        // permutation as shuffling the pairs did.
+        let mut running = mem::take(&mut self.running);
+        let mut stopped = mem::take(&mut self.stopped);
+        running.clear();
+        stopped.clear();
+        for (i, rt) in self.rts.values().enumerate() {
+            if rt.is_software_running() {
+                running.push(i);
+            } else {
+                stopped.push(i);
+            }
+        }
         if self.config.random_node_order {
             running.shuffle(&mut self.world.borrow_mut().rng);
         }
 
-        for (&addr, rt) in running {
+        for &i in &running {
+            let (&addr, rt) = self.rts.get_index_mut(i).expect("an index taken above");
             if self.config.skip_idle_hosts && !rt.is_woken() {
                 // Idle: no task woken, no message waiting on the network, no
                 // registered deadline in this step. Only its clock moves.
@@ -527,10 +547,13 @@ impl<'a> Sim<'a> {
 
         // Tick the nodes that are not actively running (i.e., crashed) to ensure their clock keeps up
         // with the rest of the simulation when they are restarted (bounced).
-        for (&addr, _rt) in stopped {
+        for &i in &stopped {
+            let (&addr, _rt) = self.rts.get_index(i).expect("an index taken above");
             let mut world = self.world.borrow_mut();
             world.tick(addr, tick);
         }
+        self.running = running;
+        self.stopped = stopped;
 
         self.elapsed += tick;
         self.steps += 1;

@@ -8,7 +8,7 @@ use crate::{
     TRACING_TARGET,
 };
 
-use indexmap::IndexMap;
+use crate::{FastMap, WakeId};
 use rand::RngCore;
 use scoped_tls::scoped_thread_local;
 use std::cell::RefCell;
@@ -19,7 +19,7 @@ use std::time::Duration;
 /// Tracks all the state for the simulated world.
 pub(crate) struct World {
     /// Tracks all individual hosts
-    pub(crate) hosts: IndexMap<IpAddr, Host>,
+    pub(crate) hosts: FastMap<IpAddr, Host>,
 
     /// Tracks how each host is connected to each other.
     pub(crate) topology: Topology,
@@ -53,7 +53,7 @@ impl World {
         tick_duration: Duration,
     ) -> World {
         World {
-            hosts: IndexMap::new(),
+            hosts: FastMap::default(),
             topology: Topology::new(link),
             dns: Dns::new(addrs),
             multicast_groups: MulticastGroups::default(),
@@ -78,6 +78,18 @@ impl World {
     pub(crate) fn current_if_set(f: impl FnOnce(&mut World)) {
         if CURRENT.is_set() {
             Self::current(f);
+        }
+    }
+
+    /// Run `f` if the world is set and not borrowed - otherwise no-op. For drop
+    /// paths that may run while turmoil itself holds the world.
+    pub(crate) fn try_current_mut(f: impl FnOnce(&mut World)) {
+        if CURRENT.is_set() {
+            CURRENT.with(|current| {
+                if let Ok(mut world) = current.try_borrow_mut() {
+                    f(&mut world);
+                }
+            });
         }
     }
 
@@ -272,9 +284,17 @@ impl World {
 
     /// Registers a deadline of the current host's software (see
     /// [`crate::wake_at`]).
-    pub(crate) fn register_wake(&mut self, deadline: tokio::time::Instant) {
-        if self.current.is_some() {
-            self.current_host_mut().register_wake(deadline);
+    pub(crate) fn register_wake(&mut self, deadline: tokio::time::Instant) -> Option<WakeId> {
+        let addr = self.current?;
+        let (host, _, state) = self.hosts.get_full_mut(&addr).expect("host missing");
+        let id = state.register_wake(deadline);
+        Some(WakeId { host, id })
+    }
+
+    /// Withdraws a deadline [`World::register_wake`] registered.
+    pub(crate) fn withdraw_wake(&mut self, wake: WakeId) {
+        if let Some((_, host)) = self.hosts.get_index_mut(wake.host) {
+            host.withdraw_wake(wake.id);
         }
     }
 
