@@ -335,7 +335,9 @@ pub fn run(scenario: &Scenario, seed: u64) -> Result<RunOutcome, SimError> {
         0,
         "a timer not announced through faultline_wire::time fired late"
     );
-    let history = recorder.history();
+    // The run is over: nothing records any more (the hosts' tasks are never polled
+    // again), so the history moves out instead of being copied.
+    let history = recorder.take_history();
     let trace_hash = trace_hash(&history, &events);
     let invariants = checker.map(|mut checker| {
         if scenario.workload.acks == Acks::All && checker.violation.is_none() {

@@ -154,10 +154,44 @@ impl Recorder {
             ops: self.lock().ops.clone(),
         }
     }
+
+    /// The whole history, taken out of the recorder without a copy, once the run that
+    /// records into it is over: what is recorded afterwards starts a new history.
+    pub fn take_history(&self) -> History {
+        History {
+            ops: std::mem::take(&mut self.lock().ops),
+        }
+    }
 }
 
 impl Default for Recorder {
     fn default() -> Self {
         Recorder::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn crash() -> Fault {
+        Fault {
+            kind: "crash".into(),
+            targets: vec!["broker-1".into()],
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn taking_the_history_moves_every_op_out_and_starts_a_new_one() {
+        let recorder = Recorder::new();
+        recorder.fault(1, true, crash());
+        recorder.fault(2, false, crash());
+        let taken = recorder.take_history();
+        assert_eq!(taken.ops.len(), 2);
+        assert_eq!(taken.ops[1].index, 1);
+        assert!(recorder.history().ops.is_empty());
+        recorder.fault(3, true, crash());
+        assert_eq!(recorder.history().ops[0].index, 0);
     }
 }
