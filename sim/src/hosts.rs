@@ -255,19 +255,37 @@ impl Hosts {
                 }
             }
         }
-        let mut replicas = Vec::new();
         for (host, incarnation, broker) in &brokers {
-            for (topic_partition, partition) in &broker.partitions {
-                replicas.push(ReplicaRef {
-                    host,
-                    incarnation: *incarnation,
-                    topic_partition,
-                    partition,
-                });
-            }
             let generations = broker.groups.generations();
             if !generations.is_empty() {
                 checker.check_generations(time_ns, host, *incarnation, &generations);
+            }
+        }
+        // Every replica, grouped by partition (each broker's partitions are in order, so
+        // merging them needs no sort), the brokers in registry order within a partition.
+        let mut heads: Vec<_> = brokers
+            .iter()
+            .map(|(host, incarnation, broker)| {
+                (*host, *incarnation, broker.partitions.iter().peekable())
+            })
+            .collect();
+        let mut replicas = Vec::with_capacity(heads.iter().map(|(_, _, p)| p.len()).sum());
+        while let Some(next) = heads
+            .iter_mut()
+            .filter_map(|(_, _, partitions)| partitions.peek().map(|&(tp, _)| tp))
+            .min()
+        {
+            for (host, incarnation, partitions) in &mut heads {
+                if let Some((topic_partition, partition)) =
+                    partitions.next_if(|&(tp, _)| tp == next)
+                {
+                    replicas.push(ReplicaRef {
+                        host,
+                        incarnation: *incarnation,
+                        topic_partition,
+                        partition,
+                    });
+                }
             }
         }
         checker.check_replicas(time_ns, &replicas);

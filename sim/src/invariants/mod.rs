@@ -243,10 +243,13 @@ impl InvariantChecker {
 
     /// Checks every live replica after a step (those of partitions that changed).
     pub fn check_replicas(&mut self, time_ns: u64, replicas: &[ReplicaRef<'_>]) {
-        // Replicas grouped by partition: each broker lists its partitions in order, so the
-        // (stable, run-merging) sort only merges a few sorted runs.
+        // Replicas grouped by partition. The simulation hands them over in partition
+        // order already (`Hosts::check_invariants` merges the brokers' ordered maps);
+        // otherwise a stable sort groups them, keeping their order within a partition.
         let mut order: Vec<&ReplicaRef<'_>> = replicas.iter().collect();
-        order.sort_by(|a, b| a.topic_partition.cmp(b.topic_partition));
+        if !order.is_sorted_by(|a, b| a.topic_partition <= b.topic_partition) {
+            order.sort_by(|a, b| a.topic_partition.cmp(b.topic_partition));
+        }
         let groups: Vec<&[&ReplicaRef<'_>]> = order
             .chunk_by(|a, b| a.topic_partition == b.topic_partition)
             .collect();
