@@ -85,20 +85,26 @@ impl Op {
         }
         w.write_all(b"\"f\":")?;
         serde_json::to_writer(&mut *w, &self.f)?;
-        write!(w, ",\"index\":{}", self.index)?;
+        w.write_all(b",\"index\":")?;
+        int(w, self.index)?;
         if !self.leader_epochs.is_empty() {
             w.write_all(b",\"leader_epochs\":{")?;
-            for (i, (key, epoch)) in sorted_as_strings(&self.leader_epochs).iter().enumerate() {
+            for (i, (key, epoch)) in sorted_as_strings(&self.leader_epochs).enumerate() {
                 if i > 0 {
                     w.write_all(b",")?;
                 }
-                write!(w, "\"{key}\":{epoch}")?;
+                w.write_all(b"\"")?;
+                int(w, key)?;
+                w.write_all(b"\":")?;
+                int(w, *epoch)?;
             }
             w.write_all(b"}")?;
         }
         w.write_all(b",\"process\":")?;
         serde_json::to_writer(&mut *w, &self.process)?;
-        write!(w, ",\"time\":{},\"type\":", self.time)?;
+        w.write_all(b",\"time\":")?;
+        int(w, self.time)?;
+        w.write_all(b",\"type\":")?;
         serde_json::to_writer(&mut *w, &self.kind)?;
         w.write_all(b",\"value\":")?;
         match &self.value {
@@ -118,41 +124,60 @@ impl Op {
     }
 }
 
+/// Writes an integer as JSON (and `Display`) print it, without the formatting machinery.
+fn int(w: &mut impl Write, n: impl itoa::Integer) -> std::io::Result<()> {
+    w.write_all(itoa::Buffer::new().format(n).as_bytes())
+}
+
 /// A map keyed by partition in the order serde_json's map keeps it: keys sorted as
-/// strings, "10" before "2".
-fn sorted_as_strings<V>(map: &BTreeMap<Key, V>) -> Vec<(String, &V)> {
-    let mut entries: Vec<(String, &V)> = map.iter().map(|(k, v)| (k.to_string(), v)).collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-    entries
+/// strings, "10" before "2". Below 10 that is the map's own order (the common case:
+/// no copy, no sort).
+fn sorted_as_strings<V>(map: &BTreeMap<Key, V>) -> impl Iterator<Item = (Key, &V)> {
+    let mut entries: Vec<(Key, &V)> = map.iter().map(|(k, v)| (*k, v)).collect();
+    if map.last_key_value().is_some_and(|(&last, _)| last >= 10) {
+        entries.sort_unstable_by(|a, b| {
+            let (mut x, mut y) = (itoa::Buffer::new(), itoa::Buffer::new());
+            x.format(a.0).cmp(y.format(b.0))
+        });
+    }
+    entries.into_iter()
 }
 
 /// A micro-op as `micro_op_to_json` would print it (see `Op::write_json`).
 fn write_micro_op(op: &MicroOp, w: &mut impl Write) -> std::io::Result<()> {
     match op {
-        MicroOp::Send {
-            key,
-            value,
-            offset: None,
-        } => write!(w, "[\"send\",{key},{value}]"),
-        MicroOp::Send {
-            key,
-            value,
-            offset: Some(offset),
-        } => write!(w, "[\"send\",{key},[{offset},{value}]]"),
+        MicroOp::Send { key, value, offset } => {
+            w.write_all(b"[\"send\",")?;
+            int(w, *key)?;
+            w.write_all(b",")?;
+            if let Some(offset) = offset {
+                w.write_all(b"[")?;
+                int(w, *offset)?;
+                w.write_all(b",")?;
+                int(w, *value)?;
+                w.write_all(b"]]")
+            } else {
+                int(w, *value)?;
+                w.write_all(b"]")
+            }
+        }
         MicroOp::Poll { reads: None } => w.write_all(b"[\"poll\"]"),
         MicroOp::Poll { reads: Some(reads) } => {
             w.write_all(b"[\"poll\",")?;
             w.write_all(b"{")?;
-            for (i, (key, records)) in sorted_as_strings(reads).iter().enumerate() {
+            for (i, (key, records)) in sorted_as_strings(reads).enumerate() {
                 if i > 0 {
                     w.write_all(b",")?;
                 }
-                write!(w, "\"{key}\":[")?;
+                w.write_all(b"\"")?;
+                int(w, key)?;
+                w.write_all(b"\":[")?;
                 for (j, (offset, value)) in records.iter().enumerate() {
-                    if j > 0 {
-                        w.write_all(b",")?;
-                    }
-                    write!(w, "[{offset},{value}]")?;
+                    w.write_all(if j > 0 { b",[" } else { b"[" })?;
+                    int(w, *offset)?;
+                    w.write_all(b",")?;
+                    int(w, *value)?;
+                    w.write_all(b"]")?;
                 }
                 w.write_all(b"]")?;
             }
