@@ -18,6 +18,19 @@
 //! - [`world`]: builds and drives a run.
 //! - [`pipeline`]: a run judged: the checks its scenario names, and the verdict.
 
+// turmoil seeds each host's tokio runtime only under `tokio_unstable`; without it tokio
+// draws its own random seed per process (a watch channel picks with it which of 8 waiter
+// lists a waiting task joins, so tasks woken by one change run in a random order: two
+// produces completing in one step swap places in the history) and one seed no longer
+// decides a run. `.cargo/config.toml` sets it,
+// but a `RUSTFLAGS` variable replaces that setting instead of adding to it.
+#[cfg(not(tokio_unstable))]
+compile_error!(
+    "faultline-sim must be built with `--cfg tokio_unstable` (set in .cargo/config.toml): \
+     a RUSTFLAGS variable replaces that setting, so include it there, e.g. \
+     RUSTFLAGS=\"--cfg tokio_unstable ...\""
+);
+
 pub mod admin_workload;
 pub mod aim;
 pub mod coverage;
