@@ -19,13 +19,7 @@ pub struct CorruptRecords(pub String);
 /// Encodes records into v2 batches, uncompressed. Records with different leader epochs
 /// or producers land in separate batches.
 pub fn encode_records(records: &[Record]) -> Bytes {
-    let mut out = BytesMut::with_capacity(uncompressed_size(
-        records.iter().map(|r| (&r.key, &r.value)),
-        records
-            .iter()
-            .flat_map(|r| &r.headers)
-            .map(|(name, value)| (name.len(), value)),
-    ));
+    let mut out = BytesMut::with_capacity(uncompressed_size(records));
     if records.is_empty() {
         return out.freeze();
     }
@@ -41,21 +35,21 @@ pub fn encode_records(records: &[Record]) -> Bytes {
 /// Room for a v2 batch of these records uncompressed (Kafka protocol guide, "Record
 /// Batch": a 61-byte header; per record an attributes byte, a timestamp-delta varlong (up
 /// to 10 bytes) and five varints (up to 5) around its key, value and headers; per header
-/// two length varints around its name and value),
-/// so the encoder writes into one buffer instead of growing it record by record.
-fn uncompressed_size<'r>(
-    records: impl Iterator<Item = (&'r Option<Bytes>, &'r Option<Bytes>)>,
-    headers: impl Iterator<Item = (usize, &'r Option<Bytes>)>,
-) -> usize {
+/// two length varints around its name and value), so the encoder writes into one buffer
+/// instead of growing it record by record.
+fn uncompressed_size(records: &[Record]) -> usize {
     let len = |b: &Option<Bytes>| b.as_ref().map_or(0, Bytes::len);
-    let records: usize = records
-        .map(|(key, value)| 1 + 10 + 5 * 5 + len(key) + len(value))
-        .sum();
-    let headers: usize = headers.map(|(name, value)| 5 * 2 + name + len(value)).sum();
-    if records == 0 {
-        0
-    } else {
-        61 + records + headers
+    let record = |r: &Record| {
+        let headers: usize = r
+            .headers
+            .iter()
+            .map(|(name, value)| 5 * 2 + name.len() + len(value))
+            .sum();
+        1 + 10 + 5 * 5 + len(&r.key) + len(&r.value) + headers
+    };
+    match records {
+        [] => 0,
+        _ => 61 + records.iter().map(record).sum::<usize>(),
     }
 }
 
@@ -108,13 +102,7 @@ pub fn encode_batch(
                 .collect(),
         })
         .collect();
-    let mut out = BytesMut::with_capacity(uncompressed_size(
-        records.iter().map(|r| (&r.key, &r.value)),
-        records
-            .iter()
-            .flat_map(|r| &r.headers)
-            .map(|(name, value)| (name.len(), value)),
-    ));
+    let mut out = BytesMut::with_capacity(uncompressed_size(&records));
     if records.is_empty() {
         return out.freeze();
     }
