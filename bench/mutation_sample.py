@@ -40,6 +40,7 @@ import argparse
 import datetime
 import json
 import math
+import os
 import pathlib
 import random
 import re
@@ -74,7 +75,13 @@ FILES = [
 
 def cargo_mutants(*args, capture=True):
     command = ["cargo", "mutants", *args]
-    return subprocess.run(command, cwd=ROOT, check=False, text=True,
+    # cargo-mutants passes RUSTFLAGS on (with its own additions) and ignores
+    # .cargo/config.toml's build.rustflags, which carry `--cfg tokio_unstable`: without it
+    # tokio seeds itself per process and the probe's runs are not reproducible
+    # (faultline-sim now refuses to compile without it).
+    env = dict(os.environ)
+    env["RUSTFLAGS"] = (env.get("RUSTFLAGS", "") + " --cfg tokio_unstable").strip()
+    return subprocess.run(command, cwd=ROOT, check=False, text=True, env=env,
                           stdout=subprocess.PIPE if capture else None)
 
 
