@@ -19,7 +19,7 @@ pub struct CorruptRecords(pub String);
 /// Encodes records into v2 batches, uncompressed. Records with different leader epochs
 /// or producers land in separate batches.
 pub fn encode_records(records: &[Record]) -> Bytes {
-    let mut out = BytesMut::with_capacity(uncompressed_size(records));
+    let mut out = BytesMut::new();
     if records.is_empty() {
         return out.freeze();
     }
@@ -30,27 +30,6 @@ pub fn encode_records(records: &[Record]) -> Bytes {
     RecordBatchEncoder::encode(&mut out, records.iter(), &options)
         .expect("encoding uncompressed v2 batches of valid records cannot fail");
     out.freeze()
-}
-
-/// Room for a v2 batch of these records uncompressed (Kafka protocol guide, "Record
-/// Batch": a 61-byte header; per record an attributes byte, a timestamp-delta varlong (up
-/// to 10 bytes) and five varints (up to 5) around its key, value and headers; per header
-/// two length varints around its name and value), so the encoder writes into one buffer
-/// instead of growing it record by record.
-fn uncompressed_size(records: &[Record]) -> usize {
-    let len = |b: &Option<Bytes>| b.as_ref().map_or(0, Bytes::len);
-    let record = |r: &Record| {
-        let headers: usize = r
-            .headers
-            .iter()
-            .map(|(name, value)| 5 * 2 + name.len() + len(value))
-            .sum();
-        1 + 10 + 5 * 5 + len(&r.key) + len(&r.value) + headers
-    };
-    match records {
-        [] => 0,
-        _ => 61 + records.iter().map(record).sum::<usize>(),
-    }
 }
 
 /// One record as a producer hands it over: what goes into a batch besides the offsets.
@@ -102,7 +81,7 @@ pub fn encode_batch(
                 .collect(),
         })
         .collect();
-    let mut out = BytesMut::with_capacity(uncompressed_size(&records));
+    let mut out = BytesMut::new();
     if records.is_empty() {
         return out.freeze();
     }
