@@ -22,8 +22,8 @@
 // draws its own random seed per process (a watch channel picks with it which of 8 waiter
 // lists a waiting task joins, so tasks woken by one change run in a random order: two
 // produces completing in one step swap places in the history) and one seed no longer
-// decides a run. `.cargo/config.toml` sets it,
-// but a `RUSTFLAGS` variable replaces that setting instead of adding to it.
+// decides a run. `.cargo/config.toml` sets it, but a `RUSTFLAGS` variable replaces that
+// setting instead of adding to it.
 #[cfg(not(tokio_unstable))]
 compile_error!(
     "faultline-sim must be built with `--cfg tokio_unstable` (set in .cargo/config.toml): \

@@ -130,16 +130,13 @@ fn int(w: &mut impl Write, n: impl itoa::Integer) -> std::io::Result<()> {
 }
 
 /// A map keyed by partition in the order serde_json's map keeps it: keys sorted as
-/// strings, "10" before "2". Below 10 that is the map's own order (the common case:
-/// no copy, no sort).
+/// strings, "10" before "2".
 fn sorted_as_strings<V>(map: &BTreeMap<Key, V>) -> impl Iterator<Item = (Key, &V)> {
     let mut entries: Vec<(Key, &V)> = map.iter().map(|(k, v)| (*k, v)).collect();
-    if map.last_key_value().is_some_and(|(&last, _)| last >= 10) {
-        entries.sort_unstable_by(|a, b| {
-            let (mut x, mut y) = (itoa::Buffer::new(), itoa::Buffer::new());
-            x.format(a.0).cmp(y.format(b.0))
-        });
-    }
+    entries.sort_unstable_by(|a, b| {
+        let (mut x, mut y) = (itoa::Buffer::new(), itoa::Buffer::new());
+        x.format(a.0).cmp(y.format(b.0))
+    });
     entries.into_iter()
 }
 
