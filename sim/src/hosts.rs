@@ -256,13 +256,11 @@ impl Hosts {
             }
         }
         for (host, incarnation, broker) in &brokers {
-            let generations = broker.groups.generations();
-            if !generations.is_empty() {
-                checker.check_generations(time_ns, host, *incarnation, &generations);
-            }
+            checker.check_generations(time_ns, host, *incarnation, broker.groups.generations());
         }
         // Every replica, grouped by partition (each broker's partitions are in order, so
-        // merging them needs no sort), the brokers in registry order within a partition.
+        // merging them needs no sort), the brokers in registry order within a partition;
+        // `ends` closes each partition's group.
         let mut heads: Vec<_> = brokers
             .iter()
             .map(|(host, incarnation, broker)| {
@@ -270,24 +268,43 @@ impl Hosts {
             })
             .collect();
         let mut replicas = Vec::with_capacity(heads.iter().map(|(_, _, p)| p.len()).sum());
-        while let Some(next) = heads
-            .iter_mut()
-            .filter_map(|(_, _, partitions)| partitions.peek().map(|&(tp, _)| tp))
-            .min()
-        {
-            for (host, incarnation, partitions) in &mut heads {
-                if let Some((topic_partition, partition)) =
-                    partitions.next_if(|&(tp, _)| tp == next)
-                {
-                    replicas.push(ReplicaRef {
-                        host,
-                        incarnation: *incarnation,
-                        topic_partition,
-                        partition,
-                    });
+        let mut ends = Vec::with_capacity(heads.iter().map(|(_, _, p)| p.len()).max().unwrap_or(0));
+        // Which heads hold the smallest partition: each head is compared once with the
+        // smallest so far (usually every broker holds the same partitions).
+        let mut take = vec![false; heads.len()];
+        loop {
+            let mut next: Option<&TopicPartition> = None;
+            for (i, (_, _, partitions)) in heads.iter_mut().enumerate() {
+                take[i] = false;
+                let Some(&(tp, _)) = partitions.peek() else {
+                    continue;
+                };
+                match next.map(|n| tp.cmp(n)) {
+                    None | Some(std::cmp::Ordering::Less) => {
+                        next = Some(tp);
+                        take[..i].fill(false);
+                        take[i] = true;
+                    }
+                    Some(std::cmp::Ordering::Equal) => take[i] = true,
+                    Some(std::cmp::Ordering::Greater) => {}
                 }
             }
+            if next.is_none() {
+                break;
+            }
+            for ((host, incarnation, partitions), _) in
+                heads.iter_mut().zip(&take).filter(|(_, &take)| take)
+            {
+                let (topic_partition, partition) = partitions.next().expect("peeked above");
+                replicas.push(ReplicaRef {
+                    host,
+                    incarnation: *incarnation,
+                    topic_partition,
+                    partition,
+                });
+            }
+            ends.push(replicas.len());
         }
-        checker.check_replicas(time_ns, &replicas);
+        checker.check_partitions(time_ns, &replicas, &ends);
     }
 }

@@ -67,11 +67,10 @@ pub struct GroupCoordinator {
 
 impl GroupCoordinator {
     /// Every loaded group's current generation (read-only, for the simulation's checks).
-    pub fn generations(&self) -> Vec<(String, i32)> {
+    pub fn generations(&self) -> impl Iterator<Item = (&str, i32)> {
         self.groups
             .iter()
-            .map(|(id, group)| (id.clone(), group.generation_id))
-            .collect()
+            .map(|(id, group)| (id.as_str(), group.generation_id))
     }
 
     /// A coordinator of nothing yet.

@@ -32,6 +32,7 @@
 //! is still reported, and scenarios that document such loss expect `invariant`.
 
 pub mod acks;
+mod control;
 mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -42,7 +43,7 @@ use faultline_broker::storage::TopicPartition;
 use faultline_checker::{Anomaly, AnomalyKind, CheckReport};
 
 use crate::events::{ClusterEvent, ClusterEventKind};
-use crate::seed::fnv1a;
+use crate::seed::Fnv1a;
 
 pub use state::{describe_states, ReplicaRef};
 
@@ -70,6 +71,9 @@ pub struct InvariantChecker {
     replicas: BTreeMap<String, BTreeMap<TopicPartition, ReplicaMemory>>,
     /// The controller's last (leader epoch, partition epoch) per topic and partition.
     controller_epochs: BTreeMap<String, BTreeMap<i32, (i32, i32)>>,
+    /// The controller's registrations at the last check, in its order: (topic,
+    /// partition, leader epoch, partition epoch).
+    controller_last: Vec<(String, i32, i32, i32)>,
     /// The controller's metadata log end, highest seen.
     metadata_end: i64,
     /// Each coordinator's last generation per group, by host, then incarnation, then group.
@@ -145,22 +149,39 @@ fn signature(h: u64, r: &ReplicaRef<'_>) -> u64 {
     h
 }
 
+/// Each partition's key with a signature no check matches, for a check of everything.
+fn replicas_groups_keys(replicas: &[ReplicaRef<'_>], ends: &[usize]) -> Vec<(TopicPartition, u64)> {
+    let mut start = 0;
+    ends.iter()
+        .map(|&end| {
+            (
+                replicas[std::mem::replace(&mut start, end)]
+                    .topic_partition
+                    .clone(),
+                0,
+            )
+        })
+        .collect()
+}
+
 /// A record's fingerprint: everything a consumer could tell apart.
 fn fingerprint(entry: &LogEntry) -> u64 {
-    let mut bytes = Vec::with_capacity(64);
-    bytes.extend_from_slice(&entry.leader_epoch.to_le_bytes());
-    bytes.extend_from_slice(&entry.producer_id.to_le_bytes());
-    bytes.extend_from_slice(&entry.sequence.to_le_bytes());
+    use std::io::Write;
+    let mut hash = Fnv1a::default();
+    let mut put = |bytes: &[u8]| hash.write_all(bytes).expect("hashing cannot fail");
+    put(&entry.leader_epoch.to_le_bytes());
+    put(&entry.producer_id.to_le_bytes());
+    put(&entry.sequence.to_le_bytes());
     for part in [&entry.key, &entry.value] {
         match part {
             Some(b) => {
-                bytes.extend_from_slice(&(b.len() as u64).to_le_bytes());
-                bytes.extend_from_slice(b);
+                put(&(b.len() as u64).to_le_bytes());
+                put(b);
             }
-            None => bytes.extend_from_slice(&u64::MAX.to_le_bytes()),
+            None => put(&u64::MAX.to_le_bytes()),
         }
     }
-    fnv1a(&bytes)
+    hash.finish()
 }
 
 impl InvariantChecker {
@@ -241,31 +262,43 @@ impl InvariantChecker {
         }
     }
 
-    /// Checks every live replica after a step (those of partitions that changed).
+    /// Checks every live replica after a step (those of partitions that changed), in any
+    /// order: a stable sort groups them by partition, keeping their order within one.
     pub fn check_replicas(&mut self, time_ns: u64, replicas: &[ReplicaRef<'_>]) {
-        // Replicas grouped by partition. The simulation hands them over in partition
-        // order already (`Hosts::check_invariants` merges the brokers' ordered maps);
-        // otherwise a stable sort groups them, keeping their order within a partition.
-        let mut order: Vec<&ReplicaRef<'_>> = replicas.iter().collect();
+        let mut order = replicas.to_vec();
         if !order.is_sorted_by(|a, b| a.topic_partition <= b.topic_partition) {
             order.sort_by(|a, b| a.topic_partition.cmp(b.topic_partition));
         }
-        let groups: Vec<&[&ReplicaRef<'_>]> = order
-            .chunk_by(|a, b| a.topic_partition == b.topic_partition)
-            .collect();
-        let check_all =
-            std::mem::take(&mut self.check_all) || self.signatures.len() != groups.len();
-        let mut changed = Vec::with_capacity(groups.len());
-        for (index, group) in groups.iter().enumerate() {
+        let mut ends = Vec::new();
+        let mut end = 0;
+        for group in order.chunk_by(|a, b| a.topic_partition == b.topic_partition) {
+            end += group.len();
+            ends.push(end);
+        }
+        self.check_partitions(time_ns, &order, &ends);
+    }
+
+    /// Checks every live replica after a step, grouped by partition in partition order:
+    /// partition `i` is `replicas[ends[i - 1]..ends[i]]` (`Hosts::check_invariants` merges
+    /// the brokers' ordered maps into this). Only partitions whose signature changed are
+    /// checked again.
+    pub fn check_partitions(&mut self, time_ns: u64, replicas: &[ReplicaRef<'_>], ends: &[usize]) {
+        let groups = ends.iter().scan(0, |start, &end| {
+            Some(&replicas[std::mem::replace(start, end)..end])
+        });
+        let check_all = std::mem::take(&mut self.check_all) || self.signatures.len() != ends.len();
+        let mut changed = Vec::with_capacity(ends.len());
+        for (index, group) in groups.enumerate() {
             let tp = group[0].topic_partition;
             let signature = group
                 .iter()
                 .fold(0xcbf2_9ce4_8422_2325, |h, r| signature(h, r));
+            // The signature first: it differs far more often than the partition does.
             let same = !check_all
                 && self
                     .signatures
                     .get(index)
-                    .is_some_and(|(known, last)| known == tp && *last == signature);
+                    .is_some_and(|(known, last)| *last == signature && known == tp);
             if same {
                 continue;
             }
@@ -276,13 +309,10 @@ impl InvariantChecker {
                 .max()
                 .unwrap_or(0);
             acks::sample(&mut self.isr_timeline, tp, time_ns, largest);
-            changed.push((index, signature));
+            changed.push((index, group, signature));
         }
         if check_all {
-            self.signatures = groups
-                .iter()
-                .map(|g| (g[0].topic_partition.clone(), 0))
-                .collect();
+            self.signatures = replicas_groups_keys(replicas, ends);
         }
         if self.violation.is_some() {
             return;
@@ -308,14 +338,14 @@ impl InvariantChecker {
                 );
             }
         }
-        for (index, signature) in changed {
-            for replica in groups[index] {
-                if let Some((rule, detail)) = self.check_replica(replica, groups[index]) {
+        for (index, group, signature) in changed {
+            for replica in group {
+                if let Some((rule, detail)) = self.check_replica(replica, group) {
                     self.fail(time_ns, rule, detail, &states());
                     return;
                 }
             }
-            let tp = groups[index][0].topic_partition;
+            let tp = group[0].topic_partition;
             match &mut self.signatures[index] {
                 (known, last) if known == tp => *last = signature,
                 other => *other = (tp.clone(), signature),
@@ -326,28 +356,24 @@ impl InvariantChecker {
     fn check_replica(
         &mut self,
         replica: &ReplicaRef<'_>,
-        partition_replicas: &[&ReplicaRef<'_>],
+        partition_replicas: &[ReplicaRef<'_>],
     ) -> Option<(&'static str, String)> {
         let tp = replica.topic_partition;
         let p = replica.partition;
         let name = || format!("{} {}-{}", replica.host, tp.0, tp.1);
         let epoch = p.leader_epoch();
-        if !self.replicas.contains_key(replica.host) {
-            self.replicas
-                .insert(replica.host.to_string(), BTreeMap::new());
-        }
-        let memories = self.replicas.get_mut(replica.host).expect("inserted above");
-        if !memories.contains_key(tp) {
-            memories.insert(
-                tp.clone(),
-                ReplicaMemory {
-                    incarnation: replica.incarnation,
-                    verified: 0,
-                    leader_epoch: epoch,
-                },
-            );
-        }
-        let memory = memories.get_mut(tp).expect("inserted above");
+        let memories = match self.replicas.get_mut(replica.host) {
+            Some(memories) => memories,
+            None => self.replicas.entry(replica.host.to_string()).or_default(),
+        };
+        let memory = match memories.get_mut(tp) {
+            Some(memory) => memory,
+            None => memories.entry(tp.clone()).or_insert(ReplicaMemory {
+                incarnation: replica.incarnation,
+                verified: 0,
+                leader_epoch: epoch,
+            }),
+        };
         if memory.incarnation != replica.incarnation {
             *memory = ReplicaMemory {
                 incarnation: replica.incarnation,
@@ -367,10 +393,10 @@ impl InvariantChecker {
         }
         memory.leader_epoch = epoch;
         if let Role::Leader(state) = &p.role {
-            if !self.leaders.contains_key(tp) {
-                self.leaders.insert(tp.clone(), BTreeMap::new());
-            }
-            let led = self.leaders.get_mut(tp).expect("inserted above");
+            let led = match self.leaders.get_mut(tp) {
+                Some(led) => led,
+                None => self.leaders.entry(tp.clone()).or_default(),
+            };
             let leader = *led.entry(epoch).or_insert(p.node_id);
             if leader != p.node_id {
                 return Some((
@@ -418,145 +444,64 @@ impl InvariantChecker {
                 }
             }
         }
-        self.verify_committed(replica)
+        verify_committed(&mut self.committed, memory, replica)
     }
+}
 
-    /// Compares this replica's records below its high watermark, from where it was last
-    /// verified, with the committed records every other replica had there.
-    fn verify_committed(&mut self, replica: &ReplicaRef<'_>) -> Option<(&'static str, String)> {
-        let (tp, p) = (replica.topic_partition, replica.partition);
-        let memory = self
-            .replicas
-            .get_mut(replica.host)
-            .and_then(|m| m.get_mut(tp))
-            .expect("remembered by check_replica");
-        let end = p.log.end_offset();
-        let upto = p.high_watermark.min(end);
-        let from = memory.verified.min(end);
-        memory.verified = from;
-        if upto <= from {
-            return None;
-        }
-        if !self.committed.contains_key(tp) {
-            self.committed.insert(tp.clone(), Vec::new());
-        }
-        let ledger = self.committed.get_mut(tp).expect("inserted above");
-        for entry in p.log.read_from(from, (upto - from) as usize) {
-            let print = fingerprint(entry);
-            let offset = entry.offset as usize;
-            match ledger.get(offset) {
-                Some(&known) if known != print => {
-                    return Some((
-                        "committed records differ between replicas",
-                        format!(
-                            "{} {}-{}: offset {} (epoch {}) below its high watermark {} differs from the record committed there before",
-                            replica.host, tp.0, tp.1, entry.offset, entry.leader_epoch, p.high_watermark
-                        ),
-                    ));
-                }
-                Some(_) => {}
-                None if offset == ledger.len() => ledger.push(print),
-                None => {
-                    return Some((
-                        "log offsets not dense",
-                        format!(
-                            "{} {}-{}: offset {} follows {}",
-                            replica.host,
-                            tp.0,
-                            tp.1,
-                            entry.offset,
-                            ledger.len()
-                        ),
-                    ))
-                }
-            }
-        }
-        memory.verified = upto;
-        None
+/// Compares this replica's records below its high watermark, from where it was last
+/// verified, with the committed records every other replica had there.
+fn verify_committed(
+    committed: &mut BTreeMap<TopicPartition, Vec<u64>>,
+    memory: &mut ReplicaMemory,
+    replica: &ReplicaRef<'_>,
+) -> Option<(&'static str, String)> {
+    let (tp, p) = (replica.topic_partition, replica.partition);
+    let end = p.log.end_offset();
+    let upto = p.high_watermark.min(end);
+    let from = memory.verified.min(end);
+    memory.verified = from;
+    if upto <= from {
+        return None;
     }
-
-    /// Checks the controller: its registrations' epochs and its metadata log only move
-    /// forward, across its restarts too (it fsyncs every record, KIP-631).
-    /// `registrations` yields (topic, partition, leader epoch, partition epoch).
-    pub fn check_controller<'a>(
-        &mut self,
-        time_ns: u64,
-        registrations: impl IntoIterator<Item = (&'a str, i32, i32, i32)>,
-        metadata_end: i64,
-    ) {
-        if self.violation.is_some() {
-            return;
-        }
-        if metadata_end < self.metadata_end {
-            let detail = format!(
-                "the controller's metadata log ends at {metadata_end}, after {}",
-                self.metadata_end
-            );
-            self.fail(time_ns, "metadata log went backwards", detail, "");
-            return;
-        }
-        self.metadata_end = metadata_end;
-        for (topic, partition, leader_epoch, partition_epoch) in registrations {
-            let now = (leader_epoch, partition_epoch);
-            if !self.controller_epochs.contains_key(topic) {
-                self.controller_epochs
-                    .insert(topic.to_string(), BTreeMap::new());
+    let ledger = match committed.get_mut(tp) {
+        Some(ledger) => ledger,
+        None => committed.entry(tp.clone()).or_default(),
+    };
+    for entry in p.log.read_from(from, (upto - from) as usize) {
+        let print = fingerprint(entry);
+        let offset = entry.offset as usize;
+        match ledger.get(offset) {
+            Some(&known) if known != print => {
+                return Some((
+                    "committed records differ between replicas",
+                    format!(
+                        "{} {}-{}: offset {} (epoch {}) below its high watermark {} differs from the record committed there before",
+                        replica.host, tp.0, tp.1, entry.offset, entry.leader_epoch, p.high_watermark
+                    ),
+                ));
             }
-            let epochs = self
-                .controller_epochs
-                .get_mut(topic)
-                .expect("inserted above");
-            if let Some(before) = epochs.insert(partition, now) {
-                if now.0 < before.0 || now.1 < before.1 {
-                    let detail = format!(
-                        "{topic}-{partition}: controller's (leader epoch, partition epoch) {before:?} then {now:?}"
-                    );
-                    self.fail(time_ns, "partition epochs went backwards", detail, "");
-                    return;
-                }
+            Some(_) => {}
+            None if offset == ledger.len() => ledger.push(print),
+            None => {
+                return Some((
+                    "log offsets not dense",
+                    format!(
+                        "{} {}-{}: offset {} follows {}",
+                        replica.host,
+                        tp.0,
+                        tp.1,
+                        entry.offset,
+                        ledger.len()
+                    ),
+                ))
             }
         }
     }
+    memory.verified = upto;
+    None
+}
 
-    /// Checks a coordinator's groups: a group's generation never goes backwards while one
-    /// coordinator process holds it (KIP-62; generations fence zombies).
-    pub fn check_generations(
-        &mut self,
-        time_ns: u64,
-        host: &str,
-        incarnation: u64,
-        generations: &[(String, i32)],
-    ) {
-        if !self.generations.contains_key(host) {
-            self.generations.insert(host.to_string(), BTreeMap::new());
-        }
-        let by_group = self
-            .generations
-            .get_mut(host)
-            .expect("inserted above")
-            .entry(incarnation)
-            .or_default();
-        let mut backwards = None;
-        for (group, generation) in generations {
-            let before = match by_group.get_mut(group) {
-                Some(last) => Some(std::mem::replace(last, *generation)),
-                None => {
-                    by_group.insert(group.clone(), *generation);
-                    None
-                }
-            };
-            if let Some(before) = before.filter(|&before| *generation < before) {
-                // Only the first violation is kept (`fail`), so the first is enough.
-                backwards.get_or_insert_with(|| {
-                    format!("{host}: group {group} at generation {before}, then {generation}")
-                });
-            }
-        }
-        if let Some(detail) = backwards {
-            self.fail(time_ns, "group generation went backwards", detail, "");
-        }
-    }
-
+impl InvariantChecker {
     /// The `invariants` check report.
     pub fn report(&self, checked_steps: u64) -> CheckReport {
         let anomalies = self

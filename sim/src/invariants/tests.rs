@@ -208,11 +208,11 @@ fn epochs_that_go_backwards_are_reported() {
     );
 
     let mut checker = InvariantChecker::default();
-    checker.check_generations(0, "broker-1", 1, &[("g".into(), 4)]);
+    checker.check_generations(0, "broker-1", 1, [("g", 4)]);
     // Near miss: another coordinator process may start its own generations.
-    checker.check_generations(0, "broker-1", 2, &[("g".into(), 1)]);
+    checker.check_generations(0, "broker-1", 2, [("g", 1)]);
     assert_eq!(checker.violation, None);
-    checker.check_generations(0, "broker-1", 2, &[("g".into(), 0)]);
+    checker.check_generations(0, "broker-1", 2, [("g", 0)]);
     assert_eq!(
         checker.violation.map(|v| v.rule),
         Some("group generation went backwards")
