@@ -311,15 +311,14 @@ impl Broker {
         );
     }
 
-    /// The leader each followed partition is fetched from, grouped by leader.
-    pub fn fetch_targets(&self) -> BTreeMap<i32, Vec<TopicPartition>> {
-        let mut targets: BTreeMap<i32, Vec<TopicPartition>> = BTreeMap::new();
-        for (key, partition) in &self.partitions {
-            if let Role::Follower { leader, .. } = partition.role {
-                targets.entry(leader).or_default().push(key.clone());
-            }
-        }
-        targets
+    /// The partitions this broker follows `leader` in, in partition order (the replica
+    /// fetcher for `leader` fetches them).
+    pub fn followed_from(&self, leader: i32) -> Vec<TopicPartition> {
+        self.partitions
+            .iter()
+            .filter(|(_, p)| matches!(p.role, Role::Follower { leader: l, .. } if l == leader))
+            .map(|(key, _)| key.clone())
+            .collect()
     }
 
     /// Extends the coordinator lease after a controller round whose heartbeat was sent at

@@ -221,9 +221,13 @@ pub fn on_fetch_response(
     response: &FetchResponse,
 ) -> FetchOutcome {
     let mut outcome = FetchOutcome::default();
+    // One key, refilled per partition: looking a partition up allocates nothing.
+    let mut key: TopicPartition = (String::new(), 0);
     for topic in &response.responses {
+        key.0.clear();
+        key.0.push_str(&topic.topic.0);
         for data in &topic.partitions {
-            let key = (topic.topic.0.to_string(), data.partition_index);
+            key.1 = data.partition_index;
             let Some(&(_, epoch, offset)) = round.asked.iter().find(|(k, _, _)| *k == key) else {
                 continue;
             };

@@ -124,7 +124,7 @@ pub fn fetch_metadata(controller: &Controller, request: &FetchRequest) -> FetchR
                 })
             };
             results.push(PartitionFetch {
-                topic: topic.topic.0.to_string(),
+                topic: topic.topic.clone(),
                 partition: wanted.partition,
                 result,
                 high_watermark: controller.log_end_offset(),

@@ -33,8 +33,8 @@ pub const MAX_RECORDS_PER_PARTITION: i64 = 500;
 /// One partition's answer.
 #[derive(Debug, Clone)]
 pub struct PartitionFetch {
-    /// Topic name.
-    pub topic: String,
+    /// Topic name (the request's, shared).
+    pub topic: TopicName,
     /// Partition index.
     pub partition: i32,
     /// The batches, or the error.
@@ -107,10 +107,13 @@ pub fn read_on(
     let mut first_always = true;
     let read_committed_isolation = request.isolation_level == READ_COMMITTED && replica < 0;
     let bugs = broker.config.bugs;
+    // One key, refilled per partition: looking a partition up allocates nothing.
+    let mut key: (String, i32) = (String::new(), 0);
     for topic in &request.topics {
-        let name = topic.topic.0.to_string();
+        key.0.clear();
+        key.0.push_str(&topic.topic.0);
         for wanted in &topic.partitions {
-            let key = (name.clone(), wanted.partition);
+            key.1 = wanted.partition;
             let limit = (wanted.partition_max_bytes.max(0) as usize).min(remaining);
             let mut stable = (-1, None);
             let (result, high_watermark, log_start_offset) = match broker.partitions.get_mut(&key) {
@@ -187,7 +190,7 @@ pub fn read_on(
                 first_always &= read.batch_count == 0;
             }
             out.push(PartitionFetch {
-                topic: name.clone(),
+                topic: topic.topic.clone(),
                 partition: wanted.partition,
                 result,
                 high_watermark,
@@ -274,11 +277,11 @@ pub fn response(results: &[PartitionFetch]) -> FetchResponse {
                 .with_high_watermark(-1)
                 .with_records(Some(Default::default())),
         };
-        match topics.iter_mut().find(|t| t.topic.0.as_str() == item.topic) {
+        match topics.iter_mut().find(|t| t.topic == item.topic) {
             Some(t) => t.partitions.push(data),
             None => topics.push(
                 FetchableTopicResponse::default()
-                    .with_topic(TopicName(item.topic.clone().into()))
+                    .with_topic(item.topic.clone())
                     .with_partitions(vec![data]),
             ),
         }

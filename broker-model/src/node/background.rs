@@ -255,11 +255,7 @@ impl BrokerNode {
                 .buggify
                 .maybe_sleep(30, Duration::from_millis(300))
                 .await;
-            let followed = self
-                .lock()
-                .fetch_targets()
-                .remove(&leader)
-                .unwrap_or_default();
+            let followed = self.lock().followed_from(leader);
             if followed.is_empty() {
                 faultline_wire::time::sleep(idle).await;
                 continue;
