@@ -40,102 +40,6 @@ thread_local! {
         });
 }
 
-/// Kafka's LZ4 codec as `kafka-protocol` configures it (`compression/lz4.rs`): an LZ4 frame
-/// at level 4 (LZ4 HC), independent 64 KiB blocks, block and content checksums.
-const LZ4_LEVEL: u32 = 4;
-
-/// An LZ4 frame compression context, created once per thread and reused for every batch:
-/// `kafka-protocol`'s codec creates one per batch, and at level 4 (HC) each new context
-/// clears its hash chains in `LZ4F_compressBegin` (5.7% of an
-/// `idempotence-compressed-batches` run, `perf`, 2026-12-02). A reused context is reset
-/// with `LZ4_resetStreamHC_fast`, which lz4 documents as equivalent to a fresh one: the
-/// frames are byte for byte those of `kafka-protocol`'s codec (tested below).
-struct Lz4Context(lz4::liblz4::LZ4FCompressionContext);
-
-impl Lz4Context {
-    fn new() -> std::io::Result<Self> {
-        use lz4::liblz4::*;
-        let mut context = LZ4FCompressionContext(std::ptr::null_mut());
-        // SAFETY: creates a context into `context`; freed once, by `Drop`.
-        check_error(unsafe { LZ4F_createCompressionContext(&mut context, LZ4F_VERSION) })?;
-        Ok(Lz4Context(context))
-    }
-
-    /// Appends `plain` to `out` as one LZ4 frame.
-    fn compress(&mut self, plain: &[u8], out: &mut BytesMut) -> std::io::Result<()> {
-        use lz4::liblz4::*;
-        let preferences = LZ4FPreferences {
-            frame_info: LZ4FFrameInfo {
-                block_size_id: BlockSize::Default,
-                block_mode: BlockMode::Independent,
-                content_checksum_flag: ContentChecksum::ChecksumEnabled,
-                content_size: 0,
-                frame_type: FrameType::Frame,
-                dict_id: 0,
-                block_checksum_flag: BlockChecksum::BlockChecksumEnabled,
-            },
-            compression_level: LZ4_LEVEL,
-            auto_flush: 0,
-            favor_dec_speed: 0,
-            reserved: [0; 3],
-        };
-        // The frame header (at most 19 bytes), then what an update of all of `plain` and
-        // the end may write, each bounded by `LZ4F_compressBound`.
-        // SAFETY: a pure function of its arguments.
-        let bound = |len: usize| unsafe { LZ4F_compressBound(len as size_t, &preferences) };
-        let capacity = 19 + check_error(bound(plain.len()))? + check_error(bound(0))?;
-        let start = out.len();
-        out.reserve(capacity);
-        let spare = out.spare_capacity_mut();
-        let dst = spare.as_mut_ptr().cast::<u8>();
-        let mut written = 0;
-        // SAFETY: every call writes at most the capacity it is given into `dst`, which
-        // has `capacity` bytes reserved; `written` counts what they wrote, in order.
-        unsafe {
-            written += check_error(LZ4F_compressBegin(self.0, dst, capacity, &preferences))?;
-            written += check_error(LZ4F_compressUpdate(
-                self.0,
-                dst.add(written),
-                capacity - written,
-                plain.as_ptr(),
-                plain.len() as size_t,
-                std::ptr::null(),
-            ))?;
-            written += check_error(LZ4F_compressEnd(
-                self.0,
-                dst.add(written),
-                capacity - written,
-                std::ptr::null(),
-            ))?;
-            out.set_len(start + written);
-        }
-        Ok(())
-    }
-}
-
-impl Drop for Lz4Context {
-    fn drop(&mut self) {
-        // SAFETY: created by `new`, freed only here.
-        unsafe { lz4::liblz4::LZ4F_freeCompressionContext(self.0) };
-    }
-}
-
-thread_local! {
-    static LZ4_CONTEXT: RefCell<Option<Lz4Context>> = const { RefCell::new(None) };
-}
-
-fn lz4_compress(plain: &[u8], out: &mut BytesMut) -> std::io::Result<()> {
-    LZ4_CONTEXT.with_borrow_mut(|context| {
-        if context.is_none() {
-            *context = Some(Lz4Context::new()?);
-        }
-        context
-            .as_mut()
-            .expect("created above")
-            .compress(plain, out)
-    })
-}
-
 /// Compresses a batch's records section (`plain`) onto `out` with Kafka's codec
 /// `compression`: the bytes `kafka-protocol`'s own codecs write (for zstd and lz4 the same
 /// streams through reused contexts).
@@ -148,7 +52,7 @@ pub fn compress(plain: &[u8], out: &mut BytesMut, compression: Compression) -> a
         Compression::None => out.extend_from_slice(plain),
         Compression::Gzip => Gzip::compress(out, fill)?,
         Compression::Snappy => Snappy::compress(out, fill)?,
-        Compression::Lz4 => lz4_compress(plain, out)?,
+        Compression::Lz4 => crate::lz4_frame::compress(plain, out)?,
         Compression::Zstd => ZSTD_CONTEXTS.with_borrow_mut(|(context, _)| {
             let mut encoder = zstd::stream::write::Encoder::with_context(out.writer(), context);
             encoder.write_all(plain)?;
@@ -169,11 +73,10 @@ pub fn decompress(
 ) -> Result<Bytes, CorruptRecords> {
     let out = match compression {
         Compression::None => records.to_vec(),
-        Compression::Gzip => read_capped(flate2::read::MultiGzDecoder::new(records), cap)?,
-        Compression::Lz4 => {
-            let decoder = lz4::Decoder::new(records).map_err(corrupt("lz4"))?;
-            read_capped(decoder, cap)?
-        }
+        // The `bufread` decoder reads the slice in place (the `read` one copies it through
+        // a zeroed 32 KiB buffer of its own, per batch).
+        Compression::Gzip => read_capped(flate2::bufread::MultiGzDecoder::new(records), cap)?,
+        Compression::Lz4 => crate::lz4_frame::decompress(records, cap).map_err(corrupt("lz4"))?,
         Compression::Zstd => ZSTD_CONTEXTS.with_borrow_mut(|(_, context)| {
             read_capped(
                 zstd::stream::read::Decoder::with_context(records, context),

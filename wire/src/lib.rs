@@ -21,6 +21,7 @@ pub mod codec;
 pub mod connection;
 pub mod decompress;
 pub mod frame;
+pub mod lz4_frame;
 pub mod records;
 pub mod tamper;
 pub mod time;
