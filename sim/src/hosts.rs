@@ -268,40 +268,23 @@ impl Hosts {
             })
             .collect();
         let mut replicas = Vec::with_capacity(heads.iter().map(|(_, _, p)| p.len()).sum());
-        let mut ends = Vec::with_capacity(heads.iter().map(|(_, _, p)| p.len()).max().unwrap_or(0));
-        // Which heads hold the smallest partition: each head is compared once with the
-        // smallest so far (usually every broker holds the same partitions).
-        let mut take = vec![false; heads.len()];
-        loop {
-            let mut next: Option<&TopicPartition> = None;
-            for (i, (_, _, partitions)) in heads.iter_mut().enumerate() {
-                take[i] = false;
-                let Some(&(tp, _)) = partitions.peek() else {
-                    continue;
-                };
-                match next.map(|n| tp.cmp(n)) {
-                    None | Some(std::cmp::Ordering::Less) => {
-                        next = Some(tp);
-                        take[..i].fill(false);
-                        take[i] = true;
-                    }
-                    Some(std::cmp::Ordering::Equal) => take[i] = true,
-                    Some(std::cmp::Ordering::Greater) => {}
+        let mut ends = Vec::new();
+        while let Some(next) = heads
+            .iter_mut()
+            .filter_map(|(_, _, partitions)| partitions.peek().map(|&(tp, _)| tp))
+            .min()
+        {
+            for (host, incarnation, partitions) in &mut heads {
+                if let Some((topic_partition, partition)) =
+                    partitions.next_if(|&(tp, _)| tp == next)
+                {
+                    replicas.push(ReplicaRef {
+                        host,
+                        incarnation: *incarnation,
+                        topic_partition,
+                        partition,
+                    });
                 }
-            }
-            if next.is_none() {
-                break;
-            }
-            for ((host, incarnation, partitions), _) in
-                heads.iter_mut().zip(&take).filter(|(_, &take)| take)
-            {
-                let (topic_partition, partition) = partitions.next().expect("peeked above");
-                replicas.push(ReplicaRef {
-                    host,
-                    incarnation: *incarnation,
-                    topic_partition,
-                    partition,
-                });
             }
             ends.push(replicas.len());
         }

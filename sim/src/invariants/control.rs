@@ -2,8 +2,6 @@
 //! metadata log and group generations only move forward (KIP-101, KIP-497, KIP-631,
 //! KIP-62).
 
-use std::collections::BTreeMap;
-
 use super::InvariantChecker;
 
 impl InvariantChecker {
@@ -61,14 +59,10 @@ impl InvariantChecker {
                 partition_epoch,
             ));
             let now = (leader_epoch, partition_epoch);
-            if !self.controller_epochs.contains_key(topic) {
-                self.controller_epochs
-                    .insert(topic.to_string(), BTreeMap::new());
-            }
-            let epochs = self
-                .controller_epochs
-                .get_mut(topic)
-                .expect("inserted above");
+            let epochs = match self.controller_epochs.get_mut(topic) {
+                Some(epochs) => epochs,
+                None => self.controller_epochs.entry(topic.to_string()).or_default(),
+            };
             if let Some(before) = epochs.insert(partition, now) {
                 if now.0 < before.0 || now.1 < before.1 {
                     let detail = format!(
@@ -95,15 +89,11 @@ impl InvariantChecker {
         if generations.peek().is_none() {
             return;
         }
-        if !self.generations.contains_key(host) {
-            self.generations.insert(host.to_string(), BTreeMap::new());
-        }
-        let by_group = self
-            .generations
-            .get_mut(host)
-            .expect("inserted above")
-            .entry(incarnation)
-            .or_default();
+        let by_host = match self.generations.get_mut(host) {
+            Some(by_host) => by_host,
+            None => self.generations.entry(host.to_string()).or_default(),
+        };
+        let by_group = by_host.entry(incarnation).or_default();
         let mut backwards = None;
         for (group, generation) in generations {
             let before = match by_group.get_mut(group) {

@@ -149,21 +149,6 @@ fn signature(h: u64, r: &ReplicaRef<'_>) -> u64 {
     h
 }
 
-/// Each partition's key with a signature no check matches, for a check of everything.
-fn replicas_groups_keys(replicas: &[ReplicaRef<'_>], ends: &[usize]) -> Vec<(TopicPartition, u64)> {
-    let mut start = 0;
-    ends.iter()
-        .map(|&end| {
-            (
-                replicas[std::mem::replace(&mut start, end)]
-                    .topic_partition
-                    .clone(),
-                0,
-            )
-        })
-        .collect()
-}
-
 /// A record's fingerprint: everything a consumer could tell apart.
 fn fingerprint(entry: &LogEntry) -> u64 {
     use std::io::Write;
@@ -288,8 +273,13 @@ impl InvariantChecker {
         });
         let check_all = std::mem::take(&mut self.check_all) || self.signatures.len() != ends.len();
         let mut changed = Vec::with_capacity(ends.len());
+        // On a check of everything, every partition's key with a signature no check matches.
+        let mut fresh = Vec::with_capacity(if check_all { ends.len() } else { 0 });
         for (index, group) in groups.enumerate() {
             let tp = group[0].topic_partition;
+            if check_all {
+                fresh.push((tp.clone(), 0));
+            }
             let signature = group
                 .iter()
                 .fold(0xcbf2_9ce4_8422_2325, |h, r| signature(h, r));
@@ -312,7 +302,7 @@ impl InvariantChecker {
             changed.push((index, group, signature));
         }
         if check_all {
-            self.signatures = replicas_groups_keys(replicas, ends);
+            self.signatures = fresh;
         }
         if self.violation.is_some() {
             return;
@@ -446,6 +436,37 @@ impl InvariantChecker {
         }
         verify_committed(&mut self.committed, memory, replica)
     }
+
+    /// The `invariants` check report.
+    pub fn report(&self, checked_steps: u64) -> CheckReport {
+        let anomalies = self
+            .violation
+            .iter()
+            .map(|v| Anomaly {
+                kind: AnomalyKind::Invariant,
+                key: None,
+                ops: Vec::new(),
+                description: format!(
+                    "{} at {:.3} s: {}{}",
+                    v.rule,
+                    v.time_ns as f64 / 1e9,
+                    v.detail,
+                    if v.states.is_empty() {
+                        String::new()
+                    } else {
+                        format!(". Replicas then: {}", v.states)
+                    }
+                ),
+            })
+            .collect();
+        let mut stats = BTreeMap::new();
+        stats.insert("steps checked".to_string(), checked_steps);
+        stats.insert(
+            "committed offsets verified".to_string(),
+            self.committed.values().map(|l| l.len() as u64).sum(),
+        );
+        CheckReport::from_anomalies("invariants", anomalies, stats)
+    }
 }
 
 /// Compares this replica's records below its high watermark, from where it was last
@@ -499,39 +520,6 @@ fn verify_committed(
     }
     memory.verified = upto;
     None
-}
-
-impl InvariantChecker {
-    /// The `invariants` check report.
-    pub fn report(&self, checked_steps: u64) -> CheckReport {
-        let anomalies = self
-            .violation
-            .iter()
-            .map(|v| Anomaly {
-                kind: AnomalyKind::Invariant,
-                key: None,
-                ops: Vec::new(),
-                description: format!(
-                    "{} at {:.3} s: {}{}",
-                    v.rule,
-                    v.time_ns as f64 / 1e9,
-                    v.detail,
-                    if v.states.is_empty() {
-                        String::new()
-                    } else {
-                        format!(". Replicas then: {}", v.states)
-                    }
-                ),
-            })
-            .collect();
-        let mut stats = BTreeMap::new();
-        stats.insert("steps checked".to_string(), checked_steps);
-        stats.insert(
-            "committed offsets verified".to_string(),
-            self.committed.values().map(|l| l.len() as u64).sum(),
-        );
-        CheckReport::from_anomalies("invariants", anomalies, stats)
-    }
 }
 
 #[cfg(test)]
