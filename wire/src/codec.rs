@@ -113,7 +113,7 @@ pub fn encode_response_frame(
     } else {
         api_key.response_header_version(version)
     };
-    framed(RESPONSE_CAPACITY, |out| {
+    framed(response_capacity(response), |out| {
         ResponseHeader::default()
             .with_correlation_id(correlation_id)
             .encode(out, header_version)?;
@@ -155,6 +155,21 @@ pub fn encode_request_frame<R: Request>(
 
 /// Answers start this large; most fit, the rest grow.
 const RESPONSE_CAPACITY: usize = 512;
+
+/// The buffer an answer starts with: a fetch's is as large as its records besides, so it
+/// is allocated once instead of doubling up to their size and copying each time.
+fn response_capacity(response: &ResponseKind) -> usize {
+    let ResponseKind::Fetch(fetch) = response else {
+        return RESPONSE_CAPACITY;
+    };
+    let records: usize = fetch
+        .responses
+        .iter()
+        .flat_map(|topic| &topic.partitions)
+        .map(|partition| partition.records.as_ref().map_or(0, |r| r.len()))
+        .sum();
+    RESPONSE_CAPACITY + records
+}
 
 /// What `write` puts in one buffer after a 4-byte big-endian length of it.
 fn framed(
