@@ -104,20 +104,62 @@ fn shown_before(facts: &Facts, key: Key, before: u64, at: Option<i32>) -> Option
         .iter()
         .filter(|a| a.op.key == key && a.done_index < before)
         .filter(|a| binds(a.op.leader_epoch, at))
-        .filter_map(|a| match (a.f, a.op.timestamp) {
-            (Function::DeleteRecords, _) => a.op.low_watermark.map(|l| Shown {
-                log_start: l,
-                op: a.done_index,
-                by_delete: true,
-            }),
-            (Function::ListOffsets, Some(-2)) => a.op.answer.map(|(o, _)| Shown {
-                log_start: o,
-                op: a.done_index,
-                by_delete: false,
-            }),
-            _ => None,
-        })
+        .filter_map(shown_by)
         .max_by_key(|s| s.log_start)
+}
+
+/// The log start showings of every key, in completion order, with the largest log start
+/// shown up to each: `reads_below_log_start` asks "the largest shown before this poll
+/// began" for every record every poll returned, and a scan of all admin ops per record
+/// made the check quadratic (6% of an `admin-and-seek-under-failover` run, issue #17).
+struct ShownPrefix {
+    /// Per key: the showing ops' completion indices, ascending, and the running maximum
+    /// of the log starts they showed.
+    by_key: BTreeMap<Key, (Vec<u64>, Vec<i64>)>,
+}
+
+impl ShownPrefix {
+    fn of(facts: &Facts) -> ShownPrefix {
+        let mut showings: Vec<(Key, u64, i64)> = facts
+            .asked
+            .iter()
+            .filter_map(|a| Some((a.op.key, a.done_index, shown_by(a)?.log_start)))
+            .collect();
+        showings.sort_by_key(|&(key, done, _)| (key, done));
+        let mut by_key: BTreeMap<Key, (Vec<u64>, Vec<i64>)> = BTreeMap::new();
+        for (key, done, log_start) in showings {
+            let (dones, largest) = by_key.entry(key).or_default();
+            let running = largest.last().map_or(log_start, |&l| l.max(log_start));
+            dones.push(done);
+            largest.push(running);
+        }
+        ShownPrefix { by_key }
+    }
+
+    /// What `shown_before(facts, key, before, None)` finds, its log start only.
+    fn largest_before(&self, key: Key, before: u64) -> Option<i64> {
+        let (dones, largest) = self.by_key.get(&key)?;
+        let count = dones.partition_point(|&done| done < before);
+        count.checked_sub(1).map(|last| largest[last])
+    }
+}
+
+/// The log start `asked` showed, if it showed one: an acknowledged DeleteRecords' low
+/// watermark or a ListOffsets earliest answer.
+fn shown_by(asked: &Asked) -> Option<Shown> {
+    match (asked.f, asked.op.timestamp) {
+        (Function::DeleteRecords, _) => asked.op.low_watermark.map(|l| Shown {
+            log_start: l,
+            op: asked.done_index,
+            by_delete: true,
+        }),
+        (Function::ListOffsets, Some(-2)) => asked.op.answer.map(|(o, _)| Shown {
+            log_start: o,
+            op: asked.done_index,
+            by_delete: false,
+        }),
+        _ => None,
+    }
 }
 
 /// Whether a log start shown at leader epoch `shown` binds an answer given at `at`: unless
@@ -132,11 +174,12 @@ fn reads_below_log_start(facts: &Facts, stale: &mut u64) -> Vec<Anomaly> {
     let mut anomalies = Vec::new();
     let mut reported = std::collections::BTreeSet::new();
     let mut stale_polls = std::collections::BTreeSet::new();
+    let shown = ShownPrefix::of(facts);
     for read in &facts.reads {
-        let Some(any) = shown_before(facts, read.key, read.invoke_index, None) else {
+        let Some(any) = shown.largest_before(read.key, read.invoke_index) else {
             continue;
         };
-        if read.offset >= any.log_start {
+        if read.offset >= any {
             continue;
         }
         let binding = shown_before(facts, read.key, read.invoke_index, read.leader_epoch);
@@ -159,4 +202,63 @@ fn reads_below_log_start(facts: &Facts, stale: &mut u64) -> Vec<Anomaly> {
         }
     }
     anomalies
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::op::AdminOp;
+
+    /// The prefix index answers as the scan it replaces: for every key and every history
+    /// index, the largest log start shown before it, over deletions and earliest offsets
+    /// interleaved with other admin ops, some without an answer.
+    #[test]
+    fn the_prefix_index_answers_as_the_scan() {
+        let mut facts = Facts::default();
+        let mut state = 0x9e37_79b9_u64;
+        let mut next = |bound: u64| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            (state >> 33) % bound
+        };
+        for done in 0..300u64 {
+            let key = next(3) as u32;
+            let value = next(100) as i64;
+            let (f, op) = match next(4) {
+                0 => (Function::DeleteRecords, {
+                    let mut op = AdminOp::delete_records(key, value);
+                    op.low_watermark = (next(5) > 0).then_some(value);
+                    op
+                }),
+                1 => (Function::ListOffsets, {
+                    let mut op = AdminOp::list_offsets(key, -2, false);
+                    op.answer = (next(5) > 0).then_some((value, -1));
+                    op
+                }),
+                _ => (Function::ListOffsets, {
+                    let mut op = AdminOp::list_offsets(key, -1, false);
+                    op.answer = Some((value, -1));
+                    op
+                }),
+            };
+            facts.asked.push(Asked {
+                op,
+                f,
+                invoke_index: done.saturating_sub(next(4)),
+                done_index: done * 2 + 1,
+            });
+        }
+        let prefix = ShownPrefix::of(&facts);
+        for key in 0..4 {
+            for before in 0..=602 {
+                let scanned = shown_before(&facts, key, before, None).map(|s| s.log_start);
+                assert_eq!(
+                    prefix.largest_before(key, before),
+                    scanned,
+                    "key {key} before {before}"
+                );
+            }
+        }
+    }
 }
