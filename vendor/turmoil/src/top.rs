@@ -19,6 +19,12 @@ pub(crate) struct Topology {
     /// Specific configuration overrides between specific hosts.
     links: FastMap<Pair, Link>,
 
+    /// Each host's links, as indices into `links` in insertion order (links are
+    /// only ever added): delivery and the idle check look at a host's own links
+    /// instead of comparing its address with both ends of every link, every
+    /// host, every step (faultline patch).
+    by_host: FastMap<IpAddr, Vec<usize>>,
+
     /// The network's clock. Upstream ticks a software-less tokio runtime every
     /// step only to read its paused clock; a paused clock advanced by `d` reads
     /// `start + d`, so the sum is kept here instead (faultline patch: one
@@ -184,6 +190,7 @@ impl Topology {
         Topology {
             config,
             links: FastMap::default(),
+            by_host: FastMap::default(),
             now: Rt::no_software().now(),
         }
     }
@@ -191,8 +198,19 @@ impl Topology {
     /// Register a link between two hosts
     pub(crate) fn register(&mut self, a: IpAddr, b: IpAddr) {
         let pair = Pair::new(a, b);
-        let link = Link::new(self.now, pair.0);
-        assert!(self.links.insert(pair, link).is_none());
+        let (first, second) = (pair.0, pair.1);
+        let link = Link::new(self.now, first);
+        let (index, fresh) = self.links.insert_full(pair, link);
+        assert!(fresh.is_none());
+        self.by_host.entry(first).or_default().push(index);
+        if second != first {
+            self.by_host.entry(second).or_default().push(index);
+        }
+    }
+
+    /// The links with `host` at one end, in the order they were registered.
+    fn links_of(&self, host: IpAddr) -> &[usize] {
+        self.by_host.get(&host).map_or(&[], Vec::as_slice)
     }
 
     pub(crate) fn set_max_message_latency(&mut self, value: Duration) {
@@ -258,17 +276,23 @@ impl Topology {
 
     // Move messages from any network links to the `dst` host.
     pub(crate) fn deliver_messages(&mut self, rand: &mut dyn RngCore, dst: &mut Host) {
-        for (pair, link) in &mut self.links {
-            if pair.0 == dst.addr || pair.1 == dst.addr {
-                link.deliver_messages(&self.config, rand, dst);
-            }
+        let Self {
+            config,
+            links,
+            by_host,
+            ..
+        } = self;
+        for &index in by_host.get(&dst.addr).map_or(&[][..], Vec::as_slice) {
+            let (_, link) = links.get_index_mut(index).expect("links are never removed");
+            link.deliver_messages(config, rand, dst);
         }
     }
 
     /// Whether a message on some link waits to be delivered to `dst`.
     pub(crate) fn has_deliverable(&self, dst: IpAddr) -> bool {
-        self.links.iter().any(|(pair, link)| {
-            (pair.0 == dst || pair.1 == dst) && !link.deliverable[link.side(dst)].is_empty()
+        self.links_of(dst).iter().any(|&index| {
+            let (_, link) = self.links.get_index(index).expect("links are never removed");
+            !link.deliverable[link.side(dst)].is_empty()
         })
     }
 
