@@ -397,23 +397,16 @@ impl Partition {
         let Role::Leader(state) = &self.role else {
             return;
         };
-        let own_end = self.log.end_offset();
-        let mut members: Vec<i32> = self.registration.isr.clone();
-        if let Some(pending) = &state.pending_isr {
-            members.extend(pending.isr.iter().copied());
-        }
-        let mut minimum = own_end;
-        for member in members {
-            if member == self.node_id {
-                continue;
-            }
-            let follower_end = state
-                .followers
-                .get(&member)
-                .map(|p| p.log_end_offset)
-                .unwrap_or(-1);
-            minimum = minimum.min(follower_end);
-        }
+        // The ISR and any proposed one (KIP-497: a pending expansion counts at once).
+        let pending = state.pending_isr.iter().flat_map(|p| &p.isr);
+        let minimum = self
+            .registration
+            .isr
+            .iter()
+            .chain(pending)
+            .filter(|&&member| member != self.node_id)
+            .map(|member| state.followers.get(member).map_or(-1, |p| p.log_end_offset))
+            .fold(self.log.end_offset(), i64::min);
         if minimum > self.high_watermark {
             self.high_watermark = minimum;
         }

@@ -100,7 +100,7 @@ pub fn read_on(
 ) -> (Vec<PartitionFetch>, bool) {
     let replica = replica_id(request);
     let mut advanced = false;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(request.topics.iter().map(|t| t.partitions.len()).sum());
     // KIP-74: the response as a whole stays within max_bytes, but the first batch of the
     // first partition with data goes out whatever its size.
     let mut remaining = request.max_bytes.max(0) as usize;
