@@ -94,17 +94,27 @@ pub fn encode_batch(
         // from empty, and copies that (the same bytes).
         RecordBatchEncoder::encode(&mut out, records.iter(), &options)
     } else {
-        RecordBatchEncoder::encode_with_custom_compression(
-            &mut out,
-            records.iter(),
-            &options,
-            Some(|plain: &mut BytesMut, out: &mut BytesMut, compression| {
-                crate::decompress::compress(plain, out, compression)
-            }),
-        )
+        encode_through_compressor(&mut out, &records, &options)
     };
     encoded.expect("encoding v2 batches of valid records cannot fail");
     out.freeze()
+}
+
+/// Encodes `records` through kafka-protocol's custom-compressor path: the records into a
+/// buffer of their own, which [`crate::decompress::compress`] writes into `out`.
+fn encode_through_compressor(
+    out: &mut BytesMut,
+    records: &[Record],
+    options: &RecordEncodeOptions,
+) -> anyhow::Result<()> {
+    RecordBatchEncoder::encode_with_custom_compression(
+        out,
+        records.iter(),
+        options,
+        Some(|plain: &mut BytesMut, out: &mut BytesMut, compression| {
+            crate::decompress::compress(plain, out, compression)
+        }),
+    )
 }
 
 /// Bytes an uncompressed v2 batch of `records` takes at most: the 61-byte header, and per
@@ -243,15 +253,7 @@ mod tests {
                 version: 2,
                 compression: Compression::None,
             };
-            RecordBatchEncoder::encode_with_custom_compression(
-                &mut through,
-                wire.iter(),
-                &options,
-                Some(|plain: &mut BytesMut, out: &mut BytesMut, compression| {
-                    crate::decompress::compress(plain, out, compression)
-                }),
-            )
-            .unwrap();
+            encode_through_compressor(&mut through, &wire, &options).unwrap();
             assert_eq!(batch, through.freeze(), "size {size}");
         }
     }
