@@ -103,12 +103,12 @@ unsafe impl GlobalAlloc for GuardedAllocator {
             Ok(l) => l,
             Err(_) => return std::ptr::null_mut(),
         };
-        if is_plain(layout) && is_plain(new_layout) && !is_lazy(new_layout) {
-            // SAFETY: `pointer` came from mimalloc (a plain layout is never lazy); the
-            // new block is aligned as `is_plain` says.
-            return unsafe { libmimalloc_sys::mi_realloc(pointer.cast(), new_size).cast() };
-        }
         if !is_lazy(layout) && !is_lazy(new_layout) {
+            if is_plain(layout) && is_plain(new_layout) {
+                // SAFETY: `pointer` came from mimalloc (its layout is not lazy); the new
+                // block is aligned as `is_plain` says.
+                return unsafe { libmimalloc_sys::mi_realloc(pointer.cast(), new_size).cast() };
+            }
             // SAFETY: forwarded with the caller's guarantees.
             return unsafe { Small.realloc(pointer, layout, new_size) };
         }
@@ -177,6 +177,31 @@ mod tests {
                 }
                 GuardedAllocator.dealloc(block, layout);
             }
+        }
+    }
+
+    /// A lazily mapped block is plain by alignment too, and goes back through `munmap`
+    /// and a fresh block when it shrinks or grows, never to mimalloc: a hostile capacity
+    /// that a decoder's vector then shrinks to what it holds.
+    #[test]
+    fn a_lazy_block_moves_out_of_its_mapping_whatever_its_alignment() {
+        let layout = Layout::from_size_align(LAZY_THRESHOLD, 8).unwrap();
+        assert!(is_lazy(layout) && is_plain(layout));
+        // SAFETY: the mapping is freed with its layout; the small block with its own.
+        unsafe {
+            let block = GuardedAllocator.alloc(layout);
+            assert!(!block.is_null());
+            for i in 0..64 {
+                *block.add(i) = i as u8;
+            }
+            let small = GuardedAllocator.realloc(block, layout, 64);
+            for i in 0..64 {
+                assert_eq!(*small.add(i), i as u8, "kept when moved out of the mapping");
+            }
+            let small_layout = Layout::from_size_align(64, 8).unwrap();
+            let large = GuardedAllocator.realloc(small, small_layout, LAZY_THRESHOLD);
+            assert_eq!(*large.add(63), 63, "kept when moved into a mapping");
+            GuardedAllocator.dealloc(large, layout);
         }
     }
 
