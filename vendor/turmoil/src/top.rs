@@ -185,6 +185,12 @@ enum State {
     Hold,
 }
 
+/// The links with `host` at one end, as indices into `Topology::links`, in the order
+/// they were registered.
+fn links_of(by_host: &FastMap<IpAddr, Vec<usize>>, host: IpAddr) -> &[usize] {
+    by_host.get(&host).map_or(&[], Vec::as_slice)
+}
+
 impl Topology {
     pub(crate) fn new(config: config::Link) -> Topology {
         Topology {
@@ -208,10 +214,7 @@ impl Topology {
         }
     }
 
-    /// The links with `host` at one end, in the order they were registered.
-    fn links_of(&self, host: IpAddr) -> &[usize] {
-        self.by_host.get(&host).map_or(&[], Vec::as_slice)
-    }
+
 
     pub(crate) fn set_max_message_latency(&mut self, value: Duration) {
         self.config.latency_mut().max_message_latency = value;
@@ -282,7 +285,7 @@ impl Topology {
             by_host,
             ..
         } = self;
-        for &index in by_host.get(&dst.addr).map_or(&[][..], Vec::as_slice) {
+        for &index in links_of(by_host, dst.addr) {
             let (_, link) = links.get_index_mut(index).expect("links are never removed");
             link.deliver_messages(config, rand, dst);
         }
@@ -290,7 +293,7 @@ impl Topology {
 
     /// Whether a message on some link waits to be delivered to `dst`.
     pub(crate) fn has_deliverable(&self, dst: IpAddr) -> bool {
-        self.links_of(dst).iter().any(|&index| {
+        links_of(&self.by_host, dst).iter().any(|&index| {
             let (_, link) = self.links.get_index(index).expect("links are never removed");
             !link.deliverable[link.side(dst)].is_empty()
         })
