@@ -44,7 +44,7 @@ pub const RECORD_COUNT_OFFSET: usize = 57;
 pub const HEADER_BYTES: usize = 61;
 /// Every v2 record takes at least this many bytes (length, attributes, two deltas, key and
 /// value lengths, header count — one varint byte each at least).
-const MIN_RECORD_BYTES: usize = 7;
+pub(crate) const MIN_RECORD_BYTES: usize = 7;
 /// Attribute bits holding the compression codec.
 const COMPRESSION_MASK: i16 = 0x7;
 /// Attribute bit set when timestamps are `LogAppendTime`.
@@ -127,13 +127,26 @@ pub struct Batch {
 /// Splits `bytes` into batches, checking each header: it fits, is v2, its CRC matches, and
 /// an uncompressed batch claims no more records than its bytes could hold.
 pub fn split_batches(bytes: &Bytes) -> Result<Vec<Batch>, CorruptRecords> {
-    let mut batches = Vec::new();
+    split(bytes, Crc::Check)
+}
+
+/// Whether [`split`] checks each batch's CRC.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Crc {
+    Check,
+    /// The caller decodes every batch with `kafka-protocol`'s decoder, which checks it.
+    LeftToDecoder,
+}
+
+/// [`split_batches`], with or without the CRC checks.
+pub(crate) fn split(bytes: &Bytes, crc: Crc) -> Result<Vec<Batch>, CorruptRecords> {
+    let mut batches = Vec::with_capacity(count_batches(bytes));
     let mut position = 0;
     while position < bytes.len() {
         let rest = &bytes[position..];
         let total = batch_size(rest)?;
         let batch = bytes.slice(position..position + total);
-        let header = parse_header(&batch)?;
+        let header = parse_header(&batch, crc)?;
         batches.push(Batch {
             header,
             bytes: batch,
@@ -141,6 +154,24 @@ pub fn split_batches(bytes: &Bytes) -> Result<Vec<Batch>, CorruptRecords> {
         position += total;
     }
     Ok(batches)
+}
+
+/// How many whole batches `bytes` hold by their lengths alone, up to the first that does
+/// not fit (the batches' `Vec` is allocated once; the checks, and their errors, are
+/// [`split_batches`]'s).
+fn count_batches(bytes: &[u8]) -> usize {
+    let mut count = 0;
+    let mut rest = bytes;
+    while rest.len() >= HEADER_BYTES {
+        let batch_length = (&rest[BATCH_LENGTH_OFFSET..]).get_i32();
+        let total = usize::try_from(batch_length).map_or(0, |n| n.saturating_add(LOG_OVERHEAD));
+        if total > rest.len() || total < HEADER_BYTES {
+            break;
+        }
+        count += 1;
+        rest = &rest[total..];
+    }
+    count
 }
 
 /// The size of the batch at the start of `rest`, header included.
@@ -166,7 +197,7 @@ fn batch_size(rest: &[u8]) -> Result<usize, CorruptRecords> {
 }
 
 /// Reads and checks the header of one whole batch.
-fn parse_header(batch: &[u8]) -> Result<BatchHeader, CorruptRecords> {
+fn parse_header(batch: &[u8], crc: Crc) -> Result<BatchHeader, CorruptRecords> {
     if batch[MAGIC_OFFSET] != 2 {
         return Err(CorruptRecords(format!(
             "unsupported magic byte {}",
@@ -174,7 +205,10 @@ fn parse_header(batch: &[u8]) -> Result<BatchHeader, CorruptRecords> {
         )));
     }
     let supplied = (&batch[CRC_OFFSET..]).get_u32();
-    let actual = crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]);
+    let actual = match crc {
+        Crc::Check => crc32c::crc32c(&batch[ATTRIBUTES_OFFSET..]),
+        Crc::LeftToDecoder => supplied,
+    };
     if supplied != actual {
         return Err(CorruptRecords(format!(
             "CRC mismatch: batch says {supplied:#x}, bytes give {actual:#x}"
@@ -273,7 +307,7 @@ pub fn rewrite_batch(
         max_timestamp,
         ..batch.header
     };
-    debug_assert_eq!(parse_header(&bytes), Ok(header));
+    debug_assert_eq!(parse_header(&bytes, Crc::Check), Ok(header));
     Batch { header, bytes }
 }
 

@@ -9,7 +9,7 @@ use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEnc
 
 #[cfg(test)]
 use crate::batch::RECORD_COUNT_OFFSET;
-use crate::batch::{decode_batch, split_batches};
+use crate::batch::{decode_batch, split, split_batches, Crc, MIN_RECORD_BYTES};
 
 /// Why record bytes did not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -154,17 +154,31 @@ pub fn producer_batch(
 
 /// Decodes every batch in `bytes` (decompressing as needed), after checking each header's
 /// lengths, CRC and record count.
+///
+/// Each CRC is computed once, by the decoder: the batches are split without it, and only
+/// if something fails are they split again with it, so that the error is the one a
+/// CRC-checked split would give first (a bad CRC anywhere before any decoding error).
 pub fn decode_records(bytes: &Bytes) -> Result<Vec<Record>, CorruptRecords> {
-    let mut records = Vec::new();
-    for batch in split_batches(bytes)? {
-        records.extend(decode_batch(&batch)?);
+    let decoded = split(bytes, Crc::LeftToDecoder).and_then(|batches| {
+        let claimed: usize = batches.iter().map(|b| b.header.record_count as usize).sum();
+        // The claimed counts are a hint only (a compressed batch's are checked after
+        // decompressing): never reserve more than the bytes could hold uncompressed.
+        let mut records = Vec::with_capacity(claimed.min(bytes.len() / MIN_RECORD_BYTES));
+        for batch in &batches {
+            records.extend(decode_batch(batch)?);
+        }
+        Ok(records)
+    });
+    match decoded {
+        Ok(records) => Ok(records),
+        Err(error) => split_batches(bytes).and(Err(error)),
     }
-    Ok(records)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::batch::{ATTRIBUTES_OFFSET, CRC_OFFSET};
     use kafka_protocol::records::TimestampType;
 
     fn record(offset: i64, epoch: i32, value: &'static str) -> Record {
@@ -215,6 +229,68 @@ mod tests {
             if let Ok(records) = decode_records(&bytes.slice(0..cut)) {
                 assert!(records.len() < whole.len(), "cut at {cut}: {records:?}");
                 assert_eq!(records[..], whole[..records.len()], "cut at {cut}");
+            }
+        }
+    }
+
+    /// What decoding every batch after a CRC-checked split gives (the decoding before
+    /// CRCs were left to the decoder).
+    fn checked_then_decoded(bytes: &Bytes) -> Result<Vec<Record>, CorruptRecords> {
+        let mut records = Vec::new();
+        for batch in split_batches(bytes)? {
+            records.extend(decode_batch(&batch)?);
+        }
+        Ok(records)
+    }
+
+    /// Every one-byte corruption of three batches, with the corrupted batch's CRC left
+    /// wrong or made right again: the same records or the same error as a CRC-checked
+    /// split followed by decoding (a bad CRC anywhere is reported before a decoding error
+    /// in an earlier batch).
+    #[test]
+    fn decoding_fails_as_a_checked_split_would() {
+        let records = vec![record(0, 1, "ab"), record(1, 2, "cd"), record(2, 3, "ef")];
+        let whole = encode_records(&records);
+        let offsets: Vec<usize> = split_batches(&whole)
+            .unwrap()
+            .iter()
+            .map(|b| b.bytes.as_ptr() as usize - whole.as_ptr() as usize)
+            .collect();
+        let bytes = whole.to_vec();
+        for at in 0..bytes.len() {
+            for flip in [1u8, 0x80] {
+                for fix_crc in [false, true] {
+                    let mut corrupt = bytes.clone();
+                    corrupt[at] ^= flip;
+                    if fix_crc {
+                        let start = *offsets.iter().rev().find(|&&o| o <= at).unwrap();
+                        let end = offsets
+                            .iter()
+                            .find(|&&o| o > at)
+                            .copied()
+                            .unwrap_or(bytes.len());
+                        if at >= start + ATTRIBUTES_OFFSET {
+                            let crc = crc32c::crc32c(&corrupt[start + ATTRIBUTES_OFFSET..end]);
+                            corrupt[start + CRC_OFFSET..start + CRC_OFFSET + 4]
+                                .copy_from_slice(&crc.to_be_bytes());
+                        }
+                    }
+                    // A later batch with a bad CRC too, so a decoding error in this one
+                    // must give way to it.
+                    for spoil_last in [false, true] {
+                        let mut corrupt = corrupt.clone();
+                        if spoil_last {
+                            let last = corrupt.len() - 1;
+                            corrupt[last] ^= 0x40;
+                        }
+                        let corrupt = Bytes::from(corrupt);
+                        assert_eq!(
+                            decode_records(&corrupt),
+                            checked_then_decoded(&corrupt),
+                            "byte {at} ^ {flip:#x}, CRC fixed {fix_crc}, last spoiled {spoil_last}"
+                        );
+                    }
+                }
             }
         }
     }
