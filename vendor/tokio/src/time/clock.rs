@@ -378,8 +378,35 @@ cfg_test_util! {
             }
 
             inner.base += duration;
-            self.publish(&inner);
+            // faultline: the frozen time moves by `duration`, in nanoseconds, without
+            // measuring `base` against `origin` again (`base` is `origin` plus the
+            // published nanoseconds, exactly).
+            let nanos = self.frozen_nanos.load(Ordering::Relaxed);
+            match u64::try_from(duration.as_nanos()).ok().and_then(|d| nanos.checked_add(d)) {
+                Some(nanos) => self.frozen_nanos.store(nanos, Ordering::Release),
+                None => self.publish(&inner),
+            }
+            debug_assert_eq!(
+                Some(self.frozen_nanos.load(Ordering::Relaxed)),
+                u64::try_from(inner.base.duration_since(self.origin).as_nanos()).ok()
+            );
             Ok(())
+        }
+
+        /// faultline: while the clock is frozen, its time as nanoseconds past `origin`
+        /// (two atomic loads, no `Instant` arithmetic); `None` while it runs.
+        pub(crate) fn frozen_nanos(&self) -> Option<u64> {
+            if self.frozen.load(Ordering::Acquire) {
+                Some(self.frozen_nanos.load(Ordering::Acquire))
+            } else {
+                None
+            }
+        }
+
+        /// faultline: `instant` as nanoseconds past `origin`, if it is not before it.
+        pub(crate) fn nanos_since_origin(&self, instant: Instant) -> Option<u64> {
+            let since = instant.into_std().checked_duration_since(self.origin)?;
+            u64::try_from(since.as_nanos()).ok()
         }
 
         /// Makes the frozen time readable without the mutex (held by the caller).

@@ -5,12 +5,20 @@ use crate::time::{Clock, Duration, Instant};
 #[derive(Debug)]
 pub(crate) struct TimeSource {
     start_time: Instant,
+    /// faultline: `start_time` as nanoseconds past the clock's origin, when the clock
+    /// can be frozen: `now` then reads a frozen clock's tick without `Instant`
+    /// arithmetic.
+    #[cfg(feature = "test-util")]
+    start_nanos: Option<u64>,
 }
 
 impl TimeSource {
     pub(crate) fn new(clock: &Clock) -> Self {
+        let start_time = clock.now();
         Self {
-            start_time: clock.now(),
+            start_time,
+            #[cfg(feature = "test-util")]
+            start_nanos: clock.nanos_since_origin(start_time),
         }
     }
 
@@ -34,6 +42,14 @@ impl TimeSource {
     }
 
     pub(crate) fn now(&self, clock: &Clock) -> u64 {
+        // faultline: a frozen clock's tick from nanoseconds, as `instant_to_tick` would
+        // compute it (whole milliseconds since `start_time`, saturating at zero).
+        #[cfg(feature = "test-util")]
+        if let (Some(start), Some(now)) = (self.start_nanos, clock.frozen_nanos()) {
+            let ms = (now.saturating_sub(start) / 1_000_000).min(MAX_SAFE_MILLIS_DURATION);
+            debug_assert_eq!(ms, self.instant_to_tick(clock.now()));
+            return ms;
+        }
         self.instant_to_tick(clock.now())
     }
 
