@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use kafka_protocol::records::Record;
 
-use faultline_wire::batch::split_batches;
+use faultline_wire::batch::{split_batches, Batch};
 
 use crate::config::{ClusterConfig, FsyncPolicy};
 use crate::events::BrokerEventKind;
@@ -270,18 +270,19 @@ impl Broker {
         leader_high_watermark: i64,
         leader_log_start_offset: i64,
     ) -> bool {
-        let mut batches = Vec::new();
         let wire = records
             .map(split_batches)
             .and_then(Result::ok)
             .unwrap_or_default();
-        for batch in &wire {
-            let stored = StoredBatch::from_wire(batch);
-            let Ok(entries) = stored.decode() else {
-                break;
-            };
-            batches.push((stored, entries));
+        if self.storage.refuses_appends() {
+            return self.follower_append_refused(
+                key,
+                &wire,
+                leader_high_watermark,
+                leader_log_start_offset,
+            );
         }
+        let batches = decode_fetched(&wire);
         let Some(partition) = self.partitions.get_mut(key) else {
             return true;
         };
@@ -301,6 +302,67 @@ impl Broker {
             self.persist_log_start(key, log_start);
         }
         true
+    }
+
+    /// [`Broker::follower_append`] on a disk that refuses every append now: the state an
+    /// append and its undo would leave, without making them (a follower whose disk fails
+    /// refetches its whole backlog every round until the disk recovers). `false` when
+    /// something would have been written.
+    ///
+    /// Something is written when the first batch continues the log and decodes. The undo
+    /// cuts the log back to where it ended (`Partition::undo_follower_append`), and every
+    /// epoch the fetch added starts at or past that end, so the log is as it was; the high
+    /// watermark ends at `min(max(hw, min(leader hw, new end)), old end)`, which is
+    /// `max(hw, min(leader hw, old end))` (the high watermark never passes the log end),
+    /// and the log start at the leader's, capped by that: what an append of nothing
+    /// leaves. Debug builds make the append and its undo on a copy and compare.
+    fn follower_append_refused(
+        &mut self,
+        key: &TopicPartition,
+        wire: &[Batch],
+        leader_high_watermark: i64,
+        leader_log_start_offset: i64,
+    ) -> bool {
+        let Some(partition) = self.partitions.get_mut(key) else {
+            return true;
+        };
+        #[cfg(debug_assertions)]
+        let expected = {
+            let mut copy = partition.clone();
+            let before = copy.log.end_offset();
+            copy.append_as_follower(
+                decode_fetched(wire),
+                leader_high_watermark,
+                leader_log_start_offset,
+            );
+            let wrote = copy.log.end_offset() > before;
+            if wrote {
+                copy.undo_follower_append(before);
+            }
+            (copy.log, copy.high_watermark, wrote)
+        };
+        let writes = wire.first().is_some_and(|batch| {
+            let stored = StoredBatch::from_wire(batch);
+            stored.base_offset == partition.log.end_offset() && stored.decode().is_ok()
+        });
+        partition.append_as_follower(Vec::new(), leader_high_watermark, leader_log_start_offset);
+        #[cfg(debug_assertions)]
+        {
+            let (log, high_watermark, wrote) = expected;
+            assert_eq!(
+                writes, wrote,
+                "a refused append writes what an append would"
+            );
+            assert_eq!(
+                partition.high_watermark, high_watermark,
+                "high watermark as undone"
+            );
+            assert!(
+                partition.log == log,
+                "a refused append leaves the log as undone"
+            );
+        }
+        !writes
     }
 
     /// Checkpoints a partition's log start offset (Kafka's `log-start-offset-checkpoint`).
@@ -392,4 +454,18 @@ impl Broker {
 pub fn encode_entries(entries: &[LogEntry]) -> Bytes {
     let records: Vec<Record> = entries.iter().map(entry_to_record).collect();
     faultline_wire::records::encode_records(&records)
+}
+
+/// A fetch answer's batches decoded, up to the first that does not decode (the next fetch
+/// asks again from there).
+fn decode_fetched(wire: &[Batch]) -> Vec<(StoredBatch, Vec<LogEntry>)> {
+    let mut batches = Vec::with_capacity(wire.len());
+    for batch in wire {
+        let stored = StoredBatch::from_wire(batch);
+        let Ok(entries) = stored.decode() else {
+            break;
+        };
+        batches.push((stored, entries));
+    }
+    batches
 }

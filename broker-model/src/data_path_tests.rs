@@ -22,15 +22,14 @@ use crate::broker::Broker;
 use crate::config::{ClusterConfig, MessageTimestampType, TopicConfig};
 use crate::handlers::offsets::MAX_TIMESTAMP;
 use crate::handlers::{delete_records, fetch, offsets, produce};
-use crate::log::StoredBatch;
 use crate::metadata::{MetadataRecord, PartitionRegistration};
-use crate::storage::{MemoryStorage, StorageError};
+use crate::storage::MemoryStorage;
 
-const TOPIC: &str = "events";
+pub(crate) const TOPIC: &str = "events";
 
 /// Broker `node_id` hosting `events` (two partitions, replicas 1-3, broker 1 leading)
 /// with the given ISR.
-fn broker(node_id: i32, isr: Vec<i32>, config: ClusterConfig) -> Broker {
+pub(crate) fn broker(node_id: i32, isr: Vec<i32>, config: ClusterConfig) -> Broker {
     let mut broker = Broker::new(node_id, config, Box::new(MemoryStorage::default()));
     let mut records = vec![MetadataRecord::Topic {
         name: TOPIC.into(),
@@ -56,7 +55,7 @@ fn leader() -> Broker {
     broker(1, vec![1], ClusterConfig::default())
 }
 
-fn records(count: usize, value_bytes: usize, first_timestamp: i64) -> Vec<BatchRecord> {
+pub(crate) fn records(count: usize, value_bytes: usize, first_timestamp: i64) -> Vec<BatchRecord> {
     (0..count)
         .map(|i| BatchRecord {
             key: Some(Bytes::from(format!("key-{i}"))),
@@ -71,7 +70,7 @@ fn records(count: usize, value_bytes: usize, first_timestamp: i64) -> Vec<BatchR
 }
 
 /// Produces `batch` to `partition` with acks=1 and returns the base offset.
-fn produce_to(broker: &mut Broker, partition: i32, batch: Bytes, now_ms: u64) -> i64 {
+pub(crate) fn produce_to(broker: &mut Broker, partition: i32, batch: Bytes, now_ms: u64) -> i64 {
     let request =
         ProduceRequest::default()
             .with_acks(1)
@@ -87,7 +86,7 @@ fn produce_to(broker: &mut Broker, partition: i32, batch: Bytes, now_ms: u64) ->
     }
 }
 
-fn fetch_request(
+pub(crate) fn fetch_request(
     replica_id: i32,
     wanted: &[(i32, i64)],
     max_bytes: i32,
@@ -551,48 +550,4 @@ fn kip_98_a_new_leader_recognises_a_retried_multi_record_batch() {
         "nothing appended"
     );
     assert_eq!(produce_to(&mut broker, 0, batch(6), 10), 6);
-}
-
-/// A disk that refuses every append (EIO).
-struct RefusingDisk;
-
-impl crate::storage::Storage for RefusingDisk {
-    fn append(&mut self, p: &crate::TopicPartition, _: &[StoredBatch]) -> Result<(), StorageError> {
-        Err(StorageError {
-            partition: p.clone(),
-        })
-    }
-    fn truncate(&mut self, _: &crate::TopicPartition, _: i64) {}
-    fn put_blob(&mut self, _: &str, _: Vec<u8>) {}
-    fn sync(&mut self) {}
-    fn recover(&self) -> crate::storage::Recovered {
-        crate::storage::Recovered::default()
-    }
-}
-
-/// A follower whose disk refuses the write keeps nothing of it and says so, so that its
-/// fetcher backs off (Kafka's `AbstractFetcherThread` delays a partition whose append threw
-/// `KafkaStorageException`) instead of refetching every round.
-#[test]
-fn a_follower_that_cannot_write_keeps_nothing_and_says_so() {
-    let mut leader = broker(1, vec![1, 2], ClusterConfig::default());
-    produce_to(
-        &mut leader,
-        0,
-        encode_batch(&records(2, 10, 0), None, Compression::None),
-        0,
-    );
-    let (results, _) = fetch::read(
-        &mut leader,
-        &fetch_request(2, &[(0, 0)], i32::MAX, 1 << 20),
-        0,
-    );
-    let (read, key) = (results[0].result.as_ref().unwrap(), (TOPIC.to_string(), 0));
-    let mut failing = broker(2, vec![1, 2], ClusterConfig::default());
-    failing.storage = Box::new(RefusingDisk);
-    assert!(!failing.follower_append(&key, Some(&read.bytes), results[0].high_watermark, 0));
-    assert_eq!(failing.partitions[&key].log.end_offset(), 0);
-    let mut healthy = broker(2, vec![1, 2], ClusterConfig::default());
-    assert!(healthy.follower_append(&key, Some(&read.bytes), results[0].high_watermark, 0));
-    assert_eq!(healthy.partitions[&key].log.end_offset(), 2);
 }

@@ -50,6 +50,8 @@ pub mod partition;
 pub mod pause;
 pub mod producer_ids;
 pub mod producer_state;
+#[cfg(test)]
+mod refused_append_tests;
 pub mod replica_fetcher;
 pub mod storage;
 pub mod txn;

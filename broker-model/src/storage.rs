@@ -52,6 +52,12 @@ pub trait Storage: Send {
     fn sync(&mut self);
     /// Everything on disk now, as a restarted process would read it.
     fn recover(&self) -> Recovered;
+    /// Whether every `append` fails now, known before trying (a simulated disk inside its
+    /// error window). A disk that cannot know says `false`; callers only skip work that
+    /// a failed append would throw away.
+    fn refuses_appends(&self) -> bool {
+        false
+    }
 }
 
 /// A disk that never loses anything and never persists across process restarts: what

@@ -116,6 +116,10 @@ impl Storage for SimDisk {
         Ok(())
     }
 
+    fn refuses_appends(&self) -> bool {
+        self.lock().failing
+    }
+
     fn truncate(&mut self, partition: &TopicPartition, end_offset: i64) {
         let mut state = self.lock();
         let Some(log) = state.logs.get_mut(partition) else {
