@@ -15,11 +15,10 @@ average per build.
 import argparse
 import os
 import pathlib
-import subprocess
 import tempfile
 import tomllib
 
-from sim_speed import seconds
+from sim_speed import cpu_seconds, seconds
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -44,17 +43,10 @@ def main():
     for scenario in scenarios:
         for _ in range(args.rounds):
             for name, binary, env in builds:
-                with tempfile.NamedTemporaryFile("r") as times, tempfile.TemporaryDirectory() as out:
-                    subprocess.run(
-                        ["/usr/bin/time", "-f", "%U %S", "-o", times.name, str(binary), "explore",
-                         str(scenario), "--jobs", "1", "--seeds", f"1..={args.seeds}",
-                         "--keep-going", "--out", out],
-                        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                        env={**os.environ, **env}, check=False,
-                    )
-                    user, system = map(float, times.read().split()[-2:])
+                with tempfile.TemporaryDirectory() as out:
+                    cpu = cpu_seconds(binary, scenario, args.seeds, out, env)
                 key = (scenario.stem, name)
-                best[key] = min(best.get(key, float("inf")), (user + system) / args.seeds)
+                best[key] = min(best.get(key, float("inf")), cpu / args.seeds)
     names = [name for name, _, _ in builds]
     print("| scenario | simulated s | " + " | ".join(f"{n}: CPU s per seed (×)" for n in names) + " |")
     print("|---|---:|" + "---:|" * len(names))
@@ -66,7 +58,7 @@ def main():
         for name in names:
             cpu = best[(scenario.stem, name)]
             totals[name] += cpu
-            cells.append(f"{cpu:.3f} ({simulated / cpu:.0f}×)")
+            cells.append(f"{cpu:.4f} ({simulated / cpu:.0f}×)")
         print(f"| {scenario.stem} | {simulated:.0f} | " + " | ".join(cells) + " |")
     averages = [totals[name] / len(scenarios) for name in names]
     print("| **catalog average** | | " + " | ".join(f"**{a:.4f}**" for a in averages) + " |")
