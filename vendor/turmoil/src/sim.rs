@@ -207,7 +207,7 @@ impl<'a> Sim<'a> {
         for h in hosts {
             let rt = self.rts.get_mut(&h).expect("missing host");
 
-            self.world.borrow_mut().current = Some(h);
+            self.world.borrow_mut().set_current(Some(h));
 
             World::enter(&self.world, || {
                 rt.crash();
@@ -225,7 +225,7 @@ impl<'a> Sim<'a> {
             });
         }
 
-        self.world.borrow_mut().current = None;
+        self.world.borrow_mut().set_current(None);
     }
 
     /// Bounces the resolved hosts. The software is restarted.
@@ -243,12 +243,12 @@ impl<'a> Sim<'a> {
         for h in hosts {
             let rt = self.rts.get_mut(&h).expect("missing host");
 
-            self.world.borrow_mut().current = Some(h);
+            self.world.borrow_mut().set_current(Some(h));
 
             World::enter(&self.world, || f(h, rt));
         }
 
-        self.world.borrow_mut().current = None;
+        self.world.borrow_mut().set_current(None);
     }
 
     /// Check whether a host has software running.
@@ -488,6 +488,14 @@ impl<'a> Sim<'a> {
 
         for &i in &running {
             let (&addr, rt) = self.rts.get_index_mut(i).expect("an index taken above");
+            // The host's index in the world, looked up once per step (faultline patch:
+            // upstream hashes its address for every access below).
+            let host_index = self
+                .world
+                .borrow()
+                .hosts
+                .get_index_of(&addr)
+                .expect("missing host");
             if self.config.skip_idle_hosts && !rt.is_woken() {
                 // Idle: no task woken, no message waiting on the network, no
                 // registered deadline in this step. Only its clock moves.
@@ -495,12 +503,12 @@ impl<'a> Sim<'a> {
                 let World {
                     topology, hosts, ..
                 } = world.deref_mut();
-                let host = hosts.get_mut(&addr).expect("missing host");
+                let host = hosts.get_index_mut(host_index).expect("missing host").1;
                 let start = host.timer.step_elapsed();
                 let overdue = rt.lag >= tick * MAX_IDLE_STEPS;
                 if !overdue && !topology.has_deliverable(addr) && !host.wake_due(start, tick) {
                     rt.lag += tick;
-                    world.tick(addr, tick);
+                    world.tick_index(host_index, tick);
                     if rt.is_client() {
                         is_finished = false;
                     }
@@ -524,10 +532,11 @@ impl<'a> Sim<'a> {
                     hosts,
                     ..
                 } = world.deref_mut();
-                topology.deliver_messages(rng, hosts.get_mut(&addr).expect("missing host"));
+                let host = hosts.get_index_mut(host_index).expect("missing host").1;
+                topology.deliver_messages(rng, host);
 
                 // Set the current host (see method docs)
-                world.current = Some(addr);
+                world.set_current_index(host_index);
 
                 world.current_host_mut().timer.now(rt.now());
             }
@@ -540,9 +549,9 @@ impl<'a> Sim<'a> {
 
             // Unset the current host
             let mut world = self.world.borrow_mut();
-            world.current = None;
+            world.set_current(None);
 
-            world.tick(addr, tick);
+            world.tick_index(host_index, tick);
         }
 
         // Tick the nodes that are not actively running (i.e., crashed) to ensure their clock keeps up

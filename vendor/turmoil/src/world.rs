@@ -30,8 +30,14 @@ pub(crate) struct World {
     // Maps multicast groups to udp destination addresses.
     pub(crate) multicast_groups: MulticastGroups,
 
-    /// If set, this is the current host being executed.
+    /// If set, this is the current host being executed. Set with
+    /// [`World::set_current`].
     pub(crate) current: Option<IpAddr>,
+
+    /// faultline: the current host's index in `hosts` (hosts are never removed, so an
+    /// index stays valid): the current host is found without hashing its address, on
+    /// every socket operation and timer registration of its software.
+    current_index: Option<usize>,
 
     /// Random number generator used for all decisions. To make execution
     /// deterministic, reuse the same seed.
@@ -58,6 +64,7 @@ impl World {
             dns: Dns::new(addrs),
             multicast_groups: MulticastGroups::default(),
             current: None,
+            current_index: None,
             rng,
             tick_duration,
         }
@@ -108,19 +115,45 @@ impl World {
         CURRENT.set(world, f)
     }
 
+    /// Sets (or clears) the host being executed.
+    pub(crate) fn set_current(&mut self, addr: Option<IpAddr>) {
+        self.current = addr;
+        self.current_index = addr.and_then(|addr| self.hosts.get_index_of(&addr));
+    }
+
+    /// Sets the host being executed by its index in `hosts`.
+    pub(crate) fn set_current_index(&mut self, index: usize) {
+        let (&addr, _) = self.hosts.get_index(index).expect("host missing");
+        self.current = Some(addr);
+        self.current_index = Some(index);
+    }
+
+    /// The current host's index, checked against its address in debug builds.
+    fn current_index(&self) -> Option<usize> {
+        debug_assert_eq!(
+            self.current_index,
+            self.current.and_then(|addr| self.hosts.get_index_of(&addr)),
+            "the current host's index is set with its address"
+        );
+        self.current_index
+    }
+
     pub(crate) fn current_host_mut(&mut self) -> &mut Host {
-        let addr = self.current.expect("current host missing");
-        self.hosts.get_mut(&addr).expect("host missing")
+        self.current.expect("current host missing");
+        let index = self.current_index().expect("host missing");
+        self.hosts.get_index_mut(index).expect("host missing").1
     }
 
     pub(crate) fn current_host(&self) -> &Host {
-        let addr = self.current.expect("current host missing");
-        self.hosts.get(&addr).expect("host missing")
+        self.current.expect("current host missing");
+        let index = self.current_index().expect("host missing");
+        self.hosts.get_index(index).expect("host missing").1
     }
 
     pub(crate) fn try_current_host(&self) -> TurmoilResult<&Host> {
-        let addr = self.current.ok_or("current host missing")?;
-        self.hosts.get(&addr).ok_or_else(|| "host missing".into())
+        self.current.ok_or("current host missing")?;
+        let index = self.current_index().ok_or("host missing")?;
+        Ok(self.hosts.get_index(index).ok_or("host missing")?.1)
     }
 
     pub(crate) fn lookup(&mut self, host: impl ToIpAddr) -> IpAddr {
@@ -285,8 +318,9 @@ impl World {
     /// Registers a deadline of the current host's software (see
     /// [`crate::wake_at`]).
     pub(crate) fn register_wake(&mut self, deadline: tokio::time::Instant) -> Option<WakeId> {
-        let addr = self.current?;
-        let (host, _, state) = self.hosts.get_full_mut(&addr).expect("host missing");
+        self.current?;
+        let host = self.current_index().expect("host missing");
+        let (_, state) = self.hosts.get_index_mut(host).expect("host missing");
         let id = state.register_wake(deadline);
         Some(WakeId { host, id })
     }
@@ -303,6 +337,16 @@ impl World {
         self.hosts
             .get_mut(&addr)
             .expect("missing host")
+            .timer
+            .tick(duration);
+    }
+
+    /// Tick the host at `index` in `hosts` by `duration`.
+    pub(crate) fn tick_index(&mut self, index: usize, duration: Duration) {
+        self.hosts
+            .get_index_mut(index)
+            .expect("missing host")
+            .1
             .timer
             .tick(duration);
     }
