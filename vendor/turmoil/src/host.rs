@@ -8,7 +8,7 @@ use crate::{Envelope, TRACING_TARGET};
 use bytes::Bytes;
 use crate::FastMap;
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::fmt::Display;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -56,7 +56,7 @@ pub(crate) struct Host {
 
     /// The ids in `wakes` not withdrawn ([`crate::withdraw_wake`]); a withdrawn
     /// deadline stays in the heap until it reaches the top and is dropped there.
-    live_wakes: BTreeSet<u64>,
+    live_wakes: LiveIds,
 
     /// The id the next registered deadline gets.
     next_wake: u64,
@@ -83,7 +83,7 @@ impl Host {
             next_ephemeral_port: *ephemeral_ports.start(),
             ephemeral_ports,
             wakes: BinaryHeap::new(),
-            live_wakes: BTreeSet::new(),
+            live_wakes: LiveIds::default(),
             next_wake: 0,
         }
     }
@@ -106,7 +106,7 @@ impl Host {
             next_ephemeral_port: *ephemeral_ports.start(),
             ephemeral_ports,
             wakes: BinaryHeap::new(),
-            live_wakes: BTreeSet::new(),
+            live_wakes: LiveIds::default(),
             next_wake: 0,
         }
     }
@@ -119,14 +119,14 @@ impl Host {
         let id = self.next_wake;
         self.next_wake += 1;
         self.wakes.push(Reverse((at, id)));
-        self.live_wakes.insert(id);
+        self.live_wakes.insert_next(id);
         id
     }
 
     /// Forgets a registered deadline: its timer was dropped, so nothing will be
     /// due then. A no-op for a deadline already passed.
     pub(crate) fn withdraw_wake(&mut self, id: u64) {
-        self.live_wakes.remove(&id);
+        self.live_wakes.remove(id);
     }
 
     /// Whether a registered deadline falls in the step that starts at host
@@ -137,7 +137,7 @@ impl Host {
     pub(crate) fn wake_due(&mut self, start: Duration, tick: Duration) -> bool {
         let end = start + tick;
         while let Some(&Reverse((at, id))) = self.wakes.peek() {
-            if !self.live_wakes.contains(&id) {
+            if !self.live_wakes.contains(id) {
                 // Withdrawn.
                 self.wakes.pop();
                 continue;
@@ -146,7 +146,7 @@ impl Host {
                 return at <= end;
             }
             self.wakes.pop();
-            self.live_wakes.remove(&id);
+            self.live_wakes.remove(id);
         }
         false
     }
@@ -192,6 +192,42 @@ impl Host {
                 self.udp.receive_from_network(src, dst, datagram);
                 Ok(())
             }
+        }
+    }
+}
+
+/// Which deadline ids are live (faultline patch: a `BTreeSet` insert and remove for every
+/// timer before). Ids are handed out in increasing order, so a window of flags from the
+/// oldest id that may still be live holds them all; ids below the window are dead.
+#[derive(Debug, Default)]
+struct LiveIds {
+    first: u64,
+    live: VecDeque<bool>,
+}
+
+impl LiveIds {
+    /// Marks the next id, `id`, live.
+    fn insert_next(&mut self, id: u64) {
+        debug_assert_eq!(id, self.first + self.live.len() as u64, "ids in order");
+        self.live.push_back(true);
+    }
+
+    fn contains(&self, id: u64) -> bool {
+        id.checked_sub(self.first)
+            .and_then(|i| self.live.get(usize::try_from(i).ok()?))
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Marks `id` dead, and drops the dead ids at the start of the window.
+    fn remove(&mut self, id: u64) {
+        let index = id.checked_sub(self.first).and_then(|i| usize::try_from(i).ok());
+        if let Some(flag) = index.and_then(|i| self.live.get_mut(i)) {
+            *flag = false;
+        }
+        while self.live.front() == Some(&false) {
+            self.live.pop_front();
+            self.first += 1;
         }
     }
 }
@@ -694,5 +730,35 @@ mod test {
         assert_eq!(49152, host.assign_ephemeral_port());
 
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod live_ids_tests {
+    use super::LiveIds;
+    use rand::{Rng, SeedableRng};
+    use std::collections::BTreeSet;
+
+    /// faultline patch: the window answers as a set of every id handed out and not yet
+    /// removed would, whatever the order of removals.
+    #[test]
+    fn the_window_is_a_set() {
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(7);
+        let (mut window, mut set, mut next) = (LiveIds::default(), BTreeSet::new(), 0u64);
+        for _ in 0..20_000 {
+            if rng.random_bool(0.55) {
+                window.insert_next(next);
+                set.insert(next);
+                next += 1;
+            } else if next > 0 {
+                // Mostly recent ids, sometimes an old or an unknown one.
+                let id = next.saturating_sub(rng.random_range(1..=next.min(50) + 3));
+                window.remove(id);
+                set.remove(&id);
+            }
+            for id in next.saturating_sub(60)..next + 2 {
+                assert_eq!(window.contains(id), set.contains(&id), "id {id}");
+            }
+        }
     }
 }
