@@ -37,6 +37,8 @@ mod decoded;
 pub mod events;
 #[cfg(test)]
 mod fencing_tests;
+#[cfg(test)]
+mod fetcher_tests;
 pub mod forwarding;
 pub mod group;
 pub mod handlers;
