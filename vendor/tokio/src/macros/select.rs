@@ -555,24 +555,8 @@ macro_rules! doc {
     };
 }
 
-#[cfg(doc)]
-doc! {macro_rules! select {
-    {
-        $(
-            biased;
-        )?
-        $(
-            $bind:pat = $fut:expr $(, if $cond:expr)? => $handler:expr,
-        )*
-        $(
-            else => $els:expr $(,)?
-        )?
-    } => {
-        unimplemented!()
-    };
-}}
-
-#[cfg(not(doc))]
+// faultline: upstream defines a second, doc-only `select!` here whose body is a
+// panicking placeholder; this copy documents the real one instead.
 doc! {macro_rules! select {
     // Uses a declarative macro to do **most** of the work. While it is possible
     // to implement fully with a declarative macro, a procedural macro is used

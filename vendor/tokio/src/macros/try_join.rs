@@ -156,12 +156,8 @@ macro_rules! doc {
     };
 }
 
-#[cfg(doc)]
-doc! {macro_rules! try_join {
-    ($(biased;)? $($future:expr),*) => { unimplemented!() }
-}}
-
-#[cfg(not(doc))]
+// faultline: upstream defines a second, doc-only `try_join!` here whose body is a
+// panicking placeholder; this copy documents the real one instead.
 doc! {macro_rules! try_join {
     (@ {
         // Type of rotator that controls which inner future to start with

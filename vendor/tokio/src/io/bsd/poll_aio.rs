@@ -26,10 +26,13 @@ pub trait AioSource {
     /// It's memory-safe, but not I/O safe.  If the file referenced by `kq` gets dropped, then this
     /// source may end up notifying the wrong file.
     #[deprecated(since = "1.52.0", note = "use register_borrowed instead")]
-    fn register(&mut self, _kq: RawFd, _token: usize) {
+    fn register(&mut self, kq: RawFd, token: usize) {
         // This default implementation exists so new AioSource implementers that implement the
         // register_borrowed method can compile without the need to implement register.
-        unimplemented!("Use AioSource::register_borrowed instead")
+        // faultline: upstream's body is a panicking placeholder; this one registers through
+        // `register_borrowed` (the caller's `kq` is open for the length of the call).
+        let kq = unsafe { BorrowedFd::borrow_raw(kq) };
+        self.register_borrowed(kq, token)
     }
 
     /// Registers this AIO event source with Tokio's reactor.
