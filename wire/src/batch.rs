@@ -162,38 +162,54 @@ pub(crate) fn split(bytes: &Bytes, crc: Crc) -> Result<Vec<Batch>, CorruptRecord
 fn count_batches(bytes: &[u8]) -> usize {
     let mut count = 0;
     let mut rest = bytes;
-    while rest.len() >= HEADER_BYTES {
-        let batch_length = (&rest[BATCH_LENGTH_OFFSET..]).get_i32();
-        let total = usize::try_from(batch_length).map_or(0, |n| n.saturating_add(LOG_OVERHEAD));
-        if total > rest.len() || total < HEADER_BYTES {
-            break;
-        }
+    while let Ok(total) = batch_extent(rest) {
         count += 1;
         rest = &rest[total..];
     }
     count
 }
 
+/// Why the bytes at the start of a buffer are not a whole batch (no message is built
+/// until one is wanted: [`count_batches`] meets one at every buffer's end).
+enum NotABatch {
+    Short,
+    Negative(i32),
+    Overflow,
+    DoesNotFit(i32),
+}
+
 /// The size of the batch at the start of `rest`, header included.
-fn batch_size(rest: &[u8]) -> Result<usize, CorruptRecords> {
+fn batch_extent(rest: &[u8]) -> Result<usize, NotABatch> {
     if rest.len() < HEADER_BYTES {
-        return Err(CorruptRecords(format!(
-            "{} trailing bytes are too short for a batch header",
-            rest.len()
-        )));
+        return Err(NotABatch::Short);
     }
     let batch_length = (&rest[BATCH_LENGTH_OFFSET..]).get_i32();
     let total = usize::try_from(batch_length)
-        .map_err(|_| CorruptRecords(format!("negative batch length {batch_length}")))?
+        .map_err(|_| NotABatch::Negative(batch_length))?
         .checked_add(LOG_OVERHEAD)
-        .ok_or_else(|| CorruptRecords("batch length overflows".into()))?;
+        .ok_or(NotABatch::Overflow)?;
     if total > rest.len() || total < HEADER_BYTES {
-        return Err(CorruptRecords(format!(
-            "batch length {batch_length} does not fit the {} bytes left",
-            rest.len()
-        )));
+        return Err(NotABatch::DoesNotFit(batch_length));
     }
     Ok(total)
+}
+
+/// [`batch_extent`], with its error in words.
+fn batch_size(rest: &[u8]) -> Result<usize, CorruptRecords> {
+    batch_extent(rest).map_err(|why| {
+        CorruptRecords(match why {
+            NotABatch::Short => format!(
+                "{} trailing bytes are too short for a batch header",
+                rest.len()
+            ),
+            NotABatch::Negative(length) => format!("negative batch length {length}"),
+            NotABatch::Overflow => "batch length overflows".into(),
+            NotABatch::DoesNotFit(length) => format!(
+                "batch length {length} does not fit the {} bytes left",
+                rest.len()
+            ),
+        })
+    })
 }
 
 /// Reads and checks the header of one whole batch.
