@@ -18,6 +18,7 @@ use crate::log::{entry_to_record, LogEntry, PartitionLog, StoredBatch};
 use crate::metadata::{MetadataImage, MetadataRecord, PartitionRegistration};
 use crate::partition::{Partition, Role};
 use crate::producer_ids::{ProducerIdAllocator, PRODUCER_ID_BLOB};
+use crate::replicas::Replicas;
 use crate::storage::{log_start_blob, Storage, StorageError, TopicPartition};
 use crate::txn::coordinator::TransactionCoordinator;
 use crate::txn::TRANSACTION_STATE_TOPIC;
@@ -54,7 +55,7 @@ pub struct Broker {
     /// Replayed controller metadata.
     pub image: MetadataImage,
     /// The replicas it hosts.
-    pub partitions: BTreeMap<TopicPartition, Partition>,
+    pub partitions: Replicas,
     /// Its disk.
     pub storage: Box<dyn Storage>,
     /// Logs found on disk at start, waiting for their partition's first registration.
@@ -97,7 +98,7 @@ impl Broker {
             node_id,
             config,
             image: MetadataImage::default(),
-            partitions: BTreeMap::new(),
+            partitions: Replicas::default(),
             storage,
             recovered_log_starts: recovered
                 .logs
@@ -165,7 +166,7 @@ impl Broker {
         let recovered = &mut self.recovered_logs;
         let log_start = self.recovered_log_starts.remove(&key).unwrap_or(0);
         let storage = &mut self.storage;
-        let partition = self.partitions.entry(key.clone()).or_insert_with(|| {
+        let partition = self.partitions.host(&key, || {
             let batches = recovered.remove(&key).unwrap_or_default();
             let log = PartitionLog::from_batches(batches, log_start);
             // Recovery cut a torn tail: cut it on disk too, before anything is appended

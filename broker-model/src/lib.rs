@@ -55,6 +55,7 @@ pub mod producer_state;
 #[cfg(test)]
 mod refused_append_tests;
 pub mod replica_fetcher;
+pub mod replicas;
 pub mod storage;
 pub mod txn;
 

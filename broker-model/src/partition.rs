@@ -90,6 +90,9 @@ pub struct Partition {
     /// Idempotent producers' recent batches; kept by the leader, rebuilt from the log
     /// whenever this replica becomes leader (KIP-98, KIP-360).
     pub producers: ProducerStateTable,
+    /// How many times its broker lent it out to be changed ([`crate::replicas::Replicas`]
+    /// is the only lender): the same count means the same state.
+    pub(crate) lent: u64,
 }
 
 /// The outcome of a leader append.
@@ -115,7 +118,14 @@ impl Partition {
             registration,
             role: Role::Offline,
             producers: ProducerStateTable::default(),
+            lent: 0,
         }
+    }
+
+    /// How many times its broker lent it out to be changed: while this stays the same, so
+    /// does every field (the simulation's invariant checker skips what it already read).
+    pub fn times_lent(&self) -> u64 {
+        self.lent
     }
 
     /// The current leader epoch as this replica knows it.

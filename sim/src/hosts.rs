@@ -20,7 +20,7 @@ use faultline_broker::storage::TopicPartition;
 
 use crate::disk::SimDisk;
 use crate::events::{ClusterEvent, EventTyper};
-use crate::invariants::{InvariantChecker, ReplicaRef};
+use crate::invariants::{InvariantChecker, LiveBroker};
 use crate::protocol::{BrokerObserver, ProtocolLog};
 use crate::seed::stream;
 use crate::transport::TurmoilTransport;
@@ -251,43 +251,22 @@ impl Hosts {
                             r.partition_epoch,
                         )
                     });
-                    checker.check_controller(time_ns, registrations, controller.log_end_offset());
+                    checker.check_controller(
+                        time_ns,
+                        *incarnation,
+                        registrations,
+                        controller.log_end_offset(),
+                    );
                 }
             }
         }
         for (host, incarnation, broker) in &brokers {
             checker.check_generations(time_ns, host, *incarnation, broker.groups.generations());
         }
-        // Every replica, grouped by partition (each broker's partitions are in order, so
-        // merging them needs no sort), the brokers in registry order within a partition;
-        // `ends` closes each partition's group.
-        let mut heads: Vec<_> = brokers
+        let live: Vec<LiveBroker<'_>> = brokers
             .iter()
-            .map(|(host, incarnation, broker)| {
-                (*host, *incarnation, broker.partitions.iter().peekable())
-            })
+            .map(|(host, incarnation, broker)| (*host, *incarnation, &broker.partitions))
             .collect();
-        let mut replicas = Vec::with_capacity(heads.iter().map(|(_, _, p)| p.len()).sum());
-        let mut ends = Vec::new();
-        while let Some(next) = heads
-            .iter_mut()
-            .filter_map(|(_, _, partitions)| partitions.peek().map(|&(tp, _)| tp))
-            .min()
-        {
-            for (host, incarnation, partitions) in &mut heads {
-                if let Some((topic_partition, partition)) =
-                    partitions.next_if(|&(tp, _)| tp == next)
-                {
-                    replicas.push(ReplicaRef {
-                        host,
-                        incarnation: *incarnation,
-                        topic_partition,
-                        partition,
-                    });
-                }
-            }
-            ends.push(replicas.len());
-        }
-        checker.check_partitions(time_ns, &replicas, &ends);
+        checker.check_brokers(time_ns, &live);
     }
 }

@@ -7,7 +7,13 @@ use super::InvariantChecker;
 impl InvariantChecker {
     /// Checks the controller: its registrations' epochs and its metadata log only move
     /// forward, across its restarts too (it fsyncs every record, KIP-631).
-    /// `registrations` yields (topic, partition, leader epoch, partition epoch).
+    /// `registrations` yields (topic, partition, leader epoch, partition epoch) of the
+    /// controller process `incarnation`.
+    ///
+    /// A controller's registrations are what its metadata log says (`Controller::replay`
+    /// applies each record as it is appended, and a starting process replays its log), and
+    /// a process only appends to its log: the same process at the same log end holds the
+    /// registrations of the last check, and they are not read again.
     ///
     /// The registrations of the last check are kept in the order they came: a prefix
     /// equal to them changes nothing the rule remembers (each epoch pair is put back as
@@ -16,10 +22,11 @@ impl InvariantChecker {
     pub fn check_controller<'a>(
         &mut self,
         time_ns: u64,
+        incarnation: u64,
         registrations: impl IntoIterator<Item = (&'a str, i32, i32, i32)>,
         metadata_end: i64,
     ) {
-        if self.violation.is_some() {
+        if self.violation.is_some() || self.controller_seen == Some((incarnation, metadata_end)) {
             return;
         }
         if metadata_end < self.metadata_end {
@@ -31,6 +38,7 @@ impl InvariantChecker {
             return;
         }
         self.metadata_end = metadata_end;
+        self.controller_seen = Some((incarnation, metadata_end));
         let mut registrations = registrations.into_iter();
         let mut same = 0;
         let mut first_new = None;

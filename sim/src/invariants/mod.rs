@@ -33,6 +33,7 @@
 
 pub mod acks;
 mod control;
+mod layout;
 mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -45,6 +46,7 @@ use faultline_checker::{Anomaly, AnomalyKind, CheckReport};
 use crate::events::{ClusterEvent, ClusterEventKind};
 use crate::seed::Fnv1a;
 
+pub use layout::LiveBroker;
 pub use state::{describe_states, ReplicaRef};
 
 /// The first invariant broken in a run.
@@ -76,6 +78,8 @@ pub struct InvariantChecker {
     controller_last: Vec<(String, i32, i32, i32)>,
     /// The controller's metadata log end, highest seen.
     metadata_end: i64,
+    /// The controller process and metadata log end of the last check of its registrations.
+    controller_seen: Option<(u64, i64)>,
     /// Each coordinator's last generation per group, by host, then incarnation, then group.
     generations: BTreeMap<String, BTreeMap<u64, BTreeMap<String, i32>>>,
     /// Hosts whose process is down (crashed, powered off) until their next incarnation.
@@ -87,6 +91,8 @@ pub struct InvariantChecker {
     truncations: Vec<(String, TopicPartition, i64)>,
     /// Each partition's signature at its last check, in partition order.
     signatures: Vec<(TopicPartition, u64)>,
+    /// The last step's brokers merged by partition.
+    layout: layout::ReplicaLayout,
     /// Something this step changes what the rules read beyond the replicas' own state
     /// (a crash, a power loss, an ISR re-admission, a truncation): check every partition.
     check_all: bool,
@@ -260,18 +266,46 @@ impl InvariantChecker {
             end += group.len();
             ends.push(end);
         }
-        self.check_partitions(time_ns, &order, &ends);
+        // The same partitions in the same places as the last check's? Then any of them may
+        // have changed (nothing here counts lendings).
+        let same_layout = self.signatures.len() == ends.len()
+            && ends
+                .iter()
+                .zip(&self.signatures)
+                .all(|(&end, (known, _))| order[end - 1].topic_partition == known);
+        let touched = vec![true; ends.len()];
+        self.check_partitions(time_ns, &order, &ends, same_layout.then_some(&touched[..]));
+    }
+
+    /// Checks every live broker's replicas after a step: `brokers` in a fixed order (the
+    /// hosts' registry order), each broker's replicas grouped with the other brokers'
+    /// replicas of the same partition ([`layout`]).
+    pub fn check_brokers(&mut self, time_ns: u64, brokers: &[LiveBroker<'_>]) {
+        let mut layout = std::mem::take(&mut self.layout);
+        let (replicas, ends, touched) = layout.group(brokers);
+        self.check_partitions(time_ns, &replicas, ends, touched);
+        self.layout = layout;
     }
 
     /// Checks every live replica after a step, grouped by partition in partition order:
     /// partition `i` is `replicas[ends[i - 1]..ends[i]]` (`Hosts::check_invariants` merges
     /// the brokers' ordered maps into this). Only partitions whose signature changed are
-    /// checked again.
-    pub fn check_partitions(&mut self, time_ns: u64, replicas: &[ReplicaRef<'_>], ends: &[usize]) {
+    /// checked again. `touched` is given when the partitions are the last check's, in the
+    /// same places, and says which may have changed since: only those have their signature
+    /// computed, and compared with their place's without comparing names.
+    fn check_partitions(
+        &mut self,
+        time_ns: u64,
+        replicas: &[ReplicaRef<'_>],
+        ends: &[usize],
+        touched: Option<&[bool]>,
+    ) {
         let groups = ends.iter().scan(0, |start, &end| {
             Some(&replicas[std::mem::replace(start, end)..end])
         });
-        let check_all = std::mem::take(&mut self.check_all) || self.signatures.len() != ends.len();
+        let check_all = std::mem::take(&mut self.check_all)
+            || touched.is_none()
+            || self.signatures.len() != ends.len();
         let mut changed = Vec::with_capacity(ends.len());
         // On a check of everything, every partition's key with a signature no check matches.
         let mut fresh = Vec::with_capacity(if check_all { ends.len() } else { 0 });
@@ -280,15 +314,22 @@ impl InvariantChecker {
             if check_all {
                 fresh.push((tp.clone(), 0));
             }
-            let signature = group
-                .iter()
-                .fold(0xcbf2_9ce4_8422_2325, |h, r| signature(h, r));
-            // The signature first: it differs far more often than the partition does.
-            let same = !check_all
-                && self
-                    .signatures
-                    .get(index)
-                    .is_some_and(|(known, last)| *last == signature && known == tp);
+            let signature = || {
+                group
+                    .iter()
+                    .fold(0xcbf2_9ce4_8422_2325, |h, r| signature(h, r))
+            };
+            if !check_all && touched.is_some_and(|touched| !touched[index]) {
+                // (After a violation the signatures are no longer kept up to date.)
+                debug_assert!(
+                    self.violation.is_some() || self.signatures[index].1 == signature(),
+                    "{tp:?} changed, though no replica of it was lent out"
+                );
+                continue;
+            }
+            let signature = signature();
+            // `check_all` is off only for the last check's layout: the same partition.
+            let same = !check_all && self.signatures[index].1 == signature;
             if same {
                 continue;
             }
@@ -335,11 +376,10 @@ impl InvariantChecker {
                     return;
                 }
             }
-            let tp = group[0].topic_partition;
-            match &mut self.signatures[index] {
-                (known, last) if known == tp => *last = signature,
-                other => *other = (tp.clone(), signature),
-            }
+            // Either this layout's keys were put in place above, or it is the last one's.
+            let (known, last) = &mut self.signatures[index];
+            debug_assert!(known == group[0].topic_partition);
+            *last = signature;
         }
     }
 

@@ -1,0 +1,254 @@
+//! Every live broker's replicas, grouped by partition: the order the invariant checker
+//! reads them in after every step.
+//!
+//! The brokers' partition maps are ordered, so grouping them is a merge; but comparing
+//! topic names to merge, every step, cost more than the rules themselves. A broker's key
+//! set only changes through [`Replicas::host`] and [`Replicas::remove`], which count it
+//! ([`Replicas::layout`]), so the merge is kept as positions and redone only when a
+//! broker's process, incarnation or layout differs from the last step's. And a replica
+//! changes only once its broker lent it out
+//! ([`Partition::times_lent`](faultline_broker::partition::Partition::times_lent)), so a partition
+//! none of whose replicas was lent out since the last step is known to be as it was.
+
+use faultline_broker::replicas::Replicas;
+use faultline_broker::storage::TopicPartition;
+
+use super::ReplicaRef;
+
+/// One live broker as the merge reads it: host, process incarnation, replicas.
+pub type LiveBroker<'a> = (&'a str, u64, &'a Replicas);
+
+/// The merge of the last step's brokers, as positions into their replicas.
+#[derive(Debug, Default)]
+pub struct ReplicaLayout {
+    /// Each live broker's host, incarnation and layout, in the order given.
+    brokers: Vec<(String, u64, u64)>,
+    /// For each replica in partition order, its place in the brokers' replicas laid end
+    /// to end (broker by broker, each in partition order).
+    order: Vec<usize>,
+    /// Where each partition's group of replicas ends in `order`.
+    ends: Vec<usize>,
+    /// Each replica's lending count at the last step, in `order`'s order.
+    lent: Vec<u64>,
+    /// Whether a replica of each partition was lent out since the last step.
+    touched: Vec<bool>,
+}
+
+impl ReplicaLayout {
+    /// Every replica of `brokers`, grouped by partition in partition order and by broker
+    /// (in the order given) within a partition, with the ends of the groups; and, when the
+    /// grouping is the last call's (the same partitions at the same places), which
+    /// partitions had a replica lent out to be changed since.
+    pub fn group<'a>(
+        &mut self,
+        brokers: &[LiveBroker<'a>],
+    ) -> (Vec<ReplicaRef<'a>>, &[usize], Option<&[bool]>) {
+        let same =
+            self.brokers.len() == brokers.len()
+                && self.brokers.iter().zip(brokers).all(
+                    |(known, (host, incarnation, replicas))| {
+                        known.1 == *incarnation && known.2 == replicas.layout() && known.0 == *host
+                    },
+                );
+        let flat: Vec<ReplicaRef<'a>> = brokers
+            .iter()
+            .flat_map(|&(host, incarnation, replicas)| {
+                replicas
+                    .iter()
+                    .map(move |(topic_partition, partition)| ReplicaRef {
+                        host,
+                        incarnation,
+                        topic_partition,
+                        partition,
+                    })
+            })
+            .collect();
+        if !same {
+            self.merge(brokers, &flat);
+        }
+        debug_assert_eq!(self.order.len(), flat.len());
+        let grouped: Vec<ReplicaRef<'a>> = self.order.iter().map(|&at| flat[at]).collect();
+        let mut start = 0;
+        for (group, &end) in self.ends.iter().enumerate() {
+            let mut touched = false;
+            for (seen, replica) in self.lent[start..end].iter_mut().zip(&grouped[start..end]) {
+                let now = replica.partition.times_lent();
+                touched |= *seen != now;
+                *seen = now;
+            }
+            self.touched[group] = touched;
+            start = end;
+        }
+        (grouped, &self.ends, same.then_some(&self.touched[..]))
+    }
+
+    /// Merges the brokers' ordered replicas anew.
+    fn merge(&mut self, brokers: &[LiveBroker<'_>], flat: &[ReplicaRef<'_>]) {
+        self.brokers = brokers
+            .iter()
+            .map(|(host, incarnation, replicas)| {
+                (host.to_string(), *incarnation, replicas.layout())
+            })
+            .collect();
+        self.order.clear();
+        self.ends.clear();
+        // Each broker's next unmerged replica, as a place in `flat`, and its end.
+        let mut heads: Vec<(usize, usize)> = Vec::with_capacity(brokers.len());
+        let mut start = 0;
+        for (_, _, replicas) in brokers {
+            heads.push((start, start + replicas.len()));
+            start += replicas.len();
+        }
+        let key = |at: usize| -> &TopicPartition { flat[at].topic_partition };
+        while let Some(next) = heads
+            .iter()
+            .filter(|(at, end)| at < end)
+            .map(|&(at, _)| key(at))
+            .min()
+        {
+            for (at, end) in &mut heads {
+                if *at < *end && key(*at) == next {
+                    self.order.push(*at);
+                    *at += 1;
+                }
+            }
+            self.ends.push(self.order.len());
+        }
+        // Nothing to compare with: every partition counts as touched (the caller checks
+        // all of them on a new layout anyway).
+        self.lent = vec![u64::MAX; self.order.len()];
+        self.touched = vec![true; self.ends.len()];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use faultline_broker::log::PartitionLog;
+    use faultline_broker::metadata::PartitionRegistration;
+    use faultline_broker::partition::Partition;
+
+    use super::*;
+
+    fn replica(node: i32, topic: &str, partition: i32) -> Partition {
+        let registration = PartitionRegistration {
+            topic: topic.into(),
+            partition,
+            replicas: vec![1, 2],
+            isr: vec![1, 2],
+            leader: 1,
+            leader_epoch: 0,
+            partition_epoch: 0,
+        };
+        Partition::new(node, registration, PartitionLog::from_entries(Vec::new()))
+    }
+
+    fn hosting(node: i32, keys: &[(&str, i32)]) -> Replicas {
+        let mut replicas = Replicas::default();
+        for &(topic, partition) in keys {
+            replicas.host(&(topic.to_string(), partition), || {
+                replica(node, topic, partition)
+            });
+        }
+        replicas
+    }
+
+    /// (host, topic, partition) of each replica, and the group ends; whether the layout
+    /// is the last call's.
+    fn grouped(
+        layout: &mut ReplicaLayout,
+        brokers: &[LiveBroker<'_>],
+    ) -> (Vec<(String, String, i32)>, Vec<usize>, bool) {
+        let (replicas, ends, touched) = layout.group(brokers);
+        let names = replicas
+            .iter()
+            .map(|r| {
+                (
+                    r.host.to_string(),
+                    r.topic_partition.0.clone(),
+                    r.topic_partition.1,
+                )
+            })
+            .collect();
+        (names, ends.to_vec(), touched.is_some())
+    }
+
+    fn named(rows: &[(&str, &str, i32)]) -> Vec<(String, String, i32)> {
+        rows.iter()
+            .map(|&(h, t, p)| (h.to_string(), t.to_string(), p))
+            .collect()
+    }
+
+    #[test]
+    fn groups_by_partition_and_regroups_when_a_key_set_or_process_changes() {
+        let one = hosting(1, &[("a", 0), ("a", 1)]);
+        let mut two = hosting(2, &[("a", 1), ("b", 0)]);
+        let mut layout = ReplicaLayout::default();
+        let expected = named(&[
+            ("broker-1", "a", 0),
+            ("broker-1", "a", 1),
+            ("broker-2", "a", 1),
+            ("broker-2", "b", 0),
+        ]);
+        let brokers = [("broker-1", 1, &one), ("broker-2", 1, &two)];
+        assert_eq!(
+            grouped(&mut layout, &brokers),
+            (expected.clone(), vec![1, 3, 4], false)
+        );
+        // Nothing changed: the same grouping, known to be the same, nothing touched.
+        assert_eq!(
+            grouped(&mut layout, &brokers),
+            (expected, vec![1, 3, 4], true)
+        );
+        assert_eq!(layout.group(&brokers).2, Some(&[false, false, false][..]));
+        // Broker 2's a-1 lent out to be changed (whether or not it was): a-1 is touched.
+        drop(two.get_mut(&("a".to_string(), 1)));
+        let brokers = [("broker-1", 1, &one), ("broker-2", 1, &two)];
+        assert_eq!(layout.group(&brokers).2, Some(&[false, true, false][..]));
+        assert_eq!(layout.group(&brokers).2, Some(&[false, false, false][..]));
+        two.values_mut().for_each(drop);
+        let brokers = [("broker-1", 1, &one), ("broker-2", 1, &two)];
+        assert_eq!(layout.group(&brokers).2, Some(&[false, true, true][..]));
+
+        // Broker 2 comes to host a-0: merged again.
+        two.host(&("a".to_string(), 0), || replica(2, "a", 0));
+        let brokers = [("broker-1", 1, &one), ("broker-2", 1, &two)];
+        let expected = named(&[
+            ("broker-1", "a", 0),
+            ("broker-2", "a", 0),
+            ("broker-1", "a", 1),
+            ("broker-2", "a", 1),
+            ("broker-2", "b", 0),
+        ]);
+        assert_eq!(
+            grouped(&mut layout, &brokers),
+            (expected, vec![2, 4, 5], false)
+        );
+
+        // Broker 1's next process (same key set, new incarnation), then broker 1 down.
+        let brokers = [("broker-1", 2, &one), ("broker-2", 1, &two)];
+        assert!(!grouped(&mut layout, &brokers).2);
+        assert!(grouped(&mut layout, &brokers).2);
+        let brokers = [("broker-2", 1, &two)];
+        let expected = named(&[
+            ("broker-2", "a", 0),
+            ("broker-2", "a", 1),
+            ("broker-2", "b", 0),
+        ]);
+        assert_eq!(
+            grouped(&mut layout, &brokers),
+            (expected, vec![1, 2, 3], false)
+        );
+
+        // A removal moves the layout; removing what is not hosted does not.
+        let layout_before = two.layout();
+        assert!(two.remove(&("c".to_string(), 0)).is_none());
+        assert_eq!(two.layout(), layout_before);
+        assert!(two.remove(&("a".to_string(), 0)).is_some());
+        let brokers = [("broker-2", 1, &two)];
+        let expected = named(&[("broker-2", "a", 1), ("broker-2", "b", 0)]);
+        assert_eq!(
+            grouped(&mut layout, &brokers),
+            (expected, vec![1, 2], false)
+        );
+    }
+}
