@@ -11,6 +11,7 @@
 //! `max_bytes`, except that the first batch of the first partition with data is returned
 //! even when larger, so that a consumer always makes progress.
 
+use kafka_protocol::messages::fetch_request::FetchPartition;
 use kafka_protocol::messages::fetch_response::{
     AbortedTransaction as FetchAbortedTransaction, FetchableTopicResponse, PartitionData,
 };
@@ -115,76 +116,23 @@ pub fn read_on(
         for wanted in &topic.partitions {
             key.1 = wanted.partition;
             let limit = (wanted.partition_max_bytes.max(0) as usize).min(remaining);
-            let mut stable = (-1, None);
-            let (result, high_watermark, log_start_offset) = match broker.partitions.get_mut(&key) {
-                None => (Err(unknown_or_not_leader(broker, &key)), -1, -1),
-                Some(partition) => {
-                    let lso = last_stable_offset(partition, bugs);
-                    // KIP-98: read_committed reads below the last stable offset only, and
-                    // gets the aborted transactions of that range.
-                    let upper = if read_committed_isolation {
-                        let aborted = partition
-                            .log
-                            .transactions()
-                            .aborted_between(wanted.fetch_offset, lso);
-                        // Planted bug `aborted-transactions-omitted`.
-                        stable = (
-                            lso,
-                            Some(if bugs.aborted_transactions_omitted {
-                                Vec::new()
-                            } else {
-                                aborted
-                            }),
-                        );
-                        Some(lso)
-                    } else {
-                        stable.0 = lso;
-                        None
-                    };
-                    let before = partition.high_watermark;
-                    let result =
-                        partition
-                            .check_epoch(wanted.current_leader_epoch)
-                            .and_then(|_| {
-                                if replica >= 0
-                                    && partition.follower_connection(replica) > connection
-                                {
-                                    Ok(partition.log.read_batches(
-                                        wanted.fetch_offset,
-                                        partition.log.end_offset(),
-                                        limit,
-                                        true,
-                                        MAX_RECORDS_PER_PARTITION,
-                                    ))
-                                } else if replica >= 0 {
-                                    partition.note_follower_connection(replica, connection);
-                                    partition.fetch_by_follower(
-                                        replica,
-                                        wanted.fetch_offset,
-                                        wanted.log_start_offset,
-                                        now_ms,
-                                        limit,
-                                        MAX_RECORDS_PER_PARTITION,
-                                    )
-                                } else {
-                                    read_committed(
-                                        partition,
-                                        wanted.fetch_offset,
-                                        limit,
-                                        first_always,
-                                        bugs,
-                                        upper,
-                                    )
-                                }
-                            });
-                    advanced |= partition.high_watermark > before;
-                    (
-                        result,
-                        partition.high_watermark,
-                        partition.log.log_start_offset(),
-                    )
-                }
+            // A consumer's read changes nothing: the replica is only borrowed to be read.
+            let read = if replica < 0 {
+                let isolation = read_committed_isolation;
+                let partition = broker.partitions.get(&key);
+                partition.map(|p| consumer_read(p, wanted, limit, first_always, bugs, isolation))
+            } else {
+                broker.partitions.get_mut(&key).map(|partition| {
+                    let read =
+                        follower_read(partition, wanted, replica, connection, now_ms, limit, bugs);
+                    advanced |= read.1;
+                    read.0
+                })
             };
+            let (result, high_watermark, log_start_offset, stable) = read.unwrap_or_else(|| {
+                let error = unknown_or_not_leader(broker, &key);
+                (Err(error), -1, -1, (-1, None))
+            });
             if let Ok(read) = &result {
                 remaining = remaining.saturating_sub(read.bytes.len());
                 first_always &= read.batch_count == 0;
@@ -201,6 +149,99 @@ pub fn read_on(
         }
     }
     (out, advanced)
+}
+
+/// What a read of one partition answers: the read, the high watermark, the log start
+/// offset, and the last stable offset with the aborted transactions below it (those for
+/// `read_committed` consumers only).
+type PartitionRead = (
+    Result<ReadBatches, ResponseError>,
+    i64,
+    i64,
+    (i64, Option<Vec<AbortedTransaction>>),
+);
+
+/// A consumer's read of `partition`: below the high watermark, or for `read_committed`
+/// below the last stable offset with the aborted transactions of that range (KIP-98).
+fn consumer_read(
+    partition: &Partition,
+    wanted: &FetchPartition,
+    limit: usize,
+    first_always: bool,
+    bugs: PlantedBugs,
+    read_committed_isolation: bool,
+) -> PartitionRead {
+    let lso = last_stable_offset(partition, bugs);
+    let mut stable = (lso, None);
+    let upper = read_committed_isolation.then(|| {
+        let aborted = partition
+            .log
+            .transactions()
+            .aborted_between(wanted.fetch_offset, lso);
+        // Planted bug `aborted-transactions-omitted`.
+        stable.1 = Some(if bugs.aborted_transactions_omitted {
+            Vec::new()
+        } else {
+            aborted
+        });
+        lso
+    });
+    let result = partition
+        .check_epoch(wanted.current_leader_epoch)
+        .and_then(|_| {
+            read_committed(
+                partition,
+                wanted.fetch_offset,
+                limit,
+                first_always,
+                bugs,
+                upper,
+            )
+        });
+    let (high_watermark, log_start) = (partition.high_watermark, partition.log.log_start_offset());
+    (result, high_watermark, log_start, stable)
+}
+
+/// Follower `replica`'s read of `partition` on the leader's `connection`-th connection,
+/// which moves the leader's view of the follower unless the connection is older than its
+/// last fetch's (see [`read_on`]); and whether the high watermark moved.
+fn follower_read(
+    partition: &mut Partition,
+    wanted: &FetchPartition,
+    replica: i32,
+    connection: u64,
+    now_ms: u64,
+    limit: usize,
+    bugs: PlantedBugs,
+) -> (PartitionRead, bool) {
+    let lso = last_stable_offset(partition, bugs);
+    let before = partition.high_watermark;
+    let result = partition
+        .check_epoch(wanted.current_leader_epoch)
+        .and_then(|_| {
+            if partition.follower_connection(replica) > connection {
+                Ok(partition.log.read_batches(
+                    wanted.fetch_offset,
+                    partition.log.end_offset(),
+                    limit,
+                    true,
+                    MAX_RECORDS_PER_PARTITION,
+                ))
+            } else {
+                partition.note_follower_connection(replica, connection);
+                partition.fetch_by_follower(
+                    replica,
+                    wanted.fetch_offset,
+                    wanted.log_start_offset,
+                    now_ms,
+                    limit,
+                    MAX_RECORDS_PER_PARTITION,
+                )
+            }
+        });
+    let (high_watermark, log_start) = (partition.high_watermark, partition.log.log_start_offset());
+    let read = (result, high_watermark, log_start, (lso, None));
+    (read, high_watermark > before)
 }
 
 fn unknown_or_not_leader(broker: &Broker, key: &(String, i32)) -> ResponseError {

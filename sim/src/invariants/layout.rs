@@ -23,12 +23,14 @@ pub type LiveBroker<'a> = (&'a str, u64, &'a Replicas);
 pub struct ReplicaLayout {
     /// Each live broker's host, incarnation and layout, in the order given.
     brokers: Vec<(String, u64, u64)>,
-    /// For each replica in partition order, its place in the brokers' replicas laid end
-    /// to end (broker by broker, each in partition order).
-    order: Vec<usize>,
-    /// Where each partition's group of replicas ends in `order`.
+    /// For each replica of the brokers laid end to end (broker by broker, each in
+    /// partition order), its place in partition order.
+    place: Vec<usize>,
+    /// For each place, the partition's group it belongs to.
+    group_of: Vec<usize>,
+    /// Where each partition's group of places ends.
     ends: Vec<usize>,
-    /// Each replica's lending count at the last step, in `order`'s order.
+    /// Each place's lending count at the last step.
     lent: Vec<u64>,
     /// Whether a replica of each partition was lent out since the last step.
     touched: Vec<bool>,
@@ -50,73 +52,88 @@ impl ReplicaLayout {
                         known.1 == *incarnation && known.2 == replicas.layout() && known.0 == *host
                     },
                 );
-        let flat: Vec<ReplicaRef<'a>> = brokers
-            .iter()
-            .flat_map(|&(host, incarnation, replicas)| {
-                replicas
-                    .iter()
-                    .map(move |(topic_partition, partition)| ReplicaRef {
-                        host,
-                        incarnation,
-                        topic_partition,
-                        partition,
-                    })
-            })
-            .collect();
         if !same {
-            self.merge(brokers, &flat);
+            self.merge(brokers);
         }
-        debug_assert_eq!(self.order.len(), flat.len());
-        let grouped: Vec<ReplicaRef<'a>> = self.order.iter().map(|&at| flat[at]).collect();
-        let mut start = 0;
-        for (group, &end) in self.ends.iter().enumerate() {
-            let mut touched = false;
-            for (seen, replica) in self.lent[start..end].iter_mut().zip(&grouped[start..end]) {
-                let now = replica.partition.times_lent();
-                touched |= *seen != now;
-                *seen = now;
+        // Each replica straight to its place, read in the brokers' order. The first one
+        // fills the vector until every place is written.
+        let first = brokers.iter().find_map(|&(host, incarnation, replicas)| {
+            let (topic_partition, partition) = replicas.iter().next()?;
+            Some(ReplicaRef {
+                host,
+                incarnation,
+                topic_partition,
+                partition,
+            })
+        });
+        let Some(first) = first else {
+            return (Vec::new(), &self.ends, same.then_some(&self.touched[..]));
+        };
+        let mut grouped = vec![first; self.place.len()];
+        self.touched.fill(false);
+        let mut next = 0;
+        for &(host, incarnation, replicas) in brokers {
+            for (topic_partition, partition) in replicas.iter() {
+                let at = self.place[next];
+                next += 1;
+                grouped[at] = ReplicaRef {
+                    host,
+                    incarnation,
+                    topic_partition,
+                    partition,
+                };
+                let lent = partition.times_lent();
+                if self.lent[at] != lent {
+                    self.lent[at] = lent;
+                    self.touched[self.group_of[at]] = true;
+                }
             }
-            self.touched[group] = touched;
-            start = end;
         }
+        debug_assert_eq!(next, grouped.len());
         (grouped, &self.ends, same.then_some(&self.touched[..]))
     }
 
     /// Merges the brokers' ordered replicas anew.
-    fn merge(&mut self, brokers: &[LiveBroker<'_>], flat: &[ReplicaRef<'_>]) {
+    fn merge(&mut self, brokers: &[LiveBroker<'_>]) {
         self.brokers = brokers
             .iter()
             .map(|(host, incarnation, replicas)| {
                 (host.to_string(), *incarnation, replicas.layout())
             })
             .collect();
-        self.order.clear();
-        self.ends.clear();
-        // Each broker's next unmerged replica, as a place in `flat`, and its end.
+        // Every replica's key, broker by broker, and each broker's next unmerged one and
+        // end in that list.
+        let keys: Vec<&TopicPartition> = brokers
+            .iter()
+            .flat_map(|(_, _, replicas)| replicas.keys())
+            .collect();
         let mut heads: Vec<(usize, usize)> = Vec::with_capacity(brokers.len());
         let mut start = 0;
         for (_, _, replicas) in brokers {
             heads.push((start, start + replicas.len()));
             start += replicas.len();
         }
-        let key = |at: usize| -> &TopicPartition { flat[at].topic_partition };
+        self.place = vec![0; keys.len()];
+        self.group_of = Vec::with_capacity(keys.len());
+        self.ends.clear();
         while let Some(next) = heads
             .iter()
             .filter(|(at, end)| at < end)
-            .map(|&(at, _)| key(at))
+            .map(|&(at, _)| keys[at])
             .min()
         {
             for (at, end) in &mut heads {
-                if *at < *end && key(*at) == next {
-                    self.order.push(*at);
+                if *at < *end && keys[*at] == next {
+                    self.place[*at] = self.group_of.len();
+                    self.group_of.push(self.ends.len());
                     *at += 1;
                 }
             }
-            self.ends.push(self.order.len());
+            self.ends.push(self.group_of.len());
         }
-        // Nothing to compare with: every partition counts as touched (the caller checks
-        // all of them on a new layout anyway).
-        self.lent = vec![u64::MAX; self.order.len()];
+        // Nothing to compare with: every replica counts as lent out (the caller checks
+        // every partition of a new layout anyway).
+        self.lent = vec![u64::MAX; keys.len()];
         self.touched = vec![true; self.ends.len()];
     }
 }
