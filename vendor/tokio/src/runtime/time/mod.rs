@@ -261,6 +261,13 @@ impl Driver {
             let clock = rt_handle.clock();
 
             if clock.can_auto_advance() {
+                // faultline: only a wake during this park counts. A wake from before it
+                // (a timer that fired at the end of the last `block_on`, a message
+                // delivered to a socket) set the flag together with the scheduler's
+                // `woken`, and the scheduler polled its future for it before parking;
+                // left set, it made the first park of every `block_on` advance nothing,
+                // and the runtime parked a second time to advance.
+                let _ = handle.did_wake();
                 self.park.park_timeout(rt_handle, Duration::from_secs(0));
 
                 // If the time driver was woken, then the park completed
