@@ -499,6 +499,17 @@ impl StreamSocket {
     fn buffer(&mut self, seq: u64, segment: SequencedSegment) -> Result<(), Protocol> {
         use mpsc::error::TrySendError::*;
 
+        // The next segment in order, with none waiting: straight to the reader (faultline
+        // patch: it went into the reorder map and out again). A full or closed channel
+        // takes the general path below, which meets the same state.
+        if seq == self.recv_seq + 1 && self.buf.is_empty() {
+            if let Ok(permit) = self.sender.try_reserve() {
+                self.recv_seq = seq;
+                permit.send(segment);
+                return Ok(());
+            }
+        }
+
         let exists = self.buf.insert(seq, segment);
 
         assert!(exists.is_none(), "duplicate segment {seq}");

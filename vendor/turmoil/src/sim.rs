@@ -488,14 +488,16 @@ impl<'a> Sim<'a> {
 
         for &i in &running {
             let (&addr, rt) = self.rts.get_index_mut(i).expect("an index taken above");
-            // The host's index in the world, looked up once per step (faultline patch:
-            // upstream hashes its address for every access below).
-            let host_index = self
-                .world
-                .borrow()
-                .hosts
-                .get_index_of(&addr)
-                .expect("missing host");
+            // The host's index in the world (faultline patch: upstream hashes its address
+            // for every access below). `Sim::client` and `Sim::host` register a host in
+            // the world and insert its runtime in `rts` together, and neither map ever
+            // removes one, so a host has the same index in both.
+            let host_index = i;
+            debug_assert_eq!(
+                self.world.borrow().hosts.get_index_of(&addr),
+                Some(host_index),
+                "a host's runtime and its world state share an index"
+            );
             if self.config.skip_idle_hosts && !rt.is_woken() {
                 // Idle: no task woken, no message waiting on the network, no
                 // registered deadline in this step. Only its clock moves.
@@ -506,7 +508,10 @@ impl<'a> Sim<'a> {
                 let host = hosts.get_index_mut(host_index).expect("missing host").1;
                 let start = host.timer.step_elapsed();
                 let overdue = rt.lag >= tick * MAX_IDLE_STEPS;
-                if !overdue && !topology.has_deliverable(addr) && !host.wake_due(start, tick) {
+                if !overdue
+                    && !topology.has_deliverable(addr, host_index)
+                    && !host.wake_due(start, tick)
+                {
                     rt.lag += tick;
                     world.tick_index(host_index, tick);
                     if rt.is_client() {
@@ -533,7 +538,7 @@ impl<'a> Sim<'a> {
                     ..
                 } = world.deref_mut();
                 let host = hosts.get_index_mut(host_index).expect("missing host").1;
-                topology.deliver_messages(rng, host);
+                topology.deliver_messages(rng, host, host_index);
 
                 // Set the current host (see method docs)
                 world.set_current_index(host_index);
@@ -557,9 +562,8 @@ impl<'a> Sim<'a> {
         // Tick the nodes that are not actively running (i.e., crashed) to ensure their clock keeps up
         // with the rest of the simulation when they are restarted (bounced).
         for &i in &stopped {
-            let (&addr, _rt) = self.rts.get_index(i).expect("an index taken above");
-            let mut world = self.world.borrow_mut();
-            world.tick(addr, tick);
+            // Same index in the world as in `rts` (see above).
+            self.world.borrow_mut().tick_index(i, tick);
         }
         self.running = running;
         self.stopped = stopped;

@@ -20,10 +20,10 @@ pub(crate) struct Topology {
     links: FastMap<Pair, Link>,
 
     /// Each host's links, as indices into `links` in insertion order (links are
-    /// only ever added): delivery and the idle check look at a host's own links
-    /// instead of comparing its address with both ends of every link, every
-    /// host, every step (faultline patch).
-    by_host: FastMap<IpAddr, Vec<usize>>,
+    /// only ever added), by the host's index in `World::hosts`: delivery and the
+    /// idle check look at a host's own links instead of comparing its address with
+    /// both ends of every link, every host, every step (faultline patch).
+    by_host: Vec<Vec<usize>>,
 
     /// The network's clock. Upstream ticks a software-less tokio runtime every
     /// step only to read its paused clock; a paused clock advanced by `d` reads
@@ -187,8 +187,8 @@ enum State {
 
 /// The links with `host` at one end, as indices into `Topology::links`, in the order
 /// they were registered.
-fn links_of(by_host: &FastMap<IpAddr, Vec<usize>>, host: IpAddr) -> &[usize] {
-    by_host.get(&host).map_or(&[], Vec::as_slice)
+fn links_of(by_host: &[Vec<usize>], host: usize) -> &[usize] {
+    by_host.get(host).map_or(&[], Vec::as_slice)
 }
 
 impl Topology {
@@ -196,21 +196,32 @@ impl Topology {
         Topology {
             config,
             links: FastMap::default(),
-            by_host: FastMap::default(),
+            by_host: Vec::new(),
             now: Rt::no_software().now(),
         }
     }
 
-    /// Register a link between two hosts
-    pub(crate) fn register(&mut self, a: IpAddr, b: IpAddr) {
+    /// Register a link between two hosts, each given with its index in
+    /// `World::hosts`.
+    pub(crate) fn register(
+        &mut self,
+        (a, a_index): (IpAddr, usize),
+        (b, b_index): (IpAddr, usize),
+    ) {
         let pair = Pair::new(a, b);
-        let (first, second) = (pair.0, pair.1);
-        let link = Link::new(self.now, first);
+        let link = Link::new(self.now, pair.0);
         let (index, fresh) = self.links.insert_full(pair, link);
         assert!(fresh.is_none());
-        self.by_host.entry(first).or_default().push(index);
-        if second != first {
-            self.by_host.entry(second).or_default().push(index);
+        let ends: &[usize] = if a_index == b_index {
+            &[a_index]
+        } else {
+            &[a_index, b_index]
+        };
+        for &host in ends {
+            if self.by_host.len() <= host {
+                self.by_host.resize_with(host + 1, Vec::new);
+            }
+            self.by_host[host].push(index);
         }
     }
 
@@ -278,22 +289,29 @@ impl Topology {
     }
 
     // Move messages from any network links to the `dst` host.
-    pub(crate) fn deliver_messages(&mut self, rand: &mut dyn RngCore, dst: &mut Host) {
+    /// Delivers what is due to `dst`, the host at `dst_index` in `World::hosts`.
+    pub(crate) fn deliver_messages(
+        &mut self,
+        rand: &mut dyn RngCore,
+        dst: &mut Host,
+        dst_index: usize,
+    ) {
         let Self {
             config,
             links,
             by_host,
             ..
         } = self;
-        for &index in links_of(by_host, dst.addr) {
+        for &index in links_of(by_host, dst_index) {
             let (_, link) = links.get_index_mut(index).expect("links are never removed");
             link.deliver_messages(config, rand, dst);
         }
     }
 
-    /// Whether a message on some link waits to be delivered to `dst`.
-    pub(crate) fn has_deliverable(&self, dst: IpAddr) -> bool {
-        links_of(&self.by_host, dst).iter().any(|&index| {
+    /// Whether a message on some link waits to be delivered to `dst`, the host at
+    /// `dst_index` in `World::hosts`.
+    pub(crate) fn has_deliverable(&self, dst: IpAddr, dst_index: usize) -> bool {
+        links_of(&self.by_host, dst_index).iter().any(|&index| {
             let (_, link) = self.links.get_index(index).expect("links are never removed");
             !link.deliverable[link.side(dst)].is_empty()
         })

@@ -271,8 +271,10 @@ impl World {
         tracing::info!(target: TRACING_TARGET, nodename, ?addr, "New");
 
         // Register links between the new host and all existing hosts
-        for existing in self.hosts.keys() {
-            self.topology.register(*existing, addr);
+        let index = self.hosts.len();
+        for (existing_index, existing) in self.hosts.keys().enumerate() {
+            self.topology
+                .register((*existing, existing_index), (addr, index));
         }
 
         // Initialize host state
@@ -330,15 +332,6 @@ impl World {
         if let Some((_, host)) = self.hosts.get_index_mut(wake.host) {
             host.withdraw_wake(wake.id);
         }
-    }
-
-    /// Tick the host at `addr` by `duration`.
-    pub(crate) fn tick(&mut self, addr: IpAddr, duration: Duration) {
-        self.hosts
-            .get_mut(&addr)
-            .expect("missing host")
-            .timer
-            .tick(duration);
     }
 
     /// Tick the host at `index` in `hosts` by `duration`.
