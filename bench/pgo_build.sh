@@ -18,8 +18,9 @@
 #    hot code packed together (functions ordered by call graph, blocks by ext-tsp, cold
 #    blocks split off). A simulated run steps every busy host's runtime every tick and
 #    walks ~2 MB of hot code doing it, so instruction-cache locality is what is left to
-#    win once PGO has inlined: 1.05-1.07x over PGO alone on the catalog
-#    (bench/compare_builds.py, session 19; docs/benchmarks.md).
+#    win once PGO has inlined: 1.02-1.07x over PGO alone on the catalog (five
+#    interleaved comparisons, bench/compare_builds.py, session 19; README, Benchmarks).
+#    Without llvm-bolt (and no apt-get to install it) the PGO binary is left as is.
 #
 # RUSTFLAGS replaces .cargo/config.toml's build.rustflags, so `--cfg tokio_unstable`
 # (turmoil's seeded runtimes; faultline-sim refuses to build without it) is repeated here.
@@ -62,14 +63,22 @@ if [ -n "${FAULTLINE_NO_BOLT:-}" ]; then
   exit 0
 fi
 
-bolt=$(command -v llvm-bolt || ls /usr/lib/llvm-*/bin/llvm-bolt 2>/dev/null | tail -1 || true)
-if [ -z "$bolt" ]; then
+find_bolt() {
+  command -v llvm-bolt || ls /usr/lib/llvm-*/bin/llvm-bolt 2>/dev/null | tail -1 || true
+}
+bolt=$(find_bolt)
+if [ -z "$bolt" ] && command -v apt-get >/dev/null; then
   echo "installing BOLT (Debian package bolt-19)" >&2
   sudo=""
   [ "$(id -u)" = 0 ] || sudo=sudo
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq bolt-19 >/dev/null
-  bolt=/usr/lib/llvm-19/bin/llvm-bolt
+  { $sudo apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq bolt-19 >/dev/null; } || true
+  bolt=$(find_bolt)
+fi
+if [ -z "$bolt" ]; then
+  echo "no llvm-bolt (Debian/Ubuntu: apt-get install bolt-19): left the PGO build as is" >&2
+  echo "PGO build: $binary"
+  exit 0
 fi
 fdata="$root/target/pgo/bolt.fdata"
 rm -f "$fdata" "$binary.instrumented" "$binary.bolt"
