@@ -12,7 +12,7 @@
 # 3. merges the counts with the toolchain's own llvm-profdata (rustup component
 #    llvm-tools, installed here if missing: its LLVM must be rustc's);
 # 4. builds the release binary with -Cprofile-use into target/pgo, linked with
-#    --emit-relocs so BOLT may move functions;
+#    --emit-relocs when BOLT will run, so that BOLT may move functions;
 # 5. BOLT (LLVM's post-link optimizer, Debian's bolt-19, installed here if missing):
 #    instruments that binary, trains it on the same runs, and rewrites it in place with
 #    hot code packed together (functions ordered by call graph, blocks by ext-tsp, cold
@@ -20,7 +20,8 @@
 #    walks ~2 MB of hot code doing it, so instruction-cache locality is what is left to
 #    win once PGO has inlined: 1.02-1.07x over PGO alone on the catalog (five
 #    interleaved comparisons, bench/compare_builds.py, session 19; README, Benchmarks).
-#    Without llvm-bolt (and no apt-get to install it) the PGO binary is left as is.
+#    Without llvm-bolt (and no apt-get to install it) the script says so first and
+#    builds PGO only.
 #
 # RUSTFLAGS replaces .cargo/config.toml's build.rustflags, so `--cfg tokio_unstable`
 # (turmoil's seeded runtimes; faultline-sim refuses to build without it) is repeated here.
@@ -37,6 +38,29 @@ profdata="$sysroot/lib/rustlib/$host/bin/llvm-profdata"
 if [ ! -x "$profdata" ]; then
   rustup component add llvm-tools
 fi
+
+# BOLT, found (or installed) before the builds: the profile-use build keeps relocations
+# only for it, and a missing tool is said before ten minutes of building, not after.
+find_bolt() {
+  command -v llvm-bolt || ls /usr/lib/llvm-*/bin/llvm-bolt 2>/dev/null | tail -1 || true
+}
+bolt=""
+if [ -z "${FAULTLINE_NO_BOLT:-}" ]; then
+  bolt=$(find_bolt)
+  if [ -z "$bolt" ] && command -v apt-get >/dev/null; then
+    echo "installing BOLT (Debian package bolt-19)" >&2
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    { $sudo apt-get update -qq &&
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq bolt-19 >/dev/null; } || true
+    bolt=$(find_bolt)
+  fi
+  if [ -z "$bolt" ]; then
+    echo "no llvm-bolt (Debian/Ubuntu: apt-get install bolt-19): building PGO only" >&2
+  fi
+fi
+relocs=""
+[ -z "$bolt" ] || relocs="-Clink-arg=-Wl,--emit-relocs"
 
 rm -rf "$data"
 mkdir -p "$root/target/pgo"
@@ -56,27 +80,9 @@ binary="$root/target/pgo/release/faultline"
 # BOLT rewrites the binary in place and refuses its own output: removing it makes cargo
 # link afresh even when nothing else changed.
 rm -f "$binary"
-RUSTFLAGS="--cfg tokio_unstable -Cprofile-use=$profile -Clink-arg=-Wl,--emit-relocs" \
+RUSTFLAGS="--cfg tokio_unstable -Cprofile-use=$profile $relocs" \
   cargo build --release --locked --target-dir "$root/target/pgo"
-if [ -n "${FAULTLINE_NO_BOLT:-}" ]; then
-  echo "PGO build: $binary"
-  exit 0
-fi
-
-find_bolt() {
-  command -v llvm-bolt || ls /usr/lib/llvm-*/bin/llvm-bolt 2>/dev/null | tail -1 || true
-}
-bolt=$(find_bolt)
-if [ -z "$bolt" ] && command -v apt-get >/dev/null; then
-  echo "installing BOLT (Debian package bolt-19)" >&2
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo=sudo
-  { $sudo apt-get update -qq &&
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq bolt-19 >/dev/null; } || true
-  bolt=$(find_bolt)
-fi
 if [ -z "$bolt" ]; then
-  echo "no llvm-bolt (Debian/Ubuntu: apt-get install bolt-19): left the PGO build as is" >&2
   echo "PGO build: $binary"
   exit 0
 fi
