@@ -7,7 +7,8 @@
 //! same value means the same partitions in the same order) and a replica's lending count
 //! names its state. The simulation's invariant checker merges every broker's replicas by
 //! partition after every step and keeps that merge while no broker's layout moves; it
-//! reads again only the partitions a replica of which was lent out since.
+//! reads again only the partitions a replica of which was lent out since, and none at all
+//! while no broker's [`Replicas::lendings`] moved.
 
 use std::collections::BTreeMap;
 use std::ops::Deref;
@@ -21,6 +22,8 @@ pub struct Replicas {
     map: BTreeMap<TopicPartition, Partition>,
     /// Changes of the key set so far.
     layout: u64,
+    /// Lendings of any replica so far (`values_mut` counts once).
+    lendings: u64,
 }
 
 impl Deref for Replicas {
@@ -37,13 +40,21 @@ impl Replicas {
         self.layout
     }
 
+    /// How many times a replica was lent out to be changed: while this stays the same, so
+    /// does every replica (a broker-wide [`Partition::times_lent`]).
+    pub fn lendings(&self) -> u64 {
+        self.lendings
+    }
+
     /// The replica of `key`, to change.
     pub fn get_mut(&mut self, key: &TopicPartition) -> Option<&mut Partition> {
+        self.lendings += 1;
         self.map.get_mut(key).map(lend)
     }
 
     /// Every replica, in partition order, to change.
     pub fn values_mut(&mut self) -> impl Iterator<Item = &mut Partition> {
+        self.lendings += 1;
         self.map.values_mut().map(lend)
     }
 
@@ -57,6 +68,7 @@ impl Replicas {
             self.layout += 1;
             self.map.insert(key.clone(), make());
         }
+        self.lendings += 1;
         lend(self.map.get_mut(key).expect("hosted just above"))
     }
 

@@ -8,12 +8,14 @@
 //! broker's process, incarnation or layout differs from the last step's. And a replica
 //! changes only once its broker lent it out
 //! ([`Partition::times_lent`](faultline_broker::partition::Partition::times_lent)), so a partition
-//! none of whose replicas was lent out since the last step is known to be as it was.
+//! none of whose replicas was lent out since the last step is known to be as it was, and a
+//! step in which no broker lent out any ([`Replicas::lendings`]) changed no replica at all.
 
 use faultline_broker::replicas::Replicas;
 use faultline_broker::storage::TopicPartition;
 
-use super::ReplicaRef;
+use super::memory::{Ids, ReplicaId};
+use super::{signature, ReplicaRef};
 
 /// One live broker as the merge reads it: host, process incarnation, replicas.
 pub type LiveBroker<'a> = (&'a str, u64, &'a Replicas);
@@ -21,8 +23,8 @@ pub type LiveBroker<'a> = (&'a str, u64, &'a Replicas);
 /// The merge of the last step's brokers, as positions into their replicas.
 #[derive(Debug, Default)]
 pub struct ReplicaLayout {
-    /// Each live broker's host, incarnation and layout, in the order given.
-    brokers: Vec<(String, u64, u64)>,
+    /// Each live broker's host, incarnation, layout and lendings, in the order given.
+    brokers: Vec<(String, u64, u64, u64)>,
     /// For each replica of the brokers laid end to end (broker by broker, each in
     /// partition order), its place in partition order.
     place: Vec<usize>,
@@ -34,26 +36,30 @@ pub struct ReplicaLayout {
     lent: Vec<u64>,
     /// Whether a replica of each partition was lent out since the last step.
     touched: Vec<bool>,
+    /// Each place's host and partition ids.
+    ids: Vec<ReplicaId>,
+    /// Each place's replica signature, as of its last lending.
+    signatures: Vec<u64>,
 }
 
 impl ReplicaLayout {
     /// Every replica of `brokers`, grouped by partition in partition order and by broker
-    /// (in the order given) within a partition, with the ends of the groups; and, when the
-    /// grouping is the last call's (the same partitions at the same places), which
-    /// partitions had a replica lent out to be changed since.
+    /// (in the order given) within a partition ([`Self::ends`] ends the groups), and
+    /// whether the grouping is the last call's (the same partitions at the same places):
+    /// then [`Self::touched`] says which partitions had a replica lent out to be changed
+    /// since. Each place's ids and signature are [`Self::ids`] and [`Self::signatures`].
     pub fn group<'a>(
         &mut self,
         brokers: &[LiveBroker<'a>],
-    ) -> (Vec<ReplicaRef<'a>>, &[usize], Option<&[bool]>) {
-        let same =
-            self.brokers.len() == brokers.len()
-                && self.brokers.iter().zip(brokers).all(
-                    |(known, (host, incarnation, replicas))| {
-                        known.1 == *incarnation && known.2 == replicas.layout() && known.0 == *host
-                    },
-                );
-        if !same {
-            self.merge(brokers);
+        ids: &mut Ids,
+    ) -> (Vec<ReplicaRef<'a>>, bool) {
+        let same = self.same_layout(brokers);
+        if same {
+            for (known, (_, _, replicas)) in self.brokers.iter_mut().zip(brokers) {
+                known.3 = replicas.lendings();
+            }
+        } else {
+            self.merge(brokers, ids);
         }
         // Each replica straight to its place, read in the brokers' order. The first one
         // fills the vector until every place is written.
@@ -67,7 +73,7 @@ impl ReplicaLayout {
             })
         });
         let Some(first) = first else {
-            return (Vec::new(), &self.ends, same.then_some(&self.touched[..]));
+            return (Vec::new(), same);
         };
         let mut grouped = vec![first; self.place.len()];
         self.touched.fill(false);
@@ -86,19 +92,68 @@ impl ReplicaLayout {
                 if self.lent[at] != lent {
                     self.lent[at] = lent;
                     self.touched[self.group_of[at]] = true;
+                    self.signatures[at] = signature(&grouped[at]);
                 }
             }
         }
         debug_assert_eq!(next, grouped.len());
-        (grouped, &self.ends, same.then_some(&self.touched[..]))
+        (grouped, same)
+    }
+
+    /// Where each partition's group of places ends.
+    pub fn ends(&self) -> &[usize] {
+        &self.ends
+    }
+
+    /// Which partitions had a replica lent out since the last call but one.
+    pub fn touched(&self) -> &[bool] {
+        &self.touched
+    }
+
+    /// Each place's host and partition ids.
+    pub(super) fn ids(&self) -> &[ReplicaId] {
+        &self.ids
+    }
+
+    /// Each place's replica signature.
+    pub fn signatures(&self) -> &[u64] {
+        &self.signatures
+    }
+
+    /// Whether `brokers` are the last call's, with the same partitions, and none of them
+    /// lent out a replica since: every replica is as the last call saw it.
+    pub fn unchanged(&self, brokers: &[LiveBroker<'_>]) -> bool {
+        self.same_layout(brokers)
+            && self
+                .brokers
+                .iter()
+                .zip(brokers)
+                .all(|(known, (_, _, replicas))| known.3 == replicas.lendings())
+    }
+
+    /// Whether `brokers` are the last call's processes, hosting the same partitions.
+    fn same_layout(&self, brokers: &[LiveBroker<'_>]) -> bool {
+        self.brokers.len() == brokers.len()
+            && self
+                .brokers
+                .iter()
+                .zip(brokers)
+                .all(|(known, (host, incarnation, replicas))| {
+                    known.1 == *incarnation && known.2 == replicas.layout() && known.0 == *host
+                })
     }
 
     /// Merges the brokers' ordered replicas anew.
-    fn merge(&mut self, brokers: &[LiveBroker<'_>]) {
+    fn merge(&mut self, brokers: &[LiveBroker<'_>], ids: &mut Ids) {
         self.brokers = brokers
             .iter()
             .map(|(host, incarnation, replicas)| {
-                (host.to_string(), *incarnation, replicas.layout())
+                (
+                    host.to_string(),
+                    *incarnation,
+                    replicas.layout(),
+                    replicas.lendings(),
+                )
             })
             .collect();
         // Every replica's key, broker by broker, and each broker's next unmerged one and
@@ -131,10 +186,18 @@ impl ReplicaLayout {
             }
             self.ends.push(self.group_of.len());
         }
+        self.ids = vec![(0, 0); keys.len()];
+        let hosts = brokers
+            .iter()
+            .flat_map(|(host, _, replicas)| std::iter::repeat_n(*host, replicas.len()));
+        for ((host, key), &at) in hosts.zip(&keys).zip(&self.place) {
+            self.ids[at] = ids.of(host, key);
+        }
         // Nothing to compare with: every replica counts as lent out (the caller checks
         // every partition of a new layout anyway).
         self.lent = vec![u64::MAX; keys.len()];
         self.touched = vec![true; self.ends.len()];
+        self.signatures = vec![0; keys.len()];
     }
 }
 
@@ -175,7 +238,7 @@ mod tests {
         layout: &mut ReplicaLayout,
         brokers: &[LiveBroker<'_>],
     ) -> (Vec<(String, String, i32)>, Vec<usize>, bool) {
-        let (replicas, ends, touched) = layout.group(brokers);
+        let (replicas, same) = layout.group(brokers, &mut Ids::default());
         let names = replicas
             .iter()
             .map(|r| {
@@ -186,7 +249,13 @@ mod tests {
                 )
             })
             .collect();
-        (names, ends.to_vec(), touched.is_some())
+        (names, layout.ends().to_vec(), same)
+    }
+
+    /// Which partitions were touched since the last grouping, if it had the same layout.
+    fn touched(layout: &mut ReplicaLayout, brokers: &[LiveBroker<'_>]) -> Option<Vec<bool>> {
+        let (_, same) = layout.group(brokers, &mut Ids::default());
+        same.then(|| layout.touched().to_vec())
     }
 
     fn named(rows: &[(&str, &str, i32)]) -> Vec<(String, String, i32)> {
@@ -216,15 +285,27 @@ mod tests {
             grouped(&mut layout, &brokers),
             (expected, vec![1, 3, 4], true)
         );
-        assert_eq!(layout.group(&brokers).2, Some(&[false, false, false][..]));
+        assert_eq!(
+            touched(&mut layout, &brokers),
+            Some(vec![false, false, false])
+        );
         // Broker 2's a-1 lent out to be changed (whether or not it was): a-1 is touched.
         drop(two.get_mut(&("a".to_string(), 1)));
         let brokers = [("broker-1", 1, &one), ("broker-2", 1, &two)];
-        assert_eq!(layout.group(&brokers).2, Some(&[false, true, false][..]));
-        assert_eq!(layout.group(&brokers).2, Some(&[false, false, false][..]));
+        assert_eq!(
+            touched(&mut layout, &brokers),
+            Some(vec![false, true, false])
+        );
+        assert_eq!(
+            touched(&mut layout, &brokers),
+            Some(vec![false, false, false])
+        );
         two.values_mut().for_each(drop);
         let brokers = [("broker-1", 1, &one), ("broker-2", 1, &two)];
-        assert_eq!(layout.group(&brokers).2, Some(&[false, true, true][..]));
+        assert_eq!(
+            touched(&mut layout, &brokers),
+            Some(vec![false, true, true])
+        );
 
         // Broker 2 comes to host a-0: merged again.
         two.host(&("a".to_string(), 0), || replica(2, "a", 0));

@@ -34,20 +34,21 @@
 pub mod acks;
 mod control;
 mod layout;
+mod memory;
 mod state;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use faultline_broker::log::LogEntry;
 use faultline_broker::partition::Role;
 use faultline_broker::storage::TopicPartition;
 use faultline_checker::{Anomaly, AnomalyKind, CheckReport};
 
 use crate::events::{ClusterEvent, ClusterEventKind};
-use crate::seed::Fnv1a;
 
 pub use layout::LiveBroker;
 pub use state::{describe_states, ReplicaRef};
+
+use memory::{slot, verify_committed, Ids, ReplicaId, ReplicaMemory};
 
 /// The first invariant broken in a run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,12 +66,15 @@ pub struct Violation {
 /// The checker's memory between steps.
 #[derive(Debug, Default)]
 pub struct InvariantChecker {
-    /// Who led each (partition, leader epoch); nested so a step looks up without allocating.
-    leaders: BTreeMap<TopicPartition, BTreeMap<i32, i32>>,
-    /// Fingerprints of the committed records of each partition, by offset.
-    committed: BTreeMap<TopicPartition, Vec<u64>>,
-    /// Each replica's memory, by host and partition (looked up without allocating).
-    replicas: BTreeMap<String, BTreeMap<TopicPartition, ReplicaMemory>>,
+    /// Ids of the hosts and partitions seen, which the memories below are indexed by.
+    ids: Ids,
+    /// Who led each (partition, leader epoch), by partition id.
+    leaders: Vec<BTreeMap<i32, i32>>,
+    /// Fingerprints of the committed records of each partition, by partition id, then
+    /// offset.
+    committed: Vec<Vec<u64>>,
+    /// Each replica's memory, by host id, then partition id.
+    replicas: Vec<Vec<Option<ReplicaMemory>>>,
     /// The controller's last (leader epoch, partition epoch) per topic and partition.
     controller_epochs: BTreeMap<String, BTreeMap<i32, (i32, i32)>>,
     /// The controller's registrations at the last check, in its order: (topic,
@@ -102,29 +106,29 @@ pub struct InvariantChecker {
     pub violation: Option<Violation>,
 }
 
-/// What the checker remembers of one replica.
-#[derive(Debug, Clone, Copy)]
-struct ReplicaMemory {
-    /// The process incarnation it belongs to; a restart starts afresh.
-    incarnation: u64,
-    /// Offsets below this were verified identical to the committed records.
-    verified: i64,
-    /// Its last leader epoch.
-    leader_epoch: i32,
-}
-
 /// A broker host's node id (`broker-3` → 3).
 pub fn broker_id(host: &str) -> Option<i32> {
     host.strip_prefix("broker-")?.parse().ok()
 }
 
-/// Folds into `h` what the rules read of one replica: its broker and process, leader
-/// epoch, role, ISR, high watermark, log end and, for a leader, its view of its followers
-/// and its pending ISR change.
-fn signature(h: u64, r: &ReplicaRef<'_>) -> u64 {
-    let mix = |h: u64, x: u64| (h ^ x).wrapping_mul(0x100_0000_01b3).rotate_left(17);
+/// Where a signature's folding starts (FNV-1a's offset basis).
+const SIGNATURE_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn mix(h: u64, x: u64) -> u64 {
+    (h ^ x).wrapping_mul(0x100_0000_01b3).rotate_left(17)
+}
+
+/// A partition's signature: its replicas' [`signature`]s folded in order.
+fn group_signature(signatures: &[u64]) -> u64 {
+    signatures.iter().fold(SIGNATURE_BASIS, |h, &s| mix(h, s))
+}
+
+/// What the rules read of one replica, folded: its broker and process, leader epoch,
+/// role, ISR, high watermark, log end and, for a leader, its view of its followers and its
+/// pending ISR change.
+fn signature(r: &ReplicaRef<'_>) -> u64 {
     let p = r.partition;
-    let mut h = mix(h, p.node_id as u64);
+    let mut h = mix(SIGNATURE_BASIS, p.node_id as u64);
     h = mix(h, r.incarnation);
     h = mix(h, p.leader_epoch() as u64);
     h = mix(h, p.high_watermark as u64);
@@ -155,26 +159,6 @@ fn signature(h: u64, r: &ReplicaRef<'_>) -> u64 {
     h
 }
 
-/// A record's fingerprint: everything a consumer could tell apart.
-fn fingerprint(entry: &LogEntry) -> u64 {
-    use std::io::Write;
-    let mut hash = Fnv1a::default();
-    let mut put = |bytes: &[u8]| hash.write_all(bytes).expect("hashing cannot fail");
-    put(&entry.leader_epoch.to_le_bytes());
-    put(&entry.producer_id.to_le_bytes());
-    put(&entry.sequence.to_le_bytes());
-    for part in [&entry.key, &entry.value] {
-        match part {
-            Some(b) => {
-                put(&(b.len() as u64).to_le_bytes());
-                put(b);
-            }
-            None => put(&u64::MAX.to_le_bytes()),
-        }
-    }
-    hash.finish()
-}
-
 impl InvariantChecker {
     /// Takes note of what the cluster did this step: crashes, restarts, truncations, ISR
     /// re-admissions, power-loss damage.
@@ -192,7 +176,13 @@ impl InvariantChecker {
             ClusterEventKind::ProcessCrashed { node, .. } => {
                 self.down.insert(node.clone(), u64::MAX);
                 // Its next process starts from its disk: nothing it verified carries over.
-                self.replicas.remove(node);
+                if let Some(memories) = self
+                    .ids
+                    .find_host(node)
+                    .and_then(|host| self.replicas.get_mut(host))
+                {
+                    memories.clear();
+                }
             }
             ClusterEventKind::PowerLossDamage { node, lost } => {
                 if *lost > 0 {
@@ -274,34 +264,66 @@ impl InvariantChecker {
                 .zip(&self.signatures)
                 .all(|(&end, (known, _))| order[end - 1].topic_partition == known);
         let touched = vec![true; ends.len()];
-        self.check_partitions(time_ns, &order, &ends, same_layout.then_some(&touched[..]));
+        let ids: Vec<ReplicaId> = order
+            .iter()
+            .map(|r| self.ids.of(r.host, r.topic_partition))
+            .collect();
+        let signatures: Vec<u64> = order.iter().map(signature).collect();
+        let grouped = Grouped {
+            replicas: &order,
+            ids: &ids,
+            signatures: &signatures,
+            ends: &ends,
+        };
+        self.check_partitions(time_ns, grouped, same_layout.then_some(&touched[..]));
     }
 
     /// Checks every live broker's replicas after a step: `brokers` in a fixed order (the
     /// hosts' registry order), each broker's replicas grouped with the other brokers'
     /// replicas of the same partition ([`layout`]).
     pub fn check_brokers(&mut self, time_ns: u64, brokers: &[LiveBroker<'_>]) {
+        // No replica lent out, none to check: every rule would read what it read last step.
+        if !self.check_all && self.truncations.is_empty() && self.layout.unchanged(brokers) {
+            return;
+        }
         let mut layout = std::mem::take(&mut self.layout);
-        let (replicas, ends, touched) = layout.group(brokers);
-        self.check_partitions(time_ns, &replicas, ends, touched);
+        let (replicas, same) = layout.group(brokers, &mut self.ids);
+        let touched = same.then(|| layout.touched());
+        let grouped = Grouped {
+            replicas: &replicas,
+            ids: layout.ids(),
+            signatures: layout.signatures(),
+            ends: layout.ends(),
+        };
+        self.check_partitions(time_ns, grouped, touched);
         self.layout = layout;
     }
 
-    /// Checks every live replica after a step, grouped by partition in partition order:
-    /// partition `i` is `replicas[ends[i - 1]..ends[i]]` (`Hosts::check_invariants` merges
-    /// the brokers' ordered maps into this). Only partitions whose signature changed are
-    /// checked again. `touched` is given when the partitions are the last check's, in the
-    /// same places, and says which may have changed since: only those have their signature
-    /// computed, and compared with their place's without comparing names.
+    /// Checks every live replica after a step, grouped by partition in partition order
+    /// (`Hosts::check_invariants` merges the brokers' ordered maps into this). Only
+    /// partitions whose signature changed are checked again. `touched` is given when the
+    /// partitions are the last check's, in the same places, and says which may have
+    /// changed since: only those have their signature compared with their place's, without
+    /// comparing names.
     fn check_partitions(
         &mut self,
         time_ns: u64,
-        replicas: &[ReplicaRef<'_>],
-        ends: &[usize],
+        grouped: Grouped<'_, '_>,
         touched: Option<&[bool]>,
     ) {
+        let Grouped {
+            replicas,
+            ids,
+            signatures,
+            ends,
+        } = grouped;
         let groups = ends.iter().scan(0, |start, &end| {
-            Some(&replicas[std::mem::replace(start, end)..end])
+            let range = std::mem::replace(start, end)..end;
+            Some((
+                &replicas[range.clone()],
+                &ids[range.clone()],
+                &signatures[range],
+            ))
         });
         let check_all = std::mem::take(&mut self.check_all)
             || touched.is_none()
@@ -309,25 +331,22 @@ impl InvariantChecker {
         let mut changed = Vec::with_capacity(ends.len());
         // On a check of everything, every partition's key with a signature no check matches.
         let mut fresh = Vec::with_capacity(if check_all { ends.len() } else { 0 });
-        for (index, group) in groups.enumerate() {
+        for (index, (group, group_ids, group_signatures)) in groups.enumerate() {
             let tp = group[0].topic_partition;
             if check_all {
                 fresh.push((tp.clone(), 0));
             }
-            let signature = || {
-                group
-                    .iter()
-                    .fold(0xcbf2_9ce4_8422_2325, |h, r| signature(h, r))
-            };
             if !check_all && touched.is_some_and(|touched| !touched[index]) {
                 // (After a violation the signatures are no longer kept up to date.)
                 debug_assert!(
-                    self.violation.is_some() || self.signatures[index].1 == signature(),
+                    self.violation.is_some()
+                        || self.signatures[index].1
+                            == group_signature(&group.iter().map(signature).collect::<Vec<_>>()),
                     "{tp:?} changed, though no replica of it was lent out"
                 );
                 continue;
             }
-            let signature = signature();
+            let signature = group_signature(group_signatures);
             // `check_all` is off only for the last check's layout: the same partition.
             let same = !check_all && self.signatures[index].1 == signature;
             if same {
@@ -340,7 +359,7 @@ impl InvariantChecker {
                 .max()
                 .unwrap_or(0);
             acks::sample(&mut self.isr_timeline, tp, time_ns, largest);
-            changed.push((index, group, signature));
+            changed.push((index, group, group_ids, signature));
         }
         if check_all {
             self.signatures = fresh;
@@ -352,9 +371,9 @@ impl InvariantChecker {
         for (host, partition, to) in std::mem::take(&mut self.truncations) {
             // The truncating process is the host's latest incarnation, the one remembered.
             let held = self
-                .replicas
-                .get(&host)
-                .and_then(|m| m.get(&partition))
+                .ids
+                .find(&host, &partition)
+                .and_then(|(host, part)| self.replicas.get(host)?.get(part).copied().flatten())
                 .map_or(0, |m| m.verified);
             if to < held {
                 let detail = format!(
@@ -369,9 +388,9 @@ impl InvariantChecker {
                 );
             }
         }
-        for (index, group, signature) in changed {
-            for replica in group {
-                if let Some((rule, detail)) = self.check_replica(replica, group) {
+        for (index, group, group_ids, signature) in changed {
+            for (replica, &id) in group.iter().zip(group_ids) {
+                if let Some((rule, detail)) = self.check_replica(replica, id, group) {
                     self.fail(time_ns, rule, detail, &states());
                     return;
                 }
@@ -386,24 +405,18 @@ impl InvariantChecker {
     fn check_replica(
         &mut self,
         replica: &ReplicaRef<'_>,
+        (host, part): ReplicaId,
         partition_replicas: &[ReplicaRef<'_>],
     ) -> Option<(&'static str, String)> {
         let tp = replica.topic_partition;
         let p = replica.partition;
         let name = || format!("{} {}-{}", replica.host, tp.0, tp.1);
         let epoch = p.leader_epoch();
-        let memories = match self.replicas.get_mut(replica.host) {
-            Some(memories) => memories,
-            None => self.replicas.entry(replica.host.to_string()).or_default(),
-        };
-        let memory = match memories.get_mut(tp) {
-            Some(memory) => memory,
-            None => memories.entry(tp.clone()).or_insert(ReplicaMemory {
-                incarnation: replica.incarnation,
-                verified: 0,
-                leader_epoch: epoch,
-            }),
-        };
+        let memory = slot(slot(&mut self.replicas, host), part).get_or_insert(ReplicaMemory {
+            incarnation: replica.incarnation,
+            verified: 0,
+            leader_epoch: epoch,
+        });
         if memory.incarnation != replica.incarnation {
             *memory = ReplicaMemory {
                 incarnation: replica.incarnation,
@@ -423,10 +436,7 @@ impl InvariantChecker {
         }
         memory.leader_epoch = epoch;
         if let Role::Leader(state) = &p.role {
-            let led = match self.leaders.get_mut(tp) {
-                Some(led) => led,
-                None => self.leaders.entry(tp.clone()).or_default(),
-            };
+            let led = slot(&mut self.leaders, part);
             let leader = *led.entry(epoch).or_insert(p.node_id);
             if leader != p.node_id {
                 return Some((
@@ -474,7 +484,7 @@ impl InvariantChecker {
                 }
             }
         }
-        verify_committed(&mut self.committed, memory, replica)
+        verify_committed(slot(&mut self.committed, part), memory, replica)
     }
 
     /// The `invariants` check report.
@@ -503,63 +513,20 @@ impl InvariantChecker {
         stats.insert("steps checked".to_string(), checked_steps);
         stats.insert(
             "committed offsets verified".to_string(),
-            self.committed.values().map(|l| l.len() as u64).sum(),
+            self.committed.iter().map(|l| l.len() as u64).sum(),
         );
         CheckReport::from_anomalies("invariants", anomalies, stats)
     }
 }
 
-/// Compares this replica's records below its high watermark, from where it was last
-/// verified, with the committed records every other replica had there.
-fn verify_committed(
-    committed: &mut BTreeMap<TopicPartition, Vec<u64>>,
-    memory: &mut ReplicaMemory,
-    replica: &ReplicaRef<'_>,
-) -> Option<(&'static str, String)> {
-    let (tp, p) = (replica.topic_partition, replica.partition);
-    let end = p.log.end_offset();
-    let upto = p.high_watermark.min(end);
-    let from = memory.verified.min(end);
-    memory.verified = from;
-    if upto <= from {
-        return None;
-    }
-    let ledger = match committed.get_mut(tp) {
-        Some(ledger) => ledger,
-        None => committed.entry(tp.clone()).or_default(),
-    };
-    for entry in p.log.read_from(from, (upto - from) as usize) {
-        let print = fingerprint(entry);
-        let offset = entry.offset as usize;
-        match ledger.get(offset) {
-            Some(&known) if known != print => {
-                return Some((
-                    "committed records differ between replicas",
-                    format!(
-                        "{} {}-{}: offset {} (epoch {}) below its high watermark {} differs from the record committed there before",
-                        replica.host, tp.0, tp.1, entry.offset, entry.leader_epoch, p.high_watermark
-                    ),
-                ));
-            }
-            Some(_) => {}
-            None if offset == ledger.len() => ledger.push(print),
-            None => {
-                return Some((
-                    "log offsets not dense",
-                    format!(
-                        "{} {}-{}: offset {} follows {}",
-                        replica.host,
-                        tp.0,
-                        tp.1,
-                        entry.offset,
-                        ledger.len()
-                    ),
-                ))
-            }
-        }
-    }
-    memory.verified = upto;
-    None
+/// Every live replica grouped by partition in partition order, with what the checker
+/// keeps of each: partition `i` is `replicas[ends[i - 1]..ends[i]]`, and `ids` and
+/// `signatures` run parallel to `replicas`.
+struct Grouped<'g, 'a> {
+    replicas: &'g [ReplicaRef<'a>],
+    ids: &'g [ReplicaId],
+    signatures: &'g [u64],
+    ends: &'g [usize],
 }
 
 #[cfg(test)]
