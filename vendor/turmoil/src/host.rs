@@ -115,7 +115,10 @@ impl Host {
     /// Called from inside the host's software, while its runtime is entered.
     /// Returns the deadline's id, for [`Host::withdraw_wake`].
     pub(crate) fn register_wake(&mut self, deadline: Instant) -> u64 {
-        let at = self.timer.elapsed() + deadline.saturating_duration_since(Instant::now());
+        // One reading of the clock for both terms (faultline patch: `elapsed` read it
+        // again; the paused clock cannot move in between, so the sum is the same).
+        let now = Instant::now();
+        let at = self.timer.elapsed_at(now) + deadline.saturating_duration_since(now);
         let id = self.next_wake;
         self.next_wake += 1;
         self.wakes.push(Reverse((at, id)));
@@ -280,7 +283,12 @@ impl HostTimer {
 
     /// Returns how long the host has been executing for in virtual time.
     pub(crate) fn elapsed(&self) -> Duration {
-        let run_duration = self.now.expect("host instant not set").elapsed();
+        self.elapsed_at(Instant::now())
+    }
+
+    /// [`Self::elapsed`] with the runtime's clock reading `now` (faultline patch).
+    pub(crate) fn elapsed_at(&self, now: Instant) -> Duration {
+        let run_duration = now.saturating_duration_since(self.now.expect("host instant not set"));
         self.elapsed + run_duration
     }
 
