@@ -137,14 +137,21 @@ impl Storage for SimDisk {
     }
 
     fn sync(&mut self) {
-        let mut state = self.lock();
-        let lengths: Vec<(TopicPartition, usize)> = state
-            .logs
-            .iter()
-            .map(|(p, l)| (p.clone(), l.len()))
-            .collect();
-        state.synced.extend(lengths);
-        state.synced_blobs = state.blobs.clone();
+        let mut guard = self.lock();
+        let state = &mut *guard;
+        // Every log's length becomes its synced length: in place, a key copied only the
+        // first time (an fsync=always broker syncs after every append, issue #17).
+        for (partition, log) in &state.logs {
+            match state.synced.get_mut(partition) {
+                Some(synced) => *synced = log.len(),
+                None => {
+                    state.synced.insert(partition.clone(), log.len());
+                }
+            }
+        }
+        if state.synced_blobs != state.blobs {
+            state.synced_blobs = state.blobs.clone();
+        }
     }
 
     fn recover(&self) -> Recovered {

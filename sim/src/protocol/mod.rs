@@ -69,9 +69,9 @@ pub struct ProtocolLog {
     fresh: Option<ProtocolViolation>,
     /// Partition answers judged, per request kind.
     pub judged: BTreeMap<&'static str, u64>,
-    /// Idempotent Produce answers judged, per case and answer (how much of KIP-98 a run
-    /// exercised).
-    pub produce_errors: BTreeMap<String, u64>,
+    /// Idempotent Produce answers judged, per case and answer's error code (how much of
+    /// KIP-98 a run exercised); named only in the report, not per answer.
+    pub produce_errors: BTreeMap<(&'static str, i16), u64>,
 }
 
 impl ProtocolLog {
@@ -122,16 +122,18 @@ impl ProtocolLog {
                 ),
             })
             .collect();
-        let stats = self
+        let mut stats: BTreeMap<String, u64> = self
             .judged
             .iter()
             .map(|(api, n)| (format!("{api} answers judged"), *n))
-            .chain(
-                self.produce_errors
-                    .iter()
-                    .map(|(case, n)| (format!("idempotent Produce, {case}"), *n)),
-            )
             .collect();
+        for (&(case, code), n) in &self.produce_errors {
+            let error = faultline_wire::ResponseError::try_from_code(code)
+                .map_or_else(|| "ok".to_string(), |e| format!("{e:?}"));
+            *stats
+                .entry(format!("idempotent Produce, {case}: {error}"))
+                .or_insert(0) += n;
+        }
         CheckReport::from_anomalies("protocol", anomalies, stats)
     }
 }
@@ -271,8 +273,6 @@ impl BrokerObserver {
                 }
                 for (key, batch, logged) in idempotent {
                     if let Some(answer) = answer(&key) {
-                        let error = faultline_wire::ResponseError::try_from_code(answer.error_code)
-                            .map_or_else(|| "ok".to_string(), |e| format!("{e:?}"));
                         let verdict = producer::produce(
                             batch,
                             &logged,
@@ -281,7 +281,7 @@ impl BrokerObserver {
                         );
                         if let Ok(case) = verdict {
                             *log.produce_errors
-                                .entry(format!("{case}: {error}"))
+                                .entry((case, answer.error_code))
                                 .or_insert(0) += 1;
                         }
                         log.judged("Produce", host, key, verdict.map(|_| ()));
