@@ -105,7 +105,7 @@ impl ReplicaLayout {
         &self.ends
     }
 
-    /// Which partitions had a replica lent out since the last call but one.
+    /// Which partitions had a replica lent out between the last two calls of [`Self::group`].
     pub fn touched(&self) -> &[bool] {
         &self.touched
     }
