@@ -297,3 +297,48 @@ fn only_partitions_that_changed_are_checked_again() {
         .expect("checked again once it changed");
     assert_eq!(v.rule, "high watermark above an in-sync follower");
 }
+
+/// The brokers' path (`check_brokers`, what a simulation runs): a step in which no broker
+/// lent out a replica is not checked at all; a replica lent out but unchanged is checked
+/// and passes; one lent out and changed is checked again from its place's signature, and
+/// its violation is reported.
+#[test]
+fn check_brokers_checks_again_only_what_a_broker_lent_out() {
+    use faultline_broker::replicas::Replicas;
+    let mut one = Replicas::default();
+    let mut two = Replicas::default();
+    one.host(&tp(), || {
+        let mut leader = replica(1, 1, 0, &[1, 2], &["a", "b", "c"], 2);
+        follower_at(&mut leader, 2, 2);
+        leader
+    });
+    two.host(&tp(), || replica(2, 1, 0, &[1, 2], &["a", "b"], 2));
+    let mut checker = InvariantChecker::default();
+    let step = |checker: &mut InvariantChecker, one: &Replicas, two: &Replicas| {
+        checker.check_brokers(1_000, &[("broker-1", 1, one), ("broker-2", 1, two)]);
+    };
+    for _ in 0..3 {
+        step(&mut checker, &one, &two);
+    }
+    assert_eq!(checker.violation, None);
+    assert!(
+        checker
+            .layout
+            .unchanged(&[("broker-1", 1, &one), ("broker-2", 1, &two)]),
+        "nothing lent out: the next step checks nothing"
+    );
+    // Lent out, left as it was: checked, still healthy.
+    drop(one.get_mut(&tp()));
+    assert!(!checker
+        .layout
+        .unchanged(&[("broker-1", 1, &one), ("broker-2", 1, &two)]));
+    step(&mut checker, &one, &two);
+    assert_eq!(checker.violation, None);
+    // Lent out and changed: the leader's high watermark passes its in-sync follower.
+    one.get_mut(&tp()).unwrap().high_watermark = 3;
+    step(&mut checker, &one, &two);
+    assert_eq!(
+        checker.violation.map(|v| v.rule),
+        Some("high watermark above an in-sync follower")
+    );
+}
