@@ -9,77 +9,39 @@
 //!
 //! It cannot change an outcome: an entry is returned only for bytes equal, byte for byte,
 //! to those it was decoded from (a corrupted or torn copy misses and is decoded, and
-//! fails, as before), and debug builds decode every hit again and compare. It is
-//! thread-local and direct-mapped, and holds its own copy of each batch (never a slice
-//! pinning a whole response frame) within `BUDGET` bytes, so its memory is bounded and a
-//! run's result never depends on what ran on the thread before it.
+//! fails, as before), and debug builds decode every hit again and compare. It is a
+//! thread-local [`BatchMemo`]: direct-mapped, holding its own copy of each batch (never a
+//! slice pinning a whole response frame), its copies and entries within `BUDGET` bytes,
+//! so its memory is bounded and a run's result never depends on what ran on the thread
+//! before it.
 //!
 //! A follower whose disk fails refetches the same few hundred batches every round until
 //! the disk recovers, and a broker restarting after a crash decodes its whole log from
 //! disk (`PartitionLog::from_batches`): the slots are many enough to hold a one-minute
 //! run's batches (triggered-faults appends ~9,000 a partition; with 1,024 slots its
 //! recoveries missed 9,089 of 13,265 lookups in two seeds, with 16,384 slots 1,112: 1.9%
-//! of its instructions). The slots cost ~1 MB a thread; `BUDGET` still bounds the bytes.
+//! of its instructions). The slots cost ~1 MB a thread; `BUDGET` still bounds the rest.
 
 use std::cell::RefCell;
 
 use bytes::Bytes;
+use faultline_wire::memo::BatchMemo;
 
 use crate::log::LogEntry;
 
 /// Slots in the cache (a power of two).
 const SLOTS: usize = 16384;
 
-/// Batch bytes held at most, over all slots.
-const BUDGET: usize = 8 << 20;
-
-/// Batches larger than this are not remembered.
-const LARGEST: usize = 256 << 10;
-
-/// Where a batch's CRC sits in its header (protocol guide, "Record Batch").
-const CRC_OFFSET: usize = 17;
-
-struct Slot {
-    bytes: Bytes,
-    entries: Vec<LogEntry>,
-}
-
-struct Cache {
-    slots: Vec<Option<Slot>>,
-    held: usize,
-}
+/// What the cache holds at most: its copies of batches and their entries, in bytes.
+const BUDGET: usize = 32 << 20;
 
 thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::new(Cache {
-        slots: (0..SLOTS).map(|_| None).collect(),
-        held: 0,
-    });
-}
-
-/// The slot for these bytes: their base offset, leader epoch and CRC mixed.
-fn slot_of(bytes: &[u8]) -> Option<usize> {
-    if bytes.len() < CRC_OFFSET + 4 || bytes.len() > LARGEST {
-        return None;
-    }
-    let word = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
-    // base offset (0..8), partition leader epoch (12..16), CRC (17..21).
-    let mixed = (word(4) as u64)
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        .wrapping_add(word(12) as u64)
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-        .wrapping_add(word(CRC_OFFSET) as u64)
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    Some((mixed >> 32) as usize % SLOTS)
+    static CACHE: RefCell<BatchMemo<Vec<LogEntry>>> = RefCell::new(BatchMemo::new(SLOTS, BUDGET));
 }
 
 /// The entries these exact bytes decoded to, if they are remembered.
 pub(crate) fn recall(bytes: &Bytes) -> Option<Vec<LogEntry>> {
-    let slot = slot_of(bytes)?;
-    CACHE.with(|cache| {
-        let cache = cache.borrow();
-        let remembered = cache.slots[slot].as_ref()?;
-        (remembered.bytes == *bytes).then(|| remembered.entries.clone())
-    })
+    CACHE.with(|cache| cache.borrow().recall(bytes))
 }
 
 /// Remembers that `bytes` decode to `entries`, in place of what shared its slot.
@@ -90,38 +52,32 @@ pub(crate) fn recall(bytes: &Bytes) -> Option<Vec<LogEntry>> {
 /// so it never pins a request or response frame. A key or value from elsewhere (a
 /// decompressed batch) is copied.
 pub(crate) fn remember(bytes: &Bytes, origin: &Bytes, entries: &[LogEntry]) {
-    let Some(slot) = slot_of(bytes) else {
-        return;
-    };
     CACHE.with(|cache| {
         let mut cache = cache.borrow_mut();
-        let freed = cache.slots[slot].as_ref().map_or(0, |s| s.bytes.len());
-        if cache.held - freed + bytes.len() > BUDGET {
+        let Some(copy) = cache.admit(bytes) else {
             return;
-        }
-        let copy = Bytes::copy_from_slice(bytes);
+        };
         let from = origin.as_ptr() as usize;
-        let within = |part: &Bytes| {
+        let mut copied = 0;
+        let mut within = |part: &Bytes| {
             let at = (part.as_ptr() as usize).wrapping_sub(from);
             if origin.len() == copy.len() && at <= copy.len() && part.len() <= copy.len() - at {
                 copy.slice(at..at + part.len())
             } else {
+                copied += part.len();
                 Bytes::copy_from_slice(part)
             }
         };
-        let entries = entries
+        let entries: Vec<LogEntry> = entries
             .iter()
             .map(|e| LogEntry {
-                key: e.key.as_ref().map(within),
-                value: e.value.as_ref().map(within),
+                key: e.key.as_ref().map(&mut within),
+                value: e.value.as_ref().map(&mut within),
                 ..*e
             })
             .collect();
-        cache.held = cache.held - freed + bytes.len();
-        cache.slots[slot] = Some(Slot {
-            bytes: copy,
-            entries,
-        });
+        let weight = copy.len() + copied + entries.len() * std::mem::size_of::<LogEntry>();
+        cache.keep(copy, entries, weight);
     });
 }
 

@@ -22,6 +22,7 @@ pub mod connection;
 pub mod decompress;
 pub mod frame;
 pub mod lz4_frame;
+pub mod memo;
 pub mod records;
 pub mod tamper;
 pub mod time;

@@ -4,12 +4,15 @@
 //! length before the decoder reserves memory for it, so a hostile count cannot exhaust
 //! memory (see [`crate::batch`]).
 
+use std::cell::RefCell;
+
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::records::{Compression, Record, RecordBatchEncoder, RecordEncodeOptions};
 
 #[cfg(test)]
 use crate::batch::RECORD_COUNT_OFFSET;
-use crate::batch::{decode_batch, split, split_batches, Crc, MIN_RECORD_BYTES};
+use crate::batch::{decode_batch, split, split_batches, Batch, Crc, MIN_RECORD_BYTES};
+use crate::memo::BatchMemo;
 
 /// Why record bytes did not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -165,7 +168,7 @@ pub fn decode_records(bytes: &Bytes) -> Result<Vec<Record>, CorruptRecords> {
         // decompressing): never reserve more than the bytes could hold uncompressed.
         let mut records = Vec::with_capacity(claimed.min(bytes.len() / MIN_RECORD_BYTES));
         for batch in &batches {
-            records.extend(decode_batch(batch)?);
+            records.extend(decode_remembered(batch)?);
         }
         Ok(records)
     });
@@ -173,6 +176,47 @@ pub fn decode_records(bytes: &Bytes) -> Result<Vec<Record>, CorruptRecords> {
         Ok(records) => Ok(records),
         Err(error) => split_batches(bytes).and(Err(error)),
     }
+}
+
+/// Slots in a thread's memo of decoded batches (a power of two).
+const MEMO_SLOTS: usize = 16384;
+
+/// What a thread's memo of decoded batches holds at most, in bytes.
+const MEMO_BUDGET: usize = 32 << 20;
+
+thread_local! {
+    /// The records of batches this thread decoded (see [`crate::memo`]).
+    static DECODED: RefCell<BatchMemo<Vec<Record>>> =
+        RefCell::new(BatchMemo::new(MEMO_SLOTS, MEMO_BUDGET));
+}
+
+/// [`decode_batch`], answered from this thread's memo for bytes it decoded before. A batch
+/// it keeps is decoded from the memo's own copy, so that what it holds never pins the
+/// caller's frame; debug builds decode every recalled batch again and compare.
+fn decode_remembered(batch: &Batch) -> Result<Vec<Record>, CorruptRecords> {
+    if let Some(records) = DECODED.with(|memo| memo.borrow().recall(&batch.bytes)) {
+        debug_assert_eq!(
+            Ok(&records),
+            decode_batch(batch).as_ref(),
+            "a remembered decoding is the decoding"
+        );
+        return Ok(records);
+    }
+    let Some(copy) = DECODED.with(|memo| memo.borrow().admit(&batch.bytes)) else {
+        return decode_batch(batch);
+    };
+    let records = decode_batch(&Batch {
+        header: batch.header,
+        bytes: copy.clone(),
+    })?;
+    let held = |part: &Option<Bytes>| part.as_ref().map_or(0, Bytes::len);
+    let weight = copy.len()
+        + records
+            .iter()
+            .map(|r| std::mem::size_of::<Record>() + held(&r.key) + held(&r.value))
+            .sum::<usize>();
+    DECODED.with(|memo| memo.borrow_mut().keep(copy, records.clone(), weight));
+    Ok(records)
 }
 
 #[cfg(test)]
@@ -207,6 +251,26 @@ mod tests {
         assert_eq!(back.len(), 3);
         assert_eq!(back[2].partition_leader_epoch, 2);
         assert_eq!(back[1].value.as_deref(), Some(&b"b"[..]));
+    }
+
+    /// A batch decoded again is answered from the thread's memo: the same records, their
+    /// values sliced from the memo's own copy, not from the frame they came in (which the
+    /// memo would otherwise keep alive); a one-byte change misses and fails its CRC.
+    #[test]
+    fn a_batch_decoded_again_is_recalled_without_pinning_its_frame() {
+        let bytes = encode_records(&[record(0, 7, "memo-a"), record(1, 7, "memo-b")]);
+        let first = decode_records(&bytes).unwrap();
+        let frame = Bytes::from(bytes.to_vec());
+        assert_eq!(decode_records(&frame).unwrap(), first);
+        let value = first[0].value.as_ref().unwrap().as_ptr() as usize;
+        for buffer in [&bytes, &frame] {
+            let range = buffer.as_ptr() as usize..buffer.as_ptr() as usize + buffer.len();
+            assert!(!range.contains(&value));
+        }
+        let mut changed = bytes.to_vec();
+        let last = changed.len() - 1;
+        changed[last] ^= 1;
+        assert!(decode_records(&Bytes::from(changed)).is_err());
     }
 
     #[test]
