@@ -46,6 +46,9 @@ pub struct BrokerNode {
     pub state: Mutex<Broker>,
     /// Bumped on every state change; requests that wait on state watch it.
     changed: watch::Sender<u64>,
+    /// Bumped whenever controller metadata is applied, the only way partitions change
+    /// role: a replica fetcher with nothing to follow from its leader waits on it.
+    metadata_applied: watch::Sender<u64>,
     /// Connections accepted so far: each gets the next number, so that a follower's fetch
     /// from an older connection is known to be stale (`handlers/fetch.rs`).
     connections: AtomicU64,
@@ -82,9 +85,11 @@ impl BrokerNode {
         faults: NodeFaults,
     ) -> Arc<Self> {
         let (changed, _) = watch::channel(0);
+        let (metadata_applied, _) = watch::channel(0);
         Arc::new(BrokerNode {
             state: Mutex::new(Broker::new(node_id, config, storage)),
             changed,
+            metadata_applied,
             connections: AtomicU64::new(0),
             clock: Clock::new(faults.clock_rate.clone()),
             incarnation,

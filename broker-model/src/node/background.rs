@@ -162,6 +162,8 @@ impl BrokerNode {
             let now = self.clock.now_ms();
             self.lock().apply_metadata(&records, now);
             self.notify();
+            self.metadata_applied
+                .send_modify(|v| *v = v.wrapping_add(1));
             self.start_transaction_coordinator(transport);
         }
         // After the metadata that a topic creation or deletion appended is applied here,
@@ -248,6 +250,7 @@ impl BrokerNode {
         let idle = Duration::from_millis(50);
         let client_id = format!("replica-{node_id}");
         let mut connection = None;
+        let mut metadata = self.metadata_applied.subscribe();
         loop {
             self.faults.pause.wait_running().await;
             // BUGGIFY: a slow follower, which the leader's ISR logic must tolerate.
@@ -255,9 +258,18 @@ impl BrokerNode {
                 .buggify
                 .maybe_sleep(30, Duration::from_millis(300))
                 .await;
+            // Marked before reading the roles, so that metadata applied after is noticed.
+            metadata.borrow_and_update();
             let followed = self.lock().followed_from(leader);
             if followed.is_empty() {
-                faultline_wire::time::sleep(idle).await;
+                // Nothing to fetch from this leader until metadata makes this broker a
+                // follower of one of its partitions: Kafka's ReplicaFetcherManager starts
+                // fetching when a partition is added (`addFetcherForPartitions`) and shuts
+                // idle fetchers down, rather than polling.
+                connection = None;
+                if metadata.changed().await.is_err() {
+                    return;
+                }
                 continue;
             }
             if connection.is_none() {
