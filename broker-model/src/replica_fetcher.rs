@@ -169,42 +169,44 @@ pub fn fetch_request(
     followed: &[TopicPartition],
     max_wait_ms: i32,
 ) -> Option<(FetchRequest, FetchRound)> {
-    let asked: Vec<(TopicPartition, i32, i64)> = followed
-        .iter()
-        .filter_map(|key| {
-            let p = broker.partitions.get(key)?;
-            match p.role {
-                Role::Follower {
-                    leader: l,
-                    truncated: true,
-                } if l == leader => Some((key.clone(), p.leader_epoch(), p.log.end_offset())),
-                _ => None,
-            }
-        })
-        .collect();
-    if asked.is_empty() {
-        return None;
-    }
+    let mut asked: Vec<(TopicPartition, i32, i64)> = Vec::with_capacity(followed.len());
     let mut topics: Vec<FetchTopic> = Vec::new();
-    for (key, epoch, offset) in &asked {
+    for key in followed {
+        let Some(p) = broker.partitions.get(key) else {
+            continue;
+        };
+        if !matches!(p.role, Role::Follower { leader: l, truncated: true } if l == leader) {
+            continue;
+        }
+        let (epoch, offset) = (p.leader_epoch(), p.log.end_offset());
         let (topic, partition) = key;
         // The follower's own log start (Fetch v5+): the leader acknowledges DeleteRecords
         // once every live replica's log start has passed the deleted offset (KIP-107).
-        let log_start = broker.partitions[key].log.log_start_offset();
         let wanted = FetchPartition::default()
             .with_partition(*partition)
-            .with_current_leader_epoch(*epoch)
-            .with_fetch_offset(*offset)
-            .with_log_start_offset(log_start)
+            .with_current_leader_epoch(epoch)
+            .with_fetch_offset(offset)
+            .with_log_start_offset(p.log.log_start_offset())
             .with_partition_max_bytes(REPLICA_FETCH_MAX_BYTES);
-        match topics.iter_mut().find(|t| t.topic.0.as_str() == topic) {
-            Some(t) => t.partitions.push(wanted),
+        // A topic's partitions are usually next to each other (`followed` is in partition
+        // order): its entry is then the last one.
+        let same_topic = |t: &FetchTopic| t.topic.0.as_str() == topic;
+        let at = match topics.last() {
+            Some(t) if same_topic(t) => Some(topics.len() - 1),
+            _ => topics.iter().position(same_topic),
+        };
+        match at {
+            Some(at) => topics[at].partitions.push(wanted),
             None => topics.push(
                 FetchTopic::default()
                     .with_topic(TopicName(topic.clone().into()))
                     .with_partitions(vec![wanted]),
             ),
         }
+        asked.push((key.clone(), epoch, offset));
+    }
+    if asked.is_empty() {
+        return None;
     }
     let request = FetchRequest::default()
         .with_replica_id(BrokerId(broker.node_id))
@@ -223,14 +225,23 @@ pub fn on_fetch_response(
     let mut outcome = FetchOutcome::default();
     // One key, refilled per partition: looking a partition up allocates nothing.
     let mut key: TopicPartition = (String::new(), 0);
+    let mut next = 0;
     for topic in &response.responses {
         key.0.clear();
         key.0.push_str(&topic.topic.0);
         for data in &topic.partitions {
             key.1 = data.partition_index;
-            let Some(&(_, epoch, offset)) = round.asked.iter().find(|(k, _, _)| *k == key) else {
+            // Answers come in the order asked, so the next one asked is tried first; the
+            // partition index is compared before the topic name.
+            let is_key = |(k, _, _): &&(TopicPartition, i32, i64)| k.1 == key.1 && k.0 == key.0;
+            let found = match round.asked.get(next) {
+                Some(entry) if is_key(&entry) => Some((next, entry)),
+                _ => round.asked.iter().enumerate().find(|(_, e)| is_key(e)),
+            };
+            let Some((at, &(_, epoch, offset))) = found else {
                 continue;
             };
+            next = at + 1;
             if data.error_code != 0 {
                 outcome.fenced |= data.error_code != ResponseError::OffsetOutOfRange.code();
                 continue;
