@@ -398,9 +398,11 @@ impl Broker {
     }
 
     /// Queues the ISR changes this broker's partitions want now. A resend that replaces a
-    /// queued change not yet sent keeps it a first send.
-    pub fn tick_isr(&mut self, now_ms: u64) {
-        for (registration, isr, fresh) in self.isr_proposals(now_ms) {
+    /// queued change not yet sent keeps it a first send. Whether it queued any.
+    pub fn tick_isr(&mut self, now_ms: u64) -> bool {
+        let proposals = self.isr_proposals(now_ms);
+        let proposed = !proposals.is_empty();
+        for (registration, isr, fresh) in proposals {
             let key = registration.topic_partition();
             let unsent = self.isr_outbox.get(&key).is_some_and(|q| q.first_send);
             self.isr_outbox.insert(
@@ -412,6 +414,7 @@ impl Broker {
                 },
             );
         }
+        proposed
     }
 
     /// ISR proposals of every partition this broker leads, each with whether it is new

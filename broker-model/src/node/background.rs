@@ -69,8 +69,11 @@ impl BrokerNode {
         loop {
             faultline_wire::time::sleep(interval).await;
             let now = self.clock.now_ms();
-            self.lock().tick_isr(now);
-            self.notify();
+            // Only a tick that proposed an ISR change changed anything a waiting request
+            // looks at (`Partition::isr_proposal` changes nothing when it proposes nothing).
+            if self.lock().tick_isr(now) {
+                self.notify();
+            }
         }
     }
 
