@@ -10,7 +10,7 @@ use rand::rngs::SmallRng;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
 use tokio::task::LocalSet;
-use tokio::time::{sleep, Duration, Instant};
+use tokio::time::{sleep_until, Duration, Instant};
 
 use super::Result;
 
@@ -51,6 +51,11 @@ pub struct Config {
 /// control over when and how to advance time. In particular, see [`Rt::tick`],
 /// which lets the runtime do a bit more work.
 pub struct Rt<'a> {
+    /// The tick's sleep, kept from tick to tick and reset to each tick's end (faultline
+    /// patch): a new one each tick made and dropped a timer entry. First among the
+    /// fields, so it is dropped before the runtime whose timer it holds.
+    tick_sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+
     pub kind: Kind<'a>,
 
     /// Handle to the Tokio runtime driving this simulated host. Each runtime
@@ -143,9 +148,24 @@ impl<F: Future + Unpin> Future for WakeSpy<'_, F> {
     }
 }
 
-/// Sleeps for `duration`, woken through the tick's plain waker (see [`WakeSpy`]).
-async fn plain_sleep(duration: Duration, plain: &RefCell<Option<Waker>>) {
-    let mut sleep = std::pin::pin!(sleep(duration));
+/// The tick's sleep kept in `slot`, set to end `duration` from now (registered with the
+/// timer at once if it was used before, at its first poll if it is new).
+fn sleep_for(
+    slot: &mut Option<Pin<Box<tokio::time::Sleep>>>,
+    duration: Duration,
+) -> Pin<&mut tokio::time::Sleep> {
+    let deadline = Instant::now() + duration;
+    match slot {
+        Some(sleep) => {
+            sleep.as_mut().reset(deadline);
+            sleep.as_mut()
+        }
+        None => slot.insert(Box::pin(sleep_until(deadline))).as_mut(),
+    }
+}
+
+/// Waits for the tick's `sleep`, woken through the tick's plain waker (see [`WakeSpy`]).
+async fn plain_sleep(mut sleep: Pin<&mut tokio::time::Sleep>, plain: &RefCell<Option<Waker>>) {
     std::future::poll_fn(|cx| {
         let waker = plain.borrow().clone();
         match waker {
@@ -166,6 +186,7 @@ impl<'a> Rt<'a> {
         let handle = with(&tokio, &local, || tokio::task::spawn_local(client));
 
         Self {
+            tick_sleep: None,
             kind: Kind::Client,
             tokio,
             local,
@@ -191,6 +212,7 @@ impl<'a> Rt<'a> {
         let handle = with(&tokio, &local, || tokio::task::spawn_local(software()));
 
         Self {
+            tick_sleep: None,
             kind: Kind::Host { software },
             tokio,
             local,
@@ -210,6 +232,7 @@ impl<'a> Rt<'a> {
         let (tokio, local) = init(&mut config);
 
         Self {
+            tick_sleep: None,
             kind: Kind::NoSoftware,
             tokio,
             local,
@@ -271,10 +294,13 @@ impl<'a> Rt<'a> {
             woken,
             spy,
             plain,
+            tick_sleep,
             ..
         } = self;
         tokio.block_on(async {
-            let run = std::pin::pin!(local.run_until(plain_sleep(duration, plain)));
+            // Registered now, before any task runs, as a new sleep was at its first poll.
+            let sleep = sleep_for(tick_sleep, duration);
+            let run = std::pin::pin!(local.run_until(plain_sleep(sleep, plain)));
             WakeSpy {
                 woken,
                 spy,
@@ -319,7 +345,9 @@ impl<'a> Rt<'a> {
             return false;
         }
         let before = self.woken.swap(false, Ordering::Relaxed);
-        self.tokio.block_on(async { sleep(lag).await });
+        let tick_sleep = &mut self.tick_sleep;
+        self.tokio
+            .block_on(async { sleep_for(tick_sleep, lag).await });
         let fired = self.woken.load(Ordering::Relaxed);
         self.woken.store(before || fired, Ordering::Relaxed);
         fired
@@ -359,6 +387,8 @@ impl<'a> Rt<'a> {
     ///
     /// Both the [`Runtime`] and [`LocalSet`] are replaced with new instances.
     fn cancel_tasks(&mut self) {
+        // The tick's sleep holds a timer of the runtime about to be dropped.
+        self.tick_sleep = None;
         let (tokio, local) = init(&mut self.config);
 
         _ = mem::replace(&mut self.tokio, tokio);
