@@ -68,6 +68,9 @@ mod tests {
             gate.pause();
             let waiter = {
                 let gate = gate.clone();
+                // A plain runtime of this test's own, not the simulation: the ban on
+                // runtime spawns (clippy.toml) is about the simulation's determinism.
+                #[allow(clippy::disallowed_methods)]
                 tokio::spawn(async move { gate.wait_running().await })
             };
             tokio::task::yield_now().await;

@@ -167,7 +167,10 @@ mod tests {
         let unknown = report("b", Verdict::Unknown, &[]);
         let invalid = report("c", Verdict::Invalid, &[AnomalyKind::LostWrite]);
         assert_eq!(combined_verdict(&[]), Verdict::Valid);
-        assert_eq!(combined_verdict(&[valid.clone()]), Verdict::Valid);
+        assert_eq!(
+            combined_verdict(std::slice::from_ref(&valid)),
+            Verdict::Valid
+        );
         assert_eq!(
             combined_verdict(&[valid.clone(), unknown.clone()]),
             Verdict::Unknown

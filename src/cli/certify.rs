@@ -3,7 +3,7 @@
 //! simulation's workload and checkers under live faults — and write a certificate
 //! (Markdown, JSON, HTML) with the evidence for every FAIL.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Args;
@@ -458,7 +458,7 @@ pub fn run(args: CertifyArgs) -> anyhow::Result<i32> {
 
 /// `--replay CASE.json`: the case's requests once against the target, every request and
 /// response printed, and whether the model's violation reproduced (exit 1) or not (0).
-fn replay(args: &CertifyArgs, target: &Target, case: &PathBuf) -> anyhow::Result<i32> {
+fn replay(args: &CertifyArgs, target: &Target, case: &Path) -> anyhow::Result<i32> {
     let file = CaseFile::load(case).map_err(|e| UsageError(e.to_string()))?;
     println!(
         "faultline {} · replaying {} ({}, {} ops, seed {}) against {}",

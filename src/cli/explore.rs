@@ -200,9 +200,11 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<i32> {
     } else {
         explore(
             &scenarios,
-            seeds,
-            shard,
-            budget,
+            Selection {
+                seeds,
+                shard,
+                budget,
+            },
             jobs,
             args.keep_going,
             &args.out,
@@ -318,16 +320,27 @@ fn item(
     (seed < end).then_some((scenario, seed))
 }
 
-fn explore(
-    scenarios: &[LoadedScenario],
+/// Which seeds a run takes: a range (or all from 1), one shard of them, until a budget.
+#[derive(Clone, Copy)]
+struct Selection {
     seeds: Option<(u64, u64)>,
     shard: Option<Shard>,
     budget: Option<Duration>,
+}
+
+fn explore(
+    scenarios: &[LoadedScenario],
+    selection: Selection,
     jobs: usize,
     keep_going: bool,
     out: &Path,
     mode: Mode,
 ) -> anyhow::Result<Explored> {
+    let Selection {
+        seeds,
+        shard,
+        budget,
+    } = selection;
     let started = Instant::now();
     let coverage = Mutex::new(std::collections::BTreeSet::new());
     let next = AtomicU64::new(0);

@@ -5,6 +5,7 @@
 //! leader, writing CompleteCommit/CompleteAbort (KIP-98's `TransactionMarkerChannelManager`).
 //! The decisions live in [`crate::txn::coordinator`] and the handlers.
 
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -314,16 +315,16 @@ impl BrokerNode {
             let Some(address) = config.brokers.get(&leader) else {
                 continue;
             };
-            if !connections.contains_key(&leader) {
-                let client_id = format!("txn-coordinator-{me}");
-                match connect(transport, address, &client_id, timeout).await {
-                    Ok(connection) => {
-                        connections.insert(leader, connection);
+            let connection = match connections.entry(leader) {
+                Entry::Occupied(open) => open.into_mut(),
+                Entry::Vacant(slot) => {
+                    let client_id = format!("txn-coordinator-{me}");
+                    match connect(transport, address, &client_id, timeout).await {
+                        Ok(connection) => slot.insert(connection),
+                        Err(_) => continue,
                     }
-                    Err(_) => continue,
                 }
-            }
-            let connection = connections.get_mut(&leader).expect("connected above");
+            };
             match connection
                 .send(&request, WRITE_TXN_MARKERS_VERSION, timeout * 2)
                 .await

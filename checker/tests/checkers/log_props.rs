@@ -202,8 +202,11 @@ fn kinds(history: &History) -> BTreeSet<AnomalyKind> {
         .collect()
 }
 
+/// What one poll read: each key's records, offset and value.
+type PollRead = BTreeMap<Key, Vec<(Offset, Value)>>;
+
 /// Mutable access to every poll completion's reads, with the op's history index.
-fn poll_reads(history: &mut History) -> Vec<(usize, &mut BTreeMap<Key, Vec<(Offset, Value)>>)> {
+fn poll_reads(history: &mut History) -> Vec<(usize, &mut PollRead)> {
     let mut all = Vec::new();
     for (at, op) in history.ops.iter_mut().enumerate() {
         if op.kind != OpType::Ok {

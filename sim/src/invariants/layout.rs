@@ -290,7 +290,7 @@ mod tests {
             Some(vec![false, false, false])
         );
         // Broker 2's a-1 lent out to be changed (whether or not it was): a-1 is touched.
-        drop(two.get_mut(&("a".to_string(), 1)));
+        let _ = two.get_mut(&("a".to_string(), 1));
         let brokers = [("broker-1", 1, &one), ("broker-2", 1, &two)];
         assert_eq!(
             touched(&mut layout, &brokers),

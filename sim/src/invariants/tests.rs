@@ -328,7 +328,7 @@ fn check_brokers_checks_again_only_what_a_broker_lent_out() {
         "nothing lent out: the next step checks nothing"
     );
     // Lent out, left as it was: checked, still healthy.
-    drop(one.get_mut(&tp()));
+    let _ = one.get_mut(&tp());
     assert!(!checker
         .layout
         .unchanged(&[("broker-1", 1, &one), ("broker-2", 1, &two)]));
