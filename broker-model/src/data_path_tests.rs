@@ -50,6 +50,32 @@ pub(crate) fn broker(node_id: i32, isr: Vec<i32>, config: ClusterConfig) -> Brok
     broker
 }
 
+/// Broker 1 as the only replica and leader of every partition of `topics` (name,
+/// partition count): appends are committed at once when `min.insync.replicas` is 1.
+pub(crate) fn sole_leader_of(topics: &[(&str, i32)], config: ClusterConfig) -> Broker {
+    let mut broker = Broker::new(1, config, Box::new(MemoryStorage::default()));
+    let mut records = Vec::new();
+    for &(topic, partitions) in topics {
+        records.push(MetadataRecord::Topic {
+            name: topic.into(),
+            partitions,
+        });
+        for partition in 0..partitions {
+            records.push(MetadataRecord::Partition(PartitionRegistration {
+                topic: topic.into(),
+                partition,
+                replicas: vec![1],
+                isr: vec![1],
+                leader: 1,
+                leader_epoch: 0,
+                partition_epoch: 0,
+            }));
+        }
+    }
+    broker.apply_metadata(&records, 0);
+    broker
+}
+
 /// A single-replica-ISR leader: appends are committed at once.
 fn leader() -> Broker {
     broker(1, vec![1], ClusterConfig::default())

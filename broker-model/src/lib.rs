@@ -34,6 +34,8 @@ pub mod controller_channel;
 #[cfg(test)]
 mod data_path_tests;
 mod decoded;
+#[cfg(test)]
+mod delete_groups_tests;
 pub mod events;
 #[cfg(test)]
 mod fencing_tests;

@@ -230,6 +230,8 @@ impl BrokerNode {
                 | RequestKind::LeaveGroup(_)
                 | RequestKind::OffsetCommit(_)
                 | RequestKind::OffsetFetch(_)
+                | RequestKind::DeleteGroups(_)
+                | RequestKind::OffsetDelete(_)
                 | RequestKind::TxnOffsetCommit(_)
                 | RequestKind::AddPartitionsToTxn(_)
                 | RequestKind::AddOffsetsToTxn(_)

@@ -158,6 +158,21 @@ class Confluent:
         description = described[group].result(timeout=30)
         return listed, str(description.state), len(description.members)
 
+    def delete_group(self, group):
+        """DeleteGroups: "OK", or the error's name (NON_EMPTY_GROUP, ...)."""
+        from confluent_kafka import KafkaException
+
+        future = self.admin.delete_consumer_groups([group], request_timeout=20)[group]
+        try:
+            future.result(timeout=30)
+            return "OK"
+        except KafkaException as e:
+            return e.args[0].name()
+
+    def listed_groups(self):
+        groups = self.admin.list_consumer_groups(request_timeout=20).result(timeout=30)
+        return [g.group_id for g in groups.valid]
+
     def group_member(self, group, topics, **conf):
         from confluent_kafka import Consumer
 
@@ -297,6 +312,24 @@ class KafkaPython:
         listed = [g["group_id"] for g in self.admin.list_groups()]
         description = self.admin.describe_groups([group])[group]
         return listed, description["group_state"], len(description["members"])
+
+    def delete_group(self, group):
+        """DeleteGroups: "OK", or the error's name (NonEmptyGroupError, ...)."""
+        # A dict of group id to "OK" or the error's name (kafka-python 3; 2.x gave a list
+        # of pairs).
+        answer = dict(self.admin.delete_groups([group]))
+        assert list(answer) == [group], answer
+        return answer[group]
+
+    def listed_groups(self):
+        return [g["group_id"] for g in self.admin.list_groups()]
+
+    def delete_group_offsets(self, group, name, partitions):
+        """OffsetDelete (KIP-496): each partition's error name ("NoError" on success)."""
+        from kafka import TopicPartition
+
+        answer = self.admin.delete_group_offsets(group, [TopicPartition(name, p) for p in partitions])
+        return {tp.partition: error.__name__ for tp, error in answer.items()}
 
     def group_member(self, group, topics, **conf):
         from kafka import KafkaConsumer
@@ -648,6 +681,82 @@ def check_member_closes_during_first_join(client):
     return f"remaining member owns both partitions {took:.1f}s after the close"
 
 
+def error_is(name, wanted):
+    """Whether client error `name` ("NON_EMPTY_GROUP", "NonEmptyGroupError") is `wanted`."""
+    def plain(text):
+        return text.upper().replace("_", "").removesuffix("ERROR")
+
+    return plain(name) == plain(wanted)
+
+
+def check_delete_groups(client):
+    """KIP-229: a group with a member is not deleted (NON_EMPTY_GROUP); once the member
+    leaves, it is, with its offsets: not listed any more, and a new member of the same
+    group id finds no commit."""
+    name = topic(f"dg-{client.name}")
+    group = f"dg-{client.name}-{RUN}"
+    client.create(name)
+    client.produce(name, records(5))
+    member = client.group_member(group, [name])
+    got = []
+
+    def consumed_all():
+        record = member.poll(0.2)
+        if record:
+            got.append(record)
+        return len(got) == 5
+
+    wait_until("all 5 records consumed", consumed_all, timeout_s=40, every_s=0)
+    member.commit()
+    refused = client.delete_group(group)
+    assert error_is(refused, "NON_EMPTY_GROUP"), f"deleting a live group: {refused}"
+    member.close()
+    deleted = client.delete_group(group)
+    assert deleted == "OK", f"deleting the empty group: {deleted}"
+    listed = client.listed_groups()
+    assert group not in listed, f"{group} still listed after its deletion"
+    again = client.delete_group(group)
+    assert error_is(again, "GROUP_ID_NOT_FOUND"), f"deleting it again: {again}"
+    reader = client.group_member(group, [name])
+    committed = reader.committed(name, [0])
+    reader.close()
+    assert committed[0] in (None, -1001), f"a deleted group's commit came back: {committed}"
+    return f"live group {refused}; after leaving deleted, unlisted, again {again}, no commit left"
+
+
+def check_offset_delete(client):
+    """KIP-496: offsets of a topic the group's member subscribes to stay
+    (GROUP_SUBSCRIBED_TO_TOPIC); those of a topic it does not go."""
+    live = topic(f"odl-{client.name}")
+    old = topic(f"odo-{client.name}")
+    group = f"od-{client.name}-{RUN}"
+    client.create(live)
+    client.create(old)
+    client.produce(live, records(3))
+    client.produce(old, records(3))
+    # A member of `old` first commits there, then a member of `live` only.
+    first = client.group_member(group, [old])
+    wait_until("a record of the old topic", lambda: first.poll(0.2) is not None, every_s=0)
+    first.commit()
+    first.close()
+    member = client.group_member(group, [live])
+    wait_until("a record of the live topic", lambda: member.poll(0.2) is not None, every_s=0)
+    member.commit()
+    answers = {
+        live: client.delete_group_offsets(group, live, [0]),
+        old: client.delete_group_offsets(group, old, [0]),
+    }
+    member.close()
+    assert error_is(answers[live][0], "GROUP_SUBSCRIBED_TO_TOPIC"), answers
+    assert error_is(answers[old][0], "NO_ERROR"), answers
+    reader = client.group_member(group, [live, old])
+    committed = {t: reader.committed(t, [0])[0] for t in (live, old)}
+    reader.close()
+    assert committed[old] in (None, -1001), f"deleted offset came back: {committed}"
+    assert committed[live] not in (None, -1001), f"subscribed offset deleted: {committed}"
+    return f"subscribed topic {answers[live][0]}, other topic {answers[old][0]}, deleted for good"
+
+
 CHECKS = {
     "produce/consume": check_produce_consume,
     "compression gzip/snappy/lz4/zstd": check_compression,
@@ -659,10 +768,14 @@ CHECKS = {
     "delete records": check_delete_records,
     "groups: two members, commits, list/describe": check_groups,
     "member closing during its first join": check_member_closes_during_first_join,
+    "delete groups (KIP-229)": check_delete_groups,
+    "offset delete (KIP-496)": check_offset_delete,
 }
 
 SUPPORTED = {
-    "confluent-kafka": [c for c in CHECKS if c != "metadata (kcat -L)"],
+    # confluent-kafka's AdminClient has no OffsetDelete call.
+    "confluent-kafka": [c for c in CHECKS
+                        if c not in ("metadata (kcat -L)", "offset delete (KIP-496)")],
     "kafka-python": [c for c in CHECKS if c != "metadata (kcat -L)"],
     "kcat": ["produce/consume", "compression gzip/snappy/lz4/zstd", "record headers",
              "large records, small fetch limits", "offsets for times", "metadata (kcat -L)"],

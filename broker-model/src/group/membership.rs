@@ -12,10 +12,12 @@
 //! Sans-IO: every input carries `now_ms`; blocked JoinGroup and SyncGroup requests are
 //! answered by polling [`Group::join_result`] and [`Group::sync_result`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::Bytes;
 use faultline_wire::ResponseError;
+use kafka_protocol::messages::ConsumerProtocolSubscription;
+use kafka_protocol::protocol::Decodable;
 
 /// Where a group is in the rebalance protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -408,4 +410,44 @@ impl Group {
             self.try_complete_rebalance(now_ms);
         }
     }
+
+    /// The topics its members subscribe to (Kafka's `GroupMetadata.subscribedTopics`, which
+    /// OffsetDelete consults, KIP-496): the union of each member's ConsumerProtocolSubscription
+    /// for the generation's protocol; empty without members; `None` when the group has no
+    /// protocol yet or a member's metadata is not a subscription, and then every topic
+    /// counts as subscribed.
+    pub fn subscribed_topics(&self) -> Option<BTreeSet<String>> {
+        if self.members.is_empty() {
+            return Some(BTreeSet::new());
+        }
+        if self.protocol_name.is_empty() {
+            return None;
+        }
+        let mut topics = BTreeSet::new();
+        for member in self.members.values() {
+            let (_, metadata) = member
+                .protocols
+                .iter()
+                .find(|(name, _)| *name == self.protocol_name)?;
+            topics.extend(subscription_topics(metadata)?);
+        }
+        Some(topics)
+    }
+}
+
+/// The topics of a ConsumerProtocolSubscription (an `i16` version, then the body). A
+/// version newer than the crate knows is read as the newest it knows, as Kafka's
+/// `ConsumerProtocol.deserializeSubscription` does: later versions only append fields.
+fn subscription_topics(metadata: &Bytes) -> Option<Vec<String>> {
+    let mut bytes = metadata.clone();
+    if bytes.len() < 2 {
+        return None;
+    }
+    let version = i16::from_be_bytes([bytes[0], bytes[1]]);
+    if version < 0 {
+        return None;
+    }
+    let _ = bytes.split_to(2);
+    let subscription = ConsumerProtocolSubscription::decode(&mut bytes, version.min(3)).ok()?;
+    Some(subscription.topics.iter().map(|t| t.to_string()).collect())
 }

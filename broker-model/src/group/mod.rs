@@ -88,17 +88,29 @@ impl GroupCoordinator {
         self.unload(partition);
         self.loaded.insert(partition, leader_epoch);
         // Transactional commits (a producer id) wait for their marker: `load_transactional`.
-        let plain = log.iter().filter(|e| e.producer_id < 0);
-        for record in plain.filter_map(OffsetRecord::from_entry) {
-            if partition_for(&record.group, self.partitions) != partition {
-                continue;
+        // Commits and tombstones apply in log order.
+        for entry in log.iter().filter(|e| e.producer_id < 0) {
+            if let Some(record) = OffsetRecord::from_entry(entry) {
+                if partition_for(&record.group, self.partitions) != partition {
+                    continue;
+                }
+                let group = self.group_entry(&record.group, partition);
+                group.committed.insert(
+                    (record.topic, record.partition),
+                    (record.offset, record.metadata),
+                );
+            } else if let Some((group_id, topic, index)) = offsets::tombstone_key(entry) {
+                if let Some(group) = self.groups.get_mut(&group_id) {
+                    group.committed.remove(&(topic, index));
+                }
             }
-            let group = self.group_entry(&record.group, partition);
-            group.committed.insert(
-                (record.topic, record.partition),
-                (record.offset, record.metadata),
-            );
         }
+        // A group whose offsets were all deleted (DeleteGroups, OffsetDelete) is gone: the
+        // log is all a coordinator knows of a group it did not host.
+        let partitions = self.partitions;
+        self.groups.retain(|id, group| {
+            partition_for(id, partitions) != partition || !group.committed.is_empty()
+        });
     }
 
     /// Lost leadership of an offsets partition: forget its groups.
@@ -159,6 +171,24 @@ impl GroupCoordinator {
         let partition = partition_for(group_id, self.partitions);
         let epoch = self.loaded.get(&partition).copied().unwrap_or(-1);
         format!("{client_id}-{node_id}-{epoch}-{}", self.next_member)
+    }
+
+    /// Tombstones acknowledged by the offsets partition (DeleteGroups, OffsetDelete): the
+    /// offsets out of the cache. With `whole_group` (DeleteGroups) the group goes too,
+    /// unless it gained a member or a commit since the deletion began.
+    pub fn apply_deletes(&mut self, group_id: &str, keys: &[(String, i32)], whole_group: bool) {
+        if !self.is_loaded(partition_for(group_id, self.partitions)) {
+            return;
+        }
+        let Some(group) = self.groups.get_mut(group_id) else {
+            return;
+        };
+        for key in keys {
+            group.committed.remove(key);
+        }
+        if whole_group && group.members.is_empty() && group.committed.is_empty() {
+            self.groups.remove(group_id);
+        }
     }
 
     /// Commits acknowledged by the offsets partition: into the cache.

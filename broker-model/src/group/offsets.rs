@@ -7,6 +7,10 @@
 //! and a coordinator that becomes leader of the partition loads the whole log into its
 //! cache (`GroupMetadataManager.loadGroupsAndOffsets`). So a commit that was acknowledged
 //! survives any failover that keeps the partition's committed records.
+//!
+//! DeleteGroups and OffsetDelete (KIP-496) remove offsets by appending tombstones: the
+//! same key with no value, as Kafka's `GroupMetadataManager.cleanupGroupMetadata` does, so
+//! a coordinator that loads the log later forgets them too.
 
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
@@ -76,6 +80,38 @@ impl OffsetRecord {
     pub fn from_entry(entry: &LogEntry) -> Option<OffsetRecord> {
         serde_json::from_slice(entry.value.as_deref()?).ok()
     }
+}
+
+/// The committed offset of `(group, topic, partition)` removed: a tombstone for
+/// `__consumer_offsets` (the commit's key, no value).
+pub fn tombstone(group: &str, topic: &str, partition: i32) -> LogEntry {
+    LogEntry {
+        offset: 0,
+        leader_epoch: -1,
+        timestamp: 0,
+        key: Some(Bytes::from(format!("{group}/{topic}/{partition}"))),
+        value: None,
+        producer_id: -1,
+        producer_epoch: -1,
+        sequence: -1,
+    }
+}
+
+/// Reads a tombstone back as `(group, topic, partition)`; `None` for anything else.
+/// Topic names cannot hold a `/` (Kafka's legal characters are `[a-zA-Z0-9._-]`) while
+/// group ids can, so the key splits from the right.
+pub fn tombstone_key(entry: &LogEntry) -> Option<(String, String, i32)> {
+    if entry.value.is_some() {
+        return None;
+    }
+    let key = std::str::from_utf8(entry.key.as_deref()?).ok()?;
+    let (rest, partition) = key.rsplit_once('/')?;
+    let (group, topic) = rest.rsplit_once('/')?;
+    Some((
+        group.to_string(),
+        topic.to_string(),
+        partition.parse().ok()?,
+    ))
 }
 
 /// Whether an OffsetCommit may be written (Kafka's `GroupCoordinator.handleCommitOffsets`):

@@ -116,6 +116,12 @@ impl BrokerNode {
             ApiKey::OffsetCommit => {
                 ResponseKind::OffsetCommit(self.offset_commit(body!(body, OffsetCommit)).await)
             }
+            ApiKey::DeleteGroups => {
+                ResponseKind::DeleteGroups(self.delete_groups(body!(body, DeleteGroups)).await)
+            }
+            ApiKey::OffsetDelete => {
+                ResponseKind::OffsetDelete(self.offset_delete(body!(body, OffsetDelete)).await)
+            }
             ApiKey::OffsetFetch => {
                 let request = body!(body, OffsetFetch);
                 ResponseKind::OffsetFetch(offset_commit::offset_fetch(&mut self.lock(), &request))

@@ -44,6 +44,8 @@ macro_rules! broker_only_apis {
             | ApiKey::TxnOffsetCommit
             | ApiKey::DescribeTransactions
             | ApiKey::ListTransactions
+            | ApiKey::DeleteGroups
+            | ApiKey::OffsetDelete
     };
 }
 
@@ -80,8 +82,6 @@ macro_rules! unserved_apis {
             | ApiKey::ListPartitionReassignments
             | ApiKey::UpdateFeatures
             | ApiKey::DescribeTopicPartitions
-            | ApiKey::DeleteGroups
-            | ApiKey::OffsetDelete
             // The next-generation consumer (KIP-848), share groups (KIP-932), telemetry
             // (KIP-714).
             | ApiKey::ConsumerGroupHeartbeat
@@ -121,6 +121,7 @@ macro_rules! unserved_apis {
 pub mod admin;
 pub mod api_versions;
 pub mod controller;
+pub mod delete_groups;
 pub mod delete_records;
 pub mod describe_transactions;
 pub mod dispatch;
@@ -161,6 +162,8 @@ pub fn broker_versions(api: ApiKey) -> Option<(i16, i16)> {
         ApiKey::ListGroups => Some((0, 5)),
         ApiKey::DescribeGroups => Some((0, 5)),
         ApiKey::DeleteRecords => Some((0, 2)),
+        ApiKey::DeleteGroups => Some((0, 2)),
+        ApiKey::OffsetDelete => Some((0, 0)),
         // v0–v3: one transaction per request (v4 batches them for brokers, KIP-890).
         ApiKey::AddPartitionsToTxn => Some((0, 3)),
         ApiKey::AddOffsetsToTxn => Some((0, 3)),

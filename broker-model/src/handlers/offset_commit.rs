@@ -3,6 +3,8 @@
 //! high watermark covers it (Kafka's `offsets.commit.required.acks` = -1), then cached;
 //! OffsetFetch reads the cache a coordinator loaded from its log.
 
+use std::collections::BTreeMap;
+
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
@@ -18,6 +20,7 @@ use faultline_wire::ResponseError;
 use crate::broker::Broker;
 use crate::group::offsets::{check_commit, OffsetRecord};
 use crate::group::{partition_for, OFFSETS_TOPIC};
+use crate::log::LogEntry;
 use crate::partition::Appended;
 
 /// Where a commit stands.
@@ -88,14 +91,25 @@ fn append_commit(
         broker.groups.apply_commits(records);
         return Ok(None);
     }
-    let index = partition_for(&request.group_id.0, broker.config.offsets_topic_partitions);
+    let entries = records.iter().map(OffsetRecord::to_entry).collect();
+    append_to_offsets(broker, &request.group_id.0, entries).map(Some)
+}
+
+/// Appends `entries` (commits or tombstones of `group_id`) to the group's partition of
+/// `__consumer_offsets` as its leader, with acks=all; the state to wait in for the high
+/// watermark.
+pub(crate) fn append_to_offsets(
+    broker: &mut Broker,
+    group_id: &str,
+    entries: Vec<LogEntry>,
+) -> Result<CommitState, ResponseError> {
+    let index = partition_for(group_id, broker.config.offsets_topic_partitions);
     let key = (OFFSETS_TOPIC.to_string(), index);
     let min_insync_replicas = broker.config.min_insync_replicas;
     let partition = broker
         .partitions
         .get_mut(&key)
         .ok_or(ResponseError::NotCoordinator)?;
-    let entries = records.iter().map(OffsetRecord::to_entry).collect();
     let previous_high_watermark = partition.high_watermark;
     // Kafka maps the append's errors for the client: a lost leadership is
     // NOT_COORDINATOR, too small an ISR COORDINATOR_NOT_AVAILABLE.
@@ -114,7 +128,24 @@ fn append_commit(
         }
         return Err(ResponseError::NotCoordinator);
     }
-    Ok(Some(CommitState::Awaiting(index, appended)))
+    Ok(CommitState::Awaiting(index, appended))
+}
+
+/// Where an append to the offsets partition stands: `None` while the high watermark is
+/// below it, `Ok` once it covers it, NOT_COORDINATOR once this broker lost the partition's
+/// leadership or epoch (the append may be gone).
+pub(crate) fn offsets_append_done(
+    broker: &Broker,
+    index: i32,
+    appended: &Appended,
+) -> Option<Result<(), ResponseError>> {
+    let key = (OFFSETS_TOPIC.to_string(), index);
+    match broker.partitions.get(&key) {
+        Some(p) if p.is_leader() && p.leader_epoch() == appended.leader_epoch => {
+            (p.high_watermark > appended.last_offset).then_some(Ok(()))
+        }
+        _ => Some(Err(ResponseError::NotCoordinator)),
+    }
 }
 
 /// Re-examines a waiting commit; true once answered. Acknowledged commits enter the cache.
@@ -122,22 +153,14 @@ pub fn commit_poll(broker: &mut Broker, pending: &mut PendingCommit) -> bool {
     let CommitState::Awaiting(index, appended) = pending.state else {
         return true;
     };
-    let key = (OFFSETS_TOPIC.to_string(), index);
-    match broker.partitions.get(&key) {
-        Some(p) if p.is_leader() && p.leader_epoch() == appended.leader_epoch => {
-            if p.high_watermark > appended.last_offset {
-                broker.groups.apply_commits(&pending.records);
-                pending.state = CommitState::Done(Ok(()));
-                true
-            } else {
-                false
-            }
-        }
-        _ => {
-            pending.state = CommitState::Done(Err(ResponseError::NotCoordinator));
-            true
-        }
+    let Some(done) = offsets_append_done(broker, index, &appended) else {
+        return false;
+    };
+    if done.is_ok() {
+        broker.groups.apply_commits(&pending.records);
     }
+    pending.state = CommitState::Done(done);
+    true
 }
 
 /// Ends a commit that waited too long: REQUEST_TIMED_OUT (it may still become durable).
@@ -198,8 +221,15 @@ pub fn offset_fetch(broker: &mut Broker, request: &OffsetFetchRequest) -> Offset
             .collect(),
         None => Vec::new(),
     };
-    let group = match broker.groups.group(&request.group_id.0) {
-        Ok(group) => group,
+    if request.group_id.0.is_empty() {
+        return OffsetFetchResponse::default()
+            .with_error_code(ResponseError::InvalidGroupId.code());
+    }
+    // Reading offsets creates no group (Kafka's `handleFetchOffsets`): a group deleted, or
+    // never used, answers -1 for every partition and stays out of ListGroups.
+    let no_offsets = BTreeMap::new();
+    let committed = match broker.groups.describe(&request.group_id.0) {
+        Ok(group) => group.map_or(&no_offsets, |g| &g.committed),
         Err(error) => return OffsetFetchResponse::default().with_error_code(error.code()),
     };
     let wanted: Vec<(String, Vec<i32>)> = match &request.topics {
@@ -209,7 +239,7 @@ pub fn offset_fetch(broker: &mut Broker, request: &OffsetFetchRequest) -> Offset
             .collect(),
         None => {
             let mut all: Vec<(String, Vec<i32>)> = Vec::new();
-            for (topic, partition) in group.committed.keys() {
+            for (topic, partition) in committed.keys() {
                 match all.iter_mut().find(|(t, _)| t == topic) {
                     Some((_, partitions)) => partitions.push(*partition),
                     None => all.push((topic.clone(), vec![*partition])),
@@ -224,7 +254,7 @@ pub fn offset_fetch(broker: &mut Broker, request: &OffsetFetchRequest) -> Offset
             let answers = partitions
                 .iter()
                 .map(|&p| {
-                    let committed = group.committed.get(&(topic.clone(), p));
+                    let committed = committed.get(&(topic.clone(), p));
                     if pending.contains(&(topic.clone(), p)) {
                         return OffsetFetchResponsePartition::default()
                             .with_partition_index(p)

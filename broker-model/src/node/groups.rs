@@ -6,7 +6,8 @@
 use std::time::Duration;
 
 use kafka_protocol::messages::{
-    JoinGroupRequest, JoinGroupResponse, OffsetCommitRequest, OffsetCommitResponse,
+    DeleteGroupsRequest, DeleteGroupsResponse, JoinGroupRequest, JoinGroupResponse,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
     SyncGroupRequest, SyncGroupResponse,
 };
 use tokio::time::Instant;
@@ -14,7 +15,7 @@ use tokio::time::Instant;
 use faultline_wire::ResponseError;
 
 use super::BrokerNode;
-use crate::handlers::{groups, offset_commit};
+use crate::handlers::{delete_groups, groups, offset_commit};
 
 /// How often a waiting group request re-examines the group without being woken.
 const GROUP_POLL: Duration = Duration::from_millis(50);
@@ -107,5 +108,46 @@ impl BrokerNode {
             offset_commit::commit_expire(&mut pending);
         }
         offset_commit::commit_response(&request, &pending)
+    }
+
+    /// The longest an offsets append waits to be replicated before it is answered with
+    /// REQUEST_TIMED_OUT.
+    fn offsets_append_timeout(&self) -> Duration {
+        Duration::from_millis(self.lock().config.inter_broker_request_timeout_ms)
+    }
+
+    pub(crate) async fn delete_groups(&self, request: DeleteGroupsRequest) -> DeleteGroupsResponse {
+        let mut pending = delete_groups::delete_groups_begin(&mut self.lock(), &request);
+        self.notify();
+        let deadline = Instant::now() + self.offsets_append_timeout();
+        let done = self
+            .wait_for(deadline, |node| {
+                let mut broker = node.lock();
+                let mut all = true;
+                for deletion in pending.iter_mut() {
+                    all &= delete_groups::deletion_poll(&mut broker, deletion);
+                }
+                all.then_some(())
+            })
+            .await;
+        if done.is_none() {
+            pending.iter_mut().for_each(delete_groups::deletion_expire);
+        }
+        delete_groups::delete_groups_response(&pending)
+    }
+
+    pub(crate) async fn offset_delete(&self, request: OffsetDeleteRequest) -> OffsetDeleteResponse {
+        let mut begun = delete_groups::offset_delete_begin(&mut self.lock(), &request);
+        self.notify();
+        let deadline = Instant::now() + self.offsets_append_timeout();
+        let done = self
+            .wait_for(deadline, |node| {
+                delete_groups::deletion_poll(&mut node.lock(), &mut begun.pending).then_some(())
+            })
+            .await;
+        if done.is_none() {
+            delete_groups::deletion_expire(&mut begun.pending);
+        }
+        delete_groups::offset_delete_response(&begun)
     }
 }

@@ -19,10 +19,9 @@ use faultline_wire::ResponseError;
 use crate::broker::Broker;
 use crate::bugs::PlantedBugs;
 use crate::config::ClusterConfig;
+use crate::data_path_tests::sole_leader_of;
 use crate::handlers::transactions::{self as txn, AwaitedTransition};
 use crate::handlers::{fetch, offsets, produce, write_txn_markers};
-use crate::metadata::{MetadataRecord, PartitionRegistration};
-use crate::storage::MemoryStorage;
 use crate::txn::metadata::{TransactionMetadata, TransactionState};
 use crate::txn::TRANSACTION_STATE_TOPIC;
 
@@ -36,27 +35,7 @@ fn broker(bugs: PlantedBugs) -> Broker {
         min_insync_replicas: 1,
         ..ClusterConfig::default()
     };
-    let mut broker = Broker::new(1, config, Box::new(MemoryStorage::default()));
-    let mut records = Vec::new();
-    for (topic, partitions) in [("events", 2), (TRANSACTION_STATE_TOPIC, 3)] {
-        records.push(MetadataRecord::Topic {
-            name: topic.into(),
-            partitions,
-        });
-        for partition in 0..partitions {
-            records.push(MetadataRecord::Partition(PartitionRegistration {
-                topic: topic.into(),
-                partition,
-                replicas: vec![1],
-                isr: vec![1],
-                leader: 1,
-                leader_epoch: 0,
-                partition_epoch: 0,
-            }));
-        }
-    }
-    broker.apply_metadata(&records, 0);
-    broker
+    sole_leader_of(&[("events", 2), (TRANSACTION_STATE_TOPIC, 3)], config)
 }
 
 fn settle(
