@@ -173,6 +173,19 @@ class Confluent:
         groups = self.admin.list_consumer_groups(request_timeout=20).result(timeout=30)
         return [g.group_id for g in groups.valid]
 
+    def describe_configs(self, kind, name):
+        """DescribeConfigs of a "topic" or "broker": {config: value}, or the error's name."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import ConfigResource, ResourceType
+
+        kinds = {"topic": ResourceType.TOPIC, "broker": ResourceType.BROKER}
+        resource = ConfigResource(kinds[kind], name)
+        future = self.admin.describe_configs([resource], request_timeout=20)[resource]
+        try:
+            return {key: entry.value for key, entry in future.result(timeout=30).items()}
+        except KafkaException as e:
+            return e.args[0].name()
+
     def group_member(self, group, topics, **conf):
         from confluent_kafka import Consumer
 
@@ -323,6 +336,22 @@ class KafkaPython:
 
     def listed_groups(self):
         return [g["group_id"] for g in self.admin.list_groups()]
+
+    def describe_configs(self, kind, name):
+        """DescribeConfigs of a "topic" or "broker": {config: value}, or the error's name."""
+        from kafka.admin import ConfigResource, ConfigResourceType
+        from kafka.errors import KafkaError
+
+        kinds = {"topic": ConfigResourceType.TOPIC, "broker": ConfigResourceType.BROKER}
+        try:
+            answer = self.admin.describe_configs([ConfigResource(kinds[kind], name)],
+                                                 config_filter="all")
+        except KafkaError as e:
+            return type(e).__name__
+        [by_name] = answer.values()
+        configs = by_name[name]
+        return {key: (data["value"] if isinstance(data, dict) else data)
+                for key, data in configs.items()}
 
     def delete_group_offsets(self, group, name, partitions):
         """OffsetDelete (KIP-496): each partition's error name ("NoError" on success)."""
@@ -683,10 +712,14 @@ def check_member_closes_during_first_join(client):
 
 def error_is(name, wanted):
     """Whether client error `name` ("NON_EMPTY_GROUP", "NonEmptyGroupError") is `wanted`."""
-    def plain(text):
-        return text.upper().replace("_", "").removesuffix("ERROR")
+    # librdkafka's shortened names for Kafka's.
+    aliases = {"UNKNOWNTOPICORPART": "UNKNOWNTOPICORPARTITION"}
 
-    return plain(name) == plain(wanted)
+    def plain(text):
+        text = text.upper().replace("_", "").removesuffix("ERROR")
+        return aliases.get(text, text)
+
+    return isinstance(name, str) and plain(name) == plain(wanted)
 
 
 def check_delete_groups(client):
@@ -757,6 +790,39 @@ def check_offset_delete(client):
     return f"subscribed topic {answers[live][0]}, other topic {answers[old][0]}, deleted for good"
 
 
+def check_describe_configs(client):
+    """KIP-133: a topic's and a broker's configs are described with the values the broker
+    runs with; an unknown topic is UNKNOWN_TOPIC_OR_PARTITION."""
+    name = topic(f"cfg-{client.name}")
+    client.create(name)
+    # The admin client asks any broker, which may not have applied the new topic's
+    # metadata yet (UNKNOWN_TOPIC_OR_PARTITION, as from a lagging Kafka broker).
+    answers = []
+
+    def described():
+        answers.append(client.describe_configs("topic", name))
+        return isinstance(answers[-1], dict)
+
+    wait_until(f"{name} described", described)
+    configs = answers[-1]
+    assert configs.get("message.timestamp.type") == "CreateTime", configs
+    assert configs.get("cleanup.policy") == "delete", configs
+    isr = configs.get("min.insync.replicas")
+    assert isr is not None and int(isr) >= 1, configs
+    controller, brokers = client.describe_cluster()
+    broker = client.describe_configs("broker", str(brokers[0]))
+    assert isinstance(broker, dict), f"describing broker {brokers[0]}: {broker}"
+    assert broker.get("node.id") == str(brokers[0]), broker
+    assert broker.get("min.insync.replicas") == isr, (broker, isr)
+    missing = client.describe_configs("topic", topic("no-such-topic"))
+    # librdkafka names the error UNKNOWN_TOPIC_OR_PART; kafka-python 3.0.12 drops a
+    # resource's error code and answers no configs.
+    assert missing == {} or error_is(missing, "UNKNOWN_TOPIC_OR_PARTITION"), \
+        f"unknown topic: {missing}"
+    return (f"topic: {len(configs)} configs (min.insync.replicas={isr}, CreateTime); "
+            f"broker {brokers[0]}: {len(broker)} configs; unknown topic {missing}")
+
+
 CHECKS = {
     "produce/consume": check_produce_consume,
     "compression gzip/snappy/lz4/zstd": check_compression,
@@ -770,6 +836,7 @@ CHECKS = {
     "member closing during its first join": check_member_closes_during_first_join,
     "delete groups (KIP-229)": check_delete_groups,
     "offset delete (KIP-496)": check_offset_delete,
+    "describe configs (KIP-133)": check_describe_configs,
 }
 
 SUPPORTED = {

@@ -8,8 +8,9 @@ use crate::controller::Controller;
 use crate::node::BrokerNode;
 
 use super::{
-    admin, api_versions, broker_versions, controller, controller_versions, describe_transactions,
-    find_coordinator, groups, metadata, offset_commit, offsets, support_table, topics,
+    admin, api_versions, broker_versions, controller, controller_versions, describe_configs,
+    describe_transactions, find_coordinator, groups, metadata, offset_commit, offsets,
+    support_table, topics,
 };
 
 /// The request body of `$variant`, or `None` from the enclosing function: the decoder
@@ -132,6 +133,14 @@ impl BrokerNode {
             ApiKey::DeleteTopics => ResponseKind::DeleteTopics(
                 self.delete_topics(body!(body, DeleteTopics), version).await,
             ),
+            ApiKey::DescribeConfigs => {
+                let request = body!(body, DescribeConfigs);
+                ResponseKind::DescribeConfigs(describe_configs::describe_configs(
+                    &self.lock(),
+                    &request,
+                    version,
+                ))
+            }
             ApiKey::DescribeCluster => {
                 let request = body!(body, DescribeCluster);
                 ResponseKind::DescribeCluster(admin::describe_cluster(&self.lock(), &request))

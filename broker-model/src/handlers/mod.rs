@@ -46,6 +46,7 @@ macro_rules! broker_only_apis {
             | ApiKey::ListTransactions
             | ApiKey::DeleteGroups
             | ApiKey::OffsetDelete
+            | ApiKey::DescribeConfigs
     };
 }
 
@@ -69,8 +70,8 @@ macro_rules! unserved_apis {
             | ApiKey::AlterUserScramCredentials
             | ApiKey::DescribeClientQuotas
             | ApiKey::AlterClientQuotas
-            // Admin not modelled: configs, log dirs, reassignment, elections, features.
-            | ApiKey::DescribeConfigs
+            // Admin not modelled: altering configs, log dirs, reassignment, elections,
+            // features.
             | ApiKey::AlterConfigs
             | ApiKey::IncrementalAlterConfigs
             | ApiKey::ListConfigResources
@@ -123,6 +124,7 @@ pub mod api_versions;
 pub mod controller;
 pub mod delete_groups;
 pub mod delete_records;
+pub mod describe_configs;
 pub mod describe_transactions;
 pub mod dispatch;
 pub mod fetch;
@@ -164,6 +166,8 @@ pub fn broker_versions(api: ApiKey) -> Option<(i16, i16)> {
         ApiKey::DeleteRecords => Some((0, 2)),
         ApiKey::DeleteGroups => Some((0, 2)),
         ApiKey::OffsetDelete => Some((0, 0)),
+        // v1–v4 (v0 was removed in Kafka 4.0, KIP-896).
+        ApiKey::DescribeConfigs => Some((1, 4)),
         // v0–v3: one transaction per request (v4 batches them for brokers, KIP-890).
         ApiKey::AddPartitionsToTxn => Some((0, 3)),
         ApiKey::AddOffsetsToTxn => Some((0, 3)),
