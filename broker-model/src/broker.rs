@@ -10,7 +10,7 @@ use kafka_protocol::records::Record;
 
 use faultline_wire::batch::{split_batches, Batch};
 
-use crate::config::{ClusterConfig, FsyncPolicy};
+use crate::config::{ClusterConfig, FsyncPolicy, TopicConfig};
 use crate::events::BrokerEventKind;
 use crate::forwarding::Forwarding;
 use crate::group::{GroupCoordinator, OFFSETS_TOPIC};
@@ -124,6 +124,22 @@ impl Broker {
     /// Applies metadata records fetched from the controller, in order.
     /// Only each partition's newest registration in the batch is acted on, so a restarted
     /// broker replaying the log from the start never passes through stale roles.
+    /// The configuration `topic` runs with: the cluster's static config of it, with the
+    /// configs it was created with on top ([`crate::topic_config`]).
+    pub fn topic_config(&self, topic: &str) -> TopicConfig {
+        crate::topic_config::effective(
+            self.config.topic_config(topic),
+            self.image.topic_configs.get(topic),
+        )
+    }
+
+    /// `min.insync.replicas` of `topic`: its own, else the cluster's.
+    pub fn min_insync_replicas_of(&self, topic: &str) -> i32 {
+        self.topic_config(topic)
+            .min_insync_replicas
+            .unwrap_or(self.config.min_insync_replicas)
+    }
+
     pub fn apply_metadata(&mut self, records: &[MetadataRecord], now_ms: u64) {
         let mut latest: BTreeMap<TopicPartition, PartitionRegistration> = BTreeMap::new();
         for record in records {

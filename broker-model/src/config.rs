@@ -51,6 +51,9 @@ pub struct TopicConfig {
     /// `message.timestamp.type`.
     #[serde(default)]
     pub message_timestamp_type: MessageTimestampType,
+    /// `min.insync.replicas` of this topic; `None` takes the cluster's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_insync_replicas: Option<i32>,
 }
 
 /// What every node of one cluster agrees on.

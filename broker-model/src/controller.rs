@@ -90,16 +90,22 @@ impl Controller {
             let placement: Vec<Vec<i32>> = (0..topic.partitions)
                 .map(|partition| self.config.replicas_of(&topic, partition))
                 .collect();
-            self.append_topic(&topic, placement);
+            self.append_topic(&topic, placement, BTreeMap::new());
         }
     }
 
     /// Appends a topic and the first registration of each of its partitions, the first
     /// replica of each leading it.
-    fn append_topic(&mut self, topic: &TopicSpec, placement: Vec<Vec<i32>>) {
+    fn append_topic(
+        &mut self,
+        topic: &TopicSpec,
+        placement: Vec<Vec<i32>>,
+        configs: BTreeMap<String, String>,
+    ) {
         self.append(MetadataRecord::Topic {
             name: topic.name.clone(),
             partitions: topic.partitions,
+            configs,
         });
         for (partition, replicas) in (0..topic.partitions).zip(placement) {
             assert_eq!(replicas.len(), topic.replication_factor as usize);
@@ -118,7 +124,9 @@ impl Controller {
     /// Applies a record to the in-memory state (on append and on replay).
     fn replay(&mut self, record: &MetadataRecord, now_ms: u64) {
         match record {
-            MetadataRecord::Topic { name, partitions } => {
+            MetadataRecord::Topic {
+                name, partitions, ..
+            } => {
                 self.topics.insert(name.clone(), *partitions);
             }
             MetadataRecord::TopicRemoved { name } => {

@@ -50,6 +50,7 @@ fn leader_broker(isr: Vec<i32>) -> Broker {
         MetadataRecord::Topic {
             name: "events".into(),
             partitions: 1,
+            configs: Default::default(),
         },
         MetadataRecord::Partition(registration(0, isr)),
     ];

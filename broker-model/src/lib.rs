@@ -59,6 +59,7 @@ mod refused_append_tests;
 pub mod replica_fetcher;
 pub mod replicas;
 pub mod storage;
+pub mod topic_config;
 pub mod txn;
 
 pub use config::{ClusterConfig, FsyncPolicy, TopicSpec};

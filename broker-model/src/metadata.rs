@@ -52,6 +52,10 @@ pub enum MetadataRecord {
         name: String,
         /// Partition count.
         partitions: i32,
+        /// The topic configs it was created with (KRaft's `ConfigRecord`s of the topic),
+        /// checked by [`crate::topic_config::check_all`]. Left out when empty.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        configs: BTreeMap<String, String>,
     },
     /// A partition's full registration after a change.
     Partition(PartitionRegistration),
@@ -117,6 +121,8 @@ impl MetadataRecord {
 pub struct MetadataImage {
     /// Topics and their partition counts.
     pub topics: BTreeMap<String, i32>,
+    /// Topics created with configs of their own, and those configs.
+    pub topic_configs: BTreeMap<String, BTreeMap<String, String>>,
     /// Every partition's latest registration.
     pub partitions: BTreeMap<TopicPartition, PartitionRegistration>,
     /// The next metadata offset to fetch.
@@ -131,8 +137,17 @@ impl MetadataImage {
     pub fn apply(&mut self, record: &MetadataRecord) -> Option<PartitionRegistration> {
         self.next_offset += 1;
         match record {
-            MetadataRecord::Topic { name, partitions } => {
+            MetadataRecord::Topic {
+                name,
+                partitions,
+                configs,
+            } => {
                 self.topics.insert(name.clone(), *partitions);
+                if configs.is_empty() {
+                    self.topic_configs.remove(name);
+                } else {
+                    self.topic_configs.insert(name.clone(), configs.clone());
+                }
                 None
             }
             MetadataRecord::Partition(registration) => {
@@ -142,6 +157,7 @@ impl MetadataImage {
             }
             MetadataRecord::TopicRemoved { name } => {
                 self.topics.remove(name);
+                self.topic_configs.remove(name);
                 self.partitions.retain(|(topic, _), _| topic != name);
                 None
             }

@@ -552,6 +552,7 @@ impl Scenario {
                 .map(|t| {
                     let config = TopicConfig {
                         message_timestamp_type: t.message_timestamp_type,
+                        min_insync_replicas: None,
                     };
                     (t.name.clone(), config)
                 })

@@ -62,11 +62,12 @@ class Confluent:
 
         return f"{confluent_kafka.version()[0]} (librdkafka {confluent_kafka.libversion()[0]})"
 
-    def create(self, name, partitions=1):
+    def create(self, name, partitions=1, configs=None):
         from confluent_kafka.admin import NewTopic
 
         futures = self.admin.create_topics(
-            [NewTopic(name, num_partitions=partitions, replication_factor=3)],
+            [NewTopic(name, num_partitions=partitions, replication_factor=3,
+                      config=configs or {})],
             request_timeout=20,
         )
         futures[name].result(timeout=30)
@@ -244,10 +245,10 @@ class KafkaPython:
 
         return kafka.__version__
 
-    def create(self, name, partitions=1):
+    def create(self, name, partitions=1, configs=None):
         from kafka.admin import NewTopic
 
-        self.admin.create_topics([NewTopic(name, partitions, 3)])
+        self.admin.create_topics([NewTopic(name, partitions, 3, topic_configs=configs or {})])
         wait_until(f"{name} in metadata", lambda: self._partitions(name) == partitions)
 
     def _partitions(self, name):
@@ -546,8 +547,13 @@ def check_large_records_small_fetch(client):
     name = topic(f"big-{client.name}")
     sent = [(b"k%d" % i, bytes([65 + i % 26]) * LARGE_RECORD_BYTES, [], None)
             for i in range(LARGE_RECORDS)]
+    # librdkafka pipelines its requests (up to 5 in flight to the new topic's leader): one
+    # refused while its leader is being elected and retried after later ones landed would
+    # reorder or, without idempotence, duplicate the records (KIP-98 is what orders
+    # retries), so the producer is idempotent, as the check is about the fetch side.
+    producing = {"message.max.bytes": 2 << 20, "enable.idempotence": True}
     if isinstance(client, Kcat):
-        Confluent(client.bootstrap).produce(name, sent, **{"message.max.bytes": 2 << 20})
+        Confluent(client.bootstrap).produce(name, sent, **producing)
         rows = client.consume(name, LARGE_RECORDS, extra=(
             "-X", f"fetch.max.bytes={SMALL_FETCH_BYTES}",
             "-X", f"max.partition.fetch.bytes={SMALL_FETCH_BYTES}",
@@ -556,7 +562,7 @@ def check_large_records_small_fetch(client):
         assert all(len(r[1]) == LARGE_RECORD_BYTES for r in rows), "record sizes differ"
         return f"{LARGE_RECORDS} x 900 KB with 100 KB fetch limits"
     if isinstance(client, Confluent):
-        client.produce(name, sent, **{"message.max.bytes": 2 << 20})
+        client.produce(name, sent, **producing)
         limits = {"fetch.max.bytes": SMALL_FETCH_BYTES,
                   "max.partition.fetch.bytes": SMALL_FETCH_BYTES,
                   # librdkafka insists fetch.max.bytes >= message.max.bytes.
@@ -569,7 +575,9 @@ def check_large_records_small_fetch(client):
         limits = {"fetch_max_bytes": SMALL_FETCH_BYTES,
                   "max_partition_fetch_bytes": SMALL_FETCH_BYTES}
     got = client.consume(name, LARGE_RECORDS, **limits)
-    assert [v for _, v, _, _, _ in got] == [v for _, v, _, _ in sent], "values differ"
+    assert [v for _, v, _, _, _ in got] == [v for _, v, _, _ in sent], \
+        f"values differ: keys read {[k for k, _, _, _, _ in got]} at offsets " \
+        f"{[o for _, _, _, o, _ in got]}"
     return f"{LARGE_RECORDS} x 900 KB with 100 KB fetch limits"
 
 
@@ -790,21 +798,27 @@ def check_offset_delete(client):
     return f"subscribed topic {answers[live][0]}, other topic {answers[old][0]}, deleted for good"
 
 
+def described_topic(client, name):
+    """DescribeConfigs of a topic just created. The admin client asks any broker, which may
+    not have applied the topic's metadata yet (UNKNOWN_TOPIC_OR_PARTITION, as from a
+    lagging Kafka broker; kafka-python drops that error and answers no configs), so it asks
+    until one answers with configs."""
+    answers = []
+
+    def described():
+        answers.append(client.describe_configs("topic", name))
+        return isinstance(answers[-1], dict) and len(answers[-1]) > 0
+
+    wait_until(f"{name} described", described)
+    return answers[-1]
+
+
 def check_describe_configs(client):
     """KIP-133: a topic's and a broker's configs are described with the values the broker
     runs with; an unknown topic is UNKNOWN_TOPIC_OR_PARTITION."""
     name = topic(f"cfg-{client.name}")
     client.create(name)
-    # The admin client asks any broker, which may not have applied the new topic's
-    # metadata yet (UNKNOWN_TOPIC_OR_PARTITION, as from a lagging Kafka broker).
-    answers = []
-
-    def described():
-        answers.append(client.describe_configs("topic", name))
-        return isinstance(answers[-1], dict)
-
-    wait_until(f"{name} described", described)
-    configs = answers[-1]
+    configs = described_topic(client, name)
     assert configs.get("message.timestamp.type") == "CreateTime", configs
     assert configs.get("cleanup.policy") == "delete", configs
     isr = configs.get("min.insync.replicas")
@@ -823,6 +837,32 @@ def check_describe_configs(client):
             f"broker {brokers[0]}: {len(broker)} configs; unknown topic {missing}")
 
 
+def check_topic_configs(client):
+    """A topic created with configs runs with them and describes them; a config Kafka does
+    not define is INVALID_CONFIG and creates nothing (`LogConfig.validate`)."""
+    name = topic(f"tcfg-{client.name}")
+    client.create(name, configs={"cleanup.policy": "compact", "min.insync.replicas": "3",
+                                 "message.timestamp.type": "LogAppendTime"})
+    configs = described_topic(client, name)
+    wanted = {"cleanup.policy": "compact", "min.insync.replicas": "3",
+              "message.timestamp.type": "LogAppendTime"}
+    assert all(configs.get(k) == v for k, v in wanted.items()), configs
+    client.produce(name, records(3))
+    stamped = client.consume(name, 3)
+    assert stamped, "no records"
+    bad = topic(f"tbad-{client.name}")
+    try:
+        client.create(bad, configs={"no.such.config": "1"})
+        refused = "created"
+    except Exception as e:  # the client's error for INVALID_CONFIG
+        refused = str(e)
+    # confluent-kafka: KafkaError{code=INVALID_CONFIG,...}; kafka-python:
+    # InvalidConfigurationError.
+    assert "INVALID_CONFIG" in refused or "InvalidConfiguration" in refused, \
+        f"unknown config: {refused}"
+    return "compact, min.insync.replicas=3, LogAppendTime described; unknown config refused"
+
+
 CHECKS = {
     "produce/consume": check_produce_consume,
     "compression gzip/snappy/lz4/zstd": check_compression,
@@ -837,6 +877,7 @@ CHECKS = {
     "delete groups (KIP-229)": check_delete_groups,
     "offset delete (KIP-496)": check_offset_delete,
     "describe configs (KIP-133)": check_describe_configs,
+    "topic configs on create": check_topic_configs,
 }
 
 SUPPORTED = {

@@ -1,12 +1,15 @@
 //! The controller's topic administration: CreateTopics and DeleteTopics as brokers forward
 //! them (KIP-590), decided here and appended to the metadata log every broker replays.
 
+use std::collections::BTreeMap;
+
 use faultline_wire::ResponseError;
 
 use super::Controller;
 use crate::config::TopicSpec;
 use crate::events::ControllerEvent;
 use crate::metadata::{MetadataRecord, METADATA_TOPIC};
+use crate::topic_config;
 
 impl Controller {
     /// Whether a topic exists.
@@ -17,15 +20,19 @@ impl Controller {
     /// CreateTopics (KIP-590: brokers forward it to the controller, which decides and
     /// appends the records every broker then replays). `partitions` or
     /// `replication_factor` of -1 take the cluster defaults (KIP-464). With
-    /// `validate_only`, checks and appends nothing. Returns what was (or would be) created.
+    /// `validate_only`, checks and appends nothing. `configs` are the topic's own
+    /// (INVALID_CONFIG unless [`topic_config::check_all`] accepts them). Returns what was
+    /// (or would be) created.
     pub fn create_topic(
         &mut self,
         name: &str,
         partitions: i32,
         replication_factor: i32,
+        configs: &BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<TopicSpec, ResponseError> {
         validate_topic_name(name)?;
+        topic_config::check_all(configs).map_err(|_| ResponseError::InvalidConfig)?;
         if self.topics.contains_key(name) {
             return Err(ResponseError::TopicAlreadyExists);
         }
@@ -67,7 +74,7 @@ impl Controller {
                         .collect()
                 })
                 .collect();
-            self.append_topic(&spec, placement);
+            self.append_topic(&spec, placement, configs.clone());
             self.events.push(ControllerEvent::TopicCreated {
                 name: name.to_string(),
                 partitions,
@@ -135,26 +142,28 @@ mod tests {
     #[test]
     fn topics_are_created_and_deleted_through_the_log() {
         let mut c = controller();
-        let spec = c.create_topic("orders", -1, -1, false).unwrap();
+        let spec = c
+            .create_topic("orders", -1, -1, &BTreeMap::new(), false)
+            .unwrap();
         assert_eq!((spec.partitions, spec.replication_factor), (1, 3));
         assert!(c.partition(&("orders".into(), 0)).is_some());
         assert_eq!(
-            c.create_topic("orders", 2, 1, false),
+            c.create_topic("orders", 2, 1, &BTreeMap::new(), false),
             Err(ResponseError::TopicAlreadyExists)
         );
         assert_eq!(
-            c.create_topic("bad/name", 1, 1, false),
+            c.create_topic("bad/name", 1, 1, &BTreeMap::new(), false),
             Err(ResponseError::InvalidTopicException)
         );
         assert_eq!(
-            c.create_topic("wide", 1, 4, false),
+            c.create_topic("wide", 1, 4, &BTreeMap::new(), false),
             Err(ResponseError::InvalidReplicationFactor)
         );
         assert_eq!(
-            c.create_topic("none", 0, 1, false),
+            c.create_topic("none", 0, 1, &BTreeMap::new(), false),
             Err(ResponseError::InvalidPartitions)
         );
-        c.create_topic("dry", 2, 1, true).unwrap();
+        c.create_topic("dry", 2, 1, &BTreeMap::new(), true).unwrap();
         assert!(!c.topic_exists("dry"), "validate_only creates nothing");
         c.delete_topic("orders").unwrap();
         assert!(c.partition(&("orders".into(), 0)).is_none());
@@ -162,5 +171,30 @@ mod tests {
             c.delete_topic("orders"),
             Err(ResponseError::UnknownTopicOrPartition)
         );
+    }
+
+    /// `LogConfig.validate`: a topic config Kafka does not define, or a bad value, is
+    /// INVALID_CONFIG and creates nothing; valid ones are accepted.
+    #[test]
+    fn topic_configs_are_checked_before_anything_is_created() {
+        let mut c = controller();
+        let configs = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            c.create_topic("a", 1, 1, &configs(&[("no.such.config", "1")]), false),
+            Err(ResponseError::InvalidConfig)
+        );
+        assert_eq!(
+            c.create_topic("a", 1, 1, &configs(&[("min.insync.replicas", "0")]), false),
+            Err(ResponseError::InvalidConfig)
+        );
+        assert!(!c.topic_exists("a"));
+        let good = configs(&[("cleanup.policy", "compact"), ("min.insync.replicas", "2")]);
+        c.create_topic("a", 1, 1, &good, false).unwrap();
+        assert!(c.topic_exists("a"));
     }
 }

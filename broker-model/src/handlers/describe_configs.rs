@@ -49,6 +49,8 @@ pub enum ConfigType {
     Int = 3,
     /// A 64-bit integer.
     Long = 5,
+    /// A floating-point number.
+    Double = 6,
     /// A comma-separated list.
     List = 7,
 }
@@ -57,7 +59,7 @@ pub enum ConfigType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Described {
     /// Its name.
-    pub name: &'static str,
+    pub name: std::string::String,
     /// Its value.
     pub value: String,
     /// Where the value comes from.
@@ -69,13 +71,13 @@ pub struct Described {
 }
 
 fn entry(
-    name: &'static str,
+    name: &str,
     value: impl ToString,
     source: ConfigSource,
     config_type: ConfigType,
 ) -> Described {
     Described {
-        name,
+        name: name.to_string(),
         value: value.to_string(),
         source,
         config_type,
@@ -92,20 +94,31 @@ fn static_or_default<T: PartialEq>(value: T, kafka_default: T) -> ConfigSource {
     }
 }
 
-/// The configs of `topic` (which must exist).
-pub fn topic_configs(config: &ClusterConfig, topic: &str) -> Vec<Described> {
+/// The configs of `topic` (which must exist): those the model enforces and reports by
+/// default, then every other config the topic was created with.
+pub fn topic_configs(broker: &Broker, topic: &str) -> Vec<Described> {
     use ConfigSource::*;
     use ConfigType::*;
-    let timestamp_type = match config.topic_config(topic).message_timestamp_type {
+    let config = &broker.config;
+    let own = broker.image.topic_configs.get(topic);
+    let set_on_topic = |name: &str| own.is_some_and(|own| own.contains_key(name));
+    let effective = broker.topic_config(topic);
+    let timestamp_type = match effective.message_timestamp_type {
         MessageTimestampType::CreateTime => "CreateTime",
         MessageTimestampType::LogAppendTime => "LogAppendTime",
     };
-    let timestamp_source = if config.topic_configs.contains_key(topic) {
+    let timestamp_source =
+        if config.topic_configs.contains_key(topic) || set_on_topic("message.timestamp.type") {
+            DynamicTopic
+        } else {
+            Default
+        };
+    let isr = broker.min_insync_replicas_of(topic);
+    let isr_source = if set_on_topic("min.insync.replicas") {
         DynamicTopic
     } else {
-        Default
+        static_or_default(config.min_insync_replicas, 1)
     };
-    let isr = config.min_insync_replicas;
     let mut configs = vec![
         // The model never deletes by age or size, nor compacts (KIP-107's DeleteRecords
         // is the only way data leaves a log).
@@ -117,13 +130,23 @@ pub fn topic_configs(config: &ClusterConfig, topic: &str) -> Vec<Described> {
             timestamp_source,
             String,
         ),
-        entry("min.insync.replicas", isr, static_or_default(isr, 1), Int),
+        entry("min.insync.replicas", isr, isr_source, Int),
         entry("retention.bytes", -1, Default, Long),
         entry("retention.ms", -1, StaticBroker, Long),
         entry("unclean.leader.election.enable", false, Default, Boolean),
     ];
+    // The topic's own settings of the configs above replace them; the rest follow.
+    for (name, value) in own.into_iter().flatten() {
+        match configs.iter_mut().find(|d| d.name == *name) {
+            Some(described) => {
+                described.value = value.clone();
+                described.source = DynamicTopic;
+            }
+            None => configs.push(entry(name, value, DynamicTopic, type_of(name))),
+        }
+    }
     for described in &mut configs {
-        described.broker_synonym = match described.name {
+        described.broker_synonym = match described.name.as_str() {
             "compression.type" => Some("compression.type"),
             "message.timestamp.type" => Some("log.message.timestamp.type"),
             "min.insync.replicas" => Some("min.insync.replicas"),
@@ -135,6 +158,18 @@ pub fn topic_configs(config: &ClusterConfig, topic: &str) -> Vec<Described> {
         };
     }
     configs
+}
+
+/// The type of a topic config the model accepts (`topic_config::check`).
+fn type_of(name: &str) -> ConfigType {
+    match name {
+        "cleanup.policy" => ConfigType::List,
+        "preallocate" => ConfigType::Boolean,
+        "min.cleanable.dirty.ratio" => ConfigType::Double,
+        "segment.bytes" | "segment.index.bytes" | "index.interval.bytes" => ConfigType::Int,
+        _ if name.ends_with(".ms") || name.ends_with(".bytes") => ConfigType::Long,
+        _ => ConfigType::String,
+    }
 }
 
 /// The configs of broker `node_id`.
@@ -253,7 +288,7 @@ pub fn describe_configs(
             let name = resource.resource_name.as_str();
             let described = match resource.resource_type {
                 RESOURCE_TOPIC if broker.image.topics.contains_key(name) => {
-                    Ok(topic_configs(&broker.config, name))
+                    Ok(topic_configs(broker, name))
                 }
                 RESOURCE_TOPIC => Err(ResponseError::UnknownTopicOrPartition),
                 RESOURCE_BROKER if name.is_empty() => Ok(Vec::new()),
@@ -271,7 +306,7 @@ pub fn describe_configs(
                         resource
                             .configuration_keys
                             .as_ref()
-                            .is_none_or(|keys| keys.iter().any(|k| k.as_str() == d.name))
+                            .is_none_or(|keys| keys.iter().any(|k| k.as_str() == d.name.as_str()))
                     };
                     let configs = configs
                         .iter()
@@ -300,18 +335,18 @@ fn answer(
     let mut synonyms = Vec::new();
     if include_synonyms {
         let name = match described.source {
-            ConfigSource::DynamicTopic => described.name,
-            _ => described.broker_synonym.unwrap_or(described.name),
+            ConfigSource::DynamicTopic => described.name.as_str(),
+            _ => described.broker_synonym.unwrap_or(&described.name),
         };
         synonyms.push(
             DescribeConfigsSynonym::default()
-                .with_name(StrBytes::from_static_str(name))
+                .with_name(StrBytes::from_string(name.to_string()))
                 .with_value(Some(value.clone()))
                 .with_source(described.source as i8),
         );
     }
     let result = DescribeConfigsResourceResult::default()
-        .with_name(StrBytes::from_static_str(described.name))
+        .with_name(StrBytes::from_string(described.name.clone()))
         .with_value(Some(value))
         .with_read_only(true)
         .with_config_source(described.source as i8)
@@ -358,6 +393,7 @@ mod tests {
             TOPIC.into(),
             TopicConfig {
                 message_timestamp_type: MessageTimestampType::LogAppendTime,
+                ..TopicConfig::default()
             },
         );
         let broker = broker(1, vec![1, 2, 3], config);

@@ -73,11 +73,14 @@ fn append_one(
     if broker.config.bugs.headers_dropped {
         batch = ProducedBatch::from_entries(&batch.records);
     }
+    let topic_config = broker.topic_config(&key.0);
     let time = AppendTime {
-        timestamp_type: broker.config.topic_config(&key.0).message_timestamp_type,
+        timestamp_type: topic_config.message_timestamp_type,
         now_ms: broker.config.clock_epoch_ms + now_ms as i64,
     };
-    let min_insync_replicas = broker.config.min_insync_replicas;
+    let min_insync_replicas = topic_config
+        .min_insync_replicas
+        .unwrap_or(broker.config.min_insync_replicas);
     let ack_early = broker.config.bugs.ack_before_replication;
     let dedup = !broker.config.bugs.idempotence_without_dedup;
     let zombie_accepted = broker.config.bugs.fenced_produce_accepted;

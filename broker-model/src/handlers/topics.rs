@@ -2,6 +2,8 @@
 //! (KIP-590; in KRaft only the controller writes topic records, KIP-500), and fits the
 //! controller's answer back to the version the client spoke.
 
+use std::collections::BTreeMap;
+
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
@@ -14,6 +16,7 @@ use faultline_wire::ResponseError;
 use crate::broker::Broker;
 use crate::controller::Controller;
 use crate::metadata::topic_id;
+use crate::topic_config;
 
 /// The controller's CreateTopics: each topic on its own (one bad name does not fail the
 /// others), answered at the newest version; the broker fits it to the client's.
@@ -21,36 +24,55 @@ pub fn create_topics(
     controller: &mut Controller,
     request: &CreateTopicsRequest,
 ) -> CreateTopicsResponse {
-    let topics = request
-        .topics
-        .iter()
-        .map(|topic| {
-            let name = topic.name.0.to_string();
-            // Explicit replica assignments are not modelled: Kafka's placement is used.
-            let result = if topic.assignments.is_empty() {
-                controller.create_topic(
-                    &name,
-                    topic.num_partitions,
-                    i32::from(topic.replication_factor),
-                    request.validate_only,
-                )
-            } else {
-                Err(ResponseError::InvalidReplicaAssignment)
-            };
-            let answer = CreatableTopicResult::default()
-                .with_name(topic.name.clone())
-                .with_topic_id(topic_id(&name));
-            match result {
-                Ok(spec) => answer
-                    .with_error_message(None)
-                    .with_num_partitions(spec.partitions)
-                    .with_replication_factor(spec.replication_factor as i16),
-                Err(error) => answer
-                    .with_error_code(error.code())
-                    .with_error_message(Some(StrBytes::from_string(error.to_string()))),
-            }
-        })
-        .collect();
+    let topics =
+        request
+            .topics
+            .iter()
+            .map(|topic| {
+                let name = topic.name.0.to_string();
+                let configs: Result<BTreeMap<String, String>, String> = topic
+                    .configs
+                    .iter()
+                    .map(|c| match &c.value {
+                        Some(value) => Ok((c.name.to_string(), value.to_string())),
+                        None => Err(format!("{}: a null value is not a topic config", c.name)),
+                    })
+                    .collect();
+                // Kafka checks the configs (`LogConfig.validate`) and names the bad one.
+                let configs =
+                    configs.and_then(|configs| topic_config::check_all(&configs).map(|()| configs));
+                // Explicit replica assignments are not modelled: Kafka's placement is used.
+                let result = match configs {
+                    Err(reason) => Err((ResponseError::InvalidConfig, Some(reason))),
+                    Ok(_) if !topic.assignments.is_empty() => {
+                        Err((ResponseError::InvalidReplicaAssignment, None))
+                    }
+                    Ok(configs) => controller
+                        .create_topic(
+                            &name,
+                            topic.num_partitions,
+                            i32::from(topic.replication_factor),
+                            &configs,
+                            request.validate_only,
+                        )
+                        .map_err(|error| (error, None)),
+                };
+                let answer = CreatableTopicResult::default()
+                    .with_name(topic.name.clone())
+                    .with_topic_id(topic_id(&name));
+                match result {
+                    Ok(spec) => answer
+                        .with_error_message(None)
+                        .with_num_partitions(spec.partitions)
+                        .with_replication_factor(spec.replication_factor as i16),
+                    Err((error, reason)) => answer
+                        .with_error_code(error.code())
+                        .with_error_message(Some(StrBytes::from_string(
+                            reason.unwrap_or_else(|| error.to_string()),
+                        ))),
+                }
+            })
+            .collect();
     CreateTopicsResponse::default().with_topics(topics)
 }
 

@@ -88,7 +88,9 @@ fn append(
     marker: &Marker,
     now_ms: u64,
 ) -> Result<Appended, ResponseError> {
-    let min_insync_replicas = broker.config.min_insync_replicas;
+    // Markers are appended with acks=all, so the topic's min.insync.replicas holds for them
+    // as for any such append (Kafka's `Partition.appendRecordsToLeader`).
+    let min_insync_replicas = broker.min_insync_replicas_of(&key.0);
     let timestamp = broker.config.clock_epoch_ms + now_ms as i64;
     let known = broker.image.partitions.contains_key(key);
     let partition = broker.partitions.get_mut(key).ok_or(if known {

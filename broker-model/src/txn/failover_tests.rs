@@ -43,6 +43,7 @@ fn cluster() -> (Broker, Broker) {
         records.push(MetadataRecord::Topic {
             name: topic.into(),
             partitions,
+            configs: Default::default(),
         });
         for p in 0..partitions {
             records.push(MetadataRecord::Partition(registration(topic, p, 1, 0)));

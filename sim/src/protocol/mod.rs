@@ -211,14 +211,14 @@ impl BrokerObserver {
                 let state = ProduceState {
                     acks: request.acks,
                     isr: p.isr().len(),
-                    min_insync_replicas: broker.config.min_insync_replicas,
+                    min_insync_replicas: broker.min_insync_replicas_of(&key.0),
                 };
                 // An acks=all Produce at or above the minimum may get any answer: only the
                 // others are kept for judging (the common case allocates nothing).
                 if state.acks != -1 || (state.isr as i32) < state.min_insync_replicas {
                     leading.push((key.clone(), state));
                 }
-                let stamped = broker.config.topic_config(&key.0).message_timestamp_type
+                let stamped = broker.topic_config(&key.0).message_timestamp_type
                     == MessageTimestampType::LogAppendTime;
                 if stamped {
                     log_append_time.push((key.clone(), p.log.end_offset()));
