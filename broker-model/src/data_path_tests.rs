@@ -51,33 +51,6 @@ pub(crate) fn broker(node_id: i32, isr: Vec<i32>, config: ClusterConfig) -> Brok
     broker
 }
 
-/// Broker 1 as the only replica and leader of every partition of `topics` (name,
-/// partition count): appends are committed at once when `min.insync.replicas` is 1.
-pub(crate) fn sole_leader_of(topics: &[(&str, i32)], config: ClusterConfig) -> Broker {
-    let mut broker = Broker::new(1, config, Box::new(MemoryStorage::default()));
-    let mut records = Vec::new();
-    for &(topic, partitions) in topics {
-        records.push(MetadataRecord::Topic {
-            name: topic.into(),
-            partitions,
-            configs: Default::default(),
-        });
-        for partition in 0..partitions {
-            records.push(MetadataRecord::Partition(PartitionRegistration {
-                topic: topic.into(),
-                partition,
-                replicas: vec![1],
-                isr: vec![1],
-                leader: 1,
-                leader_epoch: 0,
-                partition_epoch: 0,
-            }));
-        }
-    }
-    broker.apply_metadata(&records, 0);
-    broker
-}
-
 /// A single-replica-ISR leader: appends are committed at once.
 fn leader() -> Broker {
     broker(1, vec![1], ClusterConfig::default())
@@ -349,62 +322,6 @@ fn log_append_time_replaces_the_producer_timestamps() {
     assert_eq!(timestamps, [7_000; 3]);
     assert_eq!(list_offset(&broker, 6_999), (0, 7_000, 0));
     assert_eq!(list_offset(&broker, MAX_TIMESTAMP), (0, 7_000, 0));
-}
-
-/// Configs a topic was created with (its metadata record) are enforced by every broker
-/// that replays it: `message.timestamp.type` stamps (KIP-32), and `min.insync.replicas`
-/// refuses an acks=all write to an ISR below it (NOT_ENOUGH_REPLICAS), above the cluster's
-/// own minimum.
-#[test]
-fn a_topics_own_configs_are_enforced() {
-    let mut broker = broker(1, vec![1, 2], ClusterConfig::default());
-    let configs = [
-        ("message.timestamp.type", "LogAppendTime"),
-        ("min.insync.replicas", "3"),
-    ];
-    broker.apply_metadata(
-        &[MetadataRecord::Topic {
-            name: TOPIC.into(),
-            partitions: 2,
-            configs: configs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        }],
-        0,
-    );
-    assert_eq!(broker.min_insync_replicas_of(TOPIC), 3);
-    produce_to(
-        &mut broker,
-        0,
-        encode_batch(&records(2, 10, 100), None, Compression::None),
-        9_000,
-    );
-    // Not yet replicated to the ISR's second replica: read the leader's log itself.
-    let log = &broker.partitions[&(TOPIC.to_string(), 0)].log;
-    let stamps: Vec<i64> = log.entries().iter().map(|e| e.timestamp).collect();
-    assert_eq!(stamps, [9_000, 9_000]);
-    let request = ProduceRequest::default()
-        .with_acks(-1)
-        .with_timeout_ms(1_000)
-        .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(TOPIC.into()))
-            .with_partition_data(vec![PartitionProduceData::default()
-                .with_index(0)
-                .with_records(Some(encode_batch(
-                    &records(1, 10, 100),
-                    None,
-                    Compression::None,
-                )))])]);
-    let results = produce::begin(&mut broker, &request, 9_001);
-    assert!(
-        matches!(
-            results[0].outcome,
-            produce::Outcome::Done(Err(ResponseError::NotEnoughReplicas))
-        ),
-        "{:?}",
-        results[0].outcome
-    );
 }
 
 fn delete_records_to(broker: &mut Broker, offset: i64) -> (i64, i16) {

@@ -20,7 +20,6 @@ use faultline_wire::ResponseError;
 
 use crate::broker::Broker;
 use crate::config::ClusterConfig;
-use crate::data_path_tests::sole_leader_of;
 use crate::group::membership::Member;
 use crate::group::{partition_for, GroupCoordinator, OFFSETS_TOPIC};
 use crate::handlers::delete_groups::{
@@ -29,6 +28,7 @@ use crate::handlers::delete_groups::{
 };
 use crate::handlers::offset_commit::{commit_begin, commit_poll, offset_fetch, CommitState};
 use crate::storage::MemoryStorage;
+use crate::test_support::sole_leader_of;
 
 /// Broker 1, sole replica and leader of every `__consumer_offsets` partition
 /// (`min.insync.replicas` = 1).

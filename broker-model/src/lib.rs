@@ -59,6 +59,8 @@ mod refused_append_tests;
 pub mod replica_fetcher;
 pub mod replicas;
 pub mod storage;
+#[cfg(test)]
+mod test_support;
 pub mod topic_config;
 pub mod txn;
 

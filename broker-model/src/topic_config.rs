@@ -132,7 +132,18 @@ pub fn effective(mut base: TopicConfig, configs: Option<&BTreeMap<String, String
 
 #[cfg(test)]
 mod tests {
+    use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+    use kafka_protocol::messages::{ProduceRequest, TopicName};
+    use kafka_protocol::records::Compression;
+
+    use faultline_wire::records::encode_batch;
+    use faultline_wire::ResponseError;
+
     use super::*;
+    use crate::config::ClusterConfig;
+    use crate::data_path_tests::{broker, produce_to, records, TOPIC};
+    use crate::handlers::produce;
+    use crate::metadata::MetadataRecord;
 
     /// `LogConfig.validate`: values are checked by type and range; names Kafka does not
     /// define are refused; configs the model would not honour are refused too.
@@ -178,6 +189,62 @@ mod tests {
         assert_eq!(
             effective(TopicConfig::default(), None),
             TopicConfig::default()
+        );
+    }
+
+    /// Configs a topic was created with (its metadata record) are enforced by every broker
+    /// that replays it: `message.timestamp.type` stamps (KIP-32), and `min.insync.replicas`
+    /// refuses an acks=all write to an ISR below it (NOT_ENOUGH_REPLICAS), above the cluster's
+    /// own minimum.
+    #[test]
+    fn a_topics_own_configs_are_enforced() {
+        let mut broker = broker(1, vec![1, 2], ClusterConfig::default());
+        let configs = [
+            ("message.timestamp.type", "LogAppendTime"),
+            ("min.insync.replicas", "3"),
+        ];
+        broker.apply_metadata(
+            &[MetadataRecord::Topic {
+                name: TOPIC.into(),
+                partitions: 2,
+                configs: configs
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            }],
+            0,
+        );
+        assert_eq!(broker.min_insync_replicas_of(TOPIC), 3);
+        produce_to(
+            &mut broker,
+            0,
+            encode_batch(&records(2, 10, 100), None, Compression::None),
+            9_000,
+        );
+        // Not yet replicated to the ISR's second replica: read the leader's log itself.
+        let log = &broker.partitions[&(TOPIC.to_string(), 0)].log;
+        let stamps: Vec<i64> = log.entries().iter().map(|e| e.timestamp).collect();
+        assert_eq!(stamps, [9_000, 9_000]);
+        let request = ProduceRequest::default()
+            .with_acks(-1)
+            .with_timeout_ms(1_000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(TOPIC.into()))
+                .with_partition_data(vec![PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(encode_batch(
+                        &records(1, 10, 100),
+                        None,
+                        Compression::None,
+                    )))])]);
+        let results = produce::begin(&mut broker, &request, 9_001);
+        assert!(
+            matches!(
+                results[0].outcome,
+                produce::Outcome::Done(Err(ResponseError::NotEnoughReplicas))
+            ),
+            "{:?}",
+            results[0].outcome
         );
     }
 }

@@ -19,9 +19,9 @@ use faultline_wire::ResponseError;
 use crate::broker::Broker;
 use crate::bugs::PlantedBugs;
 use crate::config::ClusterConfig;
-use crate::data_path_tests::sole_leader_of;
 use crate::handlers::transactions::{self as txn, AwaitedTransition};
 use crate::handlers::{fetch, offsets, produce, write_txn_markers};
+use crate::test_support::sole_leader_of;
 use crate::txn::metadata::{TransactionMetadata, TransactionState};
 use crate::txn::TRANSACTION_STATE_TOPIC;
 
