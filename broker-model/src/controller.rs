@@ -41,6 +41,8 @@ pub struct Controller {
     partitions: BTreeMap<TopicPartition, PartitionRegistration>,
     /// Topics and their partition counts, as the log says.
     topics: BTreeMap<String, i32>,
+    /// Topics created with configs of their own, and those configs.
+    topic_configs: BTreeMap<String, BTreeMap<String, String>>,
     brokers: BTreeMap<i32, BrokerLiveness>,
     next_broker_epoch: i64,
     /// Decisions since last drained, for the run's trace.
@@ -61,6 +63,7 @@ impl Controller {
             log: Vec::new(),
             partitions: BTreeMap::new(),
             topics: BTreeMap::new(),
+            topic_configs: BTreeMap::new(),
             brokers: BTreeMap::new(),
             next_broker_epoch: 1,
             events: Vec::new(),
@@ -107,7 +110,13 @@ impl Controller {
             partitions: topic.partitions,
             configs,
         });
-        for (partition, replicas) in (0..topic.partitions).zip(placement) {
+        self.append_partitions(topic, 0, placement);
+    }
+
+    /// Appends the first registration of partitions `first..` of `topic`, one per
+    /// placement, the first replica of each leading it.
+    fn append_partitions(&mut self, topic: &TopicSpec, first: i32, placement: Vec<Vec<i32>>) {
+        for (partition, replicas) in (first..topic.partitions).zip(placement) {
             assert_eq!(replicas.len(), topic.replication_factor as usize);
             self.append(MetadataRecord::Partition(PartitionRegistration {
                 topic: topic.name.clone(),
@@ -125,12 +134,20 @@ impl Controller {
     fn replay(&mut self, record: &MetadataRecord, now_ms: u64) {
         match record {
             MetadataRecord::Topic {
-                name, partitions, ..
+                name,
+                partitions,
+                configs,
             } => {
                 self.topics.insert(name.clone(), *partitions);
+                if configs.is_empty() {
+                    self.topic_configs.remove(name);
+                } else {
+                    self.topic_configs.insert(name.clone(), configs.clone());
+                }
             }
             MetadataRecord::TopicRemoved { name } => {
                 self.topics.remove(name);
+                self.topic_configs.remove(name);
                 self.partitions.retain(|(topic, _), _| topic != name);
             }
             MetadataRecord::Partition(registration) => {

@@ -29,6 +29,9 @@ pub const FORWARDED_CREATE_TOPICS_VERSION: i16 = 7;
 /// Version of DeleteTopics a broker forwards at (v5: topics by name; v6 clients' ids are
 /// resolved to names first).
 pub const FORWARDED_DELETE_TOPICS_VERSION: i16 = 5;
+/// Version of CreatePartitions a broker forwards at (the newest; the answer is the same in
+/// every version).
+pub const FORWARDED_CREATE_PARTITIONS_VERSION: i16 = 3;
 
 /// BrokerRegistration: the incarnation id's low 64 bits identify this process, so a
 /// restarted one is told apart from a retry (KIP-631).

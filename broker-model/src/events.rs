@@ -166,6 +166,15 @@ pub enum ControllerEvent {
         /// Its replication factor.
         replication_factor: i32,
     },
+    /// A topic gained partitions (CreatePartitions forwarded to the controller, KIP-195).
+    PartitionsCreated {
+        /// The topic.
+        name: String,
+        /// Its partitions before.
+        from: i32,
+        /// Its partitions now.
+        to: i32,
+    },
     /// A topic was deleted (DeleteTopics forwarded to the controller).
     TopicDeleted {
         /// The topic.
@@ -198,6 +207,9 @@ impl ControllerEvent {
             } => format!(
                 "topic {name} created: {partitions} partitions, replication {replication_factor}"
             ),
+            ControllerEvent::PartitionsCreated { name, from, to } => {
+                format!("topic {name} grown from {from} to {to} partitions")
+            }
             ControllerEvent::TopicDeleted { name } => format!("topic {name} deleted"),
         }
     }

@@ -1,5 +1,5 @@
-//! Requests a broker forwards to the controller (KIP-590): CreateTopics and DeleteTopics
-//! from clients, and the topic creations `auto.create.topics.enable` asks for. Sans-IO: a
+//! Requests a broker forwards to the controller (KIP-590): CreateTopics, DeleteTopics and
+//! CreatePartitions from clients, and the topic creations `auto.create.topics.enable` asks for. Sans-IO: a
 //! handler submits, the controller channel takes the outbox and posts the answers, the
 //! handler collects its answer by id.
 
@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::{
-    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -18,6 +19,8 @@ pub enum ForwardedRequest {
     CreateTopics(CreateTopicsRequest),
     /// DeleteTopics, by name.
     DeleteTopics(DeleteTopicsRequest),
+    /// CreatePartitions (KIP-195).
+    CreatePartitions(CreatePartitionsRequest),
 }
 
 /// The controller's answer to a forwarded request.
@@ -27,6 +30,8 @@ pub enum ForwardedResponse {
     CreateTopics(CreateTopicsResponse),
     /// DeleteTopics.
     DeleteTopics(DeleteTopicsResponse),
+    /// CreatePartitions.
+    CreatePartitions(CreatePartitionsResponse),
     /// The controller could not be reached, or the connection broke before it answered:
     /// the request may or may not have been applied.
     Unanswered,

@@ -432,6 +432,7 @@ impl EventTyper {
                 ClusterEventKind::BrokerUnfenced { broker }
             }
             event @ (ControllerEvent::TopicCreated { .. }
+            | ControllerEvent::PartitionsCreated { .. }
             | ControllerEvent::TopicDeleted { .. }) => ClusterEventKind::TopicChanged { event },
         }
     }

@@ -174,6 +174,23 @@ class Confluent:
         groups = self.admin.list_consumer_groups(request_timeout=20).result(timeout=30)
         return [g.group_id for g in groups.valid]
 
+    def create_partitions(self, name, count):
+        """CreatePartitions: "OK", or the error's name."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import NewPartitions
+
+        future = self.admin.create_partitions([NewPartitions(name, count)],
+                                              request_timeout=20)[name]
+        try:
+            future.result(timeout=30)
+            return "OK"
+        except KafkaException as e:
+            return e.args[0].name()
+
+    def partition_count(self, name):
+        topic = self.admin.list_topics(topic=name, timeout=10).topics.get(name)
+        return len(topic.partitions) if topic is not None and topic.error is None else 0
+
     def describe_configs(self, kind, name):
         """DescribeConfigs of a "topic" or "broker": {config: value}, or the error's name."""
         from confluent_kafka import KafkaException
@@ -337,6 +354,20 @@ class KafkaPython:
 
     def listed_groups(self):
         return [g["group_id"] for g in self.admin.list_groups()]
+
+    def create_partitions(self, name, count):
+        """CreatePartitions: "OK", or the error's name."""
+        from kafka.admin import NewPartitions
+        from kafka.errors import KafkaError
+
+        try:
+            self.admin.create_partitions({name: NewPartitions(count)})
+            return "OK"
+        except KafkaError as e:
+            return type(e).__name__
+
+    def partition_count(self, name):
+        return self._partitions(name)
 
     def describe_configs(self, kind, name):
         """DescribeConfigs of a "topic" or "broker": {config: value}, or the error's name."""
@@ -863,6 +894,33 @@ def check_topic_configs(client):
     return "compact, min.insync.replicas=3, LogAppendTime described; unknown config refused"
 
 
+def check_create_partitions(client):
+    """KIP-195: a topic grows to more partitions, which take records; shrinking it is
+    INVALID_PARTITIONS."""
+    name = topic(f"grow-{client.name}")
+    client.create(name)
+    grown = client.create_partitions(name, 3)
+    assert grown == "OK", f"growing to 3: {grown}"
+    wait_until(f"{name} with 3 partitions", lambda: client.partition_count(name) == 3)
+
+    # A producer may read metadata from a broker that has not applied the growth yet (it
+    # lags by a heartbeat, as KRaft brokers do): librdkafka then fails the records at once
+    # with "Local: Unknown partition", nothing sent, and an application sends them again.
+    def produced():
+        try:
+            client.produce(name, records(2), partition=2)
+            return True
+        except AssertionError:
+            return False
+
+    wait_until("2 records produced to the new partition 2", produced)
+    got = client.consume(name, 2, partition=2)
+    assert len(got) == 2, got
+    shrunk = client.create_partitions(name, 2)
+    assert error_is(shrunk, "INVALID_PARTITIONS"), f"shrinking to 2: {shrunk}"
+    return f"1 -> 3 partitions, partition 2 takes records; shrinking {shrunk}"
+
+
 CHECKS = {
     "produce/consume": check_produce_consume,
     "compression gzip/snappy/lz4/zstd": check_compression,
@@ -878,6 +936,7 @@ CHECKS = {
     "offset delete (KIP-496)": check_offset_delete,
     "describe configs (KIP-133)": check_describe_configs,
     "topic configs on create": check_topic_configs,
+    "create partitions (KIP-195)": check_create_partitions,
 }
 
 SUPPORTED = {

@@ -49,14 +49,7 @@ impl Controller {
         if partitions < 1 {
             return Err(ResponseError::InvalidPartitions);
         }
-        // KRaft places replicas on unfenced brokers only, and refuses a replication factor
-        // they cannot reach (INVALID_REPLICATION_FACTOR, `ReplicationControlManager`).
-        let alive: Vec<i32> = self
-            .brokers
-            .iter()
-            .filter(|(_, b)| !b.fenced)
-            .map(|(&id, _)| id)
-            .collect();
+        let alive = self.alive_brokers();
         if replication_factor < 1 || replication_factor as usize > alive.len() {
             return Err(ResponseError::InvalidReplicationFactor);
         }
@@ -66,14 +59,7 @@ impl Controller {
             replication_factor,
         };
         if !validate_only {
-            // Round-robin over the live brokers, rotated per partition (no racks).
-            let placement = (0..partitions as usize)
-                .map(|p| {
-                    (0..replication_factor as usize)
-                        .map(|i| alive[(p + i) % alive.len()])
-                        .collect()
-                })
-                .collect();
+            let placement = place(&alive, 0..partitions, replication_factor);
             self.append_topic(&spec, placement, configs.clone());
             self.events.push(ControllerEvent::TopicCreated {
                 name: name.to_string(),
@@ -84,6 +70,68 @@ impl Controller {
         Ok(spec)
     }
 
+    /// KRaft places replicas on unfenced brokers only, and refuses a replication factor
+    /// they cannot reach (INVALID_REPLICATION_FACTOR, `ReplicationControlManager`).
+    fn alive_brokers(&self) -> Vec<i32> {
+        self.brokers
+            .iter()
+            .filter(|(_, b)| !b.fenced)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// CreatePartitions (KIP-195; forwarded like CreateTopics): grows `name` to `count`
+    /// partitions, the new ones with the replication factor of its first and placed as a
+    /// new topic's are. Only growth is allowed (INVALID_PARTITIONS otherwise, as Kafka's
+    /// `ReplicationControlManager.createPartitions`); the internal topics keep their count,
+    /// since groups and transactions are mapped onto it. With `validate_only`, checks and
+    /// appends nothing.
+    pub fn create_partitions(
+        &mut self,
+        name: &str,
+        count: i32,
+        validate_only: bool,
+    ) -> Result<(), ResponseError> {
+        let Some(&current) = self.topics.get(name) else {
+            return Err(ResponseError::UnknownTopicOrPartition);
+        };
+        if is_internal(name) {
+            return Err(ResponseError::InvalidTopicException);
+        }
+        if count <= current {
+            return Err(ResponseError::InvalidPartitions);
+        }
+        let replication_factor = self
+            .partitions
+            .get(&(name.to_string(), 0))
+            .map_or(1, |p| p.replicas.len() as i32);
+        let alive = self.alive_brokers();
+        if replication_factor as usize > alive.len() {
+            return Err(ResponseError::InvalidReplicationFactor);
+        }
+        if validate_only {
+            return Ok(());
+        }
+        let spec = TopicSpec {
+            name: name.to_string(),
+            partitions: count,
+            replication_factor,
+        };
+        self.append(MetadataRecord::Topic {
+            name: name.to_string(),
+            partitions: count,
+            configs: self.topic_configs.get(name).cloned().unwrap_or_default(),
+        });
+        let placement = place(&alive, current..count, replication_factor);
+        self.append_partitions(&spec, current, placement);
+        self.events.push(ControllerEvent::PartitionsCreated {
+            name: name.to_string(),
+            from: current,
+            to: count,
+        });
+        Ok(())
+    }
+
     /// DeleteTopics (forwarded like CreateTopics): one record removes the topic and its
     /// partitions; brokers drop their replicas when they replay it. The internal offsets
     /// topic cannot be deleted.
@@ -91,10 +139,7 @@ impl Controller {
         if !self.topics.contains_key(name) {
             return Err(ResponseError::UnknownTopicOrPartition);
         }
-        if name == crate::group::OFFSETS_TOPIC
-            || name == crate::txn::TRANSACTION_STATE_TOPIC
-            || name == METADATA_TOPIC
-        {
+        if is_internal(name) {
             return Err(ResponseError::InvalidTopicException);
         }
         self.append(MetadataRecord::TopicRemoved {
@@ -105,6 +150,29 @@ impl Controller {
         });
         Ok(())
     }
+}
+
+/// The internal topics, which clients may neither delete nor grow.
+fn is_internal(name: &str) -> bool {
+    name == crate::group::OFFSETS_TOPIC
+        || name == crate::txn::TRANSACTION_STATE_TOPIC
+        || name == METADATA_TOPIC
+}
+
+/// Replicas for `partitions`: round-robin over the live brokers, rotated per partition
+/// (no racks).
+fn place(
+    alive: &[i32],
+    partitions: std::ops::Range<i32>,
+    replication_factor: i32,
+) -> Vec<Vec<i32>> {
+    partitions
+        .map(|p| {
+            (0..replication_factor as usize)
+                .map(|i| alive[(p as usize + i) % alive.len()])
+                .collect()
+        })
+        .collect()
 }
 
 /// Kafka's topic name rules (`org.apache.kafka.common.internals.Topic.validate`): 1 to
@@ -196,5 +264,45 @@ mod tests {
         let good = configs(&[("cleanup.policy", "compact"), ("min.insync.replicas", "2")]);
         c.create_topic("a", 1, 1, &good, false).unwrap();
         assert!(c.topic_exists("a"));
+        // Growing it keeps its configs (the topic record is appended again).
+        c.create_partitions("a", 2, false).unwrap();
+        assert_eq!(c.topic_configs.get("a"), Some(&good));
+    }
+
+    /// KIP-195: a topic grows to the count asked, its new partitions replicated like its
+    /// first; shrinking or keeping the count is INVALID_PARTITIONS, an unknown topic
+    /// UNKNOWN_TOPIC_OR_PARTITION, an internal one INVALID_TOPIC_EXCEPTION.
+    #[test]
+    fn kip_195_partitions_are_added_never_removed() {
+        let mut c = controller();
+        c.create_topic("orders", 1, 3, &BTreeMap::new(), false)
+            .unwrap();
+        c.create_partitions("orders", 3, true).unwrap();
+        assert!(
+            c.partition(&("orders".into(), 1)).is_none(),
+            "validate_only"
+        );
+        c.create_partitions("orders", 3, false).unwrap();
+        assert_eq!(c.topics["orders"], 3);
+        for p in 1..3 {
+            let registration = c.partition(&("orders".into(), p)).expect("registered");
+            assert_eq!(registration.replicas.len(), 3);
+            assert_eq!(registration.leader, registration.replicas[0]);
+        }
+        for count in [3, 2] {
+            assert_eq!(
+                c.create_partitions("orders", count, false),
+                Err(ResponseError::InvalidPartitions)
+            );
+        }
+        assert_eq!(
+            c.create_partitions("nowhere", 2, false),
+            Err(ResponseError::UnknownTopicOrPartition)
+        );
+        assert!(c.topic_exists(crate::group::OFFSETS_TOPIC), "bootstrapped");
+        assert_eq!(
+            c.create_partitions(crate::group::OFFSETS_TOPIC, 9, false),
+            Err(ResponseError::InvalidTopicException)
+        );
     }
 }

@@ -133,6 +133,9 @@ impl BrokerNode {
             ApiKey::DeleteTopics => ResponseKind::DeleteTopics(
                 self.delete_topics(body!(body, DeleteTopics), version).await,
             ),
+            ApiKey::CreatePartitions => ResponseKind::CreatePartitions(
+                self.create_partitions(body!(body, CreatePartitions)).await,
+            ),
             ApiKey::DescribeConfigs => {
                 let request = body!(body, DescribeConfigs);
                 ResponseKind::DescribeConfigs(describe_configs::describe_configs(
@@ -196,6 +199,10 @@ pub fn controller_dispatch(
         ApiKey::DeleteTopics => {
             ResponseKind::DeleteTopics(topics::delete_topics(state, body!(body, DeleteTopics)))
         }
+        ApiKey::CreatePartitions => ResponseKind::CreatePartitions(topics::create_partitions(
+            state,
+            body!(body, CreatePartitions),
+        )),
         broker_only_apis!() | unserved_apis!() => return None,
     })
 }

@@ -77,7 +77,6 @@ macro_rules! unserved_apis {
             | ApiKey::ListConfigResources
             | ApiKey::AlterReplicaLogDirs
             | ApiKey::DescribeLogDirs
-            | ApiKey::CreatePartitions
             | ApiKey::ElectLeaders
             | ApiKey::AlterPartitionReassignments
             | ApiKey::ListPartitionReassignments
@@ -159,6 +158,7 @@ pub fn broker_versions(api: ApiKey) -> Option<(i16, i16)> {
         ApiKey::OffsetCommit => Some((2, 7)),
         ApiKey::OffsetFetch => Some((1, 7)),
         ApiKey::CreateTopics => Some((2, 7)),
+        ApiKey::CreatePartitions => Some((0, 3)),
         ApiKey::DeleteTopics => Some((1, 6)),
         ApiKey::DescribeCluster => Some((0, 2)),
         ApiKey::ListGroups => Some((0, 5)),
@@ -190,6 +190,7 @@ pub fn controller_versions(api: ApiKey) -> Option<(i16, i16)> {
         ApiKey::BrokerHeartbeat => Some((0, 1)),
         ApiKey::AlterPartition => Some((2, 3)),
         ApiKey::CreateTopics => Some((2, 7)),
+        ApiKey::CreatePartitions => Some((0, 3)),
         ApiKey::DeleteTopics => Some((1, 6)),
         broker_only_apis!() | unserved_apis!() => None,
     }
@@ -214,7 +215,7 @@ mod tests {
     use super::*;
 
     /// Every API is served by the broker, the controller, both (Fetch, ApiVersions, and
-    /// the forwarded CreateTopics and DeleteTopics), or neither; a served API advertises a non-empty version range.
+    /// the forwarded CreateTopics, DeleteTopics and CreatePartitions), or neither; a served API advertises a non-empty version range.
     #[test]
     fn version_tables_are_well_formed() {
         for api in ApiKey::iter() {

@@ -1,13 +1,15 @@
-//! CreateTopics and DeleteTopics. A broker forwards them to the controller, which decides
+//! CreateTopics, DeleteTopics and CreatePartitions (KIP-195). A broker forwards them to the controller, which decides
 //! (KIP-590; in KRaft only the controller writes topic records, KIP-500), and fits the
 //! controller's answer back to the version the client spoke.
 
 use std::collections::BTreeMap;
 
+use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
-    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -199,4 +201,46 @@ pub fn fit_delete_topics(
         }
     }
     DeleteTopicsResponse::default().with_responses(responses)
+}
+
+/// The controller's CreatePartitions: each topic on its own. Explicit assignments are not
+/// modelled (INVALID_REPLICA_ASSIGNMENT): the new partitions are placed as a new topic's.
+pub fn create_partitions(
+    controller: &mut Controller,
+    request: &CreatePartitionsRequest,
+) -> CreatePartitionsResponse {
+    let results = request
+        .topics
+        .iter()
+        .map(|topic| {
+            let result = if topic.assignments.is_some() {
+                Err(ResponseError::InvalidReplicaAssignment)
+            } else {
+                controller.create_partitions(&topic.name.0, topic.count, request.validate_only)
+            };
+            let answer = CreatePartitionsTopicResult::default().with_name(topic.name.clone());
+            match result {
+                Ok(()) => answer.with_error_message(None),
+                Err(error) => answer
+                    .with_error_code(error.code())
+                    .with_error_message(Some(StrBytes::from_string(error.to_string()))),
+            }
+        })
+        .collect();
+    CreatePartitionsResponse::default().with_results(results)
+}
+
+/// The answer when the controller could not be asked in time: REQUEST_TIMED_OUT for each
+/// topic (the growth may still happen).
+pub fn create_partitions_failed(request: &CreatePartitionsRequest) -> CreatePartitionsResponse {
+    let results = request
+        .topics
+        .iter()
+        .map(|topic| {
+            CreatePartitionsTopicResult::default()
+                .with_name(topic.name.clone())
+                .with_error_code(ResponseError::RequestTimedOut.code())
+        })
+        .collect();
+    CreatePartitionsResponse::default().with_results(results)
 }

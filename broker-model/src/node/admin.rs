@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use kafka_protocol::messages::{
-    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
-    ProduceRequest,
+    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
+    DeleteTopicsRequest, DeleteTopicsResponse, ProduceRequest,
 };
 use tokio::time::Instant;
 
@@ -49,6 +49,17 @@ impl BrokerNode {
         match self.forward_and_wait(forwarded, request.timeout_ms).await {
             ForwardedResponse::CreateTopics(answer) => topics::fit_create_topics(answer, version),
             _ => topics::create_topics_failed(&request, version),
+        }
+    }
+
+    pub(crate) async fn create_partitions(
+        &self,
+        request: CreatePartitionsRequest,
+    ) -> CreatePartitionsResponse {
+        let forwarded = ForwardedRequest::CreatePartitions(request.clone());
+        match self.forward_and_wait(forwarded, request.timeout_ms).await {
+            ForwardedResponse::CreatePartitions(answer) => answer,
+            _ => topics::create_partitions_failed(&request),
         }
     }
 

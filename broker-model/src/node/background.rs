@@ -225,6 +225,13 @@ impl BrokerNode {
                     ForwardedResponse::Unanswered,
                     ForwardedResponse::DeleteTopics,
                 ),
+            ForwardedRequest::CreatePartitions(r) => connection
+                .send(r, channel::FORWARDED_CREATE_PARTITIONS_VERSION, timeout)
+                .await
+                .map_or(
+                    ForwardedResponse::Unanswered,
+                    ForwardedResponse::CreatePartitions,
+                ),
         }
     }
 
