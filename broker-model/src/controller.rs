@@ -477,18 +477,7 @@ impl Controller {
 mod tests {
     use super::*;
     use crate::storage::MemoryStorage;
-
-    fn controller() -> Controller {
-        let mut c = Controller::start(
-            ClusterConfig::default(),
-            Box::new(MemoryStorage::default()),
-            0,
-        );
-        for id in 1..=3 {
-            c.register(id, 100 + id as u64, 0).unwrap();
-        }
-        c
-    }
+    use crate::test_support::controller;
 
     fn p0() -> TopicPartition {
         ("events".to_string(), 0)

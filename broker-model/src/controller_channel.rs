@@ -32,6 +32,10 @@ pub const FORWARDED_DELETE_TOPICS_VERSION: i16 = 5;
 /// Version of CreatePartitions a broker forwards at (the newest; the answer is the same in
 /// every version).
 pub const FORWARDED_CREATE_PARTITIONS_VERSION: i16 = 3;
+/// Version of IncrementalAlterConfigs a broker forwards at (the newest).
+pub const FORWARDED_INCREMENTAL_ALTER_CONFIGS_VERSION: i16 = 1;
+/// Version of AlterConfigs a broker forwards at (the newest).
+pub const FORWARDED_ALTER_CONFIGS_VERSION: i16 = 2;
 
 /// BrokerRegistration: the incarnation id's low 64 bits identify this process, so a
 /// restarted one is told apart from a retry (KIP-631).

@@ -175,6 +175,11 @@ pub enum ControllerEvent {
         /// Its partitions now.
         to: i32,
     },
+    /// A topic's configs were altered (AlterConfigs, IncrementalAlterConfigs).
+    TopicConfigsChanged {
+        /// The topic.
+        name: String,
+    },
     /// A topic was deleted (DeleteTopics forwarded to the controller).
     TopicDeleted {
         /// The topic.
@@ -209,6 +214,9 @@ impl ControllerEvent {
             ),
             ControllerEvent::PartitionsCreated { name, from, to } => {
                 format!("topic {name} grown from {from} to {to} partitions")
+            }
+            ControllerEvent::TopicConfigsChanged { name } => {
+                format!("topic {name} configs altered")
             }
             ControllerEvent::TopicDeleted { name } => format!("topic {name} deleted"),
         }

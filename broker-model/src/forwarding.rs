@@ -1,5 +1,5 @@
-//! Requests a broker forwards to the controller (KIP-590): CreateTopics, DeleteTopics and
-//! CreatePartitions from clients, and the topic creations `auto.create.topics.enable` asks for. Sans-IO: a
+//! Requests a broker forwards to the controller (KIP-590): CreateTopics, DeleteTopics,
+//! CreatePartitions and the AlterConfigs of topics from clients, and the topic creations `auto.create.topics.enable` asks for. Sans-IO: a
 //! handler submits, the controller channel takes the outbox and posts the answers, the
 //! handler collects its answer by id.
 
@@ -7,8 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::messages::create_topics_request::CreatableTopic;
 use kafka_protocol::messages::{
-    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, TopicName,
+    AlterConfigsRequest, AlterConfigsResponse, CreatePartitionsRequest, CreatePartitionsResponse,
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
@@ -21,6 +22,10 @@ pub enum ForwardedRequest {
     DeleteTopics(DeleteTopicsRequest),
     /// CreatePartitions (KIP-195).
     CreatePartitions(CreatePartitionsRequest),
+    /// IncrementalAlterConfigs (KIP-339).
+    IncrementalAlterConfigs(IncrementalAlterConfigsRequest),
+    /// AlterConfigs (KIP-133).
+    AlterConfigs(AlterConfigsRequest),
 }
 
 /// The controller's answer to a forwarded request.
@@ -32,6 +37,10 @@ pub enum ForwardedResponse {
     DeleteTopics(DeleteTopicsResponse),
     /// CreatePartitions.
     CreatePartitions(CreatePartitionsResponse),
+    /// IncrementalAlterConfigs.
+    IncrementalAlterConfigs(IncrementalAlterConfigsResponse),
+    /// AlterConfigs.
+    AlterConfigs(AlterConfigsResponse),
     /// The controller could not be reached, or the connection broke before it answered:
     /// the request may or may not have been applied.
     Unanswered,

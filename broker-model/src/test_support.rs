@@ -1,7 +1,8 @@
-//! Brokers for unit tests, set up by replaying metadata records as a broker would.
+//! Brokers and controllers for unit tests, set up as a cluster would set them up.
 
 use crate::broker::Broker;
 use crate::config::ClusterConfig;
+use crate::controller::Controller;
 use crate::metadata::{MetadataRecord, PartitionRegistration};
 use crate::storage::MemoryStorage;
 
@@ -30,4 +31,17 @@ pub(crate) fn sole_leader_of(topics: &[(&str, i32)], config: ClusterConfig) -> B
     }
     broker.apply_metadata(&records, 0);
     broker
+}
+
+/// A controller of the default cluster with brokers 1 to 3 registered.
+pub(crate) fn controller() -> Controller {
+    let mut c = Controller::start(
+        ClusterConfig::default(),
+        Box::new(MemoryStorage::default()),
+        0,
+    );
+    for id in 1..=3 {
+        c.register(id, 100 + id as u64, 0).unwrap();
+    }
+    c
 }

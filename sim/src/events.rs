@@ -433,6 +433,7 @@ impl EventTyper {
             }
             event @ (ControllerEvent::TopicCreated { .. }
             | ControllerEvent::PartitionsCreated { .. }
+            | ControllerEvent::TopicConfigsChanged { .. }
             | ControllerEvent::TopicDeleted { .. }) => ClusterEventKind::TopicChanged { event },
         }
     }

@@ -161,14 +161,8 @@ class Confluent:
 
     def delete_group(self, group):
         """DeleteGroups: "OK", or the error's name (NON_EMPTY_GROUP, ...)."""
-        from confluent_kafka import KafkaException
-
         future = self.admin.delete_consumer_groups([group], request_timeout=20)[group]
-        try:
-            future.result(timeout=30)
-            return "OK"
-        except KafkaException as e:
-            return e.args[0].name()
+        return outcome(future)
 
     def listed_groups(self):
         groups = self.admin.list_consumer_groups(request_timeout=20).result(timeout=30)
@@ -176,16 +170,22 @@ class Confluent:
 
     def create_partitions(self, name, count):
         """CreatePartitions: "OK", or the error's name."""
-        from confluent_kafka import KafkaException
         from confluent_kafka.admin import NewPartitions
 
         future = self.admin.create_partitions([NewPartitions(name, count)],
                                               request_timeout=20)[name]
-        try:
-            future.result(timeout=30)
-            return "OK"
-        except KafkaException as e:
-            return e.args[0].name()
+        return outcome(future)
+
+    def alter_topic_configs(self, name, configs):
+        """IncrementalAlterConfigs (KIP-339), SET each: "OK", or the error's name."""
+        from confluent_kafka.admin import (AlterConfigOpType, ConfigEntry, ConfigResource,
+                                           ResourceType)
+
+        entries = [ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                   for k, v in configs.items()]
+        resource = ConfigResource(ResourceType.TOPIC, name, incremental_configs=entries)
+        future = self.admin.incremental_alter_configs([resource], request_timeout=20)[resource]
+        return outcome(future)
 
     def partition_count(self, name):
         topic = self.admin.list_topics(topic=name, timeout=10).topics.get(name)
@@ -243,6 +243,17 @@ class ConfluentMember:
 
     def close(self):
         self.consumer.close()
+
+
+def outcome(future):
+    """A confluent-kafka admin future's result: "OK", or the error's name."""
+    from confluent_kafka import KafkaException
+
+    try:
+        future.result(timeout=30)
+        return "OK"
+    except KafkaException as e:
+        return e.args[0].name()
 
 
 # ------------------------------------------------------------------------------ kafka-python
@@ -368,6 +379,19 @@ class KafkaPython:
 
     def partition_count(self, name):
         return self._partitions(name)
+
+    def alter_topic_configs(self, name, configs):
+        """AlterConfigs (KIP-133; kafka-python sends the topic's other set configs along):
+        "OK", or the error as kafka-python words it ("[Error 40] InvalidConfigurationError:
+        ...")."""
+        from kafka.admin import ConfigResource, ConfigResourceType
+
+        # raise_on_unknown would first describe the topic at any broker, which may not have
+        # applied a just-created topic yet; the broker checks the configs anyway.
+        answer = self.admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, configs=configs)], incremental=False,
+            raise_on_unknown=False)
+        return answer["topic"][name]
 
     def describe_configs(self, kind, name):
         """DescribeConfigs of a "topic" or "broker": {config: value}, or the error's name."""
@@ -905,12 +929,13 @@ def check_create_partitions(client):
 
     # A producer may read metadata from a broker that has not applied the growth yet (it
     # lags by a heartbeat, as KRaft brokers do): librdkafka then fails the records at once
-    # with "Local: Unknown partition", nothing sent, and an application sends them again.
+    # with "Local: Unknown partition", kafka-python with "Unrecognized partition", nothing
+    # sent, and an application sends them again.
     def produced():
         try:
             client.produce(name, records(2), partition=2)
             return True
-        except AssertionError:
+        except (AssertionError, ValueError):
             return False
 
     wait_until("2 records produced to the new partition 2", produced)
@@ -919,6 +944,31 @@ def check_create_partitions(client):
     shrunk = client.create_partitions(name, 2)
     assert error_is(shrunk, "INVALID_PARTITIONS"), f"shrinking to 2: {shrunk}"
     return f"1 -> 3 partitions, partition 2 takes records; shrinking {shrunk}"
+
+
+def check_alter_configs(client):
+    """KIP-339 / KIP-133: a topic's configs altered after creation are described back (and
+    run with, by every broker once it replays the topic's record); a bad value is
+    INVALID_CONFIG."""
+    name = topic(f"alter-{client.name}")
+    client.create(name)
+    described_topic(client, name)
+    altered = client.alter_topic_configs(name, {"retention.ms": "86400000",
+                                                "message.timestamp.type": "LogAppendTime"})
+    assert altered == "OK", f"altering: {altered}"
+    answers = []
+
+    def shows_it():
+        answers.append(client.describe_configs("topic", name))
+        got = answers[-1]
+        return isinstance(got, dict) and got.get("retention.ms") == "86400000" \
+            and got.get("message.timestamp.type") == "LogAppendTime"
+
+    wait_until(f"{name}'s altered configs described", shows_it)
+    refused = client.alter_topic_configs(name, {"min.insync.replicas": "0"})
+    assert error_is(refused, "INVALID_CONFIG") or "InvalidConfiguration" in refused, \
+        f"min.insync.replicas=0: {refused}"
+    return f"retention.ms and LogAppendTime altered and described; a bad value {refused}"
 
 
 CHECKS = {
@@ -937,6 +987,7 @@ CHECKS = {
     "describe configs (KIP-133)": check_describe_configs,
     "topic configs on create": check_topic_configs,
     "create partitions (KIP-195)": check_create_partitions,
+    "alter topic configs (KIP-339, KIP-133)": check_alter_configs,
 }
 
 SUPPORTED = {

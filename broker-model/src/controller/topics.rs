@@ -132,6 +132,44 @@ impl Controller {
         Ok(())
     }
 
+    /// The configs `name` was given (empty for none), or `None` for an unknown topic.
+    pub fn topic_own_configs(&self, name: &str) -> Option<BTreeMap<String, String>> {
+        self.topics
+            .contains_key(name)
+            .then(|| self.topic_configs.get(name).cloned().unwrap_or_default())
+    }
+
+    /// AlterConfigs and IncrementalAlterConfigs of a topic (KIP-133, KIP-339; forwarded
+    /// like CreateTopics, KIP-590): `configs` become the topic's own, appended as its topic
+    /// record again, which every broker replays. INVALID_CONFIG unless
+    /// [`topic_config::check_all`] accepts them; internal topics are not altered.
+    pub fn set_topic_configs(
+        &mut self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<(), ResponseError> {
+        let Some(&partitions) = self.topics.get(name) else {
+            return Err(ResponseError::UnknownTopicOrPartition);
+        };
+        if is_internal(name) {
+            return Err(ResponseError::InvalidTopicException);
+        }
+        topic_config::check_all(&configs).map_err(|_| ResponseError::InvalidConfig)?;
+        if validate_only {
+            return Ok(());
+        }
+        self.append(MetadataRecord::Topic {
+            name: name.to_string(),
+            partitions,
+            configs,
+        });
+        self.events.push(ControllerEvent::TopicConfigsChanged {
+            name: name.to_string(),
+        });
+        Ok(())
+    }
+
     /// DeleteTopics (forwarded like CreateTopics): one record removes the topic and its
     /// partitions; brokers drop their replicas when they replay it. The internal offsets
     /// topic cannot be deleted.
@@ -190,20 +228,7 @@ pub(crate) fn validate_topic_name(name: &str) -> Result<(), ResponseError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ClusterConfig;
-    use crate::storage::MemoryStorage;
-
-    fn controller() -> Controller {
-        let mut c = Controller::start(
-            ClusterConfig::default(),
-            Box::new(MemoryStorage::default()),
-            0,
-        );
-        for id in 1..=3 {
-            c.register(id, 100 + id as u64, 0).unwrap();
-        }
-        c
-    }
+    use crate::test_support::controller;
 
     /// KIP-590/KIP-464: a created topic gets registrations for every partition (defaults
     /// for -1), a second create is TOPIC_ALREADY_EXISTS, and a delete removes them all.

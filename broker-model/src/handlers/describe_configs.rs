@@ -5,8 +5,8 @@
 //! Only configs the model enforces are described, each with the value it enforces: a tool
 //! that reads `min.insync.replicas` or `message.timestamp.type` here reads what the
 //! broker does. Values that differ from Kafka's defaults say so by their source
-//! (`STATIC_BROKER_CONFIG`); nothing can be altered (AlterConfigs is not served), so every
-//! entry is read-only.
+//! (`STATIC_BROKER_CONFIG`). Topic configs can be altered (`alter_configs`); broker
+//! configs are static here, so they are read-only.
 
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
@@ -311,7 +311,10 @@ pub fn describe_configs(
                     let configs = configs
                         .iter()
                         .filter(|d| wanted(d))
-                        .map(|d| answer(d, request.include_synonyms, version))
+                        .map(|d| {
+                            let read_only = resource.resource_type != RESOURCE_TOPIC;
+                            answer(d, read_only, request.include_synonyms, version)
+                        })
                         .collect();
                     result.with_error_message(None).with_configs(configs)
                 }
@@ -326,6 +329,7 @@ pub fn describe_configs(
 
 fn answer(
     described: &Described,
+    read_only: bool,
     include_synonyms: bool,
     version: i16,
 ) -> DescribeConfigsResourceResult {
@@ -348,7 +352,7 @@ fn answer(
     let result = DescribeConfigsResourceResult::default()
         .with_name(StrBytes::from_string(described.name.clone()))
         .with_value(Some(value))
-        .with_read_only(true)
+        .with_read_only(read_only)
         .with_config_source(described.source as i8)
         .with_is_sensitive(false)
         .with_synonyms(synonyms)

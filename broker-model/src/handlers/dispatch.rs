@@ -8,9 +8,9 @@ use crate::controller::Controller;
 use crate::node::BrokerNode;
 
 use super::{
-    admin, api_versions, broker_versions, controller, controller_versions, describe_configs,
-    describe_transactions, find_coordinator, groups, metadata, offset_commit, offsets,
-    support_table, topics,
+    admin, alter_configs, api_versions, broker_versions, controller, controller_versions,
+    describe_configs, describe_transactions, find_coordinator, groups, metadata, offset_commit,
+    offsets, support_table, topics,
 };
 
 /// The request body of `$variant`, or `None` from the enclosing function: the decoder
@@ -136,6 +136,13 @@ impl BrokerNode {
             ApiKey::CreatePartitions => ResponseKind::CreatePartitions(
                 self.create_partitions(body!(body, CreatePartitions)).await,
             ),
+            ApiKey::IncrementalAlterConfigs => ResponseKind::IncrementalAlterConfigs(
+                self.incremental_alter_configs(body!(body, IncrementalAlterConfigs))
+                    .await,
+            ),
+            ApiKey::AlterConfigs => {
+                ResponseKind::AlterConfigs(self.alter_configs(body!(body, AlterConfigs)).await)
+            }
             ApiKey::DescribeConfigs => {
                 let request = body!(body, DescribeConfigs);
                 ResponseKind::DescribeConfigs(describe_configs::describe_configs(
@@ -202,6 +209,13 @@ pub fn controller_dispatch(
         ApiKey::CreatePartitions => ResponseKind::CreatePartitions(topics::create_partitions(
             state,
             body!(body, CreatePartitions),
+        )),
+        ApiKey::IncrementalAlterConfigs => ResponseKind::IncrementalAlterConfigs(
+            alter_configs::incremental_alter_configs(state, body!(body, IncrementalAlterConfigs)),
+        ),
+        ApiKey::AlterConfigs => ResponseKind::AlterConfigs(alter_configs::alter_configs(
+            state,
+            body!(body, AlterConfigs),
         )),
         broker_only_apis!() | unserved_apis!() => return None,
     })

@@ -70,10 +70,7 @@ macro_rules! unserved_apis {
             | ApiKey::AlterUserScramCredentials
             | ApiKey::DescribeClientQuotas
             | ApiKey::AlterClientQuotas
-            // Admin not modelled: altering configs, log dirs, reassignment, elections,
-            // features.
-            | ApiKey::AlterConfigs
-            | ApiKey::IncrementalAlterConfigs
+            // Admin not modelled: log dirs, reassignment, elections, features.
             | ApiKey::ListConfigResources
             | ApiKey::AlterReplicaLogDirs
             | ApiKey::DescribeLogDirs
@@ -119,6 +116,7 @@ macro_rules! unserved_apis {
 }
 
 pub mod admin;
+pub mod alter_configs;
 pub mod api_versions;
 pub mod controller;
 pub mod delete_groups;
@@ -159,6 +157,8 @@ pub fn broker_versions(api: ApiKey) -> Option<(i16, i16)> {
         ApiKey::OffsetFetch => Some((1, 7)),
         ApiKey::CreateTopics => Some((2, 7)),
         ApiKey::CreatePartitions => Some((0, 3)),
+        ApiKey::AlterConfigs => Some((0, 2)),
+        ApiKey::IncrementalAlterConfigs => Some((0, 1)),
         ApiKey::DeleteTopics => Some((1, 6)),
         ApiKey::DescribeCluster => Some((0, 2)),
         ApiKey::ListGroups => Some((0, 5)),
@@ -191,6 +191,8 @@ pub fn controller_versions(api: ApiKey) -> Option<(i16, i16)> {
         ApiKey::AlterPartition => Some((2, 3)),
         ApiKey::CreateTopics => Some((2, 7)),
         ApiKey::CreatePartitions => Some((0, 3)),
+        ApiKey::AlterConfigs => Some((0, 2)),
+        ApiKey::IncrementalAlterConfigs => Some((0, 1)),
         ApiKey::DeleteTopics => Some((1, 6)),
         broker_only_apis!() | unserved_apis!() => None,
     }
@@ -215,7 +217,7 @@ mod tests {
     use super::*;
 
     /// Every API is served by the broker, the controller, both (Fetch, ApiVersions, and
-    /// the forwarded CreateTopics, DeleteTopics and CreatePartitions), or neither; a served API advertises a non-empty version range.
+    /// the forwarded CreateTopics, DeleteTopics, CreatePartitions and AlterConfigs), or neither; a served API advertises a non-empty version range.
     #[test]
     fn version_tables_are_well_formed() {
         for api in ApiKey::iter() {

@@ -6,14 +6,15 @@
 use std::time::Duration;
 
 use kafka_protocol::messages::{
-    CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
-    DeleteTopicsRequest, DeleteTopicsResponse, ProduceRequest,
+    AlterConfigsRequest, AlterConfigsResponse, CreatePartitionsRequest, CreatePartitionsResponse,
+    CreateTopicsRequest, CreateTopicsResponse, DeleteTopicsRequest, DeleteTopicsResponse,
+    IncrementalAlterConfigsRequest, IncrementalAlterConfigsResponse, ProduceRequest,
 };
 use tokio::time::Instant;
 
 use super::BrokerNode;
 use crate::forwarding::{ForwardedRequest, ForwardedResponse};
-use crate::handlers::{metadata, topics};
+use crate::handlers::{alter_configs, metadata, topics};
 
 /// The longest a forwarded request waits when the client's timeout is shorter: one
 /// controller round must fit in it.
@@ -60,6 +61,25 @@ impl BrokerNode {
         match self.forward_and_wait(forwarded, request.timeout_ms).await {
             ForwardedResponse::CreatePartitions(answer) => answer,
             _ => topics::create_partitions_failed(&request),
+        }
+    }
+
+    pub(crate) async fn incremental_alter_configs(
+        &self,
+        request: IncrementalAlterConfigsRequest,
+    ) -> IncrementalAlterConfigsResponse {
+        let forwarded = ForwardedRequest::IncrementalAlterConfigs(request.clone());
+        match self.forward_and_wait(forwarded, 0).await {
+            ForwardedResponse::IncrementalAlterConfigs(answer) => answer,
+            _ => alter_configs::incremental_alter_configs_failed(&request),
+        }
+    }
+
+    pub(crate) async fn alter_configs(&self, request: AlterConfigsRequest) -> AlterConfigsResponse {
+        let forwarded = ForwardedRequest::AlterConfigs(request.clone());
+        match self.forward_and_wait(forwarded, 0).await {
+            ForwardedResponse::AlterConfigs(answer) => answer,
+            _ => alter_configs::alter_configs_failed(&request),
         }
     }
 

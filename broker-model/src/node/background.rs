@@ -232,6 +232,24 @@ impl BrokerNode {
                     ForwardedResponse::Unanswered,
                     ForwardedResponse::CreatePartitions,
                 ),
+            ForwardedRequest::IncrementalAlterConfigs(r) => connection
+                .send(
+                    r,
+                    channel::FORWARDED_INCREMENTAL_ALTER_CONFIGS_VERSION,
+                    timeout,
+                )
+                .await
+                .map_or(
+                    ForwardedResponse::Unanswered,
+                    ForwardedResponse::IncrementalAlterConfigs,
+                ),
+            ForwardedRequest::AlterConfigs(r) => connection
+                .send(r, channel::FORWARDED_ALTER_CONFIGS_VERSION, timeout)
+                .await
+                .map_or(
+                    ForwardedResponse::Unanswered,
+                    ForwardedResponse::AlterConfigs,
+                ),
         }
     }
 
