@@ -54,6 +54,11 @@ fn metadata_partition() -> TopicPartition {
 }
 
 impl Controller {
+    /// The cluster's configuration.
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
     /// Starts from what `storage` holds, or bootstraps the configured topics.
     pub fn start(config: ClusterConfig, storage: Box<dyn Storage>, now_ms: u64) -> Self {
         let recovered = storage.recover();

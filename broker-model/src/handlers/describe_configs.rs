@@ -8,6 +8,8 @@
 //! (`STATIC_BROKER_CONFIG`). Topic configs can be altered (`alter_configs`); broker
 //! configs are static here, so they are read-only.
 
+use std::collections::BTreeMap;
+
 use kafka_protocol::messages::describe_configs_response::{
     DescribeConfigsResourceResult, DescribeConfigsResult, DescribeConfigsSynonym,
 };
@@ -94,15 +96,23 @@ fn static_or_default<T: PartialEq>(value: T, kafka_default: T) -> ConfigSource {
     }
 }
 
-/// The configs of `topic` (which must exist): those the model enforces and reports by
-/// default, then every other config the topic was created with.
+/// The configs of `topic` (which must exist) as `broker` runs it.
 pub fn topic_configs(broker: &Broker, topic: &str) -> Vec<Described> {
+    topic_configs_with(&broker.config, topic, broker.image.topic_configs.get(topic))
+}
+
+/// The configs of `topic` in a cluster configured by `config`, the topic having `own`
+/// configs of its own: those the model enforces and reports by default, then every other
+/// config the topic was given.
+pub fn topic_configs_with(
+    config: &ClusterConfig,
+    topic: &str,
+    own: Option<&BTreeMap<std::string::String, std::string::String>>,
+) -> Vec<Described> {
     use ConfigSource::*;
     use ConfigType::*;
-    let config = &broker.config;
-    let own = broker.image.topic_configs.get(topic);
     let set_on_topic = |name: &str| own.is_some_and(|own| own.contains_key(name));
-    let effective = broker.topic_config(topic);
+    let effective = crate::topic_config::effective(config.topic_config(topic), own);
     let timestamp_type = match effective.message_timestamp_type {
         MessageTimestampType::CreateTime => "CreateTime",
         MessageTimestampType::LogAppendTime => "LogAppendTime",
@@ -113,7 +123,9 @@ pub fn topic_configs(broker: &Broker, topic: &str) -> Vec<Described> {
         } else {
             Default
         };
-    let isr = broker.min_insync_replicas_of(topic);
+    let isr = effective
+        .min_insync_replicas
+        .unwrap_or(config.min_insync_replicas);
     let isr_source = if set_on_topic("min.insync.replicas") {
         DynamicTopic
     } else {

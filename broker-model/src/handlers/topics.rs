@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
-use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+use kafka_protocol::messages::create_topics_request::CreatableTopic;
+use kafka_protocol::messages::create_topics_response::{
+    CreatableTopicConfigs, CreatableTopicResult,
+};
 use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreatePartitionsResponse, CreateTopicsRequest, CreateTopicsResponse,
@@ -17,6 +20,7 @@ use faultline_wire::ResponseError;
 
 use crate::broker::Broker;
 use crate::controller::Controller;
+use crate::handlers::describe_configs;
 use crate::metadata::topic_id;
 use crate::topic_config;
 
@@ -26,56 +30,83 @@ pub fn create_topics(
     controller: &mut Controller,
     request: &CreateTopicsRequest,
 ) -> CreateTopicsResponse {
-    let topics =
-        request
-            .topics
-            .iter()
-            .map(|topic| {
-                let name = topic.name.0.to_string();
-                let configs: Result<BTreeMap<String, String>, String> = topic
-                    .configs
-                    .iter()
-                    .map(|c| match &c.value {
-                        Some(value) => Ok((c.name.to_string(), value.to_string())),
-                        None => Err(format!("{}: a null value is not a topic config", c.name)),
-                    })
-                    .collect();
-                // Kafka checks the configs (`LogConfig.validate`) and names the bad one.
-                let configs =
-                    configs.and_then(|configs| topic_config::check_all(&configs).map(|()| configs));
-                // Explicit replica assignments are not modelled: Kafka's placement is used.
-                let result = match configs {
-                    Err(reason) => Err((ResponseError::InvalidConfig, Some(reason))),
-                    Ok(_) if !topic.assignments.is_empty() => {
-                        Err((ResponseError::InvalidReplicaAssignment, None))
-                    }
-                    Ok(configs) => controller
-                        .create_topic(
-                            &name,
-                            topic.num_partitions,
-                            i32::from(topic.replication_factor),
-                            &configs,
-                            request.validate_only,
-                        )
-                        .map_err(|error| (error, None)),
-                };
-                let answer = CreatableTopicResult::default()
-                    .with_name(topic.name.clone())
-                    .with_topic_id(topic_id(&name));
-                match result {
-                    Ok(spec) => answer
-                        .with_error_message(None)
-                        .with_num_partitions(spec.partitions)
-                        .with_replication_factor(spec.replication_factor as i16),
-                    Err((error, reason)) => answer
-                        .with_error_code(error.code())
-                        .with_error_message(Some(StrBytes::from_string(
-                            reason.unwrap_or_else(|| error.to_string()),
-                        ))),
-                }
-            })
-            .collect();
+    let topics = request
+        .topics
+        .iter()
+        .map(|topic| create_one(controller, topic, request.validate_only))
+        .collect();
     CreateTopicsResponse::default().with_topics(topics)
+}
+
+fn create_one(
+    controller: &mut Controller,
+    topic: &CreatableTopic,
+    validate_only: bool,
+) -> CreatableTopicResult {
+    let name = topic.name.0.to_string();
+    let configs: Result<BTreeMap<String, String>, String> = topic
+        .configs
+        .iter()
+        .map(|c| match &c.value {
+            Some(value) => Ok((c.name.to_string(), value.to_string())),
+            None => Err(format!("{}: a null value is not a topic config", c.name)),
+        })
+        .collect();
+    // Kafka checks the configs (`LogConfig.validate`) and names the bad one.
+    let configs = configs.and_then(|configs| topic_config::check_all(&configs).map(|()| configs));
+    // Explicit replica assignments are not modelled: Kafka's placement is used.
+    let result = match configs {
+        Err(reason) => Err((ResponseError::InvalidConfig, Some(reason))),
+        Ok(_) if !topic.assignments.is_empty() => {
+            Err((ResponseError::InvalidReplicaAssignment, None))
+        }
+        Ok(configs) => controller
+            .create_topic(
+                &name,
+                topic.num_partitions,
+                i32::from(topic.replication_factor),
+                &configs,
+                validate_only,
+            )
+            .map(|spec| (spec, configs))
+            .map_err(|error| (error, None)),
+    };
+    let answer = CreatableTopicResult::default()
+        .with_name(topic.name.clone())
+        .with_topic_id(topic_id(&name));
+    match result {
+        // KIP-525: the created topic's configs come back with it (v5+).
+        Ok((spec, configs)) => answer
+            .with_error_message(None)
+            .with_num_partitions(spec.partitions)
+            .with_replication_factor(spec.replication_factor as i16)
+            .with_configs(Some(created_configs(controller, &name, &configs))),
+        Err((error, reason)) => answer
+            .with_error_code(error.code())
+            .with_error_message(Some(StrBytes::from_string(
+                reason.unwrap_or_else(|| error.to_string()),
+            ))),
+    }
+}
+
+/// A created topic's configs as CreateTopics v5+ reports them (KIP-525): what
+/// DescribeConfigs would answer.
+fn created_configs(
+    controller: &Controller,
+    name: &str,
+    configs: &BTreeMap<String, String>,
+) -> Vec<CreatableTopicConfigs> {
+    describe_configs::topic_configs_with(controller.config(), name, Some(configs))
+        .into_iter()
+        .map(|described| {
+            CreatableTopicConfigs::default()
+                .with_name(StrBytes::from_string(described.name))
+                .with_value(Some(StrBytes::from_string(described.value)))
+                .with_read_only(false)
+                .with_config_source(described.source as i8)
+                .with_is_sensitive(false)
+        })
+        .collect()
 }
 
 /// The controller's DeleteTopics (by name: the broker resolved ids).
@@ -243,4 +274,55 @@ pub fn create_partitions_failed(request: &CreatePartitionsRequest) -> CreatePart
         })
         .collect();
     CreatePartitionsResponse::default().with_results(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use kafka_protocol::messages::create_topics_request::CreatableTopicConfig;
+
+    use super::*;
+    use crate::handlers::describe_configs::ConfigSource;
+    use crate::test_support::controller;
+
+    /// KIP-525: CreateTopics v5+ answers with the created topic's configs, its own among
+    /// them as DYNAMIC_TOPIC_CONFIG; a rejected topic gets none.
+    #[test]
+    fn kip_525_the_created_topics_configs_come_back() {
+        let mut c = controller();
+        let config = |name: &str, value: &str| {
+            CreatableTopicConfig::default()
+                .with_name(StrBytes::from_string(name.to_string()))
+                .with_value(Some(StrBytes::from_string(value.to_string())))
+        };
+        let topic = |name: &str, configs| {
+            CreatableTopic::default()
+                .with_name(TopicName(StrBytes::from_string(name.to_string())))
+                .with_num_partitions(1)
+                .with_replication_factor(3)
+                .with_configs(configs)
+        };
+        let request = CreateTopicsRequest::default().with_topics(vec![
+            topic("compacted", vec![config("cleanup.policy", "compact")]),
+            topic("bad", vec![config("no.such.config", "1")]),
+        ]);
+        let response = create_topics(&mut c, &request);
+        let created = &response.topics[0];
+        assert_eq!(created.error_code, 0);
+        let configs = created.configs.as_ref().expect("v5+ configs");
+        let policy = configs
+            .iter()
+            .find(|c| c.name.as_str() == "cleanup.policy")
+            .unwrap();
+        assert_eq!(policy.value.as_deref(), Some("compact"));
+        assert_eq!(policy.config_source, ConfigSource::DynamicTopic as i8);
+        assert!(configs
+            .iter()
+            .any(|c| c.name.as_str() == "min.insync.replicas"));
+        let refused = &response.topics[1];
+        assert_eq!(refused.error_code, ResponseError::InvalidConfig.code());
+        assert!(refused
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("no.such.config")));
+    }
 }
