@@ -144,9 +144,14 @@ fn subscription(topics: &[&str]) -> Bytes {
     out.freeze()
 }
 
-/// Member "m" joins group `group` subscribed to `topics` (protocol "range") and the
-/// generation forms.
+/// Member "m" joins consumer group `group` subscribed to `topics` (protocol "range") and
+/// the generation forms.
 fn join(broker: &mut Broker, group: &str, topics: &[&str]) {
+    join_as(broker, group, "consumer", topics);
+}
+
+/// As [`join`], with protocol type `protocol_type`.
+fn join_as(broker: &mut Broker, group: &str, protocol_type: &str, topics: &[&str]) {
     let member = Member {
         member_id: String::new(),
         session_timeout_ms: 10_000,
@@ -158,6 +163,7 @@ fn join(broker: &mut Broker, group: &str, topics: &[&str]) {
         assignment: Bytes::new(),
     };
     let group = broker.groups.group(group).unwrap();
+    group.protocol_type = protocol_type.into();
     group.join(member, "m".into(), 0, 0).unwrap();
     assert!(group.join_result("m", 0).is_some(), "generation formed");
     assert_eq!(group.protocol_name, "range");
@@ -310,4 +316,16 @@ fn kip_496_offset_delete_on_an_empty_group() {
     assert_eq!(committed(&mut broker, "g", "events", 0), -1);
     let response = offset_delete(&mut broker, "nobody", &[("events", 0)]);
     assert_eq!(response.error_code, ResponseError::GroupIdNotFound.code());
+}
+
+/// `handleDeleteOffsets`: a group with members that is not a consumer group (Kafka
+/// Connect's workers, say) is NON_EMPTY_GROUP as a whole.
+#[test]
+fn kip_496_offset_delete_refuses_a_live_non_consumer_group() {
+    let mut broker = coordinator();
+    commit(&mut broker, "workers", &[("events", 0, 5)]);
+    join_as(&mut broker, "workers", "connect", &["events"]);
+    let response = offset_delete(&mut broker, "workers", &[("events", 0)]);
+    assert_eq!(response.error_code, ResponseError::NonEmptyGroup.code());
+    assert_eq!(committed(&mut broker, "workers", "events", 0), 5);
 }

@@ -19,6 +19,9 @@ use faultline_wire::ResponseError;
 use kafka_protocol::messages::ConsumerProtocolSubscription;
 use kafka_protocol::protocol::Decodable;
 
+/// The protocol type of consumer groups (`ConsumerProtocol.PROTOCOL_TYPE`).
+pub const CONSUMER_PROTOCOL_TYPE: &str = "consumer";
+
 /// Where a group is in the rebalance protocol.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupState {
@@ -98,6 +101,9 @@ pub struct Group {
     /// Member ids handed out with MEMBER_ID_REQUIRED and not yet used to join, with when
     /// each expires (KIP-394: after a session timeout, as Kafka's `pendingMembers`).
     pub pending_members: BTreeMap<String, u64>,
+    /// The protocol type its members joined with (`consumer` for consumers, `connect` for
+    /// Kafka Connect workers, ...); empty for a group only offsets were committed to.
+    pub protocol_type: String,
 }
 
 impl Group {
@@ -115,6 +121,7 @@ impl Group {
             join_results: BTreeMap::new(),
             committed: BTreeMap::new(),
             pending_members: BTreeMap::new(),
+            protocol_type: String::new(),
         }
     }
 
@@ -409,6 +416,11 @@ impl Group {
         } else {
             self.try_complete_rebalance(now_ms);
         }
+    }
+
+    /// Whether it is a group of consumers (Kafka's `GroupMetadata.isConsumerGroup`).
+    pub fn is_consumer_group(&self) -> bool {
+        self.protocol_type == CONSUMER_PROTOCOL_TYPE
     }
 
     /// The topics its members subscribe to (Kafka's `GroupMetadata.subscribedTopics`, which

@@ -13,7 +13,17 @@ use kafka_protocol::protocol::StrBytes;
 use faultline_wire::ResponseError;
 
 use crate::broker::Broker;
-use crate::group::membership::{Group, GroupState};
+use crate::group::membership::{Group, GroupState, CONSUMER_PROTOCOL_TYPE};
+
+/// A group's protocol type as ListGroups and DescribeGroups report it: the one its members
+/// joined with, `consumer` for a group only offsets were committed to.
+fn protocol_type(group: &Group) -> String {
+    if group.protocol_type.is_empty() {
+        CONSUMER_PROTOCOL_TYPE.to_string()
+    } else {
+        group.protocol_type.clone()
+    }
+}
 
 /// The cluster id every node reports.
 pub const CLUSTER_ID: &str = "faultline";
@@ -89,7 +99,7 @@ pub fn list_groups(
         .map(|g| {
             let listed = ListedGroup::default()
                 .with_group_id(GroupId(StrBytes::from_string(g.group_id.clone())))
-                .with_protocol_type(StrBytes::from_static_str("consumer"));
+                .with_protocol_type(StrBytes::from_string(protocol_type(g)));
             let listed = if version >= 4 {
                 listed.with_group_state(StrBytes::from_static_str(state_name(Some(g))))
             } else {
@@ -160,7 +170,7 @@ fn describe_group(broker: &Broker, group_id: &GroupId, version: i16) -> Describe
         group.protocol_name.clone()
     };
     let described = described
-        .with_protocol_type(StrBytes::from_static_str("consumer"))
+        .with_protocol_type(StrBytes::from_string(protocol_type(group)))
         .with_protocol_data(StrBytes::from_string(protocol_data))
         .with_members(members);
     if version < 3 {

@@ -4,9 +4,10 @@
 //!
 //! - DeleteGroups deletes a group only while it is Empty (no members); a group with members
 //!   is NON_EMPTY_GROUP, one the coordinator does not know GROUP_ID_NOT_FOUND;
-//! - OffsetDelete deletes offsets of an Empty group, and of a group with members only for
-//!   topics none of them subscribes to (the others are GROUP_SUBSCRIBED_TO_TOPIC, so that
-//!   a live consumer's position is never pulled from under it).
+//! - OffsetDelete deletes offsets of an Empty group, and of a consumer group with members
+//!   only for topics none of them subscribes to (the others are GROUP_SUBSCRIBED_TO_TOPIC,
+//!   so that a live consumer's position is never pulled from under it); a live group of
+//!   another protocol type is NON_EMPTY_GROUP.
 //!
 //! The offsets go by tombstones appended to the group's `__consumer_offsets` partition.
 //! Kafka appends them and answers without waiting; we answer once they are replicated
@@ -201,6 +202,12 @@ pub fn offset_delete_begin(
             return begun;
         }
     };
+    // A group with members that is not a consumer group has no subscriptions to spare:
+    // NON_EMPTY_GROUP (Kafka's `handleDeleteOffsets`).
+    if !group.members.is_empty() && !group.is_consumer_group() {
+        begun.group_error = Some(ResponseError::NonEmptyGroup);
+        return begun;
+    }
     let subscribed = group.subscribed_topics();
     for topic in &request.topics {
         let name = topic.name.0.to_string();

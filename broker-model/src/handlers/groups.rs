@@ -81,6 +81,10 @@ fn join_admit(
     } else {
         request.session_timeout_ms
     };
+    // The first member sets the group's protocol type (Kafka's `GroupMetadata.protocolType`).
+    if group.members.is_empty() {
+        group.protocol_type = request.protocol_type.to_string();
+    }
     let member = Member {
         member_id: request.member_id.to_string(),
         session_timeout_ms: request.session_timeout_ms as u64,
