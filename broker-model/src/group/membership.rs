@@ -143,6 +143,38 @@ impl Group {
         new_member_id
     }
 
+    /// Whether a member joining with `protocol_type` and `protocols` fits the group (Kafka's
+    /// `GroupMetadata.supportsProtocols`): it names a type and at least one protocol, and,
+    /// when others are in the group, the group's type and a protocol every other member
+    /// supports. INCONSISTENT_GROUP_PROTOCOL otherwise (protocol guide, JoinGroup).
+    pub fn check_protocols(
+        &self,
+        member_id: &str,
+        protocol_type: &str,
+        protocols: &[(String, Bytes)],
+    ) -> Result<(), ResponseError> {
+        if protocol_type.is_empty() || protocols.is_empty() {
+            return Err(ResponseError::InconsistentGroupProtocol);
+        }
+        let others: Vec<&Member> = self
+            .members
+            .values()
+            .filter(|m| m.member_id != member_id)
+            .collect();
+        if others.is_empty() {
+            return Ok(());
+        }
+        let shared = protocols.iter().any(|(name, _)| {
+            others
+                .iter()
+                .all(|m| m.protocols.iter().any(|(theirs, _)| theirs == name))
+        });
+        if self.protocol_type != protocol_type || !shared {
+            return Err(ResponseError::InconsistentGroupProtocol);
+        }
+        Ok(())
+    }
+
     /// JoinGroup: an empty `member.member_id` is a new member of a v0-v3 JoinGroup, which
     /// gets `new_member_id` (protocol guide, JoinGroup); from v4 the caller first hands out
     /// an id with [`Group::require_member_id`] (KIP-394). Returns the member id; the answer

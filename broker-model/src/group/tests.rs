@@ -259,3 +259,26 @@ fn a_required_member_id_expires_after_a_session_timeout() {
     group.tick(10 + SESSION_MS + 1);
     assert!(group.pending_members.is_empty());
 }
+
+/// Protocol guide, JoinGroup (Kafka's `GroupMetadata.supportsProtocols`): a member must
+/// name a protocol type and protocols, and, once others are in the group, its type and a
+/// protocol they all support; INCONSISTENT_GROUP_PROTOCOL otherwise. A member alone in
+/// the group may change its protocols.
+#[test]
+fn joins_with_inconsistent_protocols_are_refused() {
+    let mut group = stable(&["a"]);
+    group.protocol_type = "consumer".into();
+    let range = vec![("range".to_string(), Bytes::new())];
+    let roundrobin = vec![("roundrobin".to_string(), Bytes::new())];
+    let both = [roundrobin.clone(), range.clone()].concat();
+    let inconsistent = Err(ResponseError::InconsistentGroupProtocol);
+    assert_eq!(group.check_protocols("", "connect", &range), inconsistent);
+    assert_eq!(
+        group.check_protocols("", "consumer", &roundrobin),
+        inconsistent
+    );
+    assert_eq!(group.check_protocols("", "consumer", &[]), inconsistent);
+    assert_eq!(group.check_protocols("", "", &range), inconsistent);
+    assert_eq!(group.check_protocols("", "consumer", &both), Ok(()));
+    assert_eq!(group.check_protocols("a", "consumer", &roundrobin), Ok(()));
+}

@@ -71,6 +71,12 @@ fn join_admit(
         .groups
         .new_member_id("consumer", &request.group_id.0, node_id);
     let group = broker.groups.group(&request.group_id.0)?;
+    let protocols: Vec<(String, Bytes)> = request
+        .protocols
+        .iter()
+        .map(|p| (p.name.to_string(), p.metadata.clone()))
+        .collect();
+    group.check_protocols(&request.member_id, &request.protocol_type, &protocols)?;
     if requires_member_id(request, version) {
         let member_id = group.require_member_id(new_member_id, session_timeout_ms, now_ms);
         return Ok(Admitted::MemberIdRequired(member_id));
@@ -89,11 +95,7 @@ fn join_admit(
         member_id: request.member_id.to_string(),
         session_timeout_ms: request.session_timeout_ms as u64,
         rebalance_timeout_ms: rebalance_timeout_ms as u64,
-        protocols: request
-            .protocols
-            .iter()
-            .map(|p| (p.name.to_string(), p.metadata.clone()))
-            .collect(),
+        protocols,
         last_heard_ms: now_ms,
         joined: true,
         awaiting_join: true,
