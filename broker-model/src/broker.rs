@@ -121,9 +121,6 @@ impl Broker {
         }
     }
 
-    /// Applies metadata records fetched from the controller, in order.
-    /// Only each partition's newest registration in the batch is acted on, so a restarted
-    /// broker replaying the log from the start never passes through stale roles.
     /// The configuration `topic` runs with: the cluster's static config of it, with the
     /// configs it was created with on top ([`crate::topic_config`]).
     pub fn topic_config(&self, topic: &str) -> TopicConfig {
@@ -140,6 +137,9 @@ impl Broker {
             .unwrap_or(self.config.min_insync_replicas)
     }
 
+    /// Applies metadata records fetched from the controller, in order.
+    /// Only each partition's newest registration in the batch is acted on, so a restarted
+    /// broker replaying the log from the start never passes through stale roles.
     pub fn apply_metadata(&mut self, records: &[MetadataRecord], now_ms: u64) {
         let mut latest: BTreeMap<TopicPartition, PartitionRegistration> = BTreeMap::new();
         for record in records {

@@ -59,21 +59,13 @@ impl OffsetRecord {
 
     /// As a log entry to append (offset and epoch are the leader's to fill in).
     pub fn to_entry(&self) -> LogEntry {
-        LogEntry {
-            offset: 0,
-            leader_epoch: -1,
-            timestamp: 0,
-            key: Some(Bytes::from(format!(
-                "{}/{}/{}",
-                self.group, self.topic, self.partition
-            ))),
-            value: Some(Bytes::from(
-                serde_json::to_vec(self).expect("offset records serialize"),
-            )),
-            producer_id: -1,
-            producer_epoch: -1,
-            sequence: -1,
-        }
+        let value = serde_json::to_vec(self).expect("offset records serialize");
+        offsets_entry(
+            &self.group,
+            &self.topic,
+            self.partition,
+            Some(Bytes::from(value)),
+        )
     }
 
     /// Reads one back; anything else in the log is skipped.
@@ -85,12 +77,18 @@ impl OffsetRecord {
 /// The committed offset of `(group, topic, partition)` removed: a tombstone for
 /// `__consumer_offsets` (the commit's key, no value).
 pub fn tombstone(group: &str, topic: &str, partition: i32) -> LogEntry {
+    offsets_entry(group, topic, partition, None)
+}
+
+/// An entry of `__consumer_offsets` keyed by `group/topic/partition` (offset and epoch are
+/// the leader's to fill in).
+fn offsets_entry(group: &str, topic: &str, partition: i32, value: Option<Bytes>) -> LogEntry {
     LogEntry {
         offset: 0,
         leader_epoch: -1,
         timestamp: 0,
         key: Some(Bytes::from(format!("{group}/{topic}/{partition}"))),
-        value: None,
+        value,
         producer_id: -1,
         producer_epoch: -1,
         sequence: -1,

@@ -21,7 +21,7 @@ use kafka_protocol::protocol::StrBytes;
 use faultline_wire::ResponseError;
 
 use crate::controller::Controller;
-use crate::handlers::describe_configs::RESOURCE_TOPIC;
+use crate::handlers::describe_configs::{type_of, ConfigType, RESOURCE_TOPIC};
 use crate::topic_config;
 
 /// An answer for one resource: NONE, or an error and why.
@@ -33,9 +33,6 @@ const DELETE: i8 = 1;
 const APPEND: i8 = 2;
 const SUBTRACT: i8 = 3;
 
-/// The configs whose type is LIST, which APPEND and SUBTRACT apply to.
-const LIST_CONFIGS: [&str; 1] = ["cleanup.policy"];
-
 /// `current` after one IncrementalAlterConfigs operation.
 fn apply(
     current: &mut BTreeMap<String, String>,
@@ -43,7 +40,8 @@ fn apply(
     operation: i8,
     value: Option<&str>,
 ) -> Result<(), String> {
-    let list = LIST_CONFIGS.contains(&name);
+    // APPEND and SUBTRACT apply to LIST configs only.
+    let list = type_of(name) == ConfigType::List;
     match (operation, value) {
         (SET, Some(value)) => {
             current.insert(name.to_string(), value.to_string());

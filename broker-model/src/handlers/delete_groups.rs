@@ -28,7 +28,7 @@ use kafka_protocol::protocol::StrBytes;
 use faultline_wire::ResponseError;
 
 use crate::broker::Broker;
-use crate::group::membership::GroupState;
+use crate::group::membership::{Group, GroupState};
 use crate::group::offsets::tombstone;
 use crate::handlers::offset_commit::{append_to_offsets, offsets_append_done, CommitState};
 
@@ -86,13 +86,7 @@ pub fn delete_groups_begin(
 
 /// The offsets of `group_id` if it may be deleted now.
 fn deletable_group(broker: &Broker, group_id: &str) -> Result<Vec<(String, i32)>, ResponseError> {
-    if group_id.is_empty() {
-        return Err(ResponseError::InvalidGroupId);
-    }
-    let group = broker
-        .groups
-        .describe(group_id)?
-        .ok_or(ResponseError::GroupIdNotFound)?;
+    let group = known_group(broker, group_id)?;
     if group.state != GroupState::Empty || !group.members.is_empty() {
         return Err(ResponseError::NonEmptyGroup);
     }
@@ -195,7 +189,7 @@ pub fn offset_delete_begin(
             state: CommitState::Done(Ok(())),
         },
     };
-    let group = match group_for_offset_delete(broker, &group_id) {
+    let group = match known_group(broker, &group_id) {
         Ok(group) => group,
         Err(error) => {
             begun.group_error = Some(error);
@@ -228,10 +222,9 @@ pub fn offset_delete_begin(
     begun
 }
 
-fn group_for_offset_delete<'a>(
-    broker: &'a Broker,
-    group_id: &str,
-) -> Result<&'a crate::group::membership::Group, ResponseError> {
+/// The group `group_id` names, if this broker coordinates it and knows it:
+/// INVALID_GROUP_ID, NOT_COORDINATOR or GROUP_ID_NOT_FOUND otherwise.
+fn known_group<'a>(broker: &'a Broker, group_id: &str) -> Result<&'a Group, ResponseError> {
     if group_id.is_empty() {
         return Err(ResponseError::InvalidGroupId);
     }

@@ -61,7 +61,7 @@ pub enum ConfigType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Described {
     /// Its name.
-    pub name: std::string::String,
+    pub name: String,
     /// Its value.
     pub value: String,
     /// Where the value comes from.
@@ -107,7 +107,7 @@ pub fn topic_configs(broker: &Broker, topic: &str) -> Vec<Described> {
 pub fn topic_configs_with(
     config: &ClusterConfig,
     topic: &str,
-    own: Option<&BTreeMap<std::string::String, std::string::String>>,
+    own: Option<&BTreeMap<String, String>>,
 ) -> Vec<Described> {
     use ConfigSource::*;
     use ConfigType::*;
@@ -173,7 +173,7 @@ pub fn topic_configs_with(
 }
 
 /// The type of a topic config the model accepts (`topic_config::check`).
-fn type_of(name: &str) -> ConfigType {
+pub fn type_of(name: &str) -> ConfigType {
     match name {
         "cleanup.policy" => ConfigType::List,
         "preallocate" => ConfigType::Boolean,

@@ -94,11 +94,7 @@ impl BrokerNode {
         let mut pending =
             offset_commit::commit_begin(&mut self.lock(), &request, self.clock.now_ms());
         self.notify();
-        let timeout = {
-            let state = self.lock();
-            Duration::from_millis(state.config.inter_broker_request_timeout_ms)
-        };
-        let deadline = Instant::now() + timeout;
+        let deadline = Instant::now() + self.offsets_append_timeout();
         let done = self
             .wait_for(deadline, |node| {
                 offset_commit::commit_poll(&mut node.lock(), &mut pending).then_some(())

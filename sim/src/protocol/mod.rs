@@ -208,18 +208,21 @@ impl BrokerObserver {
                     continue;
                 }
                 let key = (topic.name.0.to_string(), data.index);
+                let topic_config = broker.topic_config(&key.0);
                 let state = ProduceState {
                     acks: request.acks,
                     isr: p.isr().len(),
-                    min_insync_replicas: broker.min_insync_replicas_of(&key.0),
+                    min_insync_replicas: topic_config
+                        .min_insync_replicas
+                        .unwrap_or(broker.config.min_insync_replicas),
                 };
                 // An acks=all Produce at or above the minimum may get any answer: only the
                 // others are kept for judging (the common case allocates nothing).
                 if state.acks != -1 || (state.isr as i32) < state.min_insync_replicas {
                     leading.push((key.clone(), state));
                 }
-                let stamped = broker.topic_config(&key.0).message_timestamp_type
-                    == MessageTimestampType::LogAppendTime;
+                let stamped =
+                    topic_config.message_timestamp_type == MessageTimestampType::LogAppendTime;
                 if stamped {
                     log_append_time.push((key.clone(), p.log.end_offset()));
                 }
