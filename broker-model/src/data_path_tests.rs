@@ -19,11 +19,12 @@ use faultline_wire::records::{encode_batch, BatchRecord};
 use faultline_wire::ResponseError;
 
 use crate::broker::Broker;
-use crate::config::{ClusterConfig, MessageTimestampType, TopicConfig};
+use crate::config::ClusterConfig;
 use crate::handlers::offsets::MAX_TIMESTAMP;
 use crate::handlers::{delete_records, fetch, offsets, produce};
 use crate::metadata::{MetadataRecord, PartitionRegistration};
 use crate::storage::MemoryStorage;
+use crate::test_support::log_append_time;
 
 pub(crate) const TOPIC: &str = "events";
 
@@ -296,14 +297,7 @@ fn list_offsets_by_timestamp_and_max_timestamp() {
 /// append time, in the fetched batch and for ListOffsets.
 #[test]
 fn log_append_time_replaces_the_producer_timestamps() {
-    let mut config = ClusterConfig::default();
-    config.topic_configs.insert(
-        TOPIC.into(),
-        TopicConfig {
-            message_timestamp_type: MessageTimestampType::LogAppendTime,
-            ..TopicConfig::default()
-        },
-    );
+    let config = log_append_time(TOPIC);
     let mut broker = broker(1, vec![1], config);
     produce_to(
         &mut broker,

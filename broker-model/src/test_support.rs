@@ -1,7 +1,7 @@
 //! Brokers and controllers for unit tests, set up as a cluster would set them up.
 
 use crate::broker::Broker;
-use crate::config::ClusterConfig;
+use crate::config::{ClusterConfig, MessageTimestampType, TopicConfig};
 use crate::controller::Controller;
 use crate::metadata::{MetadataRecord, PartitionRegistration};
 use crate::storage::MemoryStorage;
@@ -44,4 +44,17 @@ pub(crate) fn controller() -> Controller {
         c.register(id, 100 + id as u64, 0).unwrap();
     }
     c
+}
+
+/// The default cluster with `message.timestamp.type=LogAppendTime` for `topic` (KIP-32).
+pub(crate) fn log_append_time(topic: &str) -> ClusterConfig {
+    let mut config = ClusterConfig::default();
+    config.topic_configs.insert(
+        topic.into(),
+        TopicConfig {
+            message_timestamp_type: MessageTimestampType::LogAppendTime,
+            ..TopicConfig::default()
+        },
+    );
+    config
 }

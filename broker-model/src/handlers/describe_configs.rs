@@ -381,8 +381,8 @@ mod tests {
     use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 
     use super::*;
-    use crate::config::TopicConfig;
     use crate::data_path_tests::{broker, TOPIC};
+    use crate::test_support::log_append_time;
 
     fn resource(resource_type: i8, name: &str, keys: Option<&[&str]>) -> DescribeConfigsResource {
         DescribeConfigsResource::default()
@@ -404,14 +404,7 @@ mod tests {
     /// UNKNOWN_TOPIC_OR_PARTITION, without failing the other resources.
     #[test]
     fn kip_133_topics_are_described_with_the_values_enforced() {
-        let mut config = ClusterConfig::default();
-        config.topic_configs.insert(
-            TOPIC.into(),
-            TopicConfig {
-                message_timestamp_type: MessageTimestampType::LogAppendTime,
-                ..TopicConfig::default()
-            },
-        );
+        let config = log_append_time(TOPIC);
         let broker = broker(1, vec![1, 2, 3], config);
         let request = DescribeConfigsRequest::default().with_resources(vec![
             resource(RESOURCE_TOPIC, TOPIC, None),
